@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own WIKIMEM_HOME and no auto-compile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def wikimem_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "wm-home"
+    monkeypatch.setenv("WIKIMEM_HOME", str(home))
+    monkeypatch.setenv("WIKIMEM_AUTO_COMPILE", "0")
+    monkeypatch.delenv("WIKIMEM_PROJECT", raising=False)
+    # Commits made by tests must not depend on the developer's git config.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / "gitconfig").write_text(
+        "[user]\n\tname = Test Human\n\temail = human@example.com\n"
+    )
+    return home
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """An empty git repository to act as the user's project."""
+    path = tmp_path / "myproject"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    return path
+
+
+def fixture_payload(name: str, **overrides) -> dict:
+    payload = json.loads((FIXTURES / "claude" / f"{name}.json").read_text())
+    payload.update(overrides)
+    return payload
+
+
+def run_hook(payload, cwd: Path, *, env: dict | None = None, agent: str = "claude-code",
+             raw: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m wikimem hook <agent>` as the agent would, with the payload on stdin."""
+    data = raw if raw is not None else json.dumps(payload).encode()
+    return subprocess.run(
+        [sys.executable, "-m", "wikimem", "hook", agent],
+        input=data, cwd=cwd, capture_output=True, env={**os.environ, **(env or {})}, timeout=60,
+    )
+
+
+def session_events(repo_dir: Path, name: str) -> list[dict]:
+    """A bundled recorded session (wikimem/demo_data) with its paths pointed at repo_dir."""
+    from wikimem.demo import demo_sessions
+
+    lines = dict(demo_sessions())[name]
+    out = []
+    for line in lines:
+        line = line.replace("{{CWD}}", json.dumps(str(repo_dir))[1:-1])
+        line = line.replace("{{HOME}}", "/home/user")
+        out.append(json.loads(line))
+    return out

@@ -1,0 +1,161 @@
+"""The hook as Claude Code runs it: a subprocess fed one payload on stdin."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import fixture_payload, run_hook
+
+from wikimem import rawlog
+from wikimem.project import Registry
+
+
+def project_for(repo):
+    return Registry().resolve(repo)
+
+
+def raw_records(repo):
+    p = project_for(repo)
+    return [o for f in rawlog.session_files(p.raw_dir) for o in rawlog.read(f).observations]
+
+
+def errors(repo):
+    log = project_for(repo).error_log
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_hook_imports_only_the_standard_library(repo, tmp_path):
+    payload = json.dumps(fixture_payload("post_tool_use_bash", cwd=str(repo)))
+    probe = (
+        "import sys, io, json\n"
+        "sys.argv = ['wikimem', 'hook', 'claude-code']\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO({payload.encode()!r}))\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = {'click', 'whoosh', 'git', 'frontmatter', 'yaml', 'mistune', 'anthropic',\n"
+        "         'mcp', 'watchdog'}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('wikimem'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert json.loads(out[-2]) == []
+    loaded = set(json.loads(out[-1]))
+    assert not loaded & {"wikimem.cli", "wikimem.compile", "wikimem.index", "wikimem.pages"}
+    assert len(raw_records(repo)) == 1
+
+
+def test_events_are_recorded_with_what_makes_a_page_useful(repo):
+    for name in ("session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use_bash",
+                 "stop"):
+        r = run_hook(fixture_payload(name, cwd=str(repo), session_id="s-1"), repo)
+        assert r.returncode == 0 and r.stderr == b""
+    recs = raw_records(repo)
+    assert [o.kind for o in recs] == ["session_start", "prompt", "tool_pre", "tool_post", "stop"]
+    assert recs[1].data["prompt"].startswith("I want you to help me QA")
+    assert recs[3].data["command"] == "git branch --show-current"
+    assert recs[3].data["exit_code"] == 0
+    assert recs[3].data["output"] == "fix/issue-377-phase1-critical-fixes"
+    assert recs[4].data["message"].startswith("---\n\n**Implementation Plan Created**")
+    assert all(o.session == "s-1" and o.agent == "claude-code" for o in recs)
+    assert errors(repo) == []
+
+
+def test_redelivered_event_is_stored_once(repo):
+    payload = fixture_payload("user_prompt_submit", cwd=str(repo))
+    run_hook(payload, repo)
+    run_hook(payload, repo)
+    assert len(raw_records(repo)) == 1
+
+
+def test_unknown_event_is_kept_as_other(repo):
+    run_hook({"session_id": "s", "cwd": str(repo), "hook_event_name": "TeammateIdle",
+              "teammate": "x"}, repo)
+    (rec,) = raw_records(repo)
+    assert rec.kind == "other" and rec.data["event"] == "TeammateIdle"
+    assert rec.data["extra"] == {"teammate": "x"}
+
+
+@pytest.mark.parametrize("raw,why", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2, 3]", "expected an object"),
+    (b"", "empty stdin"),
+    (b"\xff\xfe\x00garbage", "not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "JSON"),
+])
+def test_malformed_input_exits_0_and_is_logged(repo, raw, why):
+    r = run_hook(None, repo, raw=raw)
+    assert r.returncode == 0 and r.stdout == b""
+    (err,) = errors(repo)
+    assert why in err["error"] and err["agent"] == "claude-code"
+    assert raw_records(repo) == []
+
+
+def test_missing_fields_still_record(repo):
+    r = run_hook({"hook_event_name": "UserPromptSubmit", "prompt": "hello there friend"}, repo)
+    assert r.returncode == 0
+    (rec,) = raw_records(repo)
+    assert rec.session == "unknown-session" and rec.data["prompt"] == "hello there friend"
+
+
+def test_unwritable_home_exits_0(repo, tmp_path):
+    home = tmp_path / "ro-home"
+    home.mkdir()
+    home.chmod(0o500)
+    try:
+        r = run_hook(fixture_payload("user_prompt_submit", cwd=str(repo)), repo,
+                     env={"WIKIMEM_HOME": str(home / "sub")})
+        assert r.returncode == 0
+    finally:
+        home.chmod(0o700)
+
+
+def test_unknown_agent_exits_0_and_logs(repo):
+    r = run_hook(fixture_payload("user_prompt_submit", cwd=str(repo)), repo, agent="nope")
+    assert r.returncode == 0
+    (err,) = errors(repo)
+    assert "Unknown agent 'nope'" in err["error"]
+
+
+def test_session_start_prints_claude_code_json(repo):
+    from wikimem.compile import compile_project
+
+    run_hook(fixture_payload("user_prompt_submit", cwd=str(repo), session_id="s-1"), repo)
+    run_hook(fixture_payload("stop", cwd=str(repo), session_id="s-1"), repo)
+    compile_project(project_for(repo))
+    r = run_hook(fixture_payload("session_start", cwd=str(repo), session_id="s-2"), repo)
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    ctx = out["hookSpecificOutput"]["additionalContext"]
+    assert out["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    assert ctx.startswith("<wikimem-context") and ctx.rstrip().endswith("</wikimem-context>")
+    assert "QA our Attio MCP tools" in ctx and len(ctx) < 10_000
+
+
+def test_session_start_without_history_prints_nothing(repo):
+    r = run_hook(fixture_payload("session_start", cwd=str(repo)), repo)
+    assert r.returncode == 0 and r.stdout == b""
+
+
+def test_stop_starts_a_detached_compile(repo):
+    run_hook(fixture_payload("user_prompt_submit", cwd=str(repo), session_id="s-1"), repo)
+    r = run_hook(fixture_payload("stop", cwd=str(repo), session_id="s-1"), repo,
+                 env={"WIKIMEM_AUTO_COMPILE": "1"})
+    assert r.returncode == 0
+    project = project_for(repo)
+    deadline = time.time() + 60
+    while time.time() < deadline and not project.context_file.exists():
+        time.sleep(0.2)
+    assert project.context_file.exists(), (project.state_dir / "compile.log").read_text()
+    # The detached process commits after writing the context file; wait for it to finish.
+    lock_free = False
+    while time.time() < deadline and not lock_free:
+        from wikimem.locks import locked
+        with locked(project.state_dir / "compile.lock", blocking=False) as got:
+            lock_free = got
+        time.sleep(0.1)
+    log = subprocess.run(["git", "log", "--format=%an|%s"], cwd=project.wiki_dir,
+                         capture_output=True, text=True).stdout
+    assert log.startswith("wikimem|Compile session")

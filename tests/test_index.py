@@ -1,0 +1,406 @@
+"""wikimem.index: a real Whoosh index over a small wiki in tmp_path."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from wikimem.index import Hit, SearchIndex
+from wikimem.pages import Page, write_pages
+
+SESSION = "sessions/2026-11-01-aaaa1111.md"
+WHOOSH = "decisions/use-whoosh.md"
+SQLITE = "decisions/use-sqlite.md"
+LESSON = "lessons/flaky-clock.md"
+CACHE = "notes/cache-layout.md"
+INDEX = "index.md"
+HUMAN = "notes/roadmap.md"
+
+
+def _pages() -> list[Page]:
+    return [
+        Page(
+            SESSION,
+            {
+                "title": "Session: compile pipeline",
+                "kind": "session",
+                "status": "done",
+                "created": "2026-11-01T09:00:00Z",
+                "updated": "2026-11-01T09:30:00Z",
+                "session_id": "aaaa1111",
+                "sources": ["raw/aaaa1111.jsonl"],
+                "tags": ["Compiler", "pipeline"],
+            },
+            "# Session\n\nWe taught the compiler to compile raw logs into pages.\n",
+        ),
+        Page(
+            WHOOSH,
+            {
+                "title": "Use Whoosh for zephyr search",
+                "kind": "decision",
+                "status": "active",
+                "created": "2026-11-09T10:00:00Z",
+                "updated": "2026-11-10T08:00:00Z",
+                "tags": ["search"],
+                "supersedes": "use-sqlite",
+            },
+            "## Context\n\nBM25F ranking over the pages; see [[2026-11-01-aaaa1111]].\n",
+        ),
+        Page(
+            SQLITE,
+            {
+                "title": "Use SQLite FTS for search",
+                "kind": "decision",
+                "status": "superseded",
+                "created": "2026-11-05T23:00:00Z",
+                "updated": "2026-11-05T23:00:00Z",
+                "superseded_by": "use-whoosh",
+            },
+            "SQLite full text search was the first idea for ranking.\n",
+        ),
+        Page(
+            LESSON,
+            {
+                "title": "The flaky clock",
+                "kind": "lesson",
+                "status": "retracted",
+                "created": "2026-11-03",
+                "updated": "2026-11-03",
+            },
+            "Tests failed because of the flaky clock (retracted: it was the cache).\n",
+        ),
+        Page(
+            CACHE,
+            {"title": "Cache layout", "kind": "note", "status": "active", "created": "2026-11-15"},
+            "The cache lives in the index folder; it is disposable.\n",
+        ),
+        Page(
+            INDEX,
+            {"title": "Project memory", "kind": "index", "updated": "2026-11-16T00:00:00Z"},
+            "- [[use-whoosh]]\n- [[2026-11-01-aaaa1111|first session]]\n- [[cache-layout]]\n",
+        ),
+    ]
+
+
+@pytest.fixture
+def wiki(tmp_path: Path) -> Path:
+    wiki_dir = tmp_path / "wiki"
+    result = write_pages(wiki_dir, _pages())
+    assert len(result.written) == 6
+    (wiki_dir / HUMAN).write_text(
+        "# Quarterly roadmap\n\nPlans for the zeppelin feature, written by a human.\n",
+        encoding="utf-8",
+    )
+    return wiki_dir
+
+
+@pytest.fixture
+def idx(tmp_path: Path, wiki: Path) -> SearchIndex:
+    si = SearchIndex(tmp_path / "index", wiki)
+    assert si.rebuild() == 7
+    return si
+
+
+def paths(hits: list[Hit]) -> list[str]:
+    return [h.path for h in hits]
+
+
+def test_title_word_finds_page(idx: SearchIndex):
+    hits = idx.search("zephyr")
+    assert paths(hits) == [WHOOSH]
+    hit = hits[0]
+    assert hit.title == "Use Whoosh for zephyr search"
+    assert (hit.kind, hit.status) == ("decision", "active")
+    assert hit.created == "2026-11-09T10:00:00Z" and hit.updated == "2026-11-10T08:00:00Z"
+    assert hit.tags == ["search"] and hit.score > 0
+    d = hit.to_dict()
+    assert d["path"] == WHOOSH and isinstance(d["score"], float)
+    assert idx.rebuilt is False
+
+
+def test_body_word_finds_page_and_human_page_title(idx: SearchIndex):
+    assert paths(idx.search("disposable")) == [CACHE]
+    hits = idx.search("zeppelin")
+    assert paths(hits) == [HUMAN]
+    assert hits[0].title == "Quarterly roadmap"
+    assert (hits[0].kind, hits[0].status, hits[0].created) == ("", "", "")
+
+
+def test_stemming(idx: SearchIndex):
+    hits = idx.search("compiling")
+    assert paths(hits) == [SESSION]
+    assert hits[0].sources == ["raw/aaaa1111.jsonl"]
+    assert hits[0].tags == ["Compiler", "pipeline"]
+
+
+def test_tags_are_searchable(idx: SearchIndex):
+    assert SESSION in paths(idx.search("pipeline"))
+
+
+def test_kind_filter(idx: SearchIndex):
+    assert set(paths(idx.search("search ranking"))) == {WHOOSH}  # sqlite one is superseded
+    assert paths(idx.search("search ranking", kinds=["session"])) == []
+    both = idx.search("search ranking", kinds=["decision"], include_all=True)
+    assert set(paths(both)) == {WHOOSH, SQLITE}
+
+
+def test_since_until_filter_on_updated_then_created(idx: SearchIndex):
+    everything = dict(include_all=True, limit=50)
+    q = "cache search compile pages"
+    assert set(paths(idx.search(q, **everything))) == {
+        WHOOSH,
+        SQLITE,
+        LESSON,
+        CACHE,
+        SESSION,
+        INDEX,  # its [[cache-layout]] link reads "cache-layout"
+    }
+    # a date means the whole day: the SQLite page was updated at 23:00 on the 5th
+    assert set(paths(idx.search(q, until=date(2026, 11, 5), **everything))) == {
+        SESSION,
+        LESSON,
+        SQLITE,
+    }
+    # the cache note has no `updated`: its `created` is used
+    assert set(paths(idx.search(q, since=date(2026, 11, 10), **everything))) == {
+        WHOOSH,
+        CACHE,
+        INDEX,
+    }
+    window = idx.search(
+        q,
+        since=datetime(2026, 11, 5, 22, 0, tzinfo=UTC),
+        until=datetime(2026, 11, 10, 8, 0),
+        **everything,
+    )
+    assert set(paths(window)) == {SQLITE, WHOOSH}
+    assert paths(idx.search(q, since=date(2027, 1, 1), **everything)) == []
+
+
+def test_superseded_and_retracted_hidden_unless_include_all(idx: SearchIndex):
+    assert paths(idx.search("sqlite")) == []
+    assert paths(idx.search("flaky clock")) == []
+    assert paths(idx.search("sqlite", include_all=True)) == [SQLITE]
+    assert paths(idx.search("flaky clock", include_all=True)) == [LESSON]
+
+
+def test_incremental_update_after_edit_and_delete(idx: SearchIndex, wiki: Path):
+    assert paths(idx.search("xylophone")) == []
+    edited = [p for p in _pages() if p.path == CACHE][0]
+    edited.body = "The cache now plays the xylophone.\n"
+    assert write_pages(wiki, [edited]).written == [CACHE]
+    assert paths(idx.search("xylophone")) == []  # not until the index is told
+    idx.update([CACHE])
+    assert paths(idx.search("xylophone")) == [CACHE]
+    assert paths(idx.search("disposable")) == []
+
+    (wiki / CACHE).unlink()
+    idx.update([], removed=[CACHE])
+    assert paths(idx.search("xylophone")) == []
+
+    (wiki / SESSION).unlink()  # a "changed" page that no longer exists counts as removed
+    idx.update([SESSION])
+    assert paths(idx.search("compiling")) == []
+    assert idx.rebuilt is False
+
+
+def test_update_adds_new_page(idx: SearchIndex, wiki: Path):
+    new = Page("notes/new.md", {"title": "Brand new", "kind": "note"}, "Quasar notes.\n")
+    write_pages(wiki, [new])
+    idx.update(["notes/new.md"])
+    assert paths(idx.search("quasar")) == ["notes/new.md"]
+    assert paths(idx.search("zephyr")) == [WHOOSH]  # the rest is still there
+
+
+def test_rebuild_returns_count_and_replaces_index(idx: SearchIndex, wiki: Path):
+    (wiki / HUMAN).unlink()
+    assert idx.rebuild() == 6
+    assert paths(idx.search("zeppelin")) == []
+    assert idx.rebuilt is False  # an explicit rebuild is not a recovery
+    leftovers = [
+        p.name
+        for p in idx.index_dir.parent.iterdir()
+        if p.name.startswith(".index.") and p.name != ".index.lock"
+    ]
+    assert leftovers == []
+
+
+def _trash(index_dir: Path) -> None:
+    files = [p for p in index_dir.iterdir() if p.is_file()]
+    assert any(p.suffix == ".seg" for p in files) and any(p.suffix == ".toc" for p in files)
+    for p in files:
+        if p.suffix in (".seg", ".toc"):
+            p.write_bytes(b"\x00garbage\xff" * 7)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "segments-only", "toc-deleted", "empty-dir"])
+def test_corrupt_index_is_rebuilt_on_search(idx: SearchIndex, damage: str):
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    d = idx.index_dir
+    if damage == "garbage":
+        _trash(d)
+    elif damage == "segments-only":
+        for seg in d.glob("*.seg"):
+            seg.write_bytes(seg.read_bytes()[:37])
+    elif damage == "toc-deleted":
+        for toc in d.glob("_MAIN_*.toc"):
+            toc.unlink()
+    else:
+        shutil.rmtree(d)
+        d.mkdir()
+    fresh = SearchIndex(d, idx.wiki_dir)
+    assert paths(fresh.search("zephyr")) == [WHOOSH]
+    assert fresh.rebuilt is True
+    again = SearchIndex(d, idx.wiki_dir)
+    assert paths(again.search("compiling")) == [SESSION]
+    assert again.rebuilt is False
+
+
+def test_corrupt_index_is_rebuilt_on_update(idx: SearchIndex, wiki: Path):
+    _trash(idx.index_dir)
+    new = Page("notes/new.md", {"title": "Brand new", "kind": "note"}, "Quasar notes.\n")
+    write_pages(wiki, [new])
+    idx.update(["notes/new.md"])
+    assert idx.rebuilt is True
+    assert paths(idx.search("quasar")) == ["notes/new.md"]
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+
+
+def test_missing_index_dir(tmp_path: Path, wiki: Path):
+    si = SearchIndex(tmp_path / "nowhere" / "index", wiki)
+    assert paths(si.search("zephyr")) == [WHOOSH]
+    assert si.rebuilt is True
+    assert si.backlinks(WHOOSH) == [INDEX]
+
+    other = SearchIndex(tmp_path / "index2", wiki)
+    other.update([])  # creates the index
+    assert other.rebuilt is True
+    assert paths(other.search("zeppelin")) == [HUMAN]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        'what did we decide about "the cache"?',
+        "foo AND (",
+        "title:",
+        "tags:search OR",
+        "NOT",
+        '"unbalanced',
+        "[2020 TO",
+        "zephyr^2~ *",
+        "((()))",
+        "{}:^~*?",
+        "кэш и поиск",
+    ],
+)
+def test_natural_language_and_syntax_characters_do_not_raise(idx: SearchIndex, question: str):
+    assert isinstance(idx.search(question), list)
+
+
+def test_question_finds_relevant_pages(idx: SearchIndex):
+    hits = idx.search('what did we decide about "the cache"?')
+    assert CACHE in paths(hits)
+    assert LESSON not in paths(hits)  # retracted
+
+
+def test_empty_and_stopword_only_queries(idx: SearchIndex):
+    assert idx.search("") == []
+    assert idx.search("   ?! ") == []
+    assert idx.search("the of and to") == []
+    assert idx.search("zephyr", limit=0) == []
+
+
+def test_snippet_highlights_match(idx: SearchIndex):
+    hit = idx.search("disposable")[0]
+    assert "**disposable**" in hit.snippet
+    assert len(hit.snippet) <= 250
+    stemmed = idx.search("compiling")[0]
+    assert "**compile**" in stemmed.snippet or "**compiler**" in stemmed.snippet
+
+
+def test_snippet_is_short_for_long_pages(tmp_path: Path):
+    wiki_dir = tmp_path / "wiki"
+    filler = " ".join(f"word{i}" for i in range(400))
+    body = f"{filler} needle {filler} needle needle {filler}\n"
+    write_pages(wiki_dir, [Page("long.md", {"title": "Long", "kind": "note"}, body)])
+    si = SearchIndex(tmp_path / "index", wiki_dir)
+    hit = si.search("needle")[0]
+    assert "**needle**" in hit.snippet
+    assert len(hit.snippet) <= 242
+    assert hit.snippet.count("**") % 2 == 0
+
+
+def test_snippet_falls_back_to_start_of_text(idx: SearchIndex):
+    hit = idx.search("zephyr")[0]  # only in the title, not in the body
+    assert hit.snippet.startswith("Context BM25F ranking")
+
+
+def _backlink_wiki(tmp_path: Path, linked: str) -> SearchIndex:
+    wiki_dir = tmp_path / f"wiki-{linked}"
+    pages = [
+        Page("alpha.md", {"title": "Quokka alpha", "kind": "note"}, "A quokka report.\n"),
+        Page("beta.md", {"title": "Quokka beta", "kind": "note"}, "A quokka report.\n"),
+        Page("ref1.md", {"title": "Ref one", "kind": "note"}, f"See [[{linked}]].\n"),
+        Page("ref2.md", {"title": "Ref two", "kind": "note"}, f"Also [[notes/{linked}|it]].\n"),
+    ]
+    write_pages(wiki_dir, pages)
+    return SearchIndex(tmp_path / f"index-{linked}", wiki_dir)
+
+
+@pytest.mark.parametrize("linked", ["alpha", "beta"])
+def test_backlink_boost_breaks_ties(tmp_path: Path, linked: str):
+    si = _backlink_wiki(tmp_path, linked)
+    hits = si.search("quokka")
+    other = "beta" if linked == "alpha" else "alpha"
+    assert [h.path for h in hits] == [f"{linked}.md", f"{other}.md"]
+    assert hits[0].score > hits[1].score
+    assert si.backlinks(f"{linked}.md") == ["ref1.md", "ref2.md"]
+
+
+def test_backlinks(idx: SearchIndex):
+    assert idx.backlinks(SESSION) == [WHOOSH, INDEX]
+    assert idx.backlinks("sessions/2026-11-01-aaaa1111") == [WHOOSH, INDEX]
+    assert idx.backlinks(HUMAN) == []
+
+
+def test_backlinks_follow_updates(idx: SearchIndex, wiki: Path):
+    page = [p for p in _pages() if p.path == WHOOSH][0]
+    page.body = "No links any more.\n"
+    write_pages(wiki, [page])
+    idx.update([WHOOSH])
+    assert idx.backlinks(SESSION) == [INDEX]
+
+
+def test_garbage_frontmatter_is_tolerated(tmp_path: Path):
+    wiki_dir = tmp_path / "wiki"
+    wiki_dir.mkdir()
+    (wiki_dir / "odd.md").write_text(
+        "---\ntitle: [1, 2]\nkind: 7\ncreated: not a date\nupdated: 13/45/2026\n"
+        "tags: alpha, beta\nsources: 3\n---\nOddball walrus.\n",
+        encoding="utf-8",
+    )
+    (wiki_dir / "unquoted.md").write_text(
+        "---\ntitle: Unquoted\ncreated: 2026-11-21T06:43:25Z\nupdated: 2026-11-22\n---\n"
+        "Walrus two.\n",
+        encoding="utf-8",
+    )
+    # YAML that does not load (an impossible date, an unclosed list): no metadata at all
+    (wiki_dir / "broken.md").write_text(
+        "---\ntitle: [unclosed\nupdated: 2026-13-45\n---\nWalrus three.\n", encoding="utf-8"
+    )
+    si = SearchIndex(tmp_path / "index", wiki_dir)
+    hits = {h.path: h for h in si.search("walrus")}
+    assert set(hits) == {"odd.md", "unquoted.md", "broken.md"}
+    odd = hits["odd.md"]
+    assert (odd.title, odd.kind, odd.created, odd.updated) == ("odd", "7", "", "")
+    assert odd.tags == ["alpha", "beta"] and odd.sources == ["3"]
+    assert hits["unquoted.md"].created == "2026-11-21T06:43:25Z"
+    assert hits["unquoted.md"].updated == "2026-11-22"
+    assert hits["broken.md"].title == "broken"
+    assert hits["broken.md"].snippet.startswith("**Walrus** three")
+    assert paths(si.search("unclosed")) == []
+    assert paths(si.search("walrus", since=date(2026, 11, 22))) == ["unquoted.md"]

@@ -1,0 +1,5 @@
+"""`python -m wikimem`."""
+
+from wikimem.entry import main
+
+main()

@@ -1,0 +1,40 @@
+"""Per-agent adapters: each turns one hook payload into an Event (stdlib only).
+
+Adding an agent means adding one small module here, registering it in ADAPTERS, and adding
+its recorded payloads to the conformance tests; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from wikimem.errors import WikimemError
+
+ADAPTERS = {
+    "claude-code": "wikimem.adapters.claude_code",
+}
+
+ALIASES = {"claude": "claude-code"}
+
+
+@dataclass
+class Event:
+    """What an adapter extracts from one payload, before redaction and capping."""
+
+    session: str
+    kind: str
+    cwd: str
+    data: dict = field(default_factory=dict)
+    uid: str | None = None  # an id the agent gave this event, for the idempotency key
+
+
+def get(name: str) -> ModuleType:
+    """The adapter module for an agent name."""
+    name = ALIASES.get(name, name)
+    if name not in ADAPTERS:
+        raise WikimemError(
+            f"Unknown agent {name!r}; wikimem knows: {', '.join(sorted(ADAPTERS))}."
+        )
+    return importlib.import_module(ADAPTERS[name])

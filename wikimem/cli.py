@@ -1,0 +1,272 @@
+"""The `wikimem` command line: thin click commands over the library.
+
+Every command resolves the project (from `--project` or the working directory), calls one
+library function, and prints. Domain errors become `Error: ...` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+
+import click
+
+from wikimem import __version__
+from wikimem.errors import WikimemError
+
+json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
+
+
+class WikimemGroup(click.Group):
+    """A click group that turns domain and OS errors into clean `Error:` messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WikimemError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(
+                f"{exc.strerror or exc}{where}. Check that the path exists and is writable, "
+                "or set WIKIMEM_HOME to a folder you can write."
+            ) from exc
+
+
+@click.group(cls=WikimemGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project",
+    "project_ref",
+    metavar="NAME|UUID|DIR",
+    envvar="WIKIMEM_PROJECT",
+    help="Project to use (default: the one the current directory belongs to).",
+)
+@click.version_option(__version__, prog_name="wikimem")
+@click.pass_context
+def cli(ctx: click.Context, project_ref: str | None) -> None:
+    """Long-term memory for AI coding agents, kept as a git-backed markdown wiki.
+
+    Agent hooks record each session in an append-only log; `wikimem compile` turns sessions
+    into markdown pages in a per-project git repository; `search` and `context` read them
+    back. Data lives under $WIKIMEM_HOME (see `wikimem path --home`).
+    """
+    ctx.obj = {"project_ref": project_ref}
+
+
+def _project(ctx: click.Context, *, create: bool = False):
+    from wikimem.project import Registry
+
+    ref = (ctx.obj or {}).get("project_ref")
+    registry = Registry()
+    if ref and not os.path.isdir(ref):
+        return registry.find(ref)
+    return registry.resolve(ref or os.getcwd(), create=create)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@json_option
+@click.pass_context
+def init(ctx: click.Context, path: str | None, json_: bool) -> None:
+    """Register the project at PATH (default: here) and create its wiki repository."""
+    from wikimem import gitrepo
+    from wikimem.project import Registry
+
+    registry = Registry()
+    project = registry.resolve(path or os.getcwd(), create=True) if path else _project(
+        ctx, create=True)
+    project.ensure_dirs()
+    gitrepo.open_repo(project.wiki_dir)
+    if json_:
+        _echo_json(project.as_dict())
+        return
+    click.echo(f"Project {project.workspace}/{project.name} ({project.project_id})")
+    click.echo(f"  root: {project.root}")
+    click.echo(f"  wiki: {project.wiki_dir}")
+    click.echo("Next: install the agent hook so sessions are recorded (see README, 'Hooks').")
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def projects(ctx: click.Context, json_: bool) -> None:
+    """List registered projects (or rename one: `wikimem projects rename OLD NEW`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from wikimem.project import Registry
+
+    found = Registry().projects()
+    if json_:
+        _echo_json([p.as_dict() for p in found])
+        return
+    if not found:
+        click.echo("No projects yet. Run `wikimem init` inside a repository.")
+        return
+    for p in found:
+        click.echo(f"{p.workspace}/{p.name}\t{p.project_id}\t{p.root}")
+
+
+@projects.command("rename")
+@click.argument("old")
+@click.argument("new")
+def projects_rename(old: str, new: str) -> None:
+    """Rename a project; its UUID and files stay where they are."""
+    from wikimem.project import Registry
+
+    project = Registry().rename(old, new)
+    click.echo(f"Renamed to {project.workspace}/{project.name} ({project.project_id}).")
+
+
+@cli.command()
+@click.option("--home", "what", flag_value="home", help="Print $WIKIMEM_HOME instead.")
+@click.option("--raw", "what", flag_value="raw", help="Print the raw log folder instead.")
+@click.option("--project-dir", "what", flag_value="dir", help="Print the project's data folder.")
+@click.pass_context
+def path(ctx: click.Context, what: str | None) -> None:
+    """Print the project's wiki folder (try: cd "$(wikimem path)" && git log)."""
+    if what == "home":
+        from wikimem.project import home
+
+        click.echo(str(home()))
+        return
+    project = _project(ctx)
+    click.echo(str({"raw": project.raw_dir, "dir": project.dir}.get(what, project.wiki_dir)))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("agent")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(agent: str, args: tuple[str, ...]) -> None:
+    """Record one agent hook event read from stdin (run by the agent, not by people).
+
+    AGENT is the agent's name (claude-code). Always exits 0: problems go to the project's
+    error log, `state/errors.log` under `wikimem path --project-dir`.
+    """
+    from wikimem.hook import run
+
+    sys.exit(run(agent, list(args)))
+
+
+@cli.command(name="compile")
+@click.option("--rebuild", is_flag=True, help="Recompile every session from the raw log.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
+@click.option("--no-wait", is_flag=True, help="If a compile is running, leave it the work.")
+@json_option
+@click.pass_context
+def compile_cmd(ctx, rebuild: bool, quiet: bool, no_wait: bool, json_: bool) -> None:
+    """Compile new session observations into wiki pages, commit them and update the index."""
+    from wikimem.compile import compile_project
+
+    project = _project(ctx)
+    say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
+    result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say)
+    if json_:
+        _echo_json(result.to_dict())
+        return
+    if result.busy:
+        if not quiet:
+            click.echo("Another compile is running; it will include the new work.")
+        return
+    if quiet:
+        return
+    for rel in result.written:
+        click.echo(f"  wrote {rel}")
+    for rel in result.human_edited:
+        click.echo(f"  kept {rel} (edited by a person; not overwritten)")
+    for name, lines in result.bad_lines.items():
+        click.echo(f"  skipped {len(lines)} unreadable line(s) in raw/{name}: {lines[:5]}")
+    for page, targets in result.broken_links.items():
+        click.echo(f"  broken link(s) in {page}: {', '.join(targets)}")
+    if result.index_rebuilt:
+        click.echo("  the search index was missing or damaged and has been rebuilt")
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the search index from the wiki pages (it is a disposable cache)."""
+    from wikimem.index import SearchIndex
+
+    project = _project(ctx)
+    count = SearchIndex(project.index_dir, project.wiki_dir).rebuild()
+    click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
+
+
+def _parse_date(ctx, param, value: str | None):
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-21") from None
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--kind", "kinds", multiple=True, help="Only pages of this kind (repeatable).")
+@click.option("--since", callback=_parse_date, help="Only pages updated on/after this date.")
+@click.option("--until", callback=_parse_date, help="Only pages updated on/before this date.")
+@click.option("--all", "include_all", is_flag=True, help="Include superseded and retracted pages.")
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
+@json_option
+@click.pass_context
+def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
+    """Search the project's wiki (ranked, with snippets)."""
+    from wikimem.index import SearchIndex
+
+    project = _project(ctx)
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    hits = index.search(
+        " ".join(query), kinds=kinds, since=since, until=until,
+        include_all=include_all, limit=limit,
+    )
+    if json_:
+        _echo_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        click.echo("No matches.")
+        return
+    for h in hits:
+        click.echo(f"{h.path}  [{h.kind}, {str(h.updated)[:10]}]  {h.title}")
+        if h.snippet:
+            click.echo(f"    {h.snippet}")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def context(ctx: click.Context, json_: bool) -> None:
+    """Print the context block a new agent session gets (precomputed by compile)."""
+    from wikimem.compile import ensure_compiled_context
+
+    project = _project(ctx)
+    block = ensure_compiled_context(project)
+    if json_:
+        _echo_json({"project": project.name, "chars": len(block), "context": block})
+        return
+    if not block:
+        click.echo("No context yet: nothing has been compiled for this project.", err=True)
+        return
+    click.echo(block)
+
+
+@cli.command()
+@click.option("--home", "home_dir", type=click.Path(file_okay=False),
+              help="Use this folder as WIKIMEM_HOME (default: a new temporary folder).")
+def demo(home_dir: str | None) -> None:
+    """Replay a recorded Claude Code session through the real hook, compile it, and show it.
+
+    Runs offline in a throwaway home: no API key, no server, nothing of yours touched.
+    """
+    from wikimem.demo import run_demo
+
+    run_demo(home_dir, echo=click.echo)
+

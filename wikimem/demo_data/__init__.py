@@ -1,0 +1,1 @@
+"""Recorded Claude Code sessions that `wikimem demo` replays (see SOURCES.md)."""

@@ -1,0 +1,120 @@
+"""Git: the one module that talks to the wiki's repository (through GitPython).
+
+The compiler commits under a fixed machine identity with trailers; edits a person made in the
+wiki folder are committed first, under that person's git identity, so `git log` tells who
+wrote what.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+MACHINE_NAME = "wikimem"
+MACHINE_EMAIL = "wikimem@localhost"
+FALLBACK_HUMAN = ("wiki editor", "editor@localhost")
+# Settings that keep a user's global git config (signing, hooks, autocrlf) out of our commits.
+_SAFE = [
+    "-c", "commit.gpgsign=false",
+    "-c", "core.autocrlf=false",
+    "-c", "core.hooksPath=/dev/null",
+]
+
+
+def open_repo(wiki_dir: Path) -> git.Repo:
+    """The wiki's repository, created on first use."""
+    if (wiki_dir / ".git").exists():
+        return git.Repo(wiki_dir)
+    wiki_dir.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo.init(wiki_dir, initial_branch="main")
+    with repo.config_writer() as cfg:
+        cfg.set_value("core", "autocrlf", "false")
+        cfg.set_value("core", "quotepath", "false")
+    (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
+    commit(repo, [".gitignore"], "Create the wiki repository")
+    return repo
+
+
+def _run(repo: git.Repo, *args: str, env: dict | None = None) -> str:
+    return repo.git.execute(["git", *_SAFE, *args], env=env)
+
+
+def _machine_env() -> dict:
+    return {
+        "GIT_AUTHOR_NAME": MACHINE_NAME,
+        "GIT_AUTHOR_EMAIL": MACHINE_EMAIL,
+        "GIT_COMMITTER_NAME": MACHINE_NAME,
+        "GIT_COMMITTER_EMAIL": MACHINE_EMAIL,
+    }
+
+
+def dirty_paths(repo: git.Repo) -> list[str]:
+    """Paths changed in the work tree since the last commit (including untracked files)."""
+    out = _run(repo, "status", "--porcelain", "-z", "--untracked-files=all")
+    paths = []
+    entries = out.split("\0")
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        if len(entry) > 3:
+            paths.append(entry[3:])
+            if entry[0] in "RC":
+                i += 1  # a rename has its source path in the next entry
+        i += 1
+    return sorted(paths)
+
+
+def commit_human_edits(repo: git.Repo) -> str | None:
+    """Commit whatever a person changed in the wiki, under their git identity."""
+    paths = dirty_paths(repo)
+    if not paths:
+        return None
+    _run(repo, "add", "--all")
+    env = None
+    try:
+        repo.git.config("user.name")
+        repo.git.config("user.email")
+    except git.GitCommandError:
+        name, email = FALLBACK_HUMAN
+        env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    message = f"Human edits: {len(paths)} file{'' if len(paths) == 1 else 's'}\n\n" + "\n".join(
+        f"- {p}" for p in paths[:50]
+    )
+    _run(repo, "commit", "--no-verify", "-q", "-m", message, env=env)
+    return repo.head.commit.hexsha
+
+
+def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = ()) -> str | None:
+    """Commit the given paths under the machine identity; None when nothing changed."""
+    if removed:
+        _run(repo, "rm", "-q", "--cached", "--ignore-unmatch", "--", *removed)
+    if paths:
+        _run(repo, "add", "--", *paths)
+    if not _run(repo, "diff", "--cached", "--name-only"):
+        return None
+    _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
+    return repo.head.commit.hexsha
+
+
+def head(repo: git.Repo) -> str | None:
+    try:
+        return repo.head.commit.hexsha
+    except ValueError:
+        return None
+
+
+def log(repo: git.Repo, limit: int = 10) -> list[dict]:
+    """The latest commits: sha, date, author, subject."""
+    if head(repo) is None:
+        return []
+    return [
+        {
+            "commit": c.hexsha,
+            "date": c.committed_datetime.isoformat(),
+            "author": c.author.name,
+            "subject": c.summary,
+        }
+        for c in repo.iter_commits(max_count=limit)
+    ]

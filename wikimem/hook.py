@@ -1,0 +1,131 @@
+"""`wikimem hook <agent>`: the capture process an agent runs on every event (stdlib only).
+
+It must never slow down or break the agent: it imports only the standard library, does one
+locked append, prints the precomputed context on session start, starts a detached compile
+after Stop/SessionEnd/PreCompact, and exits 0 whatever happens, writing what went wrong to
+the project's error log (or `$WIKIMEM_HOME/errors.log` when no project can be resolved).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+MAX_STDIN = 64 * 1024 * 1024  # bytes; a larger event is recorded as an error, not parsed
+
+
+def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> int:
+    """Handle one hook event; always returns 0."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
+    error_log: Path | None = None
+    raw = b""
+    try:
+        from wikimem import adapters
+        from wikimem.capture import capture, log_error
+        from wikimem.observation import COMPILE_TRIGGERS
+        from wikimem.project import Registry, home
+
+        error_log = home() / "errors.log"
+        adapter = adapters.get(agent)
+        raw = stdin.read(MAX_STDIN + 1)
+        registry = Registry()
+        if len(raw) > MAX_STDIN:
+            # Drain the rest so the agent's pipe never blocks on us.
+            while stdin.read(1 << 20):
+                pass
+            raise HookInputError(f"event larger than {MAX_STDIN} bytes; not recorded")
+        payload = _parse(raw)
+        event = adapter.normalize(payload)
+        try:
+            error_log = registry.resolve(event.cwd or os.getcwd()).error_log
+        except Exception:
+            pass
+        result = capture(agent, event, payload, registry=registry)
+        error_log = result.project.error_log
+        if event.kind == "session_start":
+            context = _read_context(result.project.context_file)
+            if context:
+                stdout.write(adapter.session_start_output(context) + "\n")
+                stdout.flush()
+        if event.kind in COMPILE_TRIGGERS and result.stored and _auto_compile():
+            spawn_compile(result.project)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - the hook must fail open, whatever happened
+        try:
+            from wikimem.capture import log_error
+            from wikimem.project import Registry, home
+
+            if error_log is None or error_log == home() / "errors.log":
+                # The payload never said where it came from: the hook runs in the project.
+                try:
+                    error_log = Registry().resolve(os.getcwd()).error_log
+                except Exception:  # noqa: BLE001 - fall back to the home-level log
+                    error_log = home() / "errors.log"
+            log_error(
+                error_log,
+                f"{type(exc).__name__}: {exc}",
+                agent=agent,
+                stage="hook",
+                input_excerpt=raw[:300].decode("utf-8", "replace"),
+            )
+        except BaseException:  # noqa: BLE001
+            pass
+        return 0
+
+
+class HookInputError(ValueError):
+    """The hook's stdin was not one JSON object."""
+
+
+def _parse(raw: bytes) -> dict:
+    if not raw.strip():
+        raise HookInputError("empty stdin; expected one JSON object")
+    text = raw.decode("utf-8", "replace")
+    try:
+        payload = json.loads(text)
+    except RecursionError as exc:
+        raise HookInputError("stdin JSON is nested too deeply to parse") from exc
+    except ValueError as exc:
+        raise HookInputError(f"stdin is not valid JSON ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise HookInputError(f"stdin is JSON {type(payload).__name__}, expected an object")
+    return payload
+
+
+def _read_context(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _auto_compile() -> bool:
+    return os.environ.get("WIKIMEM_AUTO_COMPILE", "1").lower() not in ("0", "false", "no", "off")
+
+
+def spawn_compile(project) -> None:
+    """Start `wikimem compile` for the project, detached, so the agent never waits for it."""
+    import subprocess
+
+    log = project.state_dir / "compile.log"
+    kwargs: dict = {}
+    if os.name == "nt":  # pragma: no cover - Windows only
+        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "wikimem", "--project", project.project_id, "compile",
+             "--quiet", "--no-wait"],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            close_fds=True,
+            **kwargs,
+        )
+    finally:
+        os.close(fd)

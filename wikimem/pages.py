@@ -1,0 +1,162 @@
+"""Pages: markdown with YAML frontmatter, and the one gate through which the compiler writes them.
+
+Frontmatter keys are written in FRONTMATTER_ORDER, so the same page data always gives the
+same bytes. The last key, `content_hash`, is the sha256 of the page text without that line:
+a page whose hash no longer matches was edited by a human, and the compiler leaves it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import frontmatter
+import yaml
+
+from wikimem.errors import WikimemError
+
+FRONTMATTER_ORDER = (
+    "title",
+    "kind",
+    "status",
+    "created",
+    "updated",
+    "valid_from",
+    "valid_until",
+    "session_id",
+    "agent",
+    "sources",
+    "tags",
+    "aliases",
+    "supersedes",
+    "superseded_by",
+    "generator",
+    "content_hash",
+)
+GENERATOR = "wikimem"
+_HASH_LINE = re.compile(r"^content_hash: ?.*\n", re.MULTILINE)
+_SAFE_PAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+
+
+@dataclass
+class Page:
+    """A page as the compiler produces it: relative path, frontmatter and markdown body."""
+
+    path: str  # POSIX path relative to the wiki root, e.g. "sessions/2026-11-21-4f65f198.md"
+    meta: dict
+    body: str
+    extra_meta: dict = field(default_factory=dict)
+
+    def render(self) -> str:
+        """The page's exact bytes (as text), including its content hash."""
+        meta = {k: self.meta[k] for k in FRONTMATTER_ORDER[:-1] if k in self.meta}
+        meta["generator"] = GENERATOR
+        head = _dump_yaml(meta)
+        body = self.body.rstrip()
+        digest = content_hash(f"---\n{head}---\n\n{body}\n")
+        return f"---\n{head}content_hash: {digest}\n---\n\n{body}\n"
+
+
+def _dump_yaml(meta: dict) -> str:
+    return yaml.safe_dump(
+        meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
+    )
+
+
+def content_hash(text: str) -> str:
+    """sha256 of a page's text with its content_hash line removed."""
+    stripped = _HASH_LINE.sub("", text, count=1)
+    return "sha256:" + hashlib.sha256(stripped.encode("utf-8")).hexdigest()
+
+
+def recorded_hash(text: str) -> str | None:
+    """The content_hash a page's frontmatter claims, if any."""
+    match = re.search(r"^content_hash: ?(\S+)\s*$", text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def is_machine_page(text: str) -> bool:
+    """True when the text is exactly what the compiler wrote (no human edit since)."""
+    claimed = recorded_hash(text)
+    return claimed is not None and claimed == content_hash(text)
+
+
+def check_page_path(rel: str) -> str:
+    """Refuse page paths that could escape the wiki folder or are not plain names."""
+    p = PurePosixPath(rel.replace("\\", "/"))
+    if p.is_absolute() or not p.parts or any(
+        part in ("", ".", "..") or not _SAFE_PAGE.fullmatch(part) for part in p.parts
+    ):
+        raise WikimemError(f"{rel!r} is not a valid page path inside the wiki.")
+    return str(p)
+
+
+@dataclass
+class WriteResult:
+    """What a batch of page writes did."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    human_edited: list[str] = field(default_factory=list)
+
+
+def write_pages(wiki_dir: Path, pages: list[Page]) -> WriteResult:
+    """Write pages whose bytes changed, atomically; never overwrite a human-edited page."""
+    result = WriteResult()
+    for page in sorted(pages, key=lambda p: p.path):
+        rel = check_page_path(page.path)
+        target = wiki_dir / rel
+        text = page.render()
+        try:
+            current = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current == text:
+            result.unchanged.append(rel)
+            continue
+        if current is not None and not is_machine_page(current):
+            result.human_edited.append(rel)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        result.written.append(rel)
+    return result
+
+
+def read_page(path: Path) -> tuple[dict, str]:
+    """Frontmatter and body of a page file (frontmatter may be empty for a plain note)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        post = frontmatter.loads(text)
+    except (yaml.YAMLError, ValueError):
+        # Trigger: one bad value (a person typed `updated: 2026-13-45`). Why: the rest of
+        # the page's metadata is still good. Outcome: read every value as a plain string.
+        match = re.match(r"---\r?\n(.*?)\r?\n---\r?\n?(.*)", text, re.S)
+        if not match:
+            return {}, text
+        try:
+            meta = yaml.load(match.group(1), Loader=yaml.BaseLoader)
+        except yaml.YAMLError:
+            return {}, match.group(2)
+        return (meta if isinstance(meta, dict) else {}), match.group(2)
+    meta = post.metadata if isinstance(post.metadata, dict) else {}
+    return meta, post.content
+
+
+def wiki_pages(wiki_dir: Path) -> list[str]:
+    """Every markdown page in the wiki, as sorted relative POSIX paths (skipping dot-folders)."""
+    found = []
+    for root, dirs, files in os.walk(wiki_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.endswith(".md") and not name.startswith("."):
+                found.append(Path(root, name).relative_to(wiki_dir).as_posix())
+    return sorted(found)

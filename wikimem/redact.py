@@ -1,0 +1,446 @@
+"""Secret redaction for the capture path (standard library only).
+
+Every secret found in a piece of text is replaced by ``[REDACTED:<kind>]``.  For structured
+forms only the secret part goes and its context stays, so the redacted text still reads well:
+
+    https://alice:[REDACTED:url-credentials]@db.example.com/app
+    Authorization: Bearer [REDACTED:auth-header]
+    OPENAI_API_KEY=[REDACTED:secret-assignment]
+    https://hooks.slack.com/services/[REDACTED:slack-webhook]
+
+Speed.  This runs inside agent hook processes, on every event, so all the rules are compiled
+once, at import, into ONE regular expression (``_SECRET_RE``) and a text is scanned in a single
+pass.  The expression is laid out for the ``re`` engine's fast path: every top-level
+alternative starts with a literal character, so the engine skips straight over the ~90% of
+positions that hold none of those characters.  To make that work, each rule is *anchored* on
+its rarest character rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub
+token on the ``_`` of ``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``) and checks
+the characters before the anchor with a fixed-width look-behind; for whole tokens the
+replacement then reaches back over those characters (``back`` in ``_RULES``).  Repetitions are
+over simple character classes and never nested, so the scan stays linear on adversarial input.
+
+False positives are kept low on purpose (a memory full of ``[REDACTED]`` is a worse memory).
+A token with a distinctive vendor prefix is always redacted.  A value that is a secret only
+because of the name it is assigned to must look like a literal, never like code that fetches
+the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["SECRET_KINDS", "redact_text", "redact_value"]
+
+SECRET_KINDS: tuple[str, ...] = (
+    "private-key",
+    "anthropic-key",
+    "openai-key",
+    "github-token",
+    "gitlab-token",
+    "huggingface-token",
+    "npm-token",
+    "pypi-token",
+    "stripe-key",
+    "aws-access-key",
+    "aws-secret",
+    "google-api-key",
+    "slack-token",
+    "slack-webhook",
+    "jwt",
+    "url-credentials",
+    "auth-header",
+    "secret-assignment",
+)
+
+# --------------------------------------------------------------------------------------------
+# Assignments: NAME <op> VALUE, where NAME ends in a sensitive word
+# --------------------------------------------------------------------------------------------
+
+# After the sensitive word: an optional closing quote (maybe JSON-escaped) and `]`, then the
+# operator: `"X_TOKEN": ...`, `\"x_token\": ...`, `environ["X_TOKEN"] = ...`.  Operators: `=`,
+# `:`, `:=`, `=>`, `==`, plus a few type annotations (`api_key: str = "..."`).  Spaces and tabs
+# only: never across a line end.
+_NAME_END = r"""(?:\\?["'`])?\]?"""
+_OP = (
+    r"[ \t]*(?:"
+    r":[ \t]*(?:str|bytes|SecretStr|Optional\[str\]|str[ \t]*\|[ \t]*None)[ \t]*=(?!=)"
+    r"|=>|:=|={1,3}|:"
+    r")[ \t]*"
+)
+# `.env` / shell style: the name's last letter upper case, `=` with no space around it.  Marks
+# the match with group E (see the letters-only rule below).
+_ENV_OP = r"(?P<E>(?<=[A-Z0-9])=(?=[^\s=]))"
+
+# Characters that end an unquoted value: whitespace, quotes, `,` (JSON, kwargs), `;` and `&`
+# (shell, query strings), brackets (code), `\` (JSON escapes such as `\n` in an encoded file).
+# `[` among them also guarantees a value never runs into a `[REDACTED:...]` marker.
+_TERM = r"""\s"'`,;&\\()\[\]{}"""
+_END = rf"(?=[{_TERM}]|\Z)"
+_IDENT_CHAIN = r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)*"
+
+# Values that are never literals, quoted or not: templates and placeholders (`$X`, `${X}`,
+# `$(cmd)`, `${{ secrets.X }}`, `{{ vault }}`, `{x}`, `%(x)s`, `<your-key>`, `****`, an
+# existing `[REDACTED:...]`), and a PEM header (the private-key rule must get the whole block).
+_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)"
+# Unquoted values that are code or configuration, not literals:
+_NOT_CODE = (
+    rf"(?!{_IDENT_CHAIN}[(\[])"  # call or subscript: get_token(), os.environ["X"], ENV.fetch(
+    rf"(?!{_IDENT_CHAIN}(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*{_END})"  # settings.SECRET_KEY
+    rf"(?!(?:~|\.\.?)/[\w./-]*{_END}|/[\w.-]+/[\w./-]*{_END})"  # ~/.ssh/id_rsa, /run/x/y
+    r"(?![A-Za-z][A-Za-z0-9+.-]*://)"  # a URL (its credentials are the url rule's job)
+    rf"(?![0-9]+(?:\.[0-9]+)?{_END})"  # a number: port, size, id, timestamp
+)
+# The value (group S or S2 is the part that is replaced):
+#   * quoted: a single token of >= 8 characters closed by a quote.  A quoted value with
+#     whitespace in it reads as prose ("Enter your password"), not as a secret;
+#   * unquoted: >= 8 characters up to a terminator, that is no code reference (above) and,
+#     unless in the .env form, not made only of letters and underscores: `password = pw_var`,
+#     `token: None`, `secret: inherit`, "Password: required" are identifiers or words, while a
+#     generated secret practically always has a digit or a symbol in it.  In `NAME=value`
+#     (.env, shell) such a value is still a literal: `DB_PASSWORD=hunterhunter`.
+# So `None`, `null`, `true`, `""` and other short or empty values are never redacted, while
+# quoted placeholders such as "changeme" or "your-api-key-here" are (harmlessly).
+_QUOTED = rf"""{_NOT_TEMPLATE}[^\s"'`\\\[\]]{{8,}}(?=\\?["'`])"""
+_UNQUOTED = rf"{_NOT_TEMPLATE}{_NOT_CODE}(?(E)|(?![A-Za-z_]+{_END}))[^{_TERM}]{{8,}}"
+_VALUE = rf"""(?:[bBrRuU]{{0,2}}\\?["'`](?P<S>{_QUOTED})|(?P<S2>{_UNQUOTED}))"""
+
+# Sensitive names.  The main pattern only finds the sensitive word at the end of a name (the
+# rest of the name is context and is kept), anchored inside the word; the operator and the
+# value are then matched by a tail pattern from where the word ends:
+#   * strong words, at the end of any name, any case: password, passwd, secret, token,
+#     credential(s), apikey (`PGPASSWORD`, `client_secret`, `accessToken`, `x-apikey`);
+#   * weak words only after `_`/`-` or as a camelCase word: key, pwd, pass (`API_KEY`,
+#     `x-api-key`, `apiKey`, `DB_PWD`, `SMTP_PASS`), so `monkey`, `hotkey`, `bypass`, `OLDPWD`
+#     don't count, nor do common non-secret keys (`primary_key`, `sortKey`, `public_key`...).
+# The word must end the name (`max_tokens`, `tokenizer`, `api_key_id` don't count).
+_NAME_STOP = r"""(?=[:= \t"'`\\\]])"""
+_ASSIGN_TAIL = rf"{_NAME_END}(?:{_ENV_OP}|{_OP}){_VALUE}"
+_NON_SECRET_KEYS = frozenset(
+    (
+        "primary foreign sort partition cache hash range unique lookup hot shortcut idempotency"
+        " dedup dedupe object s3 public publishable pub group order row column index field map"
+        " dict composite natural surrogate routing bucket label translation i18n message msg"
+        " state query"
+    ).split()
+)
+
+# An AWS secret access key assigned to one of its usual names: exactly 40 base64 characters.
+_AWS_SECRET_NAMES = (
+    "aws_secret_access_k", "awssecretaccessk", "secret_access_k", "secretaccessk",
+    "aws_secret_k", "awssecretk",
+)
+_AWS_SECRET_HEAD = "(?:" + "|".join(rf"(?<=(?i:{n}))" for n in _AWS_SECRET_NAMES) + ")(?i:ey)"
+_AWS_SECRET_TAIL = (
+    rf"""{_NAME_END}{_OP}(?:\\?["'`])?(?P<S>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])"""
+)
+
+# --------------------------------------------------------------------------------------------
+# Authorization headers, URL credentials, PEM blocks
+# --------------------------------------------------------------------------------------------
+
+# `Authorization: <scheme> <credential>` in HTTP dumps, curl `-H "..."`, JSON and code.  With a
+# known scheme the scheme is kept and the credential (>= 8 characters) goes; without one the
+# credential must look like a token (>= 16 characters, with a digit).  `$TOKEN`, `{token}`,
+# `<token>` never match: the credential alphabet (RFC 6750 b64token) has no `$`, `{` or `<`.
+# Anchored on the `z`.
+_B64TOK = r"[A-Za-z0-9._~+/=-]"
+_AUTH_HEAD = r"(?<=(?i:authoriz))(?<![A-Za-z0-9_](?i:authoriz))(?i:ation)"
+_AUTH_TAIL = (
+    r"""(?:\\?["'`])?[ \t]*[:=][ \t]*(?:\\?["'`])?[ \t]*"""
+    r"(?:"
+    r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws)[ \t]+"
+    rf"(?P<S>{_B64TOK}{{8,}})"
+    rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}})"
+    r")"
+)
+# A bare `Bearer <token>` anywhere (the token: >= 16 characters, with a digit).  Anchored on
+# the `B`/`b`.
+_BEARER_HEAD = r"(?<![A-Za-z0-9_].)(?i:earer)(?=[ \t])"
+_BEARER_TAIL = rf"[ \t]+(?P<S>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}})"
+
+# URL credentials, `scheme://user:password@host`, any scheme (also JSON-escaped `:\/\/`).
+# Anchored on the `:` after the scheme.  The user name is kept, the password goes; it may hold
+# `:` and `@` (the last `@` before the path ends it).  Templates (`{password}`, `${DB_PASS}`,
+# `%(pw)s`, `<password>`) are left alone.
+_URL_CREDS = (
+    r"""(?:\\?/){2}[^\s:/?#@\[\]"'<>\\]*:"""
+    r"""(?P<S>(?![{$%<])[^\s/?#"'<>\[\]\\]+)@"""
+)
+# Slack incoming webhooks: the path goes, `https://hooks.slack.com/services/` stays.
+_SLACK_WEBHOOK = (
+    r"(?<=https:)//hooks\.slack\.com/(?:services|workflows|triggers)/"
+    r"(?P<S>[A-Za-z0-9_/-]{8,})"
+)
+
+# PEM private keys: from the BEGIN line to the matching END line, or to the end of the text when
+# the END line is missing (capped text).  The BEGIN line must be followed by key material
+# (base64, or a `Proc-Type:`-style header), so code that merely mentions the marker
+# (`line.startswith("-----BEGIN RSA PRIVATE KEY-----")`) is not mistaken for a key.  Anchored
+# on the first `-`.
+_PEM_LABEL = r"[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+_PRIVATE_KEY = (
+    rf"----BEGIN {_PEM_LABEL}"
+    r"(?=(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16}|[A-Z][A-Za-z-]*:))"
+    rf"[\s\S]*?(?:-----END {_PEM_LABEL}|\Z)"
+)
+
+# Left boundary of a prefixed token, as a look-behind ending at the anchor: the prefix must not
+# continue a longer word (`task-ant-...`, `mask_live_...`), and a token inside a long base64url
+# run (image data, hashes) is not picked out of it.
+_TOKCH = r"[A-Za-z0-9_-]"
+
+
+def _nb(prefix: str) -> str:
+    """Look-behinds: the text ending at the anchor is `prefix`, with no token char before it."""
+    return rf"(?<={prefix})(?<!{_TOKCH}{prefix})"
+
+
+# --------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------
+
+_ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
+
+# (anchor characters, kind, back, head pattern after the anchor, tails).
+#   * With tails: the head finds a name; each (tail pattern, kind) is tried in turn from the end
+#     of the head, and the first that matches has its group S or S2 replaced.  When none does,
+#     the scan goes on right after the head.
+#   * Else, a head with a group S (and S2) has just that group replaced, keeping the rest.
+#   * Else the match is a whole token: it is replaced together with the `back` characters
+#     before the anchor that the head's look-behind checked.  Kind None: the match is consumed
+#     and left as it is.
+# Within one anchor character the first rule that matches wins, so specific rules come first.
+_Rule = tuple[str, "str | None", int, str, "tuple[tuple[str, str], ...]"]
+_RULES: tuple[_Rule, ...] = (
+    # An existing marker is consumed whole, so nothing inside it is ever matched again.
+    ("[", None, 0, r"REDACTED:[a-z0-9-]{1,40}\]", ()),
+    # Inline base64 data (images, fonts...) stays as it is, in one piece.
+    (
+        ":",
+        None,
+        0,
+        r"(?<=data:)[\w.+/-]{1,100};(?:[\w.+-]{1,50}=[\w.+-]{1,50};){0,5}base64,"
+        r"(?:[A-Za-z0-9+/]|\\/)+={0,2}",
+        (),
+    ),
+    (":", "slack-webhook", 0, _SLACK_WEBHOOK, ()),
+    (":", "url-credentials", 0, _URL_CREDS, ()),
+    ("-", "private-key", 0, _PRIVATE_KEY, ()),
+    ("-", "anthropic-key", 2, _nb("sk-") + r"ant-[A-Za-z0-9_-]{20,}", ()),
+    # OpenAI: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`...; the body must hold a digit, so
+    # hyphenated words such as `sk-learn-compatible-estimators` are not keys.
+    ("-", "openai-key", 2, _nb("sk-") + r"(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}", ()),
+    ("-", "gitlab-token", 5, _nb("glpat-") + r"[A-Za-z0-9_-]{20,}", ()),
+    ("-", "pypi-token", 4, _nb("pypi-") + r"AgE[A-Za-z0-9_-]{40,}", ()),
+    ("-", "slack-token", 4, _nb("xox[abposre]-") + r"[A-Za-z0-9-]{10,}", ()),
+    ("-", "slack-token", 4, _nb("xapp-") + r"[0-9]-[A-Za-z0-9-]{10,}", ()),
+    ("_", "github-token", 3, _nb("gh[pousr]_") + r"[A-Za-z0-9]{36,}", ()),
+    ("_", "github-token", 6, _nb("github_") + r"pat_[A-Za-z0-9_]{22,}", ()),
+    ("_", "npm-token", 3, _nb("npm_") + r"[A-Za-z0-9]{36,}", ()),
+    ("_", "huggingface-token", 2, _nb("hf_") + r"[A-Za-z0-9]{30,}", ()),
+    ("_", "stripe-key", 2, _nb("[sr]k_") + r"(?:live|test)_[A-Za-z0-9]{10,}", ()),
+    ("_", "stripe-key", 5, _nb("whsec_") + r"[A-Za-z0-9]{20,}", ()),
+    # AWS key ids and Google API keys are plain alphanumerics: `+` and `/` also count as word
+    # characters around them, so a chance `AKIA...`/`AIza...` inside base64 data is left alone.
+    (
+        "A",
+        "aws-access-key",
+        0,
+        r"(?<![A-Za-z0-9+/_-].)(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|3T[A-Z0-9])"
+        r"[A-Z0-9]{16}(?![A-Za-z0-9+/])",
+        (),
+    ),
+    ("A", "google-api-key", 0, r"(?<![A-Za-z0-9+/_-].)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", ()),
+    # JWT: three base64url segments, the first a JSON object (`eyJ` is base64 for `{"`).
+    ("J", "jwt", 2, _nb("eyJ") + r"[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", ()),
+    ("zZ", "auth-header", 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),)),
+    ("bB", "auth-header", 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),)),
+    # Assignments, anchored inside the sensitive word.
+    (
+        "kK",
+        "aws-secret",
+        0,
+        _AWS_SECRET_HEAD + _NAME_STOP,
+        ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN),
+    ),
+    ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN),
+    # Weak `key`: the word before it is checked against _NON_SECRET_KEYS (kind "key-name").
+    ("kK", "key-name", 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN),
+    ("wW", None, 0, r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))"
+     + _NAME_STOP, _ASSIGN),
+    ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN),
+    ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN),
+)
+
+_SKIP, _TOKEN, _SPAN, _TAILS = range(4)
+
+
+def _build():
+    """Compile `_RULES` into one pattern, and map each group that can end a match to a handler.
+
+    Every top-level alternative starts with a literal anchor character, so ``re`` can skip over
+    the positions holding none of them (the charset prefix optimisation).
+    """
+    by_anchor: dict[str, list[str]] = {}
+    handlers: dict[str, tuple] = {}
+    compiled_tails: dict[str, re.Pattern[str]] = {}
+    n = 0
+    for anchors, kind, back, head, tails in _RULES:
+        tails_c = tuple(
+            (compiled_tails.setdefault(t, re.compile(t)), k) for t, k in tails
+        )
+        for anchor in anchors:
+            n += 1
+            if tails_c:
+                body = f"{head}(?P<r{n}>)"
+                handlers[f"r{n}"] = (_TAILS, kind, tails_c)
+            elif "(?P<S>" in head:
+                body = head.replace("(?P<S>", f"(?P<r{n}>")
+                handlers[f"r{n}"] = (_SPAN, kind, 0)
+            else:
+                body = f"{head}(?P<r{n}>)"
+                handlers[f"r{n}"] = (_SKIP if kind is None else _TOKEN, kind, back)
+            by_anchor.setdefault(anchor, []).append(body)
+    alternatives = [f"{re.escape(a)}(?:{'|'.join(b)})" for a, b in by_anchor.items()]
+    return re.compile("|".join(alternatives)), handlers
+
+
+_SECRET_RE, _HANDLERS = _build()
+
+# A redaction can, rarely, change what a neighbouring rule sees on the next pass (the end of a
+# value, say); a confirming pass makes the result a fixed point, which is what makes
+# `redact_text` idempotent.  Every changing pass turns secret text into markers, which are never
+# touched again, so this ends; the cap only bounds pathological input.
+_MAX_PASSES = 4
+_LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM = _LOWER_DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _non_secret_key(text: str, k: int) -> bool:
+    """Whether the `key` whose k is at index `k` ends a known non-secret name (`sort_key`)."""
+    if text[k - 1] in "_-":  # snake/kebab case: the whole word before the separator
+        end = start = k - 1
+        while start > 0 and end - start < 16 and text[start - 1] in _ALNUM:
+            start -= 1
+    else:  # camelCase: the lower-case run before `Key`, with its capital
+        end = start = k
+        while start > 0 and end - start < 16 and text[start - 1] in _LOWER_DIGITS:
+            start -= 1
+        if start > 0 and text[start - 1].isupper():
+            start -= 1
+    return text[start:end].lower() in _NON_SECRET_KEYS
+
+
+def _redact_once(text: str) -> str | None:
+    """One scan; the redacted text, or None when nothing was redacted."""
+    pieces: list[str] = []
+    done = 0  # text[:done] is already in pieces
+    pos = 0  # where the next search starts
+    search = _SECRET_RE.search
+    while (m := search(text, pos)) is not None:
+        name = m.lastgroup
+        handler, kind, extra = _HANDLERS[name]
+        if handler == _TAILS:
+            pos = m.end()
+            if kind == "key-name" and _non_secret_key(text, m.start()):
+                continue
+            for tail, kind in extra:  # noqa: B007 - `kind` is used after the loop
+                t = tail.match(text, pos)
+                if t is not None:
+                    break
+            else:
+                continue
+            start, end = t.span(t.lastgroup)
+            pos = t.end()
+        elif handler == _SPAN:
+            start, end = m.span(name)
+            pos = m.end()
+        elif handler == _TOKEN:
+            start, end = m.start() - extra, m.end()
+            pos = end
+        else:  # _SKIP
+            pos = m.end()
+            continue
+        start = max(start, done)
+        pieces.append(text[done:start])
+        pieces.append(f"[REDACTED:{kind}]")
+        done = end
+    if not pieces:
+        return None
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with every secret replaced by ``[REDACTED:<kind>]``.
+
+    Idempotent: ``redact_text(redact_text(x)) == redact_text(x)``.
+    """
+    if not text:
+        return text
+    for _ in range(_MAX_PASSES):
+        new = _redact_once(text)
+        if new is None:
+            break
+        text = new
+    return text
+
+
+def redact_value(value):
+    """Return a copy of a JSON-like value with every string in it redacted.
+
+    Dicts (string keys and values), lists and tuples are walked; anything else is returned
+    unchanged.  The walk is iterative, so deep nesting cannot hit the recursion limit.  A
+    container inside itself is replaced, where it recurs, by the string ``[circular]``.  Two
+    keys that redact to the same string collapse into one (the later value wins).
+    """
+    if isinstance(value, str):
+        return redact_text(value)
+    if not isinstance(value, dict | list | tuple):
+        return value
+
+    def open_frame(obj):
+        # [source, iterator over it, output, key in the parent dict waiting for this child]
+        if isinstance(obj, dict):
+            return [obj, iter(obj.items()), {}, None]
+        return [obj, iter(obj), [], None]
+
+    stack = [open_frame(value)]
+    active = {id(value)}  # containers on the current path, to detect cycles
+    result = None
+    while stack:
+        frame = stack[-1]
+        src, items, out, _ = frame
+        try:
+            item = next(items)
+        except StopIteration:
+            stack.pop()
+            active.discard(id(src))
+            built = tuple(out) if isinstance(src, tuple) else out
+            if not stack:
+                result = built
+            elif isinstance(stack[-1][2], dict):
+                stack[-1][2][stack[-1][3]] = built
+            else:
+                stack[-1][2].append(built)
+            continue
+        if isinstance(src, dict):
+            key, child = item
+            if isinstance(key, str):
+                key = redact_text(key)
+        else:
+            key, child = None, item
+        if isinstance(child, dict | list | tuple):
+            if id(child) not in active:
+                frame[3] = key
+                stack.append(open_frame(child))
+                active.add(id(child))
+                continue
+            child = "[circular]"
+        elif isinstance(child, str):
+            child = redact_text(child)
+        if isinstance(out, dict):
+            out[key] = child
+        else:
+            out.append(child)
+    return result
