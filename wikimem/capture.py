@@ -112,14 +112,13 @@ def capture(
     event: Event,
     payload,
     *,
-    fallback_cwd: str | os.PathLike | None = None,
+    project: Project | None = None,
     registry: Registry | None = None,
     ts: str | None = None,
 ) -> Captured:
-    """Store one event in its project's raw log."""
-    registry = registry or Registry()
-    where = event.cwd or os.fspath(fallback_cwd or os.getcwd())
-    project = registry.resolve(where)
+    """Store one event in its project's raw log (the project of its cwd unless given)."""
+    if project is None:
+        project = (registry or Registry()).resolve(event.cwd or os.getcwd())
     project.ensure_dirs()
     obs = make_observation(agent, event, payload, ts=ts)
     stored = rawlog.append(project.raw_dir, obs)

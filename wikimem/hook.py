@@ -17,21 +17,23 @@ MAX_STDIN = 64 * 1024 * 1024  # bytes; a larger event is recorded as an error, n
 
 
 def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> int:
-    """Handle one hook event; always returns 0."""
+    """Handle one hook event; always returns 0.
+
+    `argv` is the rest of the command line (agents such as Codex's legacy `notify` pass the
+    event there instead of on stdin); `stdin`/`stdout` are binary streams.
+    """
     stdin = stdin if stdin is not None else sys.stdin.buffer
-    stdout = stdout if stdout is not None else sys.stdout
+    stdout = stdout if stdout is not None else sys.stdout.buffer
     error_log: Path | None = None
     raw = b""
     try:
         from wikimem import adapters
-        from wikimem.capture import capture, log_error
+        from wikimem.capture import capture
         from wikimem.observation import COMPILE_TRIGGERS
-        from wikimem.project import Registry, home
+        from wikimem.project import Registry
 
-        error_log = home() / "errors.log"
         adapter = adapters.get(agent)
         raw = stdin.read(MAX_STDIN + 1)
-        registry = Registry()
         if len(raw) > MAX_STDIN:
             # Drain the rest so the agent's pipe never blocks on us.
             while stdin.read(1 << 20):
@@ -39,26 +41,23 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
             raise HookInputError(f"event larger than {MAX_STDIN} bytes; not recorded")
         payload = _parse(raw)
         event = adapter.normalize(payload)
-        try:
-            error_log = registry.resolve(event.cwd or os.getcwd()).error_log
-        except Exception:
-            pass
-        result = capture(agent, event, payload, registry=registry)
-        error_log = result.project.error_log
+        project = Registry().resolve(event.cwd or os.getcwd())
+        error_log = project.error_log
+        result = capture(agent, event, payload, project=project)
         if event.kind == "session_start":
-            context = _read_context(result.project.context_file)
+            context = _read_context(project.context_file)
             if context:
-                stdout.write(adapter.session_start_output(context) + "\n")
+                stdout.write((adapter.session_start_output(context) + "\n").encode("utf-8"))
                 stdout.flush()
         if event.kind in COMPILE_TRIGGERS and result.stored and _auto_compile():
-            spawn_compile(result.project)
+            spawn_compile(project)
         return 0
     except BaseException as exc:  # noqa: BLE001 - the hook must fail open, whatever happened
         try:
             from wikimem.capture import log_error
             from wikimem.project import Registry, home
 
-            if error_log is None or error_log == home() / "errors.log":
+            if error_log is None:
                 # The payload never said where it came from: the hook runs in the project.
                 try:
                     error_log = Registry().resolve(os.getcwd()).error_log

@@ -9,15 +9,18 @@ forms only the secret part goes and its context stays, so the redacted text stil
     https://hooks.slack.com/services/[REDACTED:slack-webhook]
 
 Speed.  This runs inside agent hook processes, on every event, so all the rules are compiled
-once, at import, into ONE regular expression (``_SECRET_RE``) and a text is scanned in a single
-pass.  The expression is laid out for the ``re`` engine's fast path: every top-level
-alternative starts with a literal character, so the engine skips straight over the ~90% of
-positions that hold none of those characters.  To make that work, each rule is *anchored* on
+once, at import, into ONE regular expression (``_SECRET_RE``), and a text is scanned in one
+pass (plus a confirming pass when something was redacted, see ``_MAX_PASSES``).  The
+expression is laid out for the ``re`` engine's fast path: every top-level alternative starts
+with a literal character, so the engine skips straight over the ~90% of positions that hold
+none of those characters.  To make that work, each rule is *anchored* on
 its rarest character rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub
 token on the ``_`` of ``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``) and checks
 the characters before the anchor with a fixed-width look-behind; for whole tokens the
-replacement then reaches back over those characters (``back`` in ``_RULES``).  Repetitions are
-over simple character classes and never nested, so the scan stays linear on adversarial input.
+replacement then reaches back over those characters (``back`` in ``_RULES``).  Operators and
+values of assignments are matched by small second-stage patterns (the "tails") only where a
+sensitive name was found.  Repetitions are over simple character classes, with no ambiguous
+nesting, so the scan stays linear on adversarial input.
 
 False positives are kept low on purpose (a memory full of ``[REDACTED]`` is a worse memory).
 A token with a distinctive vendor prefix is always redacted.  A value that is a secret only
@@ -58,17 +61,17 @@ SECRET_KINDS: tuple[str, ...] = (
 
 # After the sensitive word: an optional closing quote (maybe JSON-escaped) and `]`, then the
 # operator: `"X_TOKEN": ...`, `\"x_token\": ...`, `environ["X_TOKEN"] = ...`.  Operators: `=`,
-# `:`, `:=`, `=>`, `==`, plus a few type annotations (`api_key: str = "..."`).  Spaces and tabs
-# only: never across a line end.
+# `:`, `:=`, `=>`, plus a few type annotations (`api_key: str = "..."`); not `==`, which is
+# nearly always code (`if token == END_TOKEN:`).  Spaces and tabs only: never across a line end.
 _NAME_END = r"""(?:\\?["'`])?\]?"""
 _OP = (
     r"[ \t]*(?:"
     r":[ \t]*(?:str|bytes|SecretStr|Optional\[str\]|str[ \t]*\|[ \t]*None)[ \t]*=(?!=)"
-    r"|=>|:=|={1,3}|:"
+    r"|=>|:=|=(?!=)|:"
     r")[ \t]*"
 )
 # `.env` / shell style: the name's last letter upper case, `=` with no space around it.  Marks
-# the match with group E (see the letters-only rule below).
+# the match with group E (see the rule for unquoted values below).
 _ENV_OP = r"(?P<E>(?<=[A-Z0-9])=(?=[^\s=]))"
 
 # Characters that end an unquoted value: whitespace, quotes, `,` (JSON, kwargs), `;` and `&`
@@ -80,8 +83,9 @@ _IDENT_CHAIN = r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)*"
 
 # Values that are never literals, quoted or not: templates and placeholders (`$X`, `${X}`,
 # `$(cmd)`, `${{ secrets.X }}`, `{{ vault }}`, `{x}`, `%(x)s`, `<your-key>`, `****`, an
-# existing `[REDACTED:...]`), and a PEM header (the private-key rule must get the whole block).
-_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)"
+# existing `[REDACTED:...]`), a PEM header (the private-key rule must get the whole block), and
+# fetch()'s `credentials: "same-origin"`.
+_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)(?!same-origin)"
 # Unquoted values that are code or configuration, not literals:
 _NOT_CODE = (
     rf"(?!{_IDENT_CHAIN}[(\[])"  # call or subscript: get_token(), os.environ["X"], ENV.fetch(
@@ -94,14 +98,19 @@ _NOT_CODE = (
 #   * quoted: a single token of >= 8 characters closed by a quote.  A quoted value with
 #     whitespace in it reads as prose ("Enter your password"), not as a secret;
 #   * unquoted: >= 8 characters up to a terminator, that is no code reference (above) and,
-#     unless in the .env form, not made only of letters and underscores: `password = pw_var`,
-#     `token: None`, `secret: inherit`, "Password: required" are identifiers or words, while a
-#     generated secret practically always has a digit or a symbol in it.  In `NAME=value`
-#     (.env, shell) such a value is still a literal: `DB_PASSWORD=hunterhunter`.
+#     unless in the .env form, no plain word or snake-case identifier: `password = pw_var`,
+#     `token: None`, `secret: inherit`, `key = _pep_440_key`, `x_key = DEFAULT_KEY_V2`,
+#     "Password: required." are code or prose, while a generated secret practically always
+#     has a digit and mixed case or a symbol in it.  In `NAME=value` (.env, shell) such a
+#     value is still a literal: `DB_PASSWORD=hunterhunter`.
 # So `None`, `null`, `true`, `""` and other short or empty values are never redacted, while
 # quoted placeholders such as "changeme" or "your-api-key-here" are (harmlessly).
-_QUOTED = rf"""{_NOT_TEMPLATE}[^\s"'`\\\[\]]{{8,}}(?=\\?["'`])"""
-_UNQUOTED = rf"{_NOT_TEMPLATE}{_NOT_CODE}(?(E)|(?![A-Za-z_]+{_END}))[^{_TERM}]{{8,}}"
+_QUOTED = rf"""{_NOT_TEMPLATE}[^\s"'`\\\[\]]{{8,}}+(?=\\?["'`])"""
+_WORDISH = (
+    r"(?:[A-Za-z_]+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+|_[a-z0-9_]*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"
+    rf"[.:!?]?{_END}"
+)
+_UNQUOTED = rf"{_NOT_TEMPLATE}{_NOT_CODE}(?(E)|(?!{_WORDISH}))[^{_TERM}]{{8,}}"
 _VALUE = rf"""(?:[bBrRuU]{{0,2}}\\?["'`](?P<S>{_QUOTED})|(?P<S2>{_UNQUOTED}))"""
 
 # Sensitive names.  The main pattern only finds the sensitive word at the end of a name (the
@@ -112,6 +121,10 @@ _VALUE = rf"""(?:[bBrRuU]{{0,2}}\\?["'`](?P<S>{_QUOTED})|(?P<S2>{_UNQUOTED}))"""
 #   * weak words only after `_`/`-` or as a camelCase word: key, pwd, pass (`API_KEY`,
 #     `x-api-key`, `apiKey`, `DB_PWD`, `SMTP_PASS`), so `monkey`, `hotkey`, `bypass`, `OLDPWD`
 #     don't count, nor do common non-secret keys (`primary_key`, `sortKey`, `public_key`...).
+#     `*_KEY` is also the commonest name for things that are no secret at all (`STATS_KEY =
+#     "_stats"`, `module_key = "gi.repository"`), so unless the word before `key` says secret
+#     (`_SECRET_KEYS`: `API_KEY`, `SECRET_KEY`, `PRIVATE_KEY`...) the value must also contain
+#     a digit (generated keys always do).
 # The word must end the name (`max_tokens`, `tokenizer`, `api_key_id` don't count).
 _NAME_STOP = r"""(?=[:= \t"'`\\\]])"""
 _ASSIGN_TAIL = rf"{_NAME_END}(?:{_ENV_OP}|{_OP}){_VALUE}"
@@ -123,16 +136,25 @@ _NON_SECRET_KEYS = frozenset(
         " state query"
     ).split()
 )
+_SECRET_KEYS = frozenset(
+    (
+        "api secret access private signing sign encryption encrypt decryption master client"
+        " consumer app auth session service account admin deploy webhook hmac jwt cookie crypto"
+        " license subscription storage root shared server"
+    ).split()
+)
 
 # An AWS secret access key assigned to one of its usual names: exactly 40 base64 characters.
 _AWS_SECRET_NAMES = (
-    "aws_secret_access_k", "awssecretaccessk", "secret_access_k", "secretaccessk",
-    "aws_secret_k", "awssecretk",
+    "aws_secret_access_k",
+    "awssecretaccessk",
+    "secret_access_k",
+    "secretaccessk",
+    "aws_secret_k",
+    "awssecretk",
 )
 _AWS_SECRET_HEAD = "(?:" + "|".join(rf"(?<=(?i:{n}))" for n in _AWS_SECRET_NAMES) + ")(?i:ey)"
-_AWS_SECRET_TAIL = (
-    rf"""{_NAME_END}{_OP}(?:\\?["'`])?(?P<S>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])"""
-)
+_AWS_SECRET_TAIL = rf"""{_NAME_END}{_OP}(?:\\?["'`])?(?P<S>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])"""
 
 # --------------------------------------------------------------------------------------------
 # Authorization headers, URL credentials, PEM blocks
@@ -146,17 +168,17 @@ _AWS_SECRET_TAIL = (
 _B64TOK = r"[A-Za-z0-9._~+/=-]"
 _AUTH_HEAD = r"(?<=(?i:authoriz))(?<![A-Za-z0-9_](?i:authoriz))(?i:ation)"
 _AUTH_TAIL = (
-    r"""(?:\\?["'`])?[ \t]*[:=][ \t]*(?:\\?["'`])?[ \t]*"""
+    r"""(?:\\?["'`])?\]?[ \t]*(?::|=(?!=))[ \t]*(?:\\?["'`])?[ \t]*"""
     r"(?:"
     r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws)[ \t]+"
-    rf"(?P<S>{_B64TOK}{{8,}})"
-    rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}})"
+    rf"(?P<S>{_B64TOK}{{8,}}+)(?![(\[])"
+    rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
     r")"
 )
 # A bare `Bearer <token>` anywhere (the token: >= 16 characters, with a digit).  Anchored on
 # the `B`/`b`.
 _BEARER_HEAD = r"(?<![A-Za-z0-9_].)(?i:earer)(?=[ \t])"
-_BEARER_TAIL = rf"[ \t]+(?P<S>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}})"
+_BEARER_TAIL = rf"[ \t]+(?P<S>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
 
 # URL credentials, `scheme://user:password@host`, any scheme (also JSON-escaped `:\/\/`).
 # Anchored on the `:` after the scheme.  The user name is kept, the password goes; it may hold
@@ -204,13 +226,15 @@ _ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
 # (anchor characters, kind, back, head pattern after the anchor, tails).
 #   * With tails: the head finds a name; each (tail pattern, kind) is tried in turn from the end
 #     of the head, and the first that matches has its group S or S2 replaced.  When none does,
-#     the scan goes on right after the head.
+#     the scan goes on right after the head.  Kind is unused then, except that _CHECK_KEY asks
+#     for the name ending in a weak `key` to be judged by `_key_name`.
 #   * Else, a head with a group S (and S2) has just that group replaced, keeping the rest.
 #   * Else the match is a whole token: it is replaced together with the `back` characters
 #     before the anchor that the head's look-behind checked.  Kind None: the match is consumed
 #     and left as it is.
 # Within one anchor character the first rule that matches wins, so specific rules come first.
-_Rule = tuple[str, "str | None", int, str, "tuple[tuple[str, str], ...]"]
+_CHECK_KEY = "check-key"
+_Rule = tuple[str, str | None, int, str, tuple[tuple[str, str], ...]]
 _RULES: tuple[_Rule, ...] = (
     # An existing marker is consumed whole, so nothing inside it is ever matched again.
     ("[", None, 0, r"REDACTED:[a-z0-9-]{1,40}\]", ()),
@@ -253,26 +277,24 @@ _RULES: tuple[_Rule, ...] = (
     ("A", "google-api-key", 0, r"(?<![A-Za-z0-9+/_-].)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", ()),
     # JWT: three base64url segments, the first a JSON object (`eyJ` is base64 for `{"`).
     ("J", "jwt", 2, _nb("eyJ") + r"[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", ()),
-    ("zZ", "auth-header", 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),)),
-    ("bB", "auth-header", 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),)),
+    ("zZ", None, 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),)),
+    ("bB", None, 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),)),
     # Assignments, anchored inside the sensitive word.
-    (
-        "kK",
-        "aws-secret",
-        0,
-        _AWS_SECRET_HEAD + _NAME_STOP,
-        ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN),
-    ),
+    ("kK", None, 0, _AWS_SECRET_HEAD + _NAME_STOP, ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN)),
     ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN),
-    # Weak `key`: the word before it is checked against _NON_SECRET_KEYS (kind "key-name").
-    ("kK", "key-name", 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN),
-    ("wW", None, 0, r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))"
-     + _NAME_STOP, _ASSIGN),
+    ("kK", _CHECK_KEY, 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN),
+    (
+        "wW",
+        None,
+        0,
+        r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))" + _NAME_STOP,
+        _ASSIGN,
+    ),
     ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN),
     ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN),
 )
 
-_SKIP, _TOKEN, _SPAN, _TAILS = range(4)
+_SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _redact_once
 
 
 def _build():
@@ -286,14 +308,16 @@ def _build():
     compiled_tails: dict[str, re.Pattern[str]] = {}
     n = 0
     for anchors, kind, back, head, tails in _RULES:
-        tails_c = tuple(
-            (compiled_tails.setdefault(t, re.compile(t)), k) for t, k in tails
-        )
+        for t, _ in tails:
+            if t not in compiled_tails:
+                compiled_tails[t] = re.compile(t)
+        tails_c = tuple((compiled_tails[t], k) for t, k in tails)
         for anchor in anchors:
             n += 1
             if tails_c:
                 body = f"{head}(?P<r{n}>)"
-                handlers[f"r{n}"] = (_TAILS, kind, tails_c)
+                # (the middle item of a _TAILS handler: whether to check a weak key's name)
+                handlers[f"r{n}"] = (_TAILS, kind == _CHECK_KEY, tails_c)
             elif "(?P<S>" in head:
                 body = head.replace("(?P<S>", f"(?P<r{n}>")
                 handlers[f"r{n}"] = (_SPAN, kind, 0)
@@ -312,12 +336,16 @@ _SECRET_RE, _HANDLERS = _build()
 # `redact_text` idempotent.  Every changing pass turns secret text into markers, which are never
 # touched again, so this ends; the cap only bounds pathological input.
 _MAX_PASSES = 4
+_DIGIT = re.compile("[0-9]")
 _LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _ALNUM = _LOWER_DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _non_secret_key(text: str, k: int) -> bool:
-    """Whether the `key` whose k is at index `k` ends a known non-secret name (`sort_key`)."""
+_NOT_SECRET, _NEEDS_DIGIT, _SECRET = range(3)  # what a name ending in a weak `key` says
+
+
+def _key_name(text: str, k: int) -> int:
+    """Judge the name ending in the `key` whose k is at index `k` by the word before it."""
     if text[k - 1] in "_-":  # snake/kebab case: the whole word before the separator
         end = start = k - 1
         while start > 0 and end - start < 16 and text[start - 1] in _ALNUM:
@@ -328,7 +356,10 @@ def _non_secret_key(text: str, k: int) -> bool:
             start -= 1
         if start > 0 and text[start - 1].isupper():
             start -= 1
-    return text[start:end].lower() in _NON_SECRET_KEYS
+    word = text[start:end].lower()
+    if word in _SECRET_KEYS:
+        return _SECRET
+    return _NOT_SECRET if word in _NON_SECRET_KEYS else _NEEDS_DIGIT
 
 
 def _redact_once(text: str) -> str | None:
@@ -342,15 +373,19 @@ def _redact_once(text: str) -> str | None:
         handler, kind, extra = _HANDLERS[name]
         if handler == _TAILS:
             pos = m.end()
-            if kind == "key-name" and _non_secret_key(text, m.start()):
+            key_name = _key_name(text, m.start()) if kind else _SECRET
+            if key_name == _NOT_SECRET:
                 continue
-            for tail, kind in extra:  # noqa: B007 - `kind` is used after the loop
+            for tail, tail_kind in extra:
                 t = tail.match(text, pos)
                 if t is not None:
+                    kind = tail_kind
                     break
             else:
                 continue
             start, end = t.span(t.lastgroup)
+            if key_name == _NEEDS_DIGIT and _DIGIT.search(text, start, end) is None:
+                continue
             pos = t.end()
         elif handler == _SPAN:
             start, end = m.span(name)
@@ -386,18 +421,84 @@ def redact_text(text: str) -> str:
     return text
 
 
+# Dict entries: a parsed `{"api_key": "..."}` has lost the text around the value, so the key
+# is checked as a name here, by the same rules as in text (`_SENSITIVE_NAME` mirrors the heads
+# of the assignment rules), and a string value that is one literal token of >= 8 characters
+# (no whitespace, no template) is redacted whole.
+_SENSITIVE_NAME = re.compile(
+    r"(?:(?i:password|passwd|secret|token|credentials?|apikey)"
+    r"|(?P<k>[_-](?i:key)|(?<=[a-z0-9])(?:Key|KEY))"
+    r"|[_-](?i:pwd|pass)|(?<=[a-z0-9])(?:Pwd|PWD|Pass|PASS))\Z"
+)
+_DICT_LITERAL = re.compile(rf"{_NOT_TEMPLATE}\S{{8,}}")
+_AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
+
+
+def _redact_entry(key: str, value: str) -> str:
+    """Redact a string value found under the string key `key` of a dict."""
+    redacted = redact_text(value)
+    if redacted != value:
+        return redacted
+    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
+    if m is None or not _DICT_LITERAL.fullmatch(value):
+        return value
+    if m.group("k") is not None:
+        k = m.start() + (1 if key[m.start()] in "_-" else 0)
+        key_name = _key_name(key, k)
+        if key_name == _NOT_SECRET or (key_name == _NEEDS_DIGIT and not _DIGIT.search(value)):
+            return value
+        if _AWS_SECRET_VALUE.fullmatch(value):
+            name = key.lower().replace("_", "").replace("-", "")
+            if name.endswith(("secretaccesskey", "awssecretkey")):
+                return "[REDACTED:aws-secret]"
+    return "[REDACTED:secret-assignment]"
+
+
 def redact_value(value):
     """Return a copy of a JSON-like value with every string in it redacted.
 
     Dicts (string keys and values), lists and tuples are walked; anything else is returned
-    unchanged.  The walk is iterative, so deep nesting cannot hit the recursion limit.  A
-    container inside itself is replaced, where it recurs, by the string ``[circular]``.  Two
-    keys that redact to the same string collapse into one (the later value wins).
+    unchanged.  A string value under a key that names a secret (`{"api_key": "..."}`) is
+    redacted as an assignment would be in text.  Deep nesting cannot hit the recursion limit
+    (past `_RECURSION_DEPTH` levels the walk goes on iteratively).  A container inside itself is
+    replaced, where it recurs, by the string ``[circular]``.  Two keys that redact to the same
+    string collapse into one (the later value wins).
     """
+    return _walk(value, None, 0, set())
+
+
+_RECURSION_DEPTH = 64
+
+
+def _walk(value, name: str | None, depth: int, active: set[int]):
+    """Recursive walk for the usual shallow case; `name` is the dict key above a value."""
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value) if name is None else _redact_entry(name, value)
     if not isinstance(value, dict | list | tuple):
         return value
+    if depth >= _RECURSION_DEPTH:
+        return _walk_deep(value, active)
+    if id(value) in active:
+        return "[circular]"
+    active.add(id(value))
+    depth += 1
+    if isinstance(value, dict):
+        out: dict | list | tuple = {
+            (redact_text(k) if isinstance(k, str) else k): _walk(
+                v, k if isinstance(k, str) else None, depth, active
+            )
+            for k, v in value.items()
+        }
+    else:
+        out = [_walk(v, None, depth, active) for v in value]
+        if isinstance(value, tuple):
+            out = tuple(out)
+    active.discard(id(value))
+    return out
+
+
+def _walk_deep(value, active: set[int]):
+    """Iterative walk with an explicit stack, for arbitrarily deep values."""
 
     def open_frame(obj):
         # [source, iterator over it, output, key in the parent dict waiting for this child]
@@ -405,8 +506,10 @@ def redact_value(value):
             return [obj, iter(obj.items()), {}, None]
         return [obj, iter(obj), [], None]
 
+    if id(value) in active:
+        return "[circular]"
     stack = [open_frame(value)]
-    active = {id(value)}  # containers on the current path, to detect cycles
+    active.add(id(value))
     result = None
     while stack:
         frame = stack[-1]
@@ -424,10 +527,11 @@ def redact_value(value):
             else:
                 stack[-1][2].append(built)
             continue
+        name = None
         if isinstance(src, dict):
             key, child = item
             if isinstance(key, str):
-                key = redact_text(key)
+                name, key = key, redact_text(key)
         else:
             key, child = None, item
         if isinstance(child, dict | list | tuple):
@@ -438,7 +542,7 @@ def redact_value(value):
                 continue
             child = "[circular]"
         elif isinstance(child, str):
-            child = redact_text(child)
+            child = redact_text(child) if name is None else _redact_entry(name, child)
         if isinstance(out, dict):
             out[key] = child
         else:
