@@ -22,9 +22,24 @@ from wikimem.context import DEFAULT_BUDGET, build_context
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.markdown import parse, resolve_links
-from wikimem.pages import Page, is_machine_page, read_page, wiki_pages, write_pages
+from wikimem.memory import Memory, MemoryState, fold, is_memory_log, memory_observations
+from wikimem.pages import (
+    Page,
+    is_machine_page,
+    read_page,
+    recorded_hash,
+    wiki_pages,
+    write_pages,
+)
 from wikimem.project import Project
-from wikimem.render import context_page, index_page, month_pages, session_page
+from wikimem.render import (
+    context_page,
+    hub_pages,
+    index_page,
+    memory_page,
+    month_pages,
+    session_page,
+)
 from wikimem.sessions import SessionRecord, digest
 
 STATE_VERSION = 1
@@ -58,6 +73,7 @@ class State:
         self.catalog_path = project.state_dir / "sessions.json"
         self.offsets: dict[str, int] = {}
         self.catalog: dict[str, dict] = {}  # raw file name -> SessionRecord dict
+        self.offered: dict[str, str] = {}  # human-edited page -> machine hash offered beside it
 
     def load(self) -> State:
         try:
@@ -65,16 +81,19 @@ class State:
             catalog = json.loads(self.catalog_path.read_text(encoding="utf-8"))
             if data.get("version") == STATE_VERSION and isinstance(catalog, dict):
                 self.offsets = {str(k): int(v) for k, v in data.get("offsets", {}).items()}
+                self.offered = dict(data.get("offered", {}))
                 self.catalog = catalog
         except (OSError, ValueError, TypeError, AttributeError):
             # Missing or damaged state is a cache miss: the next compile reads everything.
-            self.offsets, self.catalog = {}, {}
+            self.offsets, self.catalog, self.offered = {}, {}, {}
         return self
 
     def save(self) -> None:
         _atomic_write(self.catalog_path, json.dumps(self.catalog, sort_keys=True, indent=1))
         _atomic_write(
-            self.path, json.dumps({"version": STATE_VERSION, "offsets": self.offsets}, indent=1)
+            self.path,
+            json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
+                        "offered": self.offered}, indent=1),
         )
 
 
@@ -84,6 +103,7 @@ def compile_project(
     rebuild: bool = False,
     wait: bool = True,
     budget: int = DEFAULT_BUDGET,
+    claim_expiry_minutes: float = 30.0,
     progress: Callable[[str], None] | None = None,
 ) -> CompileResult:
     """Compile new observations of a project into its wiki (all of them with `rebuild`)."""
@@ -93,20 +113,22 @@ def compile_project(
         if not got:
             pending.touch()
             return CompileResult(busy=True)
-        result = _compile_locked(project, rebuild=rebuild, budget=budget, progress=progress)
+        opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes}
+        result = _compile_locked(project, rebuild=rebuild, **opts)
         while pending.exists():
             pending.unlink(missing_ok=True)
-            more = _compile_locked(project, rebuild=False, budget=budget, progress=progress)
+            more = _compile_locked(project, rebuild=False, **opts)
             _merge(result, more)
         return result
 
 
-def _compile_locked(project, *, rebuild, budget, progress) -> CompileResult:
+def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileResult:
     say = progress or (lambda _msg: None)
     result = CompileResult()
     state = State(project) if rebuild else State(project).load()
     repo = gitrepo.open_repo(project.wiki_dir)
-    result.human_commit = gitrepo.commit_human_edits(repo)
+    result.human_commit, human_paths = gitrepo.commit_human_edits(repo)
+    Memory(project, agent="wikimem", claim_expiry_minutes=expiry).expire_stale()
 
     # 1. Read what is new in the raw log.
     affected: dict[str, list] = {}
@@ -123,23 +145,31 @@ def _compile_locked(project, *, rebuild, budget, progress) -> CompileResult:
             result.observations += len(new.observations)
     if not affected and not rebuild:
         say("Nothing new to compile.")
+        _index(project, human_paths, [], result, rebuild=False)
         if not project.context_file.exists() and state.catalog:
             _atomic_write(project.context_file, build_context(
-                project.name, _ordered(state.catalog), budget=budget))
+                project.name, _ordered(state.catalog), state=_memory(project, state),
+                budget=budget))
         return result
-    say(f"Compiling {len(affected)} session(s), {result.observations} new observation(s)...")
+    say(f"Compiling {len(affected)} log(s), {result.observations} new observation(s)...")
 
     # 2. Digest every affected session from its whole log (a session page is a function of
     #    all its observations, so incremental and rebuild give the same record).
+    sessions_changed = False
     for name in sorted(affected):
+        if is_memory_log(name):
+            continue
         whole = rawlog.read(project.raw_dir / name)
         if whole.observations:
             state.catalog[name] = digest(whole.observations).to_dict()
+            sessions_changed = True
     records = _ordered(state.catalog)
     position = {r.session_id: i for i, r in enumerate(records)}
+    memory = _memory(project, state)
 
     # 3. Render affected pages in memory: the sessions, the session after each (its
-    #    "previous" link may have changed), their months, and the aggregates.
+    #    "previous" link may have changed), sessions a `forget` retracted, their months,
+    #    every structured page, and the aggregates.
     to_render: set[int] = set()
     for name in affected:
         rec = state.catalog.get(name)
@@ -147,23 +177,36 @@ def _compile_locked(project, *, rebuild, budget, progress) -> CompileResult:
             continue
         i = position[rec["session_id"]]
         to_render.update({i, i + 1} if i + 1 < len(records) else {i})
+    to_render.update(i for i, r in enumerate(records) if r.page_path in memory.retracted)
     if rebuild:
         to_render = set(range(len(records)))
     pages: list[Page] = []
     for i in sorted(to_render):
-        pages.append(session_page(records[i], records[i - 1] if i > 0 else None))
-        result.sessions.append(records[i].session_id)
+        rec = records[i]
+        pages.append(session_page(rec, records[i - 1] if i > 0 else None,
+                                  memory.retracted.get(rec.page_path)))
+        if sessions_changed or rebuild:
+            result.sessions.append(rec.session_id)
     months = None if rebuild else {records[i].date[:7] for i in to_render}
     pages += month_pages(records, months)
-    pages.append(index_page(project.name, records))
-    block = build_context(project.name, records, budget=budget)
+    stems = {r.session_id: r.stem for r in records}
+    pages += [memory_page(item, memory, stems) for _, item in sorted(memory.items.items())]
+    pages += hub_pages(memory)
+    pages.append(index_page(project.name, records, memory))
+    block = build_context(project.name, records, state=memory, budget=budget)
     pages.append(context_page(block, budget, records))
 
-    # 4. Write through the one gate, then drop machine pages a rebuild no longer produces.
+    # 4. Write through the one gate; offer new material for human-edited pages beside them;
+    #    drop machine pages a rebuild no longer produces.
     written = write_pages(project.wiki_dir, pages)
     result.written, result.human_edited = written.written, written.human_edited
+    by_path = {p.path: p for p in pages}
+    offers = [offer for rel in result.human_edited
+              if (offer := _offer(project.wiki_dir, by_path[rel], state))]
+    if offers:
+        result.written += write_pages(project.wiki_dir, offers).written
     if rebuild:
-        produced = {p.path for p in pages}
+        produced = set(by_path) | {p.path for p in offers}
         for rel in wiki_pages(project.wiki_dir):
             target = project.wiki_dir / rel
             if rel not in produced and is_machine_page(target.read_text(encoding="utf-8")):
@@ -174,16 +217,10 @@ def _compile_locked(project, *, rebuild, budget, progress) -> CompileResult:
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
     if result.written or result.removed:
         result.commit = gitrepo.commit(
-            repo, result.written, _message(records, result, rebuild), removed=result.removed
+            repo, result.written, _message(records, memory, result, rebuild),
+            removed=result.removed,
         )
-    from wikimem.index import SearchIndex
-
-    index = SearchIndex(project.index_dir, project.wiki_dir)
-    if rebuild:
-        index.rebuild()
-    else:
-        index.update(result.written, result.removed)
-    result.index_rebuilt = index.rebuilt
+    _index(project, human_paths + result.written, result.removed, result, rebuild=rebuild)
     _atomic_write(project.context_file, block)
     state.save()
     say(
@@ -192,6 +229,44 @@ def _compile_locked(project, *, rebuild, budget, progress) -> CompileResult:
         + "."
     )
     return result
+
+
+def _memory(project: Project, state: State) -> MemoryState:
+    """Structured memory: the memory log folded, with candidates lifted from every session."""
+    candidates = [c for _, d in sorted(state.catalog.items()) for c in d.get("candidates", [])]
+    return fold(memory_observations(project), candidates)
+
+
+def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
+    from wikimem.index import SearchIndex
+
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    if rebuild:
+        index.rebuild()
+    elif changed or removed:
+        index.update(sorted({p for p in changed if p.endswith(".md")}), removed)
+    result.index_rebuilt = index.rebuilt
+
+
+def _offer(wiki_dir: Path, page: Page, state: State) -> Page | None:
+    """The machine's new version of a page a person edited, as `<stem>.machine.md` beside it.
+
+    Offered once per distinct version: deleting the side page after merging it is final
+    until the machine has something new again.
+    """
+    text = page.render()
+    new_hash = recorded_hash(text)
+    human = (wiki_dir / page.path).read_text(encoding="utf-8")
+    if new_hash == recorded_hash(human) or state.offered.get(page.path) == new_hash:
+        return None
+    state.offered[page.path] = new_hash
+    stem = page.path.removesuffix(".md")
+    note = (f"> [!note] wikimem has new material for [[{stem.rsplit('/', 1)[-1]}]], which a "
+            "person edited, so it was not overwritten. Merge what you want from below into "
+            "that page, then delete this file.\n\n")
+    meta = {**page.meta, "status": "proposed",
+            "tags": [*page.meta.get("tags", []), "machine-update"], "aliases": None}
+    return Page(f"{stem}.machine.md", meta, note + page.body)
 
 
 def _named(catalog: dict[str, dict]):
@@ -217,19 +292,28 @@ def _broken_links(wiki_dir: Path, written: list[str]) -> dict[str, list[str]]:
     return resolve_links(parsed)
 
 
-def _message(records: list[SessionRecord], result: CompileResult, rebuild: bool) -> str:
+def _message(records: list[SessionRecord], memory: MemoryState, result: CompileResult,
+             rebuild: bool) -> str:
     by_id = {r.session_id: r for r in records}
     sessions = [by_id[s] for s in dict.fromkeys(result.sessions) if s in by_id]
+    structured = sorted({p.split("/", 1)[0] for p in result.written
+                         if p in memory.items})
     if rebuild:
         subject = f"Rebuild wiki from the raw log ({len(records)} sessions)"
     elif len(sessions) == 1:
         subject = f"Compile session {sessions[0].date}: {sessions[0].title}"
-    else:
+    elif sessions:
         subject = f"Compile {len(sessions)} sessions"
+    elif structured:
+        subject = "Update " + ", ".join(structured)
+    else:
+        subject = "Update derived pages"
     lines = [subject, ""]
     lines += [f"- {r.date} {r.title}" for r in sessions[:20]]
     if len(sessions) > 20:
         lines.append(f"- ... and {len(sessions) - 20} more")
+    lines += [f"- {memory.items[p].id} {memory.items[p].title} ({memory.items[p].status})"
+              for p in result.written if p in memory.items][:20]
     lines += ["", f"Pages-Written: {len(result.written)}"]
     lines += [f"Session-Id: {r.session_id}" for r in sessions[:50]]
     return "\n".join(lines)
@@ -260,3 +344,20 @@ def ensure_compiled_context(project: Project) -> str:
         return ""
     except OSError as exc:
         raise WikimemError(f"Cannot read {project.context_file}: {exc}") from exc
+
+
+def load_catalog(project: Project) -> list[SessionRecord]:
+    """The compiled sessions, oldest first (from state; empty before the first compile)."""
+    return _ordered(State(project).load().catalog)
+
+
+def load_memory(project: Project) -> MemoryState:
+    """Structured memory as of now: the memory log and the compiled sessions' candidates."""
+    return _memory(project, State(project).load())
+
+
+def build_project_context(project: Project, budget: int) -> str:
+    """The session-start block built now, for a budget other than the compiled one."""
+    state = State(project).load()
+    return build_context(project.name, _ordered(state.catalog), state=_memory(project, state),
+                         budget=budget)

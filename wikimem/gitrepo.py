@@ -65,11 +65,14 @@ def dirty_paths(repo: git.Repo) -> list[str]:
     return sorted(paths)
 
 
-def commit_human_edits(repo: git.Repo) -> str | None:
-    """Commit whatever a person changed in the wiki, under their git identity."""
+def commit_human_edits(repo: git.Repo) -> tuple[str | None, list[str]]:
+    """Commit whatever a person changed in the wiki, under their git identity.
+
+    Returns the commit (None when nothing changed) and the changed paths.
+    """
     paths = dirty_paths(repo)
     if not paths:
-        return None
+        return None, []
     _run(repo, "add", "--all")
     env = None
     try:
@@ -83,7 +86,7 @@ def commit_human_edits(repo: git.Repo) -> str | None:
         f"- {p}" for p in paths[:50]
     )
     _run(repo, "commit", "--no-verify", "-q", "-m", message, env=env)
-    return repo.head.commit.hexsha
+    return repo.head.commit.hexsha, paths
 
 
 def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = ()) -> str | None:

@@ -40,6 +40,9 @@ from wikimem.pages import read_page, wiki_pages
 SCHEMA_VERSION = 1
 MARKER = "wikimem-index.json"
 HIDDEN_STATUSES = ("superseded", "retracted")
+# Pages derived from other pages (they repeat what the pages they list say); searched only
+# when asked for by --kind or --all, so they do not crowd out the pages they summarize.
+DERIVED_KINDS = ("index", "context", "hub", "timeline")
 SEARCH_FIELDS = ("title", "headings", "body", "tags")
 SNIPPET_MAX = 240
 FALLBACK_SNIPPET = 200
@@ -583,7 +586,10 @@ class SearchIndex:
         flt = wq.And(filters) if len(filters) > 1 else (filters[0] if filters else None)
         mask = None
         if not include_all:
-            mask = wq.Or([wq.Term("status", s) for s in HIDDEN_STATUSES])
+            hidden = [wq.Term("status", s) for s in HIDDEN_STATUSES]
+            if not kind_terms:
+                hidden += [wq.Term("kind", k) for k in DERIVED_KINDS]
+            mask = wq.Or(hidden)
         terms = sorted({str(t) for f, t in q.all_terms() if f in ("title", "headings", "body")})
 
         def run(ix: index.Index) -> list[tuple[float, dict]]:

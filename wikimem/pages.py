@@ -20,6 +20,7 @@ from wikimem.errors import WikimemError
 
 FRONTMATTER_ORDER = (
     "title",
+    "id",
     "kind",
     "status",
     "created",

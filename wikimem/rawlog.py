@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,34 +40,54 @@ def append(raw_dir: Path, obs: Observation) -> bool:
     typed twice). Those count as a re-delivery only when nothing else was stored in the
     session in between.
     """
-    ensure_private_dir(raw_dir)
-    stem = session_filename(obs.session)
-    log_path = raw_dir / f"{stem}.jsonl"
-    keys_path = raw_dir / f"{stem}.keys"
-    line = (obs.to_json() + "\n").encode("utf-8")
-    with locked(raw_dir / f"{stem}.lock"):
-        keys = _read_keys(keys_path)
-        if keys:
-            if obs.key.startswith("u-") and obs.key in keys:
-                return False
-            if keys[-1] == obs.key:
-                return False
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with transaction(raw_dir, obs.session) as log:
+        return log.append(obs)
+
+
+class SessionLog:
+    """One session's log while its lock is held: read it whole, append to it."""
+
+    def __init__(self, raw_dir: Path, session: str):
+        stem = session_filename(session)
+        self.path = raw_dir / f"{stem}.jsonl"
+        self.keys_path = raw_dir / f"{stem}.keys"
+        self._keys: list[str] | None = None
+
+    def read(self) -> list[Observation]:
+        return read(self.path).observations
+
+    def append(self, obs: Observation) -> bool:
+        if self._keys is None:
+            self._keys = _read_keys(self.keys_path)
+        keys = self._keys
+        if keys and ((obs.key.startswith("u-") and obs.key in keys) or keys[-1] == obs.key):
+            return False
+        line = (obs.to_json() + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             size = os.fstat(fd).st_size
-            if size and not _ends_with_newline(log_path, size):
+            if size and not _ends_with_newline(self.path, size):
                 # Trigger: an earlier writer died mid-line. Why: keep its fragment on a line
                 # of its own. Outcome: readers skip exactly one bad line, never two.
                 line = b"\n" + line
             os.write(fd, line)
         finally:
             os.close(fd)
-        kfd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        kfd = os.open(self.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(kfd, (obs.key + "\n").encode("ascii"))
         finally:
             os.close(kfd)
-    return True
+        keys.append(obs.key)
+        return True
+
+
+@contextmanager
+def transaction(raw_dir: Path, session: str) -> Iterator[SessionLog]:
+    """Hold a session's log lock: what is read inside stays true for what is appended."""
+    ensure_private_dir(raw_dir)
+    with locked(raw_dir / f"{session_filename(session)}.lock"):
+        yield SessionLog(raw_dir, session)
 
 
 def _ends_with_newline(path: Path, size: int) -> bool:

@@ -62,8 +62,9 @@ def bullets(items: list[str]) -> str:
     return "\n".join(f"- {i}" for i in items) if items else NONE
 
 
-def session_page(rec: SessionRecord, previous: SessionRecord | None) -> Page:
-    """The page for one session."""
+def session_page(rec: SessionRecord, previous: SessionRecord | None,
+                 retraction: dict | None = None) -> Page:
+    """The page for one session (marked retracted when `wikimem forget` said so)."""
     prompts = "\n\n".join(quote(p) for p in rec.prompts) if rec.prompts else NONE
     commands = []
     for c in rec.commands[:40]:
@@ -72,6 +73,8 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None) -> Page:
     if len(rec.commands) > 40:
         commands.append(f"… and {len(rec.commands) - 40} more")
     body = template("session.md").substitute(
+        banner=(f"\n> [!danger] Retracted {retraction['ts'][:10]} by {retraction['by']}: "
+                f"{escape_text(one_line_text(retraction['reason']))}\n" if retraction else ""),
         title=escape_text(rec.title),
         summary=escape_text(rec.summary),
         agent=rec.agent,
@@ -94,7 +97,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None) -> Page:
     meta = {
         "title": rec.title,
         "kind": "session",
-        "status": "active",
+        "status": "retracted" if retraction else "active",
         "created": rec.started,
         "updated": rec.ended,
         "session_id": rec.session_id,
@@ -108,7 +111,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None) -> Page:
     return Page(rec.page_path, meta, body)
 
 
-def index_page(project: str, records: list[SessionRecord]) -> Page:
+def index_page(project: str, records: list[SessionRecord], state=None) -> Page:
     """index.md: what the wiki holds, the latest sessions, and the months of the timeline."""
     newest = list(reversed(records))
     recent = [_entry(r) for r in newest[:RECENT_ON_INDEX]]
@@ -123,8 +126,15 @@ def index_page(project: str, records: list[SessionRecord]) -> Page:
         f"{len(records)} session{'' if len(records) == 1 else 's'} recorded"
         + (f", from {records[0].date} to {records[-1].date}." if records else ".")
     )
+    memory_lines = []
+    for kind, (path, title, _) in HUBS.items():
+        items = state.of_kind(kind) if state else []
+        live = [i for i in items if i.status not in ("superseded", "retracted")]
+        memory_lines.append(f"{page_link(path, title)} — {len(live)} current, "
+                            f"{len(items) - len(live)} superseded or retracted")
     body = template("index.md").substitute(
         project=escape_text(project),
+        memory=bullets(memory_lines),
         stats=stats,
         recent=bullets(recent),
         months=bullets(month_lines),
@@ -186,3 +196,161 @@ def _first_line(text: str, limit: int) -> str:
 
 def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "\n\n[… cut for length]"
+
+
+# --- structured memory pages ------------------------------------------------------------
+
+HUBS = {
+    "decision": ("decisions.md", "Decisions",
+                 "The firm calls of this project and why. Record one with `wikimem decide`."),
+    "lesson": ("lessons.md", "Lessons",
+               "Mistakes corrected, so they are not made twice. Record one with `wikimem lesson`."),
+    "note": ("notes.md", "Direction notes",
+             "The human's direction, lighter than a decision. Record one with `wikimem note`."),
+    "goal": ("goals.md", "Goals", "What the work is for. Add one with `wikimem goal add`."),
+    "task": ("tasks.md", "Tasks",
+             "Work in progress and to do. Add with `wikimem task add`, take with "
+             "`wikimem task claim`."),
+}
+STATUS_ORDER = ("in_progress", "todo", "active", "proposed", "done", "failed", "superseded",
+                "retracted")
+
+
+def page_stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".md")
+
+
+def page_link(path: str, title: str | None = None) -> str:
+    return f"[[{page_stem(path)}|{link_label(title)}]]" if title else f"[[{page_stem(path)}]]"
+
+
+def _sources(item, session_stems: dict[str, str]) -> str:
+    shown = []
+    for s in item.sources:
+        sid = s.removeprefix("session:")
+        shown.append(f"[[{session_stems[sid]}]]" if s.startswith("session:")
+                     and sid in session_stems else code_span(s))
+    return ", ".join(shown) or "none"
+
+
+def _banner(item, state) -> str:
+    if item.status == "retracted" and item.retracted:
+        r = item.retracted
+        return (f"\n> [!danger] Retracted {r['ts'][:10]} by {r['by']}: "
+                f"{escape_text(one_line_text(r['reason']))}\n")
+    if item.status == "superseded":
+        newer = ", ".join(page_link(p, state.items[p].title) for p in item.superseded_by
+                          if p in state.items)
+        return f"\n> [!warning] Superseded by {newer} on {str(item.valid_until)[:10]}.\n"
+    if item.status == "proposed":
+        return (f"\n> [!note] Proposed: lifted by rule from a session "
+                f"({item.fields.get('from', 'session')} text). Not decided until a person "
+                f"accepts it: `wikimem accept {item.id}`, or drops it: "
+                f"`wikimem forget {item.id} --reason \"...\"`.\n")
+    return ""
+
+
+def one_line_text(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _text(value, default: str = NONE) -> str:
+    return escape_text(str(value)).strip() if value else default
+
+
+def memory_page(item, state, session_stems: dict[str, str]) -> Page:
+    """The page of one decision, lesson, note, goal or task."""
+    f = item.fields
+    common = {
+        "title": escape_text(item.title), "banner": _banner(item, state), "id": item.id,
+        "status": item.status, "created": item.created, "by": item.by or "unknown",
+        "sources": _sources(item, session_stems),
+    }
+    if item.kind == "decision":
+        body = template("decision.md").substitute(
+            **common,
+            validity=f"from {item.created[:10]}"
+            + (f" until {item.valid_until[:10]}" if item.valid_until else ""),
+            supersedes=", ".join(page_link(p) for p in item.supersedes) or "none",
+            superseded_by=", ".join(page_link(p) for p in item.superseded_by) or "none",
+            context=_text(f.get("context")),
+            decision=_text(f.get("text") or item.title),
+            why=_text(f.get("why")),
+            ruled_out=_text(f.get("ruled_out")),
+            assumes=_text(f.get("assumes")),
+        )
+    elif item.kind == "lesson":
+        body = template("lesson.md").substitute(
+            **common, verified_by=_text(f.get("verified_by"), "not verified yet"),
+            wrong=_text(f.get("text") or item.title), correct=_text(f.get("correct")),
+        )
+    elif item.kind == "note":
+        body = template("note.md").substitute(**common, text=_text(f.get("text") or item.title))
+    elif item.kind == "goal":
+        tasks = [t for t in state.of_kind("task") if t.fields.get("goal") == item.page]
+        body = template("goal.md").substitute(
+            **common, for_whom=_text(f.get("for"), "not said"), why=_text(f.get("why")),
+            success_signal=_text(f.get("success_signal")),
+            out_of_scope=_text(f.get("out_of_scope")),
+            tasks=bullets([f"{page_link(t.page, t.title)} — {t.status}" for t in tasks]),
+        )
+    else:
+        goal = f.get("goal")
+        checkpoints = [f"{c['ts']} {c['by']}: {escape_text(c['note'])}"
+                       for c in item.checkpoints]
+        history = [f"{e['ts']} {e['event']} by {e['by']}"
+                   + (f": {escape_text(one_line_text(e['note']))}" if e.get("note") else "")
+                   for e in item.events]
+        result = f.get("result") or (f"Failed: {f['failure']}" if f.get("failure") else "")
+        body = template("task.md").substitute(
+            **common,
+            goal=page_link(goal, state.items[goal].title) if goal in state.items else "none",
+            holder=(f"{item.holder} since {item.claimed_at}, last heartbeat {item.last_seen}"
+                    if item.holder else "nobody"),
+            acceptance=_text(f.get("acceptance") or f.get("text")),
+            files=bullets([code_span(x) for x in f.get("files") or []]),
+            checkpoints=bullets(checkpoints), result=_text(result), history=bullets(history),
+        )
+    meta = {
+        "title": item.title,
+        "id": item.id,
+        "kind": item.kind,
+        "status": item.status,
+        "created": item.created,
+        "updated": item.updated,
+        "valid_from": item.created if item.kind == "decision" else None,
+        "valid_until": item.valid_until,
+        "sources": item.sources,
+        "tags": [item.kind] + (["verified"] if f.get("verified_by") else []),
+        "aliases": [item.id],
+        "supersedes": [f"[[{page_stem(p)}]]" for p in item.supersedes] or None,
+        "superseded_by": [f"[[{page_stem(p)}]]" for p in item.superseded_by] or None,
+    }
+    if meta["valid_from"] is None:
+        del meta["valid_from"]
+    if meta["valid_until"] is None:
+        del meta["valid_until"]
+    return Page(item.page, meta, body)
+
+
+def hub_pages(state) -> list[Page]:
+    """decisions.md, lessons.md, ...: every item of a kind, grouped by status."""
+    pages = []
+    for kind, (path, title, intro) in HUBS.items():
+        items = state.of_kind(kind)
+        groups = []
+        for status in STATUS_ORDER:
+            members = [i for i in items if i.status == status]
+            if members:
+                lines = [f"{i.id} {page_link(i.page, i.title)}"
+                         + (f" — held by {i.holder}" if i.holder else "") for i in members]
+                groups.append(f"## {status.replace('_', ' ').capitalize()}\n\n{bullets(lines)}")
+        body = template("hub.md").substitute(
+            title=title, intro=intro, sections="\n\n".join(groups) or NONE)
+        meta = {"title": title, "kind": "hub", "status": "active",
+                "created": min((i.created for i in items), default=None),
+                "updated": max((i.updated for i in items), default=None),
+                "sources": sorted({s for i in items for s in i.sources})[:50],
+                "tags": ["hub", kind]}
+        pages.append(Page(path, meta, body))
+    return pages

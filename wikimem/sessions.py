@@ -34,6 +34,16 @@ _NEXT_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:TODO|Next(?: step)?|Follow[- ]up)\s
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s*)?(.+)$")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_LEAD = r"^[ \t]*(?:[-*>][ \t]*)?(?:\*\*)?"
+_RULES = (
+    ("decision", re.compile(_LEAD + r"(?:Decision|Decided)(?:\*\*)?[ \t]*:[ \t]*(?:\*\*)?(.+)$",
+                            re.I | re.M)),
+    ("decision", re.compile(r"\b(?:we|I)(?:'ve| have)? decided (?:to|that|on) ([^.!?\n]+)", re.I)),
+    ("lesson", re.compile(_LEAD + r"Lessons?(?: learned)?(?:\*\*)?[ \t]*:[ \t]*(?:\*\*)?(.+)$",
+                          re.I | re.M)),
+    ("task", re.compile(_LEAD + r"TODO(?:\*\*)?[ \t]*:[ \t]*(.+)$", re.M)),
+)
+MAX_CANDIDATES = 10
 
 
 @dataclass
@@ -67,6 +77,7 @@ class SessionRecord:
     subagents: int = 0
     compactions: int = 0
     end_reason: str = ""
+    candidates: list[dict] = field(default_factory=list)
 
     @property
     def date(self) -> str:
@@ -181,7 +192,42 @@ def digest(observations: list[Observation]) -> SessionRecord:
         f"Session {first.session[:8]}"
     )
     rec.summary = summarize(rec)
+    rec.candidates = candidates(obs)
     return rec
+
+
+def candidates(obs: list[Observation]) -> list[dict]:
+    """Decisions, lessons and todos stated in an explicit form in prompts or final messages.
+
+    They become pages with status `proposed`, citing the session, until a person accepts
+    them (`wikimem accept`) or drops them (`wikimem forget`).
+    """
+    from wikimem.memory import KINDS, candidate_id, slugify
+
+    found: dict[str, dict] = {}
+    for o in obs:
+        if o.kind == "prompt":
+            text, where = clean_prompt(str(o.data.get("prompt", ""))), "prompt"
+        elif o.kind == "stop" and o.data.get("message"):
+            text, where = str(o.data["message"]), "assistant"
+        else:
+            continue
+        for kind, rule in _RULES:
+            for match in rule.finditer(text):
+                stated = match.group(1).strip().strip("*_` ").strip()
+                if len(stated.split()) < 2:
+                    continue
+                title = make_title(stated[:1].upper() + stated[1:], 100)
+                cid = candidate_id(kind, o.session, stated)
+                if cid in found or len(found) >= MAX_CANDIDATES:
+                    continue
+                found[cid] = {
+                    "kind": kind, "id": cid, "title": title, "text": stated,
+                    "page": f"{KINDS[kind][1]}/{cid}-{slugify(title)}.md",
+                    "session": o.session, "ts": _second(o.ts), "where": where,
+                    "agent": o.agent,
+                }
+    return list(found.values())
 
 
 def _second(ts: str) -> str:

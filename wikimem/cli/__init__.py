@@ -55,7 +55,7 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
     ctx.obj = {"project_ref": project_ref}
 
 
-def _project(ctx: click.Context, *, create: bool = False):
+def project_from(ctx: click.Context, *, create: bool = False):
     from wikimem.project import Registry
 
     ref = (ctx.obj or {}).get("project_ref")
@@ -65,7 +65,15 @@ def _project(ctx: click.Context, *, create: bool = False):
     return registry.resolve(ref or os.getcwd(), create=create)
 
 
-def _echo_json(data) -> None:
+def compile_settings() -> dict:
+    """Compile options from the configuration (config.toml and WIKIMEM_* variables)."""
+    from wikimem import config
+
+    cfg = config.load()
+    return {"budget": cfg.context_budget, "claim_expiry_minutes": cfg.claim_expiry_minutes}
+
+
+def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
@@ -78,13 +86,11 @@ def init(ctx: click.Context, path: str | None, json_: bool) -> None:
     from wikimem import gitrepo
     from wikimem.project import Registry
 
-    registry = Registry()
-    project = registry.resolve(path or os.getcwd(), create=True) if path else _project(
-        ctx, create=True)
+    project = Registry().resolve(path, create=True) if path else project_from(ctx, create=True)
     project.ensure_dirs()
     gitrepo.open_repo(project.wiki_dir)
     if json_:
-        _echo_json(project.as_dict())
+        echo_json(project.as_dict())
         return
     click.echo(f"Project {project.workspace}/{project.name} ({project.project_id})")
     click.echo(f"  root: {project.root}")
@@ -103,7 +109,7 @@ def projects(ctx: click.Context, json_: bool) -> None:
 
     found = Registry().projects()
     if json_:
-        _echo_json([p.as_dict() for p in found])
+        echo_json([p.as_dict() for p in found])
         return
     if not found:
         click.echo("No projects yet. Run `wikimem init` inside a repository.")
@@ -135,7 +141,7 @@ def path(ctx: click.Context, what: str | None) -> None:
 
         click.echo(str(home()))
         return
-    project = _project(ctx)
+    project = project_from(ctx)
     click.echo(str({"raw": project.raw_dir, "dir": project.dir}.get(what, project.wiki_dir)))
 
 
@@ -163,11 +169,12 @@ def compile_cmd(ctx, rebuild: bool, quiet: bool, no_wait: bool, json_: bool) -> 
     """Compile new session observations into wiki pages, commit them and update the index."""
     from wikimem.compile import compile_project
 
-    project = _project(ctx)
+    project = project_from(ctx)
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
-    result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say)
+    result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
+                             **compile_settings())
     if json_:
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
         return
     if result.busy:
         if not quiet:
@@ -193,12 +200,12 @@ def reindex(ctx: click.Context) -> None:
     """Rebuild the search index from the wiki pages (it is a disposable cache)."""
     from wikimem.index import SearchIndex
 
-    project = _project(ctx)
+    project = project_from(ctx)
     count = SearchIndex(project.index_dir, project.wiki_dir).rebuild()
     click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
 
 
-def _parse_date(ctx, param, value: str | None):
+def parse_date(ctx, param, value: str | None):
     if value is None:
         return None
     try:
@@ -212,8 +219,8 @@ def _parse_date(ctx, param, value: str | None):
 @cli.command()
 @click.argument("query", nargs=-1, required=True)
 @click.option("--kind", "kinds", multiple=True, help="Only pages of this kind (repeatable).")
-@click.option("--since", callback=_parse_date, help="Only pages updated on/after this date.")
-@click.option("--until", callback=_parse_date, help="Only pages updated on/before this date.")
+@click.option("--since", callback=parse_date, help="Only pages updated on/after this date.")
+@click.option("--until", callback=parse_date, help="Only pages updated on/before this date.")
 @click.option("--all", "include_all", is_flag=True, help="Include superseded and retracted pages.")
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
 @json_option
@@ -222,14 +229,14 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
     """Search the project's wiki (ranked, with snippets)."""
     from wikimem.index import SearchIndex
 
-    project = _project(ctx)
+    project = project_from(ctx)
     index = SearchIndex(project.index_dir, project.wiki_dir)
     hits = index.search(
         " ".join(query), kinds=kinds, since=since, until=until,
         include_all=include_all, limit=limit,
     )
     if json_:
-        _echo_json([h.to_dict() for h in hits])
+        echo_json([h.to_dict() for h in hits])
         return
     if not hits:
         click.echo("No matches.")
@@ -241,16 +248,18 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
 
 
 @cli.command()
+@click.option("--budget", type=click.IntRange(200, 100_000), metavar="CHARS",
+              help="Build the block for this many characters (default: as compiled).")
 @json_option
 @click.pass_context
-def context(ctx: click.Context, json_: bool) -> None:
+def context(ctx: click.Context, budget: int | None, json_: bool) -> None:
     """Print the context block a new agent session gets (precomputed by compile)."""
-    from wikimem.compile import ensure_compiled_context
+    from wikimem.compile import build_project_context, ensure_compiled_context
 
-    project = _project(ctx)
-    block = ensure_compiled_context(project)
+    project = project_from(ctx)
+    block = build_project_context(project, budget) if budget else ensure_compiled_context(project)
     if json_:
-        _echo_json({"project": project.name, "chars": len(block), "context": block})
+        echo_json({"project": project.name, "chars": len(block), "context": block})
         return
     if not block:
         click.echo("No context yet: nothing has been compiled for this project.", err=True)
@@ -270,3 +279,6 @@ def demo(home_dir: str | None) -> None:
 
     run_demo(home_dir, echo=click.echo)
 
+
+# Command groups defined in their own modules register themselves on `cli`.
+from wikimem.cli import history, memory, watch  # noqa: E402, F401

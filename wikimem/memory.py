@@ -1,0 +1,391 @@
+"""Structured memory: decisions, lessons, notes, goals and tasks.
+
+Every change is an observation (kind `memory`, `data.op` says which) appended to the raw log's
+`wikimem-memory` session, so the log stays the single source of truth and a rebuild
+reproduces every page. `fold()` turns that log into a MemoryState; candidates lifted from
+sessions by rule (status `proposed`) are merged in, and supersession and retraction are
+applied last.
+
+Writes that depend on the current state (allocating an id, claiming a task) happen inside
+the memory log's lock, so two processes claiming at once never get the same task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from wikimem import rawlog
+from wikimem.adapters import Event
+from wikimem.capture import make_observation
+from wikimem.errors import WikimemError
+from wikimem.observation import Observation, format_ts, new_id
+from wikimem.project import Project
+
+MEMORY_SESSION = "wikimem-memory"
+KINDS = {
+    # kind: (id prefix, folder, page title prefix)
+    "decision": ("D", "decisions", "Decision"),
+    "lesson": ("L", "lessons", "Lesson"),
+    "note": ("N", "notes", "Note"),
+    "goal": ("G", "goals", "Goal"),
+    "task": ("T", "tasks", "Task"),
+}
+OPEN_TASK = ("todo", "in_progress")
+
+
+@dataclass
+class Item:
+    """One structured page's state."""
+
+    id: str
+    kind: str
+    page: str
+    title: str
+    status: str
+    created: str
+    updated: str
+    by: str = ""
+    fields: dict = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    supersedes: list[str] = field(default_factory=list)
+    superseded_by: list[str] = field(default_factory=list)
+    valid_until: str | None = None
+    retracted: dict | None = None  # {"reason", "ts", "by"}
+    holder: str | None = None  # tasks: the agent holding the claim
+    claimed_at: str | None = None
+    last_seen: str | None = None
+    checkpoints: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MemoryState:
+    """Every structured item by page path, and every retracted page (of any kind)."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    retracted: dict[str, dict] = field(default_factory=dict)
+
+    def of_kind(self, kind: str, *statuses: str) -> list[Item]:
+        found = [i for i in self.items.values() if i.kind == kind]
+        if statuses:
+            found = [i for i in found if i.status in statuses]
+        return sorted(found, key=_id_order)
+
+    def find(self, ref: str, kind: str | None = None) -> Item:
+        """An item by id (`T3`), page path or file stem."""
+        want = ref.strip().lower().removesuffix(".md")
+        for item in self.items.values():
+            if kind and item.kind != kind:
+                continue
+            stem = item.page.rsplit("/", 1)[-1].removesuffix(".md").lower()
+            if want in (item.id.lower(), item.page.lower().removesuffix(".md"), stem):
+                return item
+        what = kind or "page"
+        raise WikimemError(f"No {what} {ref!r}. List them with `wikimem {kind or 'search'}"
+                           f"{' list' if kind in ('task', 'goal') else ''}`.")
+
+
+def _id_order(item: Item) -> tuple:
+    match = re.fullmatch(r"([A-Z])(\d+)", item.id)
+    return (0, item.id[0], int(match.group(2))) if match else (1, item.created, item.id)
+
+
+def slugify(text: str, limit: int = 50) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > limit:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "untitled"
+
+
+def one_line(text: str, limit: int = 100) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def memory_observations(project: Project) -> list[Observation]:
+    return rawlog.read(project.raw_dir / f"{rawlog.session_filename(MEMORY_SESSION)}.jsonl"
+                       ).observations
+
+
+def is_memory_log(name: str) -> bool:
+    return name == f"{rawlog.session_filename(MEMORY_SESSION)}.jsonl"
+
+
+def candidate_items(candidates: list[dict]) -> dict[str, Item]:
+    """Items for candidates lifted from sessions (see sessions.candidates)."""
+    items = {}
+    for c in candidates:
+        items[c["page"]] = Item(
+            id=c["id"], kind=c["kind"], page=c["page"], title=c["title"], status="proposed",
+            created=c["ts"], updated=c["ts"], by=c.get("agent", ""),
+            fields={"text": c["text"], "from": c["where"]},
+            sources=[f"session:{c['session']}"],
+        )
+    return items
+
+
+def fold(observations: list[Observation], candidates: list[dict] = ()) -> MemoryState:
+    """The memory state the log describes (a pure function of its inputs)."""
+    state = MemoryState(items=candidate_items(list(candidates)))
+    items = state.items
+    for o in observations:
+        if o.kind != "memory":
+            continue
+        o = _seconds(o)
+        d = o.data
+        op = d.get("op")
+        if op == "add" and d.get("kind") in KINDS and isinstance(d.get("page"), str):
+            items[d["page"]] = Item(
+                id=str(d.get("id", "")), kind=d["kind"], page=d["page"],
+                title=str(d.get("title", "")), status=str(d.get("status", "active")),
+                created=o.ts, updated=o.ts, by=o.agent, fields=dict(d.get("fields") or {}),
+                sources=list(d.get("sources") or []),
+                supersedes=[p for p in d.get("supersedes") or [] if isinstance(p, str)],
+                events=[{"ts": o.ts, "event": "created", "by": o.agent}],
+            )
+            continue
+        target = items.get(d.get("page")) if isinstance(d.get("page"), str) else None
+        if op == "forget" and isinstance(d.get("page"), str):
+            state.retracted[d["page"]] = {"reason": str(d.get("reason", "")), "ts": o.ts,
+                                         "by": o.agent}
+        elif target is None:
+            continue
+        elif op == "goal_done":
+            target.status, target.updated = "done", o.ts
+            target.events.append({"ts": o.ts, "event": "done", "by": o.agent})
+        elif op in TASK_OPS:
+            TASK_OPS[op](target, o)
+    _link_supersession(state)
+    for page, retraction in state.retracted.items():
+        if page in items:
+            items[page].status = "retracted"
+            items[page].retracted = retraction
+            items[page].updated = max(items[page].updated, retraction["ts"])
+    return state
+
+
+def _seconds(o: Observation) -> Observation:
+    """The observation with its timestamp cut to whole seconds, as pages show time."""
+    return Observation(**{**o.__dict__, "ts": o.ts[:19] + "Z"}) if len(o.ts) > 20 else o
+
+
+def _link_supersession(state: MemoryState) -> None:
+    for item in sorted(state.items.values(), key=lambda i: (i.created, i.page)):
+        for old_page in item.supersedes:
+            old = state.items.get(old_page)
+            if old is None or old is item:
+                continue
+            old.superseded_by.append(item.page)
+            old.status = "superseded"
+            old.valid_until = item.created
+            old.updated = max(old.updated, item.created)
+
+
+def _task_event(event: str, status: str | None = None, clear_holder: bool = False):
+    def apply(task: Item, o: Observation) -> None:
+        d = o.data
+        note = str(d.get("note") or d.get("summary") or d.get("why") or "")
+        task.events.append({"ts": o.ts, "event": event, "by": str(d.get("agent") or o.agent),
+                            **({"note": note} if note else {})})
+        task.updated = o.ts
+        if event == "claimed":
+            task.holder, task.claimed_at, task.last_seen = str(d.get("agent")), o.ts, o.ts
+        elif event == "heartbeat":
+            task.last_seen = o.ts
+        if note and event in ("heartbeat", "released", "expired"):
+            task.checkpoints.append({"ts": o.ts, "by": str(d.get("agent") or o.agent),
+                                     "note": note})
+        if event == "done":
+            task.fields["result"] = note
+        if event == "failed":
+            task.fields["failure"] = note
+        if status:
+            task.status = status
+        if clear_holder:
+            task.holder = None
+            task.last_seen = None
+
+    return apply
+
+
+TASK_OPS = {
+    "task_claim": _task_event("claimed", "in_progress"),
+    "task_heartbeat": _task_event("heartbeat"),
+    "task_release": _task_event("released", "todo", clear_holder=True),
+    "task_expire": _task_event("expired", "todo", clear_holder=True),
+    "task_done": _task_event("done", "done", clear_holder=True),
+    "task_fail": _task_event("failed", "failed", clear_holder=True),
+}
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+class Memory:
+    """Writes structured memory for one project (each call is one locked append)."""
+
+    def __init__(self, project: Project, *, agent: str = "cli", now: datetime | None = None,
+                 claim_expiry_minutes: float = 30.0):
+        self.project = project
+        self.agent = agent or "cli"
+        self._now = now
+        self.expiry = timedelta(minutes=claim_expiry_minutes)
+
+    def now(self) -> datetime:
+        return self._now or datetime.now(UTC)
+
+    def state(self, candidates: list[dict] = ()) -> MemoryState:
+        return fold(memory_observations(self.project), candidates)
+
+    def _append(self, log, data: dict) -> Observation:
+        event = Event(session=MEMORY_SESSION, kind="memory", cwd=self.project.root,
+                      data=data, uid=new_id())
+        obs = make_observation(self.agent, event, data, ts=format_ts(self.now()))
+        log.append(obs)
+        return obs
+
+    def _locked(self):
+        self.project.ensure_dirs()
+        return rawlog.transaction(self.project.raw_dir, MEMORY_SESSION)
+
+    def add(self, kind: str, title: str, fields: dict | None = None, *,
+            supersedes: list[str] = (), sources: list[str] = (), status: str | None = None,
+            page: str | None = None, item_id: str | None = None) -> Item:
+        """Record a new decision, lesson, note, goal or task; returns it."""
+        title = one_line(title, 200)
+        if not title:
+            raise WikimemError(f"Say what the {kind} is: the text must not be empty.")
+        prefix, folder, _ = KINDS[kind]
+        with self._locked() as log:
+            state = fold(log.read())
+            if item_id is None:
+                numbers = [int(i.id[1:]) for i in state.items.values()
+                           if i.kind == kind and re.fullmatch(rf"{prefix}\d+", i.id)]
+                item_id = f"{prefix}{max(numbers, default=0) + 1}"
+            if page is None:
+                page = f"{folder}/{item_id}-{slugify(title)}.md"
+            data = {
+                "op": "add", "kind": kind, "id": item_id, "page": page, "title": title,
+                "status": status or ("todo" if kind == "task" else "active"),
+                "fields": {k: v for k, v in (fields or {}).items() if v not in (None, "", [])},
+                "sources": list(sources) or [f"agent:{self.agent}"],
+                "supersedes": list(supersedes),
+            }
+            obs = self._append(log, data)
+        return fold([obs]).items[page]
+
+    def forget(self, page: str, reason: str) -> None:
+        """Mark any page retracted (hidden from search and context, kept in git history)."""
+        if not reason.strip():
+            raise WikimemError("Say why the page is being forgotten: --reason TEXT.")
+        with self._locked() as log:
+            self._append(log, {"op": "forget", "page": page, "reason": reason})
+
+    def accept(self, candidate: dict) -> Item:
+        """Promote a proposed candidate to a real item, on the same page."""
+        fields = {"text": candidate["text"], "accepted_from": candidate["where"]}
+        return self.add(candidate["kind"], candidate["title"], fields,
+                        sources=[f"session:{candidate['session']}"], page=candidate["page"],
+                        item_id=candidate["id"])
+
+    def goal_done(self, ref: str) -> Item:
+        with self._locked() as log:
+            goal = fold(log.read()).find(ref, "goal")
+            self._append(log, {"op": "goal_done", "page": goal.page})
+            goal.status = "done"
+        return goal
+
+    # Tasks: each operation reads and appends under one lock.
+
+    def _stale(self, task: Item) -> bool:
+        if task.status != "in_progress" or not task.last_seen:
+            return False
+        seen = datetime.fromisoformat(task.last_seen.replace("Z", "+00:00"))
+        return self.now() - seen > self.expiry
+
+    def _expire(self, log, state: MemoryState) -> list[Item]:
+        expired = []
+        for task in state.of_kind("task", "in_progress"):
+            if self._stale(task):
+                minutes = int(self.expiry.total_seconds() // 60)
+                self._append(log, {"op": "task_expire", "page": task.page, "agent": task.holder,
+                                   "note": f"claim expired after {minutes} minutes without a "
+                                           "heartbeat"})
+                expired.append(task)
+        return expired
+
+    def expire_stale(self) -> list[Item]:
+        """Return stale claims to todo; returns the tasks that expired."""
+        with self._locked() as log:
+            return self._expire(log, fold(log.read()))
+
+    def claim(self, ref: str | None = None, *, goal: str | None = None) -> Item:
+        """Claim a task (the given one, or the first open one); atomic across processes."""
+        with self._locked() as log:
+            state = fold(log.read())
+            if self._expire(log, state):
+                state = fold(log.read())
+            if ref:
+                task = state.find(ref, "task")
+                if task.status == "in_progress" and task.holder != self.agent:
+                    raise WikimemError(f"{task.id} is claimed by {task.holder}; pick another "
+                                       "task or wait for the claim to expire.")
+                if task.status not in OPEN_TASK:
+                    raise WikimemError(f"{task.id} is {task.status}; only todo tasks can be "
+                                       "claimed.")
+            else:
+                todo = state.of_kind("task", "todo")
+                if goal:
+                    g = state.find(goal, "goal")
+                    todo = [t for t in todo if t.fields.get("goal") == g.page]
+                if not todo:
+                    raise WikimemError("No todo task to claim. Add one with "
+                                       "`wikimem task add \"...\"`.")
+                task = todo[0]
+            self._append(log, {"op": "task_claim", "page": task.page, "agent": self.agent})
+            return fold(log.read()).items[task.page]
+
+    def _held(self, state: MemoryState, ref: str | None, *, must_hold: bool = True) -> Item:
+        if ref:
+            task = state.find(ref, "task")
+        else:
+            mine = [t for t in state.of_kind("task", "in_progress") if t.holder == self.agent]
+            if len(mine) != 1:
+                raise WikimemError(
+                    f"{self.agent} holds {len(mine)} tasks; say which task (ID)." if mine else
+                    f"{self.agent} holds no task. Claim one with `wikimem task claim`.")
+            task = mine[0]
+        if must_hold and task.status == "in_progress" and task.holder != self.agent:
+            raise WikimemError(f"{task.id} is held by {task.holder}, not {self.agent}.")
+        return task
+
+    def task_op(self, op: str, ref: str | None, note: str = "") -> Item:
+        """heartbeat / release / done / fail a task; returns its new state."""
+        with self._locked() as log:
+            state = fold(log.read())
+            task = self._held(state, ref)
+            if op in ("task_heartbeat", "task_release") and task.status != "in_progress":
+                raise WikimemError(f"{task.id} is {task.status}, not claimed; nothing to "
+                                   f"{op.removeprefix('task_')}.")
+            if op in ("task_done", "task_fail") and task.status not in OPEN_TASK:
+                raise WikimemError(f"{task.id} is already {task.status}.")
+            key = {"task_done": "summary", "task_fail": "why"}.get(op, "note")
+            self._append(log, {"op": op, "page": task.page, "agent": self.agent, key: note})
+            return fold(log.read()).items[task.page]
+
+
+def candidate_id(kind: str, session: str, text: str) -> str:
+    digest = hashlib.sha256(f"{kind}\0{session}\0{text}".encode()).hexdigest()[:6]
+    return f"{KINDS[kind][0]}-{digest}"
