@@ -19,6 +19,8 @@ from watchdog.observers import Observer
 from wikimem.compile import CompileResult, compile_project
 from wikimem.project import Project
 
+_CHANGES = {"created", "modified", "deleted", "moved", "closed"}
+
 
 class _Changes(FileSystemEventHandler):
     def __init__(self, project: Project):
@@ -27,12 +29,18 @@ class _Changes(FileSystemEventHandler):
         self.lock = threading.Lock()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        path = str(event.src_path)
-        if event.is_directory or "/.git/" in path.replace("\\", "/") or path.endswith(".tmp"):
+        # Only changes count: inotify also reports opens and reads, which a compile makes.
+        if event.event_type not in _CHANGES or event.is_directory:
+            return
+        path = str(event.src_path).replace("\\", "/")
+        if "/.git/" in path or path.endswith(".tmp"):
             return
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         if name.endswith((".lock", ".keys")):
             return
+        self.touch()
+
+    def touch(self) -> None:
         with self.lock:
             self.last = time.monotonic()
 
@@ -58,14 +66,25 @@ def watch(
     changes = _Changes(project)
     observer = Observer()
     observer.schedule(changes, str(project.raw_dir), recursive=False)
-    observer.schedule(changes, str(project.wiki_dir), recursive=True)
+    observer.schedule(changes, str(project.wiki_dir), recursive=False)
+    folders: set[str] = set()
     observer.start()
     report = on_compile or (lambda _r: None)
     try:
         report(compile_project(project, **compile_options))  # catch up first
         while not stop.wait(0.1):
+            _watch_folders(observer, changes, project, folders)
             if changes.due(debounce):
                 report(compile_project(project, **compile_options))
     finally:
         observer.stop()
         observer.join()
+
+
+def _watch_folders(observer, handler, project: Project, folders: set[str]) -> None:
+    """Watch each top-level wiki folder, but never `.git` (git's churn is not an edit)."""
+    for entry in project.wiki_dir.iterdir():
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in folders:
+            observer.schedule(handler, str(entry), recursive=True)
+            folders.add(entry.name)
+            handler.touch()  # a new folder may already hold pages written before the watch
