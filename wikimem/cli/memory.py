@@ -112,14 +112,18 @@ def note(ctx, text, agent, json_) -> None:
 @click.argument("page")
 @click.option("--reason", required=True, help="Why it should be forgotten.")
 @agent_option
+@json_option
 @click.pass_context
-def forget(ctx, page, reason, agent) -> None:
+def forget(ctx, page, reason, agent, json_) -> None:
     """Retract a page: hidden from search and context, kept in git history."""
     project, memory = _memory(ctx, agent)
     path = resolve_ref(project, page)
     memory.forget(path, reason)
     _compile(project)
-    click.echo(f"Retracted {path}.")
+    if json_:
+        echo_json({"page": path, "status": "retracted", "reason": reason})
+    else:
+        click.echo(f"Retracted {path}.")
 
 
 @cli.command()
@@ -200,13 +204,14 @@ def goal_list(ctx, show_all, json_) -> None:
 @goal.command("done")
 @click.argument("goal_id")
 @agent_option
+@json_option
 @click.pass_context
-def goal_done(ctx, goal_id, agent) -> None:
+def goal_done(ctx, goal_id, agent, json_) -> None:
     """Mark a goal reached."""
     project, memory = _memory(ctx, agent)
     item = memory.goal_done(goal_id)
     _compile(project)
-    click.echo(f"Goal {item.id} done: {item.title}")
+    _report(item, json_, "Reached goal")
 
 
 # --- tasks -------------------------------------------------------------------------------
