@@ -33,7 +33,12 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         from wikimem.project import Registry
 
         adapter = adapters.get(agent)
-        raw = stdin.read(MAX_STDIN + 1)
+        if argv and argv[-1].lstrip().startswith("{"):
+            # Codex's legacy `notify` passes the event as the last argument, not on stdin
+            # (and may leave stdin open: reading it would hang).
+            raw = argv[-1].encode("utf-8", "surrogateescape")
+        else:
+            raw = stdin.read(MAX_STDIN + 1)
         if len(raw) > MAX_STDIN:
             # Drain the rest so the agent's pipe never blocks on us.
             while stdin.read(1 << 20):
@@ -46,8 +51,9 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         result = capture(agent, event, payload, project=project)
         if event.kind == "session_start":
             context = _read_context(project.context_file)
-            if context:
-                stdout.write((adapter.session_start_output(context) + "\n").encode("utf-8"))
+            out = adapter.session_start_output(context) if context else None
+            if out:
+                stdout.write((out + "\n").encode("utf-8"))
                 stdout.flush()
         if event.kind in COMPILE_TRIGGERS and result.stored and _auto_compile():
             spawn_compile(project)
