@@ -615,6 +615,15 @@ class SearchIndex:
                 break
         return hits
 
+    def indexed_paths(self) -> set[str]:
+        """The page paths the index holds (for consistency checks)."""
+
+        def run(ix: index.Index) -> set[str]:
+            with ix.searcher() as searcher:
+                return {f["path"] for f in searcher.all_stored_fields() if "path" in f}
+
+        return self._with_index(run) or set()
+
     def backlinks(self, page_path: str) -> list[str]:
         """Paths of the indexed pages that link to `page_path` (by file name, as Obsidian does)."""
         key = link_key(page_path)

@@ -1,0 +1,229 @@
+"""`wikimem doctor`: one line per check, PASS / WARN / FAIL, and the fix for each problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from wikimem import rawlog
+from wikimem.errors import WikimemError
+from wikimem.project import Project, Registry, home
+
+AGENTS = ("claude-code", "codex", "gemini", "cursor")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # PASS, WARN or FAIL
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[Check]:
+    """Every check, in the order a person would fix things."""
+    checks = [check_home()]
+    if project is None:
+        try:
+            project = Registry().resolve(cwd, create=False)
+            checks.append(Check("project", "PASS",
+                                f"{project.workspace}/{project.name} ({project.root})"))
+        except WikimemError as exc:
+            checks.append(Check("project", "FAIL", str(exc), "Run `wikimem init` here."))
+    else:
+        checks.append(Check("project", "PASS", f"{project.workspace}/{project.name}"))
+    checks.append(check_git())
+    if project is not None:
+        checks += [check_wiki(project), check_index(project)]
+        checks += check_hooks(cwd)
+        checks += [check_last_event(project), check_pending(project), check_errors(project),
+                   check_raw(project)]
+    return checks
+
+
+def check_home() -> Check:
+    path = home()
+    if not path.exists():
+        return Check("home", "WARN", f"{path} does not exist yet",
+                     "Run `wikimem init` in a repository (or set WIKIMEM_HOME).")
+    if not os.access(path, os.W_OK):
+        return Check("home", "FAIL", f"{path} is not writable",
+                     f"Fix its permissions: chmod u+rwx {path}, or set WIKIMEM_HOME.")
+    mode = path.stat().st_mode & 0o777
+    if os.name != "nt" and mode & 0o077:
+        return Check("home", "WARN", f"{path} is readable by others (mode {mode:o})",
+                     f"chmod 700 {path}")
+    return Check("home", "PASS", f"{path} (mode {mode:o})")
+
+
+def check_git() -> Check:
+    exe = shutil.which("git")
+    if not exe:
+        return Check("git", "FAIL", "git is not installed", "Install git (https://git-scm.com).")
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    return Check("git", "PASS", version)
+
+
+def check_wiki(project: Project) -> Check:
+    wiki = project.wiki_dir
+    if not (wiki / ".git").is_dir():
+        return Check("wiki", "WARN", f"{wiki} is not a git repository yet",
+                     "Run `wikimem compile` (or `wikimem init`).")
+    git_dir = wiki / ".git"
+    if (git_dir / "index.lock").exists():
+        return Check("wiki", "FAIL", "a stale git lock file is in the wiki repository",
+                     f"If no git command is running: rm {git_dir / 'index.lock'}")
+    for marker in ("MERGE_HEAD", "REBASE_HEAD", "rebase-merge", "rebase-apply"):
+        if (git_dir / marker).exists():
+            return Check("wiki", "FAIL", f"the wiki repository is mid-merge/rebase ({marker})",
+                         f"Finish or abort it: cd {wiki} && git merge --abort (or rebase).")
+    fsck = subprocess.run(["git", "fsck", "--no-dangling", "--no-progress"], cwd=wiki,
+                          capture_output=True, text=True)
+    if fsck.returncode != 0:
+        return Check("wiki", "FAIL", "git fsck reports problems: "
+                     + (fsck.stderr or fsck.stdout).strip()[:200],
+                     "Rebuild from the raw log: move the wiki aside, then `wikimem compile "
+                     "--rebuild`.")
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=wiki, capture_output=True,
+                           text=True).stdout.splitlines()
+    if dirty:
+        return Check("wiki", "WARN", f"{len(dirty)} uncommitted change(s) in the wiki",
+                     "Run `wikimem compile`: it commits them under your name.")
+    return Check("wiki", "PASS", f"{wiki} is a healthy git repository")
+
+
+def check_index(project: Project) -> Check:
+    from wikimem.index import SearchIndex
+    from wikimem.pages import wiki_pages
+
+    pages = set(wiki_pages(project.wiki_dir)) if project.wiki_dir.is_dir() else set()
+    if not any(project.index_dir.iterdir()) if project.index_dir.is_dir() else True:
+        return Check("index", "WARN" if pages else "PASS",
+                     "no search index yet" if pages else "no pages yet, no index needed",
+                     "Run `wikimem reindex`." if pages else "")
+    indexed = SearchIndex(project.index_dir, project.wiki_dir).indexed_paths()
+    missing, extra = pages - indexed, indexed - pages
+    if missing or extra:
+        return Check("index", "WARN",
+                     f"index differs from the pages: {len(missing)} unindexed, "
+                     f"{len(extra)} stale", "Run `wikimem reindex`.")
+    return Check("index", "PASS", f"{len(indexed)} pages indexed")
+
+
+def check_hooks(cwd) -> list[Check]:
+    try:
+        from wikimem import installers
+    except ImportError:  # pragma: no cover - installers ship with wikimem
+        return []
+    checks = []
+    for agent in AGENTS:
+        found = []
+        for scope in ("project", "user"):
+            try:
+                st = installers.status(agent, scope, cwd=cwd)
+            except WikimemError as exc:
+                checks.append(Check(f"hooks:{agent}", "FAIL", str(exc),
+                                    "Fix the settings file named above."))
+                break
+            if st.get("installed"):
+                found.append((scope, st))
+        else:
+            if not found:
+                checks.append(Check(f"hooks:{agent}", "WARN", "not installed",
+                                    f"wikimem install-hooks --agent {agent} --apply"))
+                continue
+            scope, st = found[0]
+            if not st.get("points_at_this_wikimem", True):
+                checks.append(Check(f"hooks:{agent}", "WARN",
+                                    f"installed ({scope}) but runs {st.get('command')!r}, not "
+                                    "this wikimem",
+                                    f"wikimem install-hooks --agent {agent} --apply"))
+            elif st.get("missing_events"):
+                checks.append(Check(f"hooks:{agent}", "WARN",
+                                    f"installed ({scope}) without events "
+                                    f"{', '.join(st['missing_events'])}",
+                                    f"wikimem install-hooks --agent {agent} --apply"))
+            else:
+                checks.append(Check(f"hooks:{agent}", "PASS", f"installed ({scope}: "
+                                    f"{st.get('path')})"))
+    return checks
+
+
+def _raw_files(project: Project) -> list[Path]:
+    return list(rawlog.session_files(project.raw_dir))
+
+
+def check_last_event(project: Project) -> Check:
+    files = _raw_files(project)
+    if not files:
+        return Check("capture", "WARN", "no event captured yet",
+                     "Install the hooks (`wikimem install-hooks --agent ...`) and start a "
+                     "session.")
+    newest = max(files, key=lambda p: p.stat().st_mtime)
+    when = datetime.fromtimestamp(newest.stat().st_mtime, UTC)
+    age = datetime.now(UTC) - when
+    detail = f"last event {when:%Y-%m-%d %H:%M} UTC ({_age(age)} ago) in raw/{newest.name}"
+    return Check("capture", "PASS", detail)
+
+
+def check_pending(project: Project) -> Check:
+    try:
+        offsets = json.loads((project.state_dir / "compile.json").read_text())["offsets"]
+    except (OSError, ValueError, KeyError):
+        offsets = {}
+    waiting = [p for p in _raw_files(project) if p.stat().st_size > offsets.get(p.name, 0)]
+    if waiting:
+        return Check("compile", "WARN", f"{len(waiting)} log(s) have observations not compiled",
+                     "Run `wikimem compile` (hooks start one after each session stop).")
+    return Check("compile", "PASS", "everything captured is compiled")
+
+
+def check_errors(project: Project) -> Check:
+    log = project.error_log
+    if not log.exists():
+        return Check("errors", "PASS", "no errors logged")
+    lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln]
+    recent = []
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    for line in lines:
+        try:
+            record = json.loads(line)
+            ts = datetime.fromisoformat(record["ts"].replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if ts >= cutoff:
+            recent.append(record)
+    if recent:
+        return Check("errors", "WARN", f"{len(recent)} error(s) in the last 24 hours; latest: "
+                     f"{recent[-1].get('error', '')[:160]}", f"Read {log}")
+    return Check("errors", "PASS", f"{len(lines)} older error(s) in {log.name}, none recent")
+
+
+def check_raw(project: Project) -> Check:
+    bad = {}
+    for path in _raw_files(project):
+        result = rawlog.read(path)
+        if result.bad_lines:
+            bad[path.name] = result.bad_lines
+    if bad:
+        where = ", ".join(f"{k} (lines {v[:3]})" for k, v in sorted(bad.items())[:3])
+        return Check("raw log", "WARN", f"{sum(map(len, bad.values()))} unreadable line(s): "
+                     f"{where}", "They are skipped by compile; nothing else is needed unless "
+                     "they keep appearing (check errors.log).")
+    return Check("raw log", "PASS", f"{len(_raw_files(project))} log file(s) parse")
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
