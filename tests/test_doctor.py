@@ -53,7 +53,8 @@ def test_problems_are_reported_with_fixes(repo):
     assert checks["compile"]["status"] == "WARN"
     assert checks["errors"]["status"] == "WARN" and "not valid JSON" in checks["errors"]["detail"]
     assert checks["raw log"]["status"] == "WARN"
-    assert checks["index"]["status"] == "WARN" and checks["index"]["fix"] == "Run `wikimem reindex`."
+    assert checks["index"]["status"] == "WARN"
+    assert checks["index"]["fix"] == "Run `wikimem reindex`."
     text = doctor(repo).output
     assert "FAIL  wiki" in text and "fix: If no git command is running: rm " in text
 

@@ -6,8 +6,8 @@ import os
 import sys
 
 import pytest
-
 from conftest import fixture_payload, run_hook
+
 from wikimem.compile import compile_project
 from wikimem.project import Registry
 
@@ -60,8 +60,8 @@ def test_tools_in_process(project):
 def test_task_tools_and_errors(project):
     from mcp.server.fastmcp.exceptions import ToolError
 
-    from wikimem.memory import Memory
     from wikimem.mcp_server import build_server
+    from wikimem.memory import Memory
 
     Memory(project).add("task", "Wire the exporter")
     server = build_server(project)

@@ -135,7 +135,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
 
     @server.tool()
     def note(text: str, agent: str = "mcp") -> dict[str, Any]:
-        """Record a direction note from the user (a preference or steer, lighter than a decision)."""
+        """Record a direction note from the user: a preference or steer, lighter than a decision."""
         return compiled(memory(agent).add("note", text, {"text": text}))
 
     @server.tool()
