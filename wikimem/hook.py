@@ -48,7 +48,7 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         event = adapter.normalize(payload)
         project = Registry().resolve(event.cwd or os.getcwd())
         error_log = project.error_log
-        result = capture(agent, event, payload, project=project)
+        result = capture(adapter.AGENT, event, payload, project=project)
         if event.kind == "session_start":
             context = _read_context(project.context_file)
             out = adapter.session_start_output(context) if context else None

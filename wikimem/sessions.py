@@ -175,6 +175,10 @@ def digest(observations: list[Observation]) -> SessionRecord:
         elif o.kind == "stop":
             if d.get("message"):
                 last_message = str(d["message"])
+            # Codex's legacy notify reports the turn's input with its final message.
+            text = clean_prompt(_prompt_text(d.get("prompt")))
+            if text and text not in rec.prompts:
+                rec.prompts.append(text)
         elif o.kind == "subagent_stop":
             rec.subagents += 1
         elif o.kind == "pre_compact":
@@ -228,6 +232,12 @@ def candidates(obs: list[Observation]) -> list[dict]:
                     "agent": o.agent,
                 }
     return list(found.values())
+
+
+def _prompt_text(value) -> str:
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value if v)
+    return str(value or "")
 
 
 def _second(ts: str) -> str:

@@ -14,9 +14,17 @@ from wikimem.errors import WikimemError
 
 ADAPTERS = {
     "claude-code": "wikimem.adapters.claude_code",
+    "codex": "wikimem.adapters.codex",
+    "gemini": "wikimem.adapters.gemini",
+    "cursor": "wikimem.adapters.cursor",
 }
 
-ALIASES = {"claude": "claude-code"}
+ALIASES = {
+    "claude": "claude-code",
+    "codex-cli": "codex",
+    "gemini-cli": "gemini",
+    "cursor-agent": "cursor",
+}
 
 
 @dataclass
