@@ -142,7 +142,7 @@ def digest(observations: list[Observation]) -> SessionRecord:
         ended=_second(obs[-1].ts),
         title="",
         summary="",
-        stem=f"{first.ts[:10]}-{session_filename(first.session)[:8]}",
+        stem=f"{first.ts[:10]}-{short_id(first.session)}",
         observations=len(obs),
     )
     read, changed = set(), set()
@@ -232,6 +232,15 @@ def candidates(obs: list[Observation]) -> list[dict]:
                     "agent": o.agent,
                 }
     return list(found.values())
+
+
+def short_id(session: str) -> str:
+    """Eight characters that tell sessions apart in page names.
+
+    The *last* eight: UUIDv7 session ids (Codex) begin with a timestamp, so sessions started
+    within the same hour share their first characters; the tail is random in v4 and v7.
+    """
+    return session_filename(session)[-8:].lstrip("-._") or session_filename(session)[:8]
 
 
 def _prompt_text(value) -> str:
