@@ -8,15 +8,25 @@ plain arguments.
 
     [tasks]
     claim_expiry_minutes = 30  # a claim with no heartbeat for this long returns to todo
+
+    [llm]                      # optional consolidation (pip install 'wikimem[llm]')
+    enabled = false            # or `wikimem compile --llm`, or WIKIMEM_LLM=1
+    model = "claude-haiku-4-5"
+    max_calls_per_compile = 10
+    max_calls_per_day = 100
+    max_tokens_per_day = 300000
+    max_output_tokens = 2000
+    timeout = 30
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from wikimem.errors import WikimemError
+from wikimem.llm import LLMSettings
 from wikimem.project import home
 
 
@@ -24,6 +34,7 @@ from wikimem.project import home
 class Config:
     context_budget: int = 6000
     claim_expiry_minutes: float = 30.0
+    llm: LLMSettings = field(default_factory=LLMSettings)
 
 
 def load() -> Config:
@@ -39,7 +50,32 @@ def load() -> Config:
                      data.get("context", {}).get("budget"), 6000, "context budget")
     expiry = _number(os.environ.get("WIKIMEM_CLAIM_EXPIRY_MINUTES"),
                      data.get("tasks", {}).get("claim_expiry_minutes"), 30, "claim expiry")
-    return Config(context_budget=int(budget), claim_expiry_minutes=float(expiry))
+    return Config(context_budget=int(budget), claim_expiry_minutes=float(expiry),
+                  llm=_llm(data.get("llm", {})))
+
+
+def _llm(section: dict) -> LLMSettings:
+    if not isinstance(section, dict):
+        raise WikimemError("[llm] in config.toml must be a table.")
+    values = {}
+    for f in fields(LLMSettings):
+        if f.name not in section:
+            continue
+        value = section[f.name]
+        expected = type(getattr(LLMSettings(), f.name))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise WikimemError(f"[llm] {f.name} in config.toml must be a {expected.__name__}.")
+        values[f.name] = value
+    env = os.environ.get("WIKIMEM_LLM")
+    if env not in (None, ""):
+        values["enabled"] = env.lower() not in ("0", "false", "no", "off")
+    unknown = set(section) - {f.name for f in fields(LLMSettings)}
+    if unknown:
+        raise WikimemError(
+            f"Unknown [llm] setting(s) in config.toml: {', '.join(sorted(unknown))}.")
+    return LLMSettings(**values)
 
 
 def _number(env, configured, default, what: str) -> float:

@@ -1,0 +1,152 @@
+"""LLM consolidation with a fake client at the seam: no network, ever."""
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from wikimem.llm import (
+    AnthropicClient,
+    Completion,
+    LLMError,
+    LLMSettings,
+    build_request,
+    consolidate,
+    fold,
+    llm_observations,
+    parse_answer,
+)
+from wikimem.project import Registry
+from wikimem.sessions import Command, SessionRecord
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+ON = LLMSettings(enabled=True)
+
+
+class FakeClient:
+    """Answers from a script: a string, a function of the prompt, or an exception."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def complete(self, *, model, system, prompt, max_tokens, timeout):
+        self.calls.append({"model": model, "system": system, "prompt": prompt})
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        text = answer(prompt) if callable(answer) else answer
+        return Completion(text, input_tokens=len(prompt) // 4, output_tokens=len(text) // 4)
+
+
+def good(summary="Fixed the login retry loop in src/auth.py.", topics=None):
+    return json.dumps({"summary": summary, "topics": topics if topics is not None else [
+        {"title": "Authentication", "body": "- Login retries live in `src/auth.py`."}]})
+
+
+def rec(sid="s-1", **kw):
+    base = dict(session_id=sid, agent="claude-code", cwd="/r", started="2026-05-01T10:00:00Z",
+                ended="2026-05-01T11:00:00Z", title="Fix login retries", summary="1 prompt",
+                stem=f"2026-05-01-{sid}", prompts=["Fix the login retry loop in src/auth.py"],
+                files_changed=["src/auth.py"], commands=[Command("pytest -q", 0)],
+                outcome="Fixed: retries stop after 3 attempts.")
+    base.update(kw)
+    return SessionRecord(**base)
+
+
+@pytest.fixture
+def project(tmp_path):
+    p = Registry().resolve(tmp_path)
+    p.ensure_dirs()
+    return p
+
+
+def test_success_is_recorded_and_folded(project):
+    client = FakeClient(good())
+    report = consolidate(project, [rec()], ["Index"], ON, client=client, now=NOW)
+    assert (report.called, report.consolidated, report.skipped) == (1, ["s-1"], [])
+    assert client.calls[0]["model"] == "claude-haiku-4-5"
+    assert "Faithfulness" in client.calls[0]["system"]
+    state = fold(llm_observations(project))
+    assert state.summaries["s-1"] == "Fixed the login retry loop in src/auth.py."
+    assert state.topics["topics/authentication.md"]["sessions"] == ["s-1"]
+    # Nothing changed in the session: no second call, whatever else changed in the wiki.
+    again = consolidate(project, [rec()], ["Index", "Other page"], ON, client=client, now=NOW)
+    assert again.called == 0 and again.consolidated == [] and len(client.calls) == 1
+    # The session grew: one more call, which sees the existing topic.
+    consolidate(project, [rec(outcome="Fixed, and documented.")], [], ON, client=client, now=NOW)
+    assert len(client.calls) == 2 and "Login retries live in" in client.calls[1]["prompt"]
+
+
+@pytest.mark.parametrize("failure,kind", [
+    (LLMError("offline", "cannot reach the API"), "offline"),
+    (LLMError("timeout", "no answer within 30s"), "timeout"),
+    (LLMError("rate-limit", "slow down"), "rate-limit"),
+    ("this is not json", "invalid-output"),
+    (json.dumps({"topics": []}), "invalid-output"),
+    (json.dumps({"summary": "ok", "topics": [{"title": "x"}]}), "invalid-output"),
+    (good(summary="Changed src/other.py too."), "unfaithful"),
+    (good(summary="Done on 2026-02-30."), "unfaithful"),
+    (good(summary="See commit 3fa2c1d9e."), "unfaithful"),
+])
+def test_every_failure_keeps_rule_based_pages_and_says_why(project, failure, kind):
+    report = consolidate(project, [rec()], [], ON, client=FakeClient(failure), now=NOW)
+    assert report.consolidated == [] and report.skipped[0]["kind"] == kind
+    assert llm_observations(project) == []
+    logged = [json.loads(x) for x in project.error_log.read_text().splitlines()]
+    assert logged[-1]["stage"] == "llm" and logged[-1]["kind"] == kind
+
+
+def test_no_key_stops_at_once_and_never_imports_anthropic(project, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    had = "anthropic" in sys.modules
+    report = consolidate(project, [rec("a"), rec("b")], [], ON, client=AnthropicClient(),
+                         now=NOW)
+    assert [s["kind"] for s in report.skipped] == ["no-key", "no-key"]
+    assert "ANTHROPIC_API_KEY is not set" in report.skipped[0]["reason"]
+    assert ("anthropic" in sys.modules) == had
+
+
+def test_caps_per_compile_per_day_and_tokens(project):
+    sessions = [rec(f"s{i}") for i in range(4)]
+    r = consolidate(project, sessions, [], LLMSettings(enabled=True, max_calls_per_compile=2),
+                    client=FakeClient(good()), now=NOW)
+    assert r.called == 2 and {s["kind"] for s in r.skipped} == {"cap"}
+    r = consolidate(project, sessions, [], LLMSettings(enabled=True, max_calls_per_day=3),
+                    client=FakeClient(good()), now=NOW)
+    assert r.called == 1 and "daily cap of 3 calls" in r.skipped[0]["reason"]
+    fresh = consolidate(project, [rec("t")], [], LLMSettings(enabled=True, max_tokens_per_day=50),
+                        client=FakeClient(good()), now=NOW)
+    assert fresh.called == 0 and "tokens would be exceeded" in fresh.skipped[0]["reason"]
+
+
+def test_cache_means_no_second_payment(project):
+    client = FakeClient(good())
+    consolidate(project, [rec()], [], ON, client=client, now=NOW)
+    # Lose the recorded result (say the process died before appending it): the cache answers.
+    for f in project.raw_dir.glob("wikimem-llm.*"):
+        f.unlink()
+    report = consolidate(project, [rec()], [], ON, client=client, now=NOW)
+    assert (report.called, report.cached, len(client.calls)) == (0, 1, 1)
+    assert fold(llm_observations(project)).summaries["s-1"]
+
+
+def test_dry_run_sends_nothing_and_shows_the_request(project):
+    client = FakeClient(good())
+    report = consolidate(project, [rec()], [], ON, client=client, dry_run=True, now=NOW)
+    (request,) = report.requests
+    assert client.calls == [] and llm_observations(project) == []
+    assert request.estimated_tokens > 50 and '"files_changed"' in request.prompt
+
+
+def test_secrets_are_redacted_before_sending():
+    secret = "ghp_" + "Q1w2E3r4T5" * 3 + "y6U7i8"
+    request = build_request(rec(prompts=[f"use token {secret} to push"]), {}, [])
+    assert secret not in request.prompt and "[REDACTED:" in request.prompt
+
+
+def test_parse_answer_accepts_fenced_json_and_known_paths():
+    request = build_request(rec(), {}, [])
+    answer = parse_answer("```json\n" + good() + "\n```", request)
+    assert answer["topics"][0]["title"] == "Authentication"
