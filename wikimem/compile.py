@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wikimem import gitrepo, rawlog
+from wikimem import gitrepo, rawlog, repo_bootstrap
 from wikimem.context import DEFAULT_BUDGET, build_context
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.markdown import parse, resolve_links
-from wikimem.memory import Memory, MemoryState, fold, is_memory_log, memory_observations
+from wikimem.memory import Memory, MemoryState, is_memory_log, memory_observations
 from wikimem.pages import (
     Page,
     is_machine_page,
@@ -157,7 +157,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     #    all its observations, so incremental and rebuild give the same record).
     sessions_changed = False
     for name in sorted(affected):
-        if is_memory_log(name):
+        if is_memory_log(name) or repo_bootstrap.is_bootstrap_log(name):
             continue
         whole = rawlog.read(project.raw_dir / name)
         if whole.observations:
@@ -192,6 +192,11 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     stems = {r.session_id: r.stem for r in records}
     pages += [memory_page(item, memory, stems) for _, item in sorted(memory.items.items())]
     pages += hub_pages(memory)
+    # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
+    # it has new observations (or on a rebuild).
+    bootstrap_new = affected.get(repo_bootstrap.LOG_NAME)
+    if rebuild or bootstrap_new:
+        pages += repo_bootstrap.pages(project)
     pages.append(index_page(project.name, records, memory))
     block = build_context(project.name, records, state=memory, budget=budget)
     pages.append(context_page(block, budget, records))
@@ -217,7 +222,8 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
     if result.written or result.removed:
         result.commit = gitrepo.commit(
-            repo, result.written, _message(records, memory, result, rebuild),
+            repo, result.written, _message(records, memory, result, rebuild,
+                                           repo_bootstrap.commit_subject(bootstrap_new)),
             removed=result.removed,
         )
     _index(project, human_paths + result.written, result.removed, result, rebuild=rebuild)
@@ -234,7 +240,9 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
 def _memory(project: Project, state: State) -> MemoryState:
     """Structured memory: the memory log folded, with candidates lifted from every session."""
     candidates = [c for _, d in sorted(state.catalog.items()) for c in d.get("candidates", [])]
-    return fold(memory_observations(project), candidates)
+    # bootstrap: decisions from the repository (ADRs, decision-stating commits) are folded
+    # in before the memory log's own observations, so accept/forget apply to them too.
+    return repo_bootstrap.memory_state(project, memory_observations(project), candidates)
 
 
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
@@ -293,7 +301,7 @@ def _broken_links(wiki_dir: Path, written: list[str]) -> dict[str, list[str]]:
 
 
 def _message(records: list[SessionRecord], memory: MemoryState, result: CompileResult,
-             rebuild: bool) -> str:
+             rebuild: bool, bootstrap: str | None = None) -> str:
     by_id = {r.session_id: r for r in records}
     sessions = [by_id[s] for s in dict.fromkeys(result.sessions) if s in by_id]
     structured = sorted({p.split("/", 1)[0] for p in result.written
@@ -304,6 +312,8 @@ def _message(records: list[SessionRecord], memory: MemoryState, result: CompileR
         subject = f"Compile session {sessions[0].date}: {sessions[0].title}"
     elif sessions:
         subject = f"Compile {len(sessions)} sessions"
+    elif bootstrap:  # bootstrap: `wikimem bootstrap` recorded new repository facts
+        subject = bootstrap
     elif structured:
         subject = "Update " + ", ".join(structured)
     else:

@@ -3,7 +3,9 @@
 Built at compile time and stored in `state/context.md`, so the SessionStart hook only reads a
 file. Sections come in priority order (IMI's order): where the last session left off, tasks in
 progress, active decisions, verified lessons, recent direction notes, active goals with open
-tasks, earlier sessions. When the budget runs out, the lowest-priority sections are shortened
+tasks, earlier sessions. A bootstrapped project (`wikimem bootstrap`) also gets a one-line
+"Project" section first and "Rules for agents" from its agent files just before the earlier
+sessions. When the budget runs out, the lowest-priority sections are shortened
 first, and the block says what it left out and how to get it. Recorded text cannot forge the
 fence tags. Nothing proposed, superseded or retracted appears.
 """
@@ -19,6 +21,7 @@ from wikimem.sessions import SessionRecord, activity
 DEFAULT_BUDGET = 6000  # characters; Claude Code caps hook-injected context at 10,000
 RECENT = 8
 NOTES = 5
+RULES = 12
 OUTCOME_CHARS = 1200
 FENCE = "wikimem-context"
 _FENCE_RE = re.compile(rf"<\s*/?\s*{FENCE}", re.I)
@@ -110,6 +113,20 @@ def memory_sections(state) -> list[Section]:
     ]
 
 
+def repository_sections(state) -> tuple[list[Section], list[Section]]:
+    """bootstrap: (the "Project" line, "Rules for agents") from `wikimem bootstrap`'s digest.
+
+    The project line is one line and comes first; the rules repeat the repository's own agent
+    files (which agents read anyway), so they sit low, just above the earlier sessions, and
+    are the second thing the budget shortens.
+    """
+    line = _one(getattr(state, "project_line", ""))
+    rules = [f"- {_clip(_one(r), 220)}" for r in getattr(state, "agent_rules", [])[:RULES]]
+    return ([Section("Project", [_clip(line, 400)], "line")] if line else [],
+            [Section("Rules for agents (quoted from the repository's agent files)", rules,
+                     "rule")] if rules else [])
+
+
 def recent_section(records: list[SessionRecord]) -> Section:
     lines = [f"- {r.date} {r.stem}: {r.title} — {r.summary}" for r in reversed(records)]
     return Section("Earlier sessions", lines, "session")
@@ -123,10 +140,12 @@ def build_context(
     budget: int = DEFAULT_BUDGET,
 ) -> str:
     """The fenced context block for a project, at most `budget` characters ("" if no history)."""
-    sections = []
+    project_section, rules_section = repository_sections(state)
+    sections = list(project_section)
     if records:
         sections.append(last_session_section(records[-1]))
     sections += memory_sections(state)
+    sections += rules_section
     if len(records) > 1:
         sections.append(recent_section(records[-1 - RECENT : -1]))
     sections = [

@@ -38,6 +38,7 @@ KINDS = (
     "pre_compact",
     "session_end",
     "other",
+    "bootstrap",  # facts read from the repository by `wikimem bootstrap` (repo_bootstrap.py)
 )
 
 # Events after which the hook starts a detached compile.

@@ -281,4 +281,12 @@ def demo(home_dir: str | None) -> None:
 
 
 # Command groups defined in their own modules register themselves on `cli`.
-from wikimem.cli import history, imports, install, memory, serve, watch  # noqa: E402, F401
+from wikimem.cli import (  # noqa: E402, F401
+    bootstrap,
+    history,
+    imports,
+    install,
+    memory,
+    serve,
+    watch,
+)

@@ -143,8 +143,20 @@ def accept(ctx, page, agent, json_) -> None:
         raise WikimemError(f"{path} is already {state.items[path].status}; only proposed "
                            "pages can be accepted.")
     if path not in candidates:
-        raise WikimemError(f"{path} is not a proposed page. Proposed pages are listed under "
-                           "'Proposed' in decisions.md, lessons.md and tasks.md.")
+        # bootstrap: a proposed decision derived from the repository (a decision-stating
+        # commit or a proposed ADR) is accepted on its page, keeping its sources.
+        from wikimem.repo_bootstrap import candidate_for
+
+        found = candidate_for(project, path)
+        if found is None:
+            raise WikimemError(f"{path} is not a proposed page. Proposed pages are listed "
+                               "under 'Proposed' in decisions.md, lessons.md and tasks.md.")
+        fields = {k: v for k, v in found.fields.items() if k != "from"}
+        item = memory.add("decision", found.title, {**fields, "accepted_from": "bootstrap"},
+                          sources=found.sources, page=found.page, item_id=found.id)
+        _compile(project)
+        _report(item, json_, "Accepted")
+        return
     item = memory.accept(candidates[path])
     _compile(project)
     _report(item, json_, "Accepted")

@@ -1,0 +1,113 @@
+"""`wikimem bootstrap`: seed a project's wiki from its repository (see wikimem.repo_bootstrap)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from wikimem.cli import cli, compile_settings, echo_json, json_option, parse_date, project_from
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--since", callback=parse_date, metavar="DATE",
+              help="Only read commits committed on or after this date (midnight UTC; files "
+                   "are always read).")
+@click.option("--dry-run", is_flag=True,
+              help="Read the repository and show which pages would be written; write nothing.")
+@json_option
+@click.pass_context
+def bootstrap(ctx, path: str | None, since, dry_run: bool, json_: bool) -> None:
+    """Seed the wiki of the project at PATH (default: this one) from its repository.
+
+    Reads the git history (one `git log`), the README, docs, decision records (ADRs), agent
+    rule files (CLAUDE.md, AGENTS.md, ...), manifests and module headers at HEAD; records
+    them in the raw log (redacted, idempotent) and compiles: project/overview.md, modules.md,
+    rules.md, hotspots.md, history/<month>.md, history.md, and decision pages. Running it
+    again records only what changed; pages a person edited are kept.
+    """
+    from wikimem.errors import ProjectNotFound
+    from wikimem.project import Registry
+    from wikimem.repo_bootstrap import preview, record
+    from wikimem.repo_history import collect
+
+    started = time.monotonic()
+    interactive = sys.stderr.isatty()
+
+    def progress(msg: str) -> None:  # on stderr, so --json output stays clean
+        click.echo(("\r" + msg) if interactive else msg, err=True, nl=not interactive)
+
+    try:
+        if path:
+            project = Registry().resolve(path, create=not dry_run)
+        else:
+            project = project_from(ctx, create=not dry_run)
+    except ProjectNotFound:
+        if not dry_run:
+            raise
+        project = None  # a dry run on a repository wikimem does not know yet
+    where = Path(path) if path else Path(project.root if project else os.getcwd())
+    # A bare date means its midnight UTC (git would otherwise take the current time of day).
+    since_text = (None if since is None else since.isoformat() if isinstance(since, datetime)
+                  else f"{since.isoformat()} 00:00:00 +0000")
+    collected = collect(where, since_text, progress)
+    if interactive:
+        click.echo("", err=True)
+
+    if dry_run:
+        report, would = preview(project, collected, progress,
+                                budget=compile_settings()["budget"])
+        if interactive:
+            click.echo("", err=True)
+        if json_:
+            echo_json({**report.to_dict(), "pages": would.to_dict(),
+                       "seconds": round(time.monotonic() - started, 3)})
+            return
+        click.echo(f"Would record {report.commits_recorded} of {report.commits_read} commit(s) "
+                   f"and {report.files_recorded} file(s)"
+                   + (f", {report.files_removed} removed" if report.files_removed else "")
+                   + " (dry run: nothing written).")
+        for label, paths in (("new", would.new), ("changed", would.changed)):
+            for rel in paths:
+                click.echo(f"  {label:8} {rel}")
+        for rel in would.kept:
+            click.echo(f"  kept     {rel} (edited by a person; would not be overwritten)")
+        click.echo(f"  {len(would.unchanged)} page(s) unchanged.")
+        return
+
+    report = record(project, collected, progress)
+    if interactive:
+        click.echo("", err=True)
+    from wikimem.compile import compile_project
+
+    say = None if json_ else (lambda msg: click.echo(msg, err=True))
+    result = compile_project(project, progress=say, **compile_settings())
+    if json_:
+        echo_json({**report.to_dict(), "project": project.name,
+                   "pages_written": result.written, "human_edited": result.human_edited,
+                   "commit": result.commit, "busy": result.busy,
+                   "seconds": round(time.monotonic() - started, 3)})
+        return
+    click.echo(f"Bootstrapped {project.name} from {report.root} (HEAD {report.head[:10]}):")
+    click.echo(f"  commits: {report.commits_read} read, {report.commits_recorded} new")
+    click.echo(f"  files: {report.files_read} read, {report.files_recorded} new or changed"
+               + (f", {report.files_removed} gone" if report.files_removed else ""))
+    if result.busy:
+        click.echo("Another compile is running; it will write the pages.")
+        return
+    click.echo(f"  pages written: {len(result.written)}"
+               + (f" (commit {result.commit[:10]})" if result.commit else ""))
+    for rel in result.written:
+        click.echo(f"    {rel}")
+    for rel in result.human_edited:
+        click.echo(f"  kept {rel} (edited by a person; not overwritten"
+                   + (", new version beside it as "
+                      f"{rel.removesuffix('.md')}.machine.md)"
+                      if f"{rel.removesuffix('.md')}.machine.md" in result.written else ")"))
+    if not report.observations:
+        click.echo("Nothing new in the repository since the last bootstrap.")
