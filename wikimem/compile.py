@@ -197,7 +197,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     bootstrap_new = affected.get(repo_bootstrap.LOG_NAME)
     if rebuild or bootstrap_new:
         pages += repo_bootstrap.pages(project)
-    pages.append(index_page(project.name, records, memory))
+    pages.append(index_page(project.name, records, memory, repo_bootstrap.index_links(project)))
     block = build_context(project.name, records, state=memory, budget=budget)
     pages.append(context_page(block, budget, records))
 

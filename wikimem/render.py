@@ -111,7 +111,8 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
     return Page(rec.page_path, meta, body)
 
 
-def index_page(project: str, records: list[SessionRecord], state=None) -> Page:
+def index_page(project: str, records: list[SessionRecord], state=None,
+               project_pages: list[tuple[str, str]] = ()) -> Page:
     """index.md: what the wiki holds, the latest sessions, and the months of the timeline."""
     newest = list(reversed(records))
     recent = [_entry(r) for r in newest[:RECENT_ON_INDEX]]
@@ -132,6 +133,8 @@ def index_page(project: str, records: list[SessionRecord], state=None) -> Page:
         live = [i for i in items if i.status not in ("superseded", "retracted")]
         memory_lines.append(f"{page_link(path, title)} — {len(live)} current, "
                             f"{len(items) - len(live)} superseded or retracted")
+    if project_pages:
+        memory_lines[:0] = [page_link(p, t) for p, t in project_pages]
     body = template("index.md").substitute(
         project=escape_text(project),
         memory=bullets(memory_lines),
@@ -243,8 +246,9 @@ def _banner(item, state) -> str:
                           if p in state.items)
         return f"\n> [!warning] Superseded by {newer} on {str(item.valid_until)[:10]}.\n"
     if item.status == "proposed":
-        return (f"\n> [!note] Proposed: lifted by rule from a session "
-                f"({item.fields.get('from', 'session')} text). Not decided until a person "
+        where = {"prompt": "a prompt in a session", "assistant": "an agent's reply in a session"
+                 }.get(item.fields.get("from"), item.fields.get("from") or "a session")
+        return (f"\n> [!note] Proposed: lifted by rule from {where}. Not decided until a person "
                 f"accepts it: `wikimem accept {item.id}`, or drops it: "
                 f"`wikimem forget {item.id} --reason \"...\"`.\n")
     return ""

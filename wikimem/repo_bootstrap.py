@@ -58,6 +58,21 @@ def is_bootstrap_log(name: str) -> bool:
     return name == LOG_NAME
 
 
+PROJECT_PAGES = (
+    ("project/overview.md", "Project overview"),
+    ("project/modules.md", "Modules"),
+    ("project/rules.md", "Rules for agents"),
+    ("project/hotspots.md", "Hotspots"),
+    ("history.md", "Repository history"),
+)
+
+
+def index_links(project: Project) -> list[tuple[str, str]]:
+    """The bootstrap pages index.md links to: all of them once the repository was read."""
+    path = log_path(project)
+    return list(PROJECT_PAGES) if path.exists() and path.stat().st_size else []
+
+
 def log_path(project: Project) -> Path:
     return project.raw_dir / LOG_NAME
 
@@ -1249,7 +1264,7 @@ def preview(project: Project | None, collected: Collected, progress=None, *,
     out += [p for p in hub_pages(state) if p.path == "decisions.md"]
     name = project.name if project else collected.root.name
     budget = budget or DEFAULT_BUDGET
-    out.append(index_page(name, sessions, state))
+    out.append(index_page(name, sessions, state, list(PROJECT_PAGES)))
     out.append(context_page(build_context(name, sessions, state=state, budget=budget), budget,
                             sessions))
     result = Preview()
