@@ -18,8 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wikimem import gitrepo, rawlog, repo_bootstrap
+from wikimem import llm as llm_module
 from wikimem.context import DEFAULT_BUDGET, build_context
 from wikimem.errors import WikimemError
+from wikimem.llm import Client, LLMSettings
+from wikimem.llm import consolidate as llm_consolidate
 from wikimem.locks import locked
 from wikimem.markdown import parse, resolve_links
 from wikimem.memory import Memory, MemoryState, is_memory_log, memory_observations
@@ -39,6 +42,7 @@ from wikimem.render import (
     memory_page,
     month_pages,
     session_page,
+    topic_pages,
 )
 from wikimem.sessions import SessionRecord, digest
 
@@ -60,6 +64,7 @@ class CompileResult:
     broken_links: dict[str, list[str]] = field(default_factory=dict)
     index_rebuilt: bool = False
     busy: bool = False  # another compile was running; it will pick this work up
+    llm: dict | None = None  # what LLM consolidation did (None when it is off)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,16 +109,23 @@ def compile_project(
     wait: bool = True,
     budget: int = DEFAULT_BUDGET,
     claim_expiry_minutes: float = 30.0,
+    llm: LLMSettings | None = None,
+    llm_client: Client | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CompileResult:
-    """Compile new observations of a project into its wiki (all of them with `rebuild`)."""
+    """Compile new observations of a project into its wiki (all of them with `rebuild`).
+
+    With `llm` enabled, each session whose content changed is consolidated by one model call
+    after its rule-based digest; any failure keeps the rule-based pages and says why.
+    """
     project.ensure_dirs()
     pending = project.state_dir / "compile.pending"
     with locked(project.state_dir / "compile.lock", blocking=wait) as got:
         if not got:
             pending.touch()
             return CompileResult(busy=True)
-        opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes}
+        opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes,
+                "llm": llm if llm is not None and llm.enabled else None, "client": llm_client}
         result = _compile_locked(project, rebuild=rebuild, **opts)
         while pending.exists():
             pending.unlink(missing_ok=True)
@@ -122,7 +134,8 @@ def compile_project(
         return result
 
 
-def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileResult:
+def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
+                    ) -> CompileResult:
     say = progress or (lambda _msg: None)
     result = CompileResult()
     state = State(project) if rebuild else State(project).load()
@@ -156,16 +169,35 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     # 2. Digest every affected session from its whole log (a session page is a function of
     #    all its observations, so incremental and rebuild give the same record).
     sessions_changed = False
+    changed: list[SessionRecord] = []
     for name in sorted(affected):
-        if is_memory_log(name) or repo_bootstrap.is_bootstrap_log(name):
+        if _system_log(name):
             continue
         whole = rawlog.read(project.raw_dir / name)
         if whole.observations:
             state.catalog[name] = digest(whole.observations).to_dict()
+            changed.append(SessionRecord.from_dict(state.catalog[name]))
             sessions_changed = True
     records = _ordered(state.catalog)
     position = {r.session_id: i for i, r in enumerate(records)}
     memory = _memory(project, state)
+
+    # 2b. Optional LLM consolidation of the sessions that changed. Its accepted answers are
+    #     raw-log records, so the pages below (and any rebuild) render them without calls.
+    if llm is not None and changed:
+        titles = [r.title for r in records] + [i.title for i in memory.items.values()]
+        report = llm_consolidate(project, changed, titles, llm, client=client)
+        result.llm = report.to_dict()
+        if report.skipped:
+            first = report.skipped[0]
+            say(f"LLM consolidation skipped for {len(report.skipped)} session(s): "
+                f"{first['kind']} ({first['reason']}); the rule-based pages stand.")
+        llm_log = project.raw_dir / llm_module.LOG_NAME
+        if llm_log.exists():
+            state.offsets[llm_log.name] = llm_log.stat().st_size
+    consolidated = llm_module.fold(llm_module.llm_observations(project))
+    for rec in records:
+        rec.summary = consolidated.summaries.get(rec.session_id) or rec.summary
 
     # 3. Render affected pages in memory: the sessions, the session after each (its
     #    "previous" link may have changed), sessions a `forget` retracted, their months,
@@ -192,10 +224,11 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
     stems = {r.session_id: r.stem for r in records}
     pages += [memory_page(item, memory, stems) for _, item in sorted(memory.items.items())]
     pages += hub_pages(memory)
+    pages += topic_pages(consolidated.topics, stems)
     # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
     # it has new observations (or on a rebuild).
     bootstrap_new = affected.get(repo_bootstrap.LOG_NAME)
-    if rebuild or bootstrap_new:
+    if rebuild or bootstrap_new or affected.get(llm_module.LOG_NAME):
         pages += repo_bootstrap.pages(project)
     pages.append(index_page(project.name, records, memory, repo_bootstrap.index_links(project)))
     block = build_context(project.name, records, state=memory, budget=budget)
@@ -235,6 +268,12 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry) -> CompileRes
         + "."
     )
     return result
+
+
+def _system_log(name: str) -> bool:
+    """Raw logs wikimem itself writes (structured memory, bootstrap, LLM): not sessions."""
+    return is_memory_log(name) or repo_bootstrap.is_bootstrap_log(name) or \
+        name == llm_module.LOG_NAME
 
 
 def _memory(project: Project, state: State) -> MemoryState:
@@ -371,3 +410,19 @@ def build_project_context(project: Project, budget: int) -> str:
     state = State(project).load()
     return build_context(project.name, _ordered(state.catalog), state=_memory(project, state),
                          budget=budget)
+
+
+def plan_llm(project: Project, settings: LLMSettings) -> list:
+    """The requests LLM consolidation would send now (nothing is sent or written)."""
+    state = State(project).load()
+    changed = []
+    for path in rawlog.session_files(project.raw_dir):
+        if _system_log(path.name):
+            continue
+        if path.stat().st_size > state.offsets.get(path.name, 0) or path.name in state.catalog:
+            whole = rawlog.read(path)
+            if whole.observations:
+                changed.append(digest(whole.observations))
+    memory = _memory(project, state)
+    titles = [r.title for r in changed] + [i.title for i in memory.items.values()]
+    return llm_consolidate(project, changed, titles, settings, dry_run=True).requests

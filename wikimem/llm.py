@@ -37,6 +37,7 @@ from wikimem.redact import redact_text, redact_value
 from wikimem.sessions import SessionRecord
 
 LLM_SESSION = "wikimem-llm"
+LOG_NAME = f"{rawlog.session_filename(LLM_SESSION)}.jsonl"
 DEFAULT_MODEL = "claude-haiku-4-5"
 MAX_TOPICS = 5
 MAX_TOPIC_BODY = 6000
@@ -237,6 +238,7 @@ class LLMState:
     summaries: dict[str, str] = field(default_factory=dict)  # session id -> summary
     content_hashes: dict[str, str] = field(default_factory=dict)  # session id -> last hash
     topics: dict[str, dict] = field(default_factory=dict)  # page -> {title, body, sessions, ...}
+    bootstrap: dict[str, dict] = field(default_factory=dict)  # kind -> {input_hash, text, model}
 
 
 def topic_page(title: str) -> str:
@@ -246,13 +248,17 @@ def topic_page(title: str) -> str:
 
 
 def llm_observations(project: Project) -> list[Observation]:
-    return rawlog.read(project.raw_dir / f"{rawlog.session_filename(LLM_SESSION)}.jsonl"
-                       ).observations
+    return rawlog.read(project.raw_dir / LOG_NAME).observations
 
 
 def fold(observations: list[Observation]) -> LLMState:
     state = LLMState()
     for o in observations:
+        if o.kind == "llm" and o.data.get("op") == "bootstrap":
+            state.bootstrap[str(o.data.get("kind"))] = {
+                "input_hash": o.data.get("input_hash"), "text": o.data.get("text", ""),
+                "model": o.data.get("model", "")}
+            continue
         if o.kind != "llm" or o.data.get("op") != "consolidation":
             continue
         d = o.data
@@ -336,18 +342,7 @@ def consolidate(
             report.requests.append(request)
             continue
         try:
-            completion = _cached(cache_dir, request)
-            if completion is None:
-                _check_caps(report, usage, request, settings)
-                completion = client.complete(model=settings.model, system=request.system,
-                                             prompt=request.prompt,
-                                             max_tokens=settings.max_output_tokens,
-                                             timeout=settings.timeout)
-                report.called += 1
-                usage.add(completion)
-                _store(cache_dir, request, completion)
-            else:
-                report.cached += 1
+            completion = _call(client, cache_dir, request, report, usage, settings)
             answer = parse_answer(completion.text, request)
         except LLMError as exc:
             report.skipped.append({"session": rec.session_id, "kind": exc.kind,
@@ -365,6 +360,23 @@ def consolidate(
         state = fold(llm_observations(project))
         report.consolidated.append(rec.session_id)
     return report
+
+
+def _call(client, cache_dir, request: Request, report: Report, usage: Usage,
+          settings: LLMSettings) -> Completion:
+    """The answer for a request: from the cache, else one capped call (then cached)."""
+    completion = _cached(cache_dir, request)
+    if completion is not None:
+        report.cached += 1
+        return completion
+    _check_caps(report, usage, request, settings)
+    completion = client.complete(model=settings.model, system=request.system,
+                                 prompt=request.prompt, max_tokens=settings.max_output_tokens,
+                                 timeout=settings.timeout)
+    report.called += 1
+    usage.add(completion)
+    _store(cache_dir, request, completion)
+    return completion
 
 
 def _check_caps(report: Report, usage: Usage, request: Request, s: LLMSettings) -> None:
@@ -407,3 +419,72 @@ def _record(project, rec, request, answer, model, completion, now) -> None:
                   uid=f"consolidation:{request.input_hash}")
     ts = format_ts(now or datetime.now(UTC))
     rawlog.append(project.raw_dir, make_observation("wikimem-llm", event, data, ts=ts))
+
+
+# --- bootstrap ---------------------------------------------------------------------------
+
+
+def overview_request(facts: str) -> Request:
+    """The request that asks for a better project overview from bootstrap's facts."""
+    from string import Template
+
+    text = resources.files("wikimem.bootstrap").joinpath("prompts/overview.md").read_text(
+        encoding="utf-8")
+    prompt = redact_text(Template(text).safe_substitute(input=facts))
+    digest = _sha(prompt)
+    return Request(session_id="bootstrap:overview", content_hash=digest, input_hash=digest,
+                   system="Answer with JSON only.", prompt=prompt)
+
+
+def input_hash_of(facts: str) -> str:
+    return overview_request(facts).input_hash
+
+
+def improve_overview(project: Project, facts: str, settings: LLMSettings, *,
+                     client: Client | None = None, dry_run: bool = False,
+                     now: datetime | None = None) -> Report:
+    """Ask once for an overview written from the recorded facts; record it if it is faithful."""
+    report = Report()
+    request = overview_request(facts)
+    if fold(llm_observations(project)).bootstrap.get("overview", {}).get(
+            "input_hash") == request.input_hash:
+        return report  # already written from exactly these facts
+    if dry_run:
+        report.requests.append(request)
+        return report
+    try:
+        completion = _call(client or AnthropicClient(), project.state_dir / "llm-cache",
+                           request, report, Usage(project, now), settings)
+        text = _overview_text(completion.text, request)
+    except LLMError as exc:
+        report.skipped.append({"session": "bootstrap:overview", "kind": exc.kind,
+                               "reason": str(exc)})
+        log_error(project.error_log, f"LLM overview skipped: {exc}", stage="llm",
+                  kind=exc.kind)
+        return report
+    data = {"op": "bootstrap", "kind": "overview", "model": settings.model,
+            "input_hash": request.input_hash, "text": text}
+    event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
+                  uid=f"bootstrap:{request.input_hash}")
+    rawlog.append(project.raw_dir, make_observation(
+        "wikimem-llm", event, data, ts=format_ts(now or datetime.now(UTC))))
+    report.consolidated.append("bootstrap:overview")
+    return report
+
+
+def _overview_text(answer: str, request: Request) -> str:
+    try:
+        data = json.loads(_FENCE.sub("", answer.strip()))
+    except ValueError as exc:
+        raise LLMError("invalid-output", f"the answer is not JSON ({exc})") from None
+    text = data.get("summary") if isinstance(data, dict) else None
+    if not isinstance(text, str) or not 20 <= len(text.strip()) <= 4000:
+        raise LLMError("invalid-output", "the answer needs a 'summary' of 20-4000 characters")
+    if "[[" in text or "<" in text:
+        raise LLMError("invalid-output", "the summary may not contain wikilinks or HTML")
+    for pattern, what in ((_PATHLIKE, "path"), (_HASH, "hash"), (_DATE, "date")):
+        for token in set(pattern.findall(text)):
+            if token not in request.prompt:
+                raise LLMError("unfaithful", f"the overview mentions a {what} that is not in "
+                                             f"the repository facts: {token!r}")
+    return redact_text(text.strip())

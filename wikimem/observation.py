@@ -39,6 +39,7 @@ KINDS = (
     "session_end",
     "other",
     "bootstrap",  # facts read from the repository by `wikimem bootstrap` (repo_bootstrap.py)
+    "llm",  # an accepted LLM answer (llm.py), recorded so rebuilds need no calls
 )
 
 # Events after which the hook starts a detached compile.

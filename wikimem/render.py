@@ -358,3 +358,21 @@ def hub_pages(state) -> list[Page]:
                 "tags": ["hub", kind]}
         pages.append(Page(path, meta, body))
     return pages
+
+
+def topic_pages(topics: dict[str, dict], session_stems: dict[str, str]) -> list[Page]:
+    """topics/*.md: knowledge pages written by LLM consolidation, citing their sessions."""
+    pages = []
+    for path, t in sorted(topics.items()):
+        cited = [f"[[{session_stems[s]}]]" if s in session_stems else code_span(s)
+                 for s in t["sessions"]]
+        body = template("topic.md").substitute(
+            title=escape_text(t["title"]), body=_text(t["body"]),
+            sessions=bullets(cited), model=t.get("model") or "an LLM")
+        meta = {"title": t["title"], "kind": "topic", "status": "active",
+                "created": t["created"], "updated": t["updated"],
+                "sources": [f"session:{s}" for s in t["sessions"]]
+                + ([f"llm:{t['model']}"] if t.get("model") else []),
+                "tags": ["topic"]}
+        pages.append(Page(path, meta, body))
+    return pages

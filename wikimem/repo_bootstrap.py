@@ -1185,23 +1185,71 @@ def history_pages(repo: Repo, records: list[DecisionRecord]) -> list[Page]:
     return pages
 
 
-def render_pages(repo: Repo) -> list[Page]:
-    """Every bootstrap page (a pure function of the folded log); none for an empty log."""
+def render_pages(repo: Repo, llm_overview: dict | None = None) -> list[Page]:
+    """Every bootstrap page (a pure function of the folded logs); none for an empty log.
+
+    `llm_overview` is the recorded LLM overview ({input_hash, text, model}); it is used only
+    when it was written from exactly the facts this fold gives.
+    """
     if repo.empty:
         return []
     records = decision_records(repo)
-    return [overview_page(repo, records), modules_page(repo), rules_page(repo),
+    overview = overview_page(repo, records)
+    if llm_overview and llm_overview.get("text"):
+        from wikimem.llm import input_hash_of
+
+        if llm_overview.get("input_hash") == input_hash_of(overview_facts(repo)):
+            marker = "\n\n## From the README"
+            text = (f"\n\n## In brief\n\n{escape_text(llm_overview['text'])}\n\n"
+                    f"_Written by {llm_overview.get('model') or 'an LLM'} from the facts on "
+                    "this page; where they differ, the facts win._")
+            overview = Page(overview.path, {**overview.meta, "sources": [
+                *overview.meta.get("sources", []), f"llm:{llm_overview.get('model', '')}"]},
+                overview.body.replace(marker, text + marker, 1))
+    return [overview, modules_page(repo), rules_page(repo),
             hotspots_page(repo), *history_pages(repo, records)]
+
+
+def overview_facts(repo: Repo) -> str:
+    """What the LLM overview is written from (JSON): only facts bootstrap recorded."""
+    name = _name(repo)
+    desc, desc_from = _description(repo)
+    facts = {
+        "name": name,
+        "description": desc, "description_from": desc_from,
+        "languages": _languages(repo),
+        "readme": [{"path": r["path"], "intro": r.get("intro") or [],
+                    "sections": (r.get("sections") or [])[:20]} for r in repo.of_role("readme")],
+        "manifests": [{k: m.get(k) for k in ("path", "name", "version", "language",
+                                              "dependencies", "entry_points") if m.get(k)}
+                      for m in repo.of_role("manifest")],
+        "docs": [{"path": d["path"], "title": d.get("title", "")}
+                 for d in repo.of_role("docs")][:40],
+        "modules": [m["path"] for m in repo.tree.get("modules") or []][:40],
+        "history": ({"commits": len(repo.commits), "first": repo.commits[0]["day"],
+                     "last": repo.commits[-1]["day"]} if repo.commits else {}),
+    }
+    return json.dumps(facts, indent=1, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def facts_for_llm(project: Project) -> str | None:
+    """The overview facts of a project's current bootstrap log (None before any bootstrap)."""
+    if not log_path(project).exists():
+        return None
+    repo = _folded(project, _stamp(log_path(project)))
+    return None if repo.empty else overview_facts(repo)
 
 
 def pages(project: Project) -> list[Page]:
     """The bootstrap pages of a project (called by compile when its log changed)."""
     if not log_path(project).exists():
         return []
+    from wikimem import llm
+
     stamp = _stamp(log_path(project))
     repo = _folded(project, stamp)
     load_digest(project)  # refreshes the cached digest if this fold is new
-    return render_pages(repo)
+    return render_pages(repo, llm.fold(llm.llm_observations(project)).bootstrap.get("overview"))
 
 
 def commit_subject(new: list[Observation] | None) -> str | None:

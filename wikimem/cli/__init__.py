@@ -70,7 +70,8 @@ def compile_settings() -> dict:
     from wikimem import config
 
     cfg = config.load()
-    return {"budget": cfg.context_budget, "claim_expiry_minutes": cfg.claim_expiry_minutes}
+    return {"budget": cfg.context_budget, "claim_expiry_minutes": cfg.claim_expiry_minutes,
+            "llm": cfg.llm}
 
 
 def echo_json(data) -> None:
@@ -163,16 +164,31 @@ def hook(agent: str, args: tuple[str, ...]) -> None:
 @click.option("--rebuild", is_flag=True, help="Recompile every session from the raw log.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
 @click.option("--no-wait", is_flag=True, help="If a compile is running, leave it the work.")
+@click.option("--llm/--no-llm", "use_llm", default=None,
+              help="Consolidate changed sessions with an LLM (default: [llm] enabled in config).")
+@click.option("--dry-run", is_flag=True,
+              help="With --llm: print what would be sent to the model and its size; change "
+                   "nothing.")
 @json_option
 @click.pass_context
-def compile_cmd(ctx, rebuild: bool, quiet: bool, no_wait: bool, json_: bool) -> None:
+def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
     """Compile new session observations into wiki pages, commit them and update the index."""
-    from wikimem.compile import compile_project
+    import dataclasses
+
+    from wikimem.compile import compile_project, plan_llm
 
     project = project_from(ctx)
+    settings = compile_settings()
+    if use_llm is not None:
+        settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
+    if dry_run:
+        if not settings["llm"].enabled:
+            raise click.UsageError("--dry-run shows what LLM consolidation would send: add --llm.")
+        _print_llm_plan(plan_llm(project, settings["llm"]), settings["llm"], json_)
+        return
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
     result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
-                             **compile_settings())
+                             **settings)
     if json_:
         echo_json(result.to_dict())
         return
@@ -192,6 +208,33 @@ def compile_cmd(ctx, rebuild: bool, quiet: bool, no_wait: bool, json_: bool) -> 
         click.echo(f"  broken link(s) in {page}: {', '.join(targets)}")
     if result.index_rebuilt:
         click.echo("  the search index was missing or damaged and has been rebuilt")
+    if result.llm:
+        llm = result.llm
+        click.echo(f"  LLM: {len(llm['consolidated'])} session(s) consolidated, "
+                   f"{llm['called']} call(s), {llm['cached']} from cache")
+        for skip in llm["skipped"]:
+            click.echo(f"  LLM skipped {skip['session']}: {skip['reason']} "
+                       "(rule-based pages kept)")
+
+
+def _print_llm_plan(requests, settings, json_: bool) -> None:
+    if json_:
+        echo_json([{"session": r.session_id, "estimated_input_tokens": r.estimated_tokens,
+                    "max_output_tokens": settings.max_output_tokens, "model": settings.model,
+                    "system": r.system, "prompt": r.prompt} for r in requests])
+        return
+    if not requests:
+        click.echo("Nothing to consolidate: no session changed since its last consolidation.")
+        return
+    total = sum(r.estimated_tokens for r in requests)
+    for r in requests:
+        click.echo(f"=== session {r.session_id}: ~{r.estimated_tokens} input tokens "
+                   f"(+ up to {settings.max_output_tokens} output), model {settings.model}")
+        click.echo(r.prompt)
+    click.echo(f"{len(requests)} call(s), ~{total} input tokens in all; caps: "
+               f"{settings.max_calls_per_compile} calls per compile, "
+               f"{settings.max_calls_per_day} calls and {settings.max_tokens_per_day} tokens per "
+               "day. Nothing was sent.")
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -20,9 +21,11 @@ from wikimem.cli import cli, compile_settings, echo_json, json_option, parse_dat
                    "are always read).")
 @click.option("--dry-run", is_flag=True,
               help="Read the repository and show which pages would be written; write nothing.")
+@click.option("--llm/--no-llm", "use_llm", default=None,
+              help="Also ask an LLM for a better overview (default: [llm] enabled in config).")
 @json_option
 @click.pass_context
-def bootstrap(ctx, path: str | None, since, dry_run: bool, json_: bool) -> None:
+def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool) -> None:
     """Seed the wiki of the project at PATH (default: this one) from its repository.
 
     Reads the git history (one `git log`), the README, docs, decision records (ADRs), agent
@@ -86,9 +89,24 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, json_: bool) -> None:
     from wikimem.compile import compile_project
 
     say = None if json_ else (lambda msg: click.echo(msg, err=True))
-    result = compile_project(project, progress=say, **compile_settings())
+    settings = compile_settings()
+    if use_llm is not None:
+        settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
+    llm_report = None
+    if settings["llm"].enabled:
+        from wikimem import llm
+        from wikimem.repo_bootstrap import facts_for_llm
+
+        facts = facts_for_llm(project)
+        if facts:
+            llm_report = llm.improve_overview(project, facts, settings["llm"])
+            for skip in llm_report.skipped:
+                click.echo(f"LLM overview skipped: {skip['reason']} ({skip['kind']}); the "
+                           "rule-based overview stands.", err=True)
+    result = compile_project(project, progress=say, **settings)
     if json_:
         echo_json({**report.to_dict(), "project": project.name,
+                   "llm": llm_report.to_dict() if llm_report else None,
                    "pages_written": result.written, "human_edited": result.human_edited,
                    "commit": result.commit, "busy": result.busy,
                    "seconds": round(time.monotonic() - started, 3)})
