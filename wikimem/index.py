@@ -37,13 +37,16 @@ from wikimem.pages import read_page, wiki_pages
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MARKER = "wikimem-index.json"
 HIDDEN_STATUSES = ("superseded", "retracted")
 # Pages derived from other pages (they repeat what the pages they list say); searched only
 # when asked for by --kind or --all, so they do not crowd out the pages they summarize.
 DERIVED_KINDS = ("index", "context", "hub", "timeline")
-SEARCH_FIELDS = ("title", "headings", "body", "tags")
+# The body holds the whole page text, title (its heading) included. Separately boosted title
+# and heading fields over-weighted a page's first sentence and the section names every session
+# page shares: on LongMemEval they cost 10 points of recall@5 (see docs/BENCHMARKS.md).
+SEARCH_FIELDS = ("body", "tags")
 SNIPPET_MAX = 240
 FALLBACK_SNIPPET = 200
 MAX_QUERY_WORDS = 64
@@ -58,6 +61,17 @@ _QUERY_WORD = re.compile(r"\w+(?:\.?\w+)*")
 _FRONTMATTER_BLOCK = re.compile(r"\A\ufeff?---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 
 T = TypeVar("T")
+
+
+def _with_names(text: str, names: list[str]) -> str:
+    """The page text, led by its title and aliases where the text does not already say them.
+
+    Search runs over the body alone (see SEARCH_FIELDS), so a title kept only in frontmatter
+    (a page a person wrote) or an alias such as `D3` must be in it to be found.
+    """
+    lowered = text.lower()
+    missing = [n for n in dict.fromkeys(names) if n and n.lower() not in lowered]
+    return "\n".join([*missing, text]) if missing else text
 
 
 def make_schema() -> Schema:
@@ -341,7 +355,7 @@ class SearchIndex:
             "title": " ".join([title, *aliases]),
             "_stored_title": title,
             "headings": "\n".join(parsed.headings) or None,
-            "body": parsed.text or None,
+            "body": _with_names(parsed.text, [title, *aliases]) or None,
             "tags": _keyword(_as_list(meta.get("tags"))),
             "kind": _as_text(meta.get("kind")).lower() or None,
             "status": _as_text(meta.get("status")).lower() or None,

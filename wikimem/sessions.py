@@ -44,6 +44,8 @@ _RULES = (
     ("task", re.compile(_LEAD + r"TODO(?:\*\*)?[ \t]*:[ \t]*(.+)$", re.M)),
 )
 MAX_CANDIDATES = 10
+MAX_REPLIES = 40
+MAX_REPLY = 4000
 
 
 @dataclass
@@ -70,6 +72,7 @@ class SessionRecord:
     commands: list[Command] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     outcome: str = ""
+    replies: list[str] = field(default_factory=list)  # earlier final messages, oldest first
     open_questions: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     tools: dict[str, int] = field(default_factory=dict)
@@ -148,6 +151,7 @@ def digest(observations: list[Observation]) -> SessionRecord:
     read, changed = set(), set()
     pending: dict[str, int] = {}  # tool_use_id -> index in rec.commands
     last_message = ""
+    replies: list[str] = []
     for o in obs:
         d = o.data
         if o.kind == "prompt":
@@ -174,6 +178,8 @@ def digest(observations: list[Observation]) -> SessionRecord:
                                   f"{d['exit_code']}" + (f": {tail}" if tail else ""))
         elif o.kind == "stop":
             if d.get("message"):
+                if last_message:
+                    replies.append(last_message)
                 last_message = str(d["message"])
             # Codex's legacy notify reports the turn's input with its final message.
             text = clean_prompt(_prompt_text(d.get("prompt")))
@@ -189,6 +195,8 @@ def digest(observations: list[Observation]) -> SessionRecord:
     rec.files_read = sorted(read - changed)
     rec.errors = rec.errors[:MAX_ERRORS]
     rec.outcome = last_message.strip()
+    # Each turn's final message says what the agent concluded then; the last is the outcome.
+    rec.replies = [_cap(r.strip(), MAX_REPLY) for r in replies if r.strip()][-MAX_REPLIES:]
     rec.open_questions = open_questions(last_message)
     rec.next_steps = next_steps(last_message)
     substantive = next((p for p in rec.prompts if is_substantive(p)), None)
@@ -241,6 +249,10 @@ def short_id(session: str) -> str:
     within the same hour share their first characters; the tail is random in v4 and v7.
     """
     return session_filename(session)[-8:].lstrip("-._") or session_filename(session)[:8]
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _prompt_text(value) -> str:
