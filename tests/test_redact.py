@@ -394,6 +394,46 @@ def test_idempotent_on_secret_like_text(text):
     assert redact_text(once) == once
 
 
+# -- the quick check before the full scan ------------------------------------------------------
+
+
+def test_every_rule_that_redacts_says_what_it_needs():
+    for anchors, kind, _, _, tails, needs in redact_module._RULES:
+        if kind is None and not tails:
+            assert needs is None, anchors  # a skip rule never redacts: it needs nothing
+        else:
+            assert needs, (anchors, kind)
+
+
+def _equal_with_and_without_quick_check(text):
+    assert redact_text(text) == redact_module._redact_passes(text)
+
+
+@pytest.mark.parametrize(("kind", "template", "secret"), CASES)
+def test_quick_check_lets_every_secret_through(kind, template, secret):
+    text = template.format(secret)
+    assert redact_module._MAY_HOLD_SECRET.search(text)
+    _equal_with_and_without_quick_check(text)
+
+
+@pytest.mark.parametrize("text", NOT_SECRETS)
+def test_quick_check_changes_nothing_on_non_secrets(text):
+    _equal_with_and_without_quick_check(text)
+
+
+@settings(max_examples=600, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join))
+def test_quick_check_changes_nothing_on_secret_like_text(text):
+    _equal_with_and_without_quick_check(text)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.text())
+def test_quick_check_changes_nothing_on_arbitrary_text(text):
+    _equal_with_and_without_quick_check(text)
+
+
 # -- redact_value ------------------------------------------------------------------------------
 
 

@@ -6,15 +6,14 @@ half-visible, and the cut marker never hides a secret from the redactor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from wikimem import rawlog
 from wikimem.adapters import Event
-from wikimem.observation import Observation, new_id, utc_now
+from wikimem.observation import Observation, new_id, sha256_hex, utc_now
 from wikimem.project import Project, Registry
 from wikimem.redact import redact_text, redact_value
 
@@ -70,9 +69,9 @@ def idempotency_key(agent: str, event: Event, payload) -> str:
     """`u-` + hash of the agent's own event id when it gave one, else `p-` + payload hash."""
     if event.uid:
         basis = f"{agent}\0{event.session}\0{event.uid}"
-        return "u-" + hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return "u-" + sha256_hex(basis.encode("utf-8", "surrogatepass"))[:32]
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-    return "p-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return "p-" + sha256_hex(blob.encode("utf-8", "surrogatepass"))[:32]
 
 
 def make_observation(agent: str, event: Event, payload, *, ts: str | None = None) -> Observation:
@@ -90,6 +89,7 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
         data=data,
     )
     limit = DEFAULT_CAP
+    # (`to_json` is computed once per observation: the raw log writes this same line.)
     while len(obs.to_json().encode("utf-8", "surrogatepass")) > MAX_LINE and limit > 50:
         limit //= 4
         small = {k: cap_text(str(v), limit) if not isinstance(v, int | float | bool) else v
@@ -98,13 +98,12 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
     return obs
 
 
-@dataclass
-class Captured:
-    """The result of capturing one event."""
+# The result of capturing one event; `stored` is False when the event was a re-delivery.
+# (A named tuple: the hook path does not import `dataclasses`.)
+Captured = namedtuple("Captured", "project observation stored")
 
-    project: Project
-    observation: Observation
-    stored: bool  # False when the event was a re-delivery
+
+_dirs_made: set[Path] = set()  # project folders this process has created or found
 
 
 def capture(
@@ -119,7 +118,11 @@ def capture(
     """Store one event in its project's raw log (the project of its cwd unless given)."""
     if project is None:
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
-    project.ensure_dirs()
+    if project.dir not in _dirs_made:
+        # Once per process (importers capture thousands of events): a folder removed while
+        # it runs comes back with the next append (raw/) or compile (the others).
+        project.ensure_dirs()
+        _dirs_made.add(project.dir)
     obs = make_observation(agent, event, payload, ts=ts)
     stored = rawlog.append(project.raw_dir, obs)
     return Captured(project, obs, stored)

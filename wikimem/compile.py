@@ -70,15 +70,54 @@ class CompileResult:
         return asdict(self)
 
 
+class SessionSummary:
+    """What the aggregate pages (index, timeline, earlier sessions, links) read of a session.
+
+    The full SessionRecord (prompts, commands, outcome...) is read only for the pages that
+    show it; a field that is not here fails loudly instead of rendering as empty.
+    """
+
+    __slots__ = ("session_id", "agent", "started", "ended", "title", "summary", "stem")
+
+    def __init__(self, d: dict):
+        for key in self.__slots__:
+            setattr(self, key, d[key])
+
+    @property
+    def date(self) -> str:
+        return self.started[:10]
+
+    @property
+    def page_path(self) -> str:
+        return f"sessions/{self.stem}.md"
+
+
+_SUMMARY_KEYS = (*SessionSummary.__slots__, "candidates")
+
+
 class State:
-    """`state/compile.json` (how far each raw file was compiled) and `state/sessions.json`."""
+    """What the last compile left: `state/compile.json` (how far each raw file was compiled,
+    pages offered and rendered), `state/sessions.json` (a summary of every session, for the
+    aggregate pages) and `state/sessions/<log>.json` (each session's full SessionRecord).
+
+    Records are read only for the sessions a compile renders and written only for the
+    sessions it digested: ten thousand of them took half a second each way as one file.
+    """
 
     def __init__(self, project: Project):
+        self.project = project
         self.path = project.state_dir / "compile.json"
         self.catalog_path = project.state_dir / "sessions.json"
+        self.records_dir = project.state_dir / "sessions"
         self.offsets: dict[str, int] = {}
-        self.catalog: dict[str, dict] = {}  # raw file name -> SessionRecord dict
+        self.catalog: dict[str, dict] = {}  # raw file name -> summary (_SUMMARY_KEYS)
         self.offered: dict[str, str] = {}  # human-edited page -> machine hash offered beside it
+        # page -> [fingerprint, sha256 of its bytes] for the pages the last compile rendered
+        # (see pages.write_pages): most are rendered again, unchanged, by the next one.
+        self.rendered: dict[str, list[str]] = {}
+        self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
+        self._unsaved: set[str] = set()  # records to write
+        self._loaded = False
 
     def load(self) -> State:
         try:
@@ -87,19 +126,74 @@ class State:
             if data.get("version") == STATE_VERSION and isinstance(catalog, dict):
                 self.offsets = {str(k): int(v) for k, v in data.get("offsets", {}).items()}
                 self.offered = dict(data.get("offered", {}))
-                self.catalog = catalog
-        except (OSError, ValueError, TypeError, AttributeError):
+                rendered = data.get("rendered", {})
+                self.rendered = rendered if isinstance(rendered, dict) else {}
+                self.catalog = {name: _summary(d) for name, d in catalog.items()}
+                self._loaded = True
+                if any("prompts" in d for d in catalog.values()):
+                    # Written by an older wikimem, with the full records inside: split them.
+                    self._records = catalog
+                    self._unsaved = set(catalog)
+                    self._loaded = False
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
             # Missing or damaged state is a cache miss: the next compile reads everything.
-            self.offsets, self.catalog, self.offered = {}, {}, {}
+            self.offsets, self.catalog, self.offered, self.rendered = {}, {}, {}, {}
         return self
 
+    def put(self, name: str, record: SessionRecord) -> None:
+        """The digest of raw file `name`, to be saved."""
+        self._records[name] = record.to_dict()
+        self.catalog[name] = _summary(self._records[name])
+        self._unsaved.add(name)
+
+    def record(self, name: str) -> SessionRecord:
+        """The full record of raw file `name` (digested again if its file is missing)."""
+        d = self._records.get(name)
+        if d is None:
+            try:
+                d = json.loads(self._record_path(name).read_text(encoding="utf-8"))
+                self._records[name] = d
+            except (OSError, ValueError):
+                # A cache miss: the record is a function of the raw log.
+                whole = rawlog.read(self.project.raw_dir / name)
+                if not whole.observations:
+                    raise WikimemError(
+                        f"The compiled record of {name} is missing and its raw log is empty; "
+                        "run `wikimem compile --rebuild`.") from None
+                self.put(name, digest(whole.observations))
+                d = self._records[name]
+        return SessionRecord.from_dict(d)
+
     def save(self) -> None:
-        _atomic_write(self.catalog_path, json.dumps(self.catalog, sort_keys=True, indent=1))
+        # Compact JSON: with `indent`, json falls back from its C encoder to Python.
+        if self._unsaved or not self._loaded:
+            self.records_dir.mkdir(exist_ok=True)
+            for name in sorted(self._unsaved):
+                _atomic_write(self._record_path(name),
+                              json.dumps(self._records[name], sort_keys=True,
+                                         separators=(",", ":")))
+            if not self._loaded:  # a rebuild: records of logs that are gone go too
+                keep = {self._record_path(name).name for name in self.catalog}
+                for stale in self.records_dir.glob("*.json"):
+                    if stale.name not in keep:
+                        stale.unlink()
+            _atomic_write(self.catalog_path,
+                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            self._unsaved.clear()
+            self._loaded = True
         _atomic_write(
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
-                        "offered": self.offered}, indent=1),
+                        "offered": self.offered, "rendered": self.rendered},
+                       separators=(",", ":")),
         )
+
+    def _record_path(self, name: str) -> Path:
+        return self.records_dir / (name.removesuffix(".jsonl") + ".json")
+
+
+def _summary(record: dict) -> dict:
+    return {key: record[key] for key in _SUMMARY_KEYS if key in record}
 
 
 def compile_project(
@@ -143,43 +237,46 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     result.human_commit, human_paths = gitrepo.commit_human_edits(repo)
     Memory(project, agent="wikimem", claim_expiry_minutes=expiry).expire_stale()
 
-    # 1. Read what is new in the raw log.
-    affected: dict[str, list] = {}
-    for path in rawlog.session_files(project.raw_dir):
-        start = state.offsets.get(path.name, 0)
-        if not rebuild and path.stat().st_size <= start:
+    # 1. Read what is new in the raw log; 2. digest every session with something new from
+    #    its whole log (a session page is a function of all its observations, so incremental
+    #    and rebuild give the same record). One log at a time: a first compile reads them all.
+    affected: dict[str, list] = {}  # raw file -> its new observations (system logs only)
+    sessions_changed = False
+    changed: list[SessionRecord] = []  # digested sessions, for LLM consolidation
+    for name, size in rawlog.session_file_sizes(project.raw_dir):
+        start = state.offsets.get(name, 0)
+        if not rebuild and size <= start:
             continue
+        path = project.raw_dir / name
         new = rawlog.read(path, start)
         if new.bad_lines:
-            result.bad_lines[path.name] = new.bad_lines
-        state.offsets[path.name] = new.end_offset
-        if new.observations or rebuild:
-            affected[path.name] = new.observations
-            result.observations += len(new.observations)
+            result.bad_lines[name] = new.bad_lines
+        state.offsets[name] = new.end_offset
+        if not new.observations and not rebuild:
+            continue
+        result.observations += len(new.observations)
+        if _system_log(name):
+            affected[name] = new.observations
+            continue
+        affected[name] = []
+        whole = new if start == 0 else rawlog.read(path)
+        if whole.observations:
+            state.put(name, digest(whole.observations))
+            if llm is not None:
+                changed.append(state.record(name))
+            sessions_changed = True
     if not affected and not rebuild:
         say("Nothing new to compile.")
         _index(project, human_paths, [], result, rebuild=False)
         if not project.context_file.exists() and state.catalog:
             _atomic_write(project.context_file, build_context(
-                project.name, _ordered(state.catalog), state=_memory(project, state),
-                budget=budget))
+                project.name, _context_records(state, _ordered(state.catalog)),
+                state=_memory(project, state), budget=budget))
         return result
     say(f"Compiling {len(affected)} log(s), {result.observations} new observation(s)...")
-
-    # 2. Digest every affected session from its whole log (a session page is a function of
-    #    all its observations, so incremental and rebuild give the same record).
-    sessions_changed = False
-    changed: list[SessionRecord] = []
-    for name in sorted(affected):
-        if _system_log(name):
-            continue
-        whole = rawlog.read(project.raw_dir / name)
-        if whole.observations:
-            state.catalog[name] = digest(whole.observations).to_dict()
-            changed.append(SessionRecord.from_dict(state.catalog[name]))
-            sessions_changed = True
-    records = _ordered(state.catalog)
+    records = _ordered(state.catalog)  # summaries; full records only for the pages below
     position = {r.session_id: i for i, r in enumerate(records)}
+    log_of = {d["session_id"]: name for name, d in state.catalog.items()}
     memory = _memory(project, state)
 
     # 2b. Optional LLM consolidation of the sessions that changed. Its accepted answers are
@@ -196,6 +293,12 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         if llm_log.exists():
             state.offsets[llm_log.name] = llm_log.stat().st_size
     consolidated = llm_module.fold(llm_module.llm_observations(project))
+
+    def full(summary: SessionSummary) -> SessionRecord:
+        rec = state.record(log_of[summary.session_id])
+        rec.summary = summary.summary
+        return rec
+
     for rec in records:
         rec.summary = consolidated.summaries.get(rec.session_id) or rec.summary
 
@@ -214,7 +317,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         to_render = set(range(len(records)))
     pages: list[Page] = []
     for i in sorted(to_render):
-        rec = records[i]
+        rec = full(records[i])
         pages.append(session_page(rec, records[i - 1] if i > 0 else None,
                                   memory.retracted.get(rec.page_path)))
         if sessions_changed or rebuild:
@@ -231,12 +334,13 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     if rebuild or bootstrap_new or affected.get(llm_module.LOG_NAME):
         pages += repo_bootstrap.pages(project)
     pages.append(index_page(project.name, records, memory, repo_bootstrap.index_links(project)))
-    block = build_context(project.name, records, state=memory, budget=budget)
+    block = build_context(project.name, records[:-1] + [full(r) for r in records[-1:]],
+                          state=memory, budget=budget)
     pages.append(context_page(block, budget, records))
 
     # 4. Write through the one gate; offer new material for human-edited pages beside them;
     #    drop machine pages a rebuild no longer produces.
-    written = write_pages(project.wiki_dir, pages)
+    written = write_pages(project.wiki_dir, pages, memo=state.rendered)
     result.written, result.human_edited = written.written, written.human_edited
     by_path = {p.path: p for p in pages}
     offers = [offer for rel in result.human_edited
@@ -316,14 +420,19 @@ def _offer(wiki_dir: Path, page: Page, state: State) -> Page | None:
     return Page(f"{stem}.machine.md", meta, note + page.body)
 
 
-def _named(catalog: dict[str, dict]):
-    for name, d in catalog.items():
-        yield name, SessionRecord.from_dict(d)
+def _ordered(catalog: dict[str, dict]) -> list[SessionSummary]:
+    """The sessions' summaries, oldest first."""
+    return sorted((SessionSummary(d) for d in catalog.values()),
+                  key=lambda r: (r.started, r.session_id))
 
 
-def _ordered(catalog: dict[str, dict]) -> list[SessionRecord]:
-    records = [r for _, r in _named(catalog)]
-    return sorted(records, key=lambda r: (r.started, r.session_id))
+def _context_records(state: State, summaries: list[SessionSummary]) -> list:
+    """What build_context reads: the summaries, the last session's full record."""
+    if not summaries:
+        return []
+    last = summaries[-1]
+    name = next(n for n, d in state.catalog.items() if d["session_id"] == last.session_id)
+    return summaries[:-1] + [state.record(name)]
 
 
 def _broken_links(wiki_dir: Path, written: list[str]) -> dict[str, list[str]]:
@@ -397,7 +506,9 @@ def ensure_compiled_context(project: Project) -> str:
 
 def load_catalog(project: Project) -> list[SessionRecord]:
     """The compiled sessions, oldest first (from state; empty before the first compile)."""
-    return _ordered(State(project).load().catalog)
+    state = State(project).load()
+    records = [state.record(name) for name in state.catalog]
+    return sorted(records, key=lambda r: (r.started, r.session_id))
 
 
 def load_memory(project: Project) -> MemoryState:
@@ -408,8 +519,8 @@ def load_memory(project: Project) -> MemoryState:
 def build_project_context(project: Project, budget: int) -> str:
     """The session-start block built now, for a budget other than the compiled one."""
     state = State(project).load()
-    return build_context(project.name, _ordered(state.catalog), state=_memory(project, state),
-                         budget=budget)
+    return build_context(project.name, _context_records(state, _ordered(state.catalog)),
+                         state=_memory(project, state), budget=budget)
 
 
 def plan_llm(project: Project, settings: LLMSettings) -> list:

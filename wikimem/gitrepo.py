@@ -89,12 +89,18 @@ def commit_human_edits(repo: git.Repo) -> tuple[str | None, list[str]]:
     return repo.head.commit.hexsha, paths
 
 
+# Paths per `git add`/`git rm` call: a first compile of a large wiki writes more paths than
+# one command line may hold (ARG_MAX).
+_PATHS_PER_CALL = 2000
+
+
 def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = ()) -> str | None:
     """Commit the given paths under the machine identity; None when nothing changed."""
-    if removed:
-        _run(repo, "rm", "-q", "--cached", "--ignore-unmatch", "--", *removed)
-    if paths:
-        _run(repo, "add", "--", *paths)
+    for i in range(0, len(removed), _PATHS_PER_CALL):
+        _run(repo, "rm", "-q", "--cached", "--ignore-unmatch", "--",
+             *removed[i:i + _PATHS_PER_CALL])
+    for i in range(0, len(paths), _PATHS_PER_CALL):
+        _run(repo, "add", "--", *paths[i:i + _PATHS_PER_CALL])
     if not _run(repo, "diff", "--cached", "--name-only"):
         return None
     _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())

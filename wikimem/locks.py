@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -41,7 +40,7 @@ else:
 
 
 @contextmanager
-def locked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+def locked(path: str | os.PathLike, *, blocking: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on `path` (created 0600); yields False if non-blocking and busy."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

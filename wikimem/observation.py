@@ -15,12 +15,19 @@ Schema version 1, one JSON object per line, keys in this order:
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+
+try:
+    # The interpreter's own SHA-256: `hashlib` would load OpenSSL, ~3 ms of every hook process.
+    from _sha2 import sha256 as _sha256  # Python 3.12+
+except ImportError:  # pragma: no cover - depends on the Python version
+    try:
+        from _sha256 import sha256 as _sha256  # Python 3.11
+    except ImportError:  # a build without the builtin hashes
+        from hashlib import sha256 as _sha256
 
 SCHEMA_VERSION = 1
 
@@ -45,7 +52,7 @@ KINDS = (
 # Events after which the hook starts a detached compile.
 COMPILE_TRIGGERS = frozenset({"stop", "session_end", "pre_compact"})
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # what threading.Lock() is, without importing threading
 _last_ms = 0
 _seq = 0
 
@@ -70,32 +77,67 @@ def new_id(now_ms: int | None = None) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of `data` in hex (idempotency keys, file names for odd session ids)."""
+    return _sha256(data).hexdigest()
+
+
 def utc_now() -> str:
     """Now as the raw log writes timestamps: 2026-11-21T06:43:25.123Z."""
-    return format_ts(datetime.now(UTC))
+    # From the clock directly, not through `datetime`: the hook would import it just for this.
+    ms = time.time_ns() // 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
-def format_ts(dt: datetime) -> str:
+def format_ts(dt) -> str:
+    """A datetime as the raw log writes timestamps (see `utc_now`)."""
+    from datetime import UTC
+
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-@dataclass(frozen=True)
 class Observation:
-    """One agent event after normalization, redaction and capping."""
+    """One agent event after normalization, redaction and capping. Immutable.
 
-    id: str
-    key: str
-    session: str
-    agent: str
-    kind: str
-    ts: str
-    cwd: str = ""
-    data: dict = field(default_factory=dict)
-    v: int = SCHEMA_VERSION
+    A plain class rather than a dataclass: `dataclasses` imports `inspect`, which costs the
+    hook process more than everything else it does. Fields are in schema order; `__dict__`
+    holds exactly them, so `Observation(**{**o.__dict__, "ts": ...})` makes a changed copy.
+    """
+
+    # `_json` caches the line `to_json` made: capture checks its size, the raw log writes it.
+    __slots__ = ("__dict__", "_json")
+    __hash__ = None  # `data` is a dict: observations are compared, never hashed
+
+    def __init__(self, id: str, key: str, session: str, agent: str, kind: str, ts: str,
+                 cwd: str = "", data: dict | None = None, v: int = SCHEMA_VERSION):
+        self.__dict__.update(id=id, key=key, session=session, agent=agent, kind=kind, ts=ts,
+                             cwd=cwd, data={} if data is None else data, v=v)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}: observations are immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}: observations are immutable")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"Observation({fields})"
+
+    def __reduce__(self):  # copy and pickle through the constructor
+        return (self.__class__, tuple(self.__dict__.values()))
 
     def to_json(self) -> str:
         """One line of the raw log (no trailing newline)."""
+        try:
+            return self._json
+        except AttributeError:
+            pass
         record = {
             "v": self.v,
             "id": self.id,
@@ -114,6 +156,7 @@ class Observation:
             # Trigger: a lone surrogate (agents cut emoji pairs in half). Why: it cannot be
             # written as UTF-8. Outcome: it becomes U+FFFD; the rest of the line is kept.
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        object.__setattr__(self, "_json", text)
         return text
 
     @classmethod

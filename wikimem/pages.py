@@ -38,6 +38,8 @@ FRONTMATTER_ORDER = (
     "content_hash",
 )
 GENERATOR = "wikimem"
+# Bump when `Page.render` would give other bytes for the same page data (it keys the memo).
+RENDER_VERSION = 1
 _HASH_LINE = re.compile(r"^content_hash: ?.*\n", re.MULTILINE)
 _SAFE_PAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 
@@ -59,6 +61,11 @@ class Page:
         body = self.body.rstrip()
         digest = content_hash(f"---\n{head}---\n\n{body}\n")
         return f"---\n{head}content_hash: {digest}\n---\n\n{body}\n"
+
+    def fingerprint(self) -> str:
+        """A hash of everything `render` reads: equal fingerprints, equal bytes."""
+        data = repr((RENDER_VERSION, yaml.__version__, self.path, self.meta, self.body))
+        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _dump_yaml(meta: dict) -> str:
@@ -104,17 +111,37 @@ class WriteResult:
     human_edited: list[str] = field(default_factory=list)
 
 
-def write_pages(wiki_dir: Path, pages: list[Page]) -> WriteResult:
-    """Write pages whose bytes changed, atomically; never overwrite a human-edited page."""
+def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None) -> WriteResult:
+    """Write pages whose bytes changed, atomically; never overwrite a human-edited page.
+
+    `memo` (page path -> [fingerprint, sha256 of the bytes written], kept by the caller from
+    one call to the next) saves rendering a page whose data is what it was when those bytes
+    were written, while the file still holds them: YAML for the hundreds of structured pages
+    every compile re-renders costs more than the rest of an incremental compile. It is
+    replaced by the entries of this call's pages.
+    """
     result = WriteResult()
+    known = dict(memo or {})
+    if memo is not None:
+        memo.clear()
     for page in sorted(pages, key=lambda p: p.path):
         rel = check_page_path(page.path)
         target = wiki_dir / rel
-        text = page.render()
         try:
             current = target.read_text(encoding="utf-8")
         except FileNotFoundError:
             current = None
+        if memo is not None:
+            fingerprint = page.fingerprint()
+            entry = known.get(rel)
+            if entry and entry[0] == fingerprint and current is not None \
+                    and _sha256(current) == entry[1]:
+                memo[rel] = entry
+                result.unchanged.append(rel)
+                continue
+        text = page.render()
+        if memo is not None:
+            memo[rel] = [fingerprint, _sha256(text)]
         if current == text:
             result.unchanged.append(rel)
             continue
@@ -130,6 +157,10 @@ def write_pages(wiki_dir: Path, pages: list[Page]) -> WriteResult:
         os.replace(tmp, target)
         result.written.append(rel)
     return result
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def read_page(path: Path) -> tuple[dict, str]:
@@ -155,9 +186,12 @@ def read_page(path: Path) -> tuple[dict, str]:
 def wiki_pages(wiki_dir: Path) -> list[str]:
     """Every markdown page in the wiki, as sorted relative POSIX paths (skipping dot-folders)."""
     found = []
-    for root, dirs, files in os.walk(wiki_dir):
+    base = os.fspath(wiki_dir)
+    for root, dirs, files in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.endswith(".md") and not name.startswith("."):
-                found.append(Path(root, name).relative_to(wiki_dir).as_posix())
+        # (Plain strings: a wiki holds tens of thousands of pages.)
+        rel = os.path.relpath(root, base).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        found += [prefix + name for name in files
+                  if name.endswith(".md") and not name.startswith(".")]
     return sorted(found)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import namedtuple
 from pathlib import Path
 
 from wikimem.errors import ProjectNotFound, WikimemError
@@ -41,23 +39,23 @@ def home() -> Path:
 
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 where we create it."""
-    if not path.is_dir():
+    if not os.path.isdir(path):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name != "nt":
             os.chmod(path, 0o700)
     return path
 
 
-@dataclass(frozen=True)
-class Project:
-    """A registered project and where its data lives."""
+# Value types are named tuples, not dataclasses: `dataclasses` imports `inspect`, which would
+# cost the hook process more than its whole job.
+class Project(namedtuple("Project", "name project_id workspace workspace_id root dir")):
+    """A registered project and where its data lives (immutable).
 
-    name: str
-    project_id: str
-    workspace: str
-    workspace_id: str
-    root: str  # the directory the project was resolved from (repository root, marker dir)
-    dir: Path
+    `root` is the directory the project was resolved from (repository root, marker dir);
+    `dir` the project's folder under the wikimem home.
+    """
+
+    __slots__ = ()
 
     @property
     def raw_dir(self) -> Path:
@@ -86,6 +84,10 @@ class Project:
 
     def ensure_dirs(self) -> None:
         """Create the project's folders (0700) if they are missing."""
+        # Checked as strings first: capture calls this for every event.
+        base = os.fspath(self.dir)
+        if all(os.path.isdir(os.path.join(base, d)) for d in ("raw", "wiki", "index", "state")):
+            return
         for d in (self.dir, self.raw_dir, self.wiki_dir, self.index_dir, self.state_dir):
             ensure_private_dir(d)
 
@@ -101,13 +103,8 @@ class Project:
         }
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a working directory sits: its project root, repository key and marker settings."""
-
-    root: Path
-    key: str
-    marker: dict
+# Where a working directory sits: its project root, repository key and marker settings.
+Location = namedtuple("Location", "root key marker")
 
 
 def _git_common_dir(dotgit: Path) -> Path | None:
@@ -302,6 +299,9 @@ class Registry:
 
     @staticmethod
     def _register(data: dict, loc: Location) -> str:
+        import uuid  # only when registering: `uuid` imports `platform`, too slow for the hook
+        from datetime import UTC, datetime
+
         wname = loc.marker.get("workspace", DEFAULT_WORKSPACE)
         wid = next((w for w, e in data["workspaces"].items() if e.get("name") == wname), None)
         if wid is None:

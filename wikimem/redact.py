@@ -9,12 +9,12 @@ forms only the secret part goes and its context stays, so the redacted text stil
     https://hooks.slack.com/services/[REDACTED:slack-webhook]
 
 Speed.  This runs inside agent hook processes, on every event, so all the rules are compiled
-once, at import, into ONE regular expression (``_SECRET_RE``), and a text is scanned in one
-pass (plus a confirming pass when something was redacted, see ``_MAX_PASSES``).  The
-expression is laid out for the ``re`` engine's fast path: every top-level alternative starts
-with a literal character, so the engine skips straight over the ~90% of positions that hold
-none of those characters.  To make that work, each rule is *anchored* on
-its rarest character rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub
+once (on first need, see ``_MAY_HOLD_SECRET``) into ONE regular expression, and a text is
+scanned in one pass (plus a confirming pass when something was redacted, see ``_MAX_PASSES``).
+The expression is laid out for the ``re`` engine's fast path: every top-level alternative
+starts with a literal character, so the engine skips straight over the ~90% of positions that
+hold none of those characters.  To make that work, each rule is *anchored* on its rarest
+character rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub
 token on the ``_`` of ``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``) and checks
 the characters before the anchor with a fixed-width look-behind; for whole tokens the
 replacement then reaches back over those characters (``back`` in ``_RULES``).  Operators and
@@ -217,13 +217,15 @@ def _nb(prefix: str) -> str:
     return rf"(?<={prefix})(?<!{_TOKCH}{prefix})"
 
 
+
+
 # --------------------------------------------------------------------------------------------
 # The rules
 # --------------------------------------------------------------------------------------------
 
 _ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
 
-# (anchor characters, kind, back, head pattern after the anchor, tails).
+# (anchor characters, kind, back, head pattern after the anchor, tails, needs).
 #   * With tails: the head finds a name; each (tail pattern, kind) is tried in turn from the end
 #     of the head, and the first that matches has its group S or S2 replaced.  When none does,
 #     the scan goes on right after the head.  Kind is unused then, except that _CHECK_KEY asks
@@ -233,11 +235,16 @@ _ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
 #     before the anchor that the head's look-behind checked.  Kind None: the match is consumed
 #     and left as it is.
 # Within one anchor character the first rule that matches wins, so specific rules come first.
+# `needs`: a simpler pattern (after the same anchor) that matches wherever the rule could
+# redact something - None for rules that never redact; see `_MAY_HOLD_SECRET`.
 _CHECK_KEY = "check-key"
-_Rule = tuple[str, str | None, int, str, tuple[tuple[str, str], ...]]
+# What every assignment tail starts with: a closing quote and `]` perhaps, then the first
+# character of the operator.
+_OP_START = r"""(?:\\?["'`])?\]?[ \t]*[:=]"""
+_Rule = tuple[str, str | None, int, str, tuple[tuple[str, str], ...], str | None]
 _RULES: tuple[_Rule, ...] = (
     # An existing marker is consumed whole, so nothing inside it is ever matched again.
-    ("[", None, 0, r"REDACTED:[a-z0-9-]{1,40}\]", ()),
+    ("[", None, 0, r"REDACTED:[a-z0-9-]{1,40}\]", (), None),
     # Inline base64 data (images, fonts...) stays as it is, in one piece.
     (
         ":",
@@ -246,24 +253,29 @@ _RULES: tuple[_Rule, ...] = (
         r"(?<=data:)[\w.+/-]{1,100};(?:[\w.+-]{1,50}=[\w.+-]{1,50};){0,5}base64,"
         r"(?:[A-Za-z0-9+/]|\\/)+={0,2}",
         (),
+        None,
     ),
-    (":", "slack-webhook", 0, _SLACK_WEBHOOK, ()),
-    (":", "url-credentials", 0, _URL_CREDS, ()),
-    ("-", "private-key", 0, _PRIVATE_KEY, ()),
-    ("-", "anthropic-key", 2, _nb("sk-") + r"ant-[A-Za-z0-9_-]{20,}", ()),
+    (":", "slack-webhook", 0, _SLACK_WEBHOOK, (), r"//hooks\.slack\.com/"),
+    (":", "url-credentials", 0, _URL_CREDS, (), _URL_CREDS.replace("(?P<S>(?![{$%<])", "(?:")),
+    ("-", "private-key", 0, _PRIVATE_KEY, (), r"----BEGIN "),
+    ("-", "anthropic-key", 2, _nb("sk-") + r"ant-[A-Za-z0-9_-]{20,}", (), _nb("sk-")),
     # OpenAI: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`...; the body must hold a digit, so
     # hyphenated words such as `sk-learn-compatible-estimators` are not keys.
-    ("-", "openai-key", 2, _nb("sk-") + r"(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}", ()),
-    ("-", "gitlab-token", 5, _nb("glpat-") + r"[A-Za-z0-9_-]{20,}", ()),
-    ("-", "pypi-token", 4, _nb("pypi-") + r"AgE[A-Za-z0-9_-]{40,}", ()),
-    ("-", "slack-token", 4, _nb("xox[abposre]-") + r"[A-Za-z0-9-]{10,}", ()),
-    ("-", "slack-token", 4, _nb("xapp-") + r"[0-9]-[A-Za-z0-9-]{10,}", ()),
-    ("_", "github-token", 3, _nb("gh[pousr]_") + r"[A-Za-z0-9]{36,}", ()),
-    ("_", "github-token", 6, _nb("github_") + r"pat_[A-Za-z0-9_]{22,}", ()),
-    ("_", "npm-token", 3, _nb("npm_") + r"[A-Za-z0-9]{36,}", ()),
-    ("_", "huggingface-token", 2, _nb("hf_") + r"[A-Za-z0-9]{30,}", ()),
-    ("_", "stripe-key", 2, _nb("[sr]k_") + r"(?:live|test)_[A-Za-z0-9]{10,}", ()),
-    ("_", "stripe-key", 5, _nb("whsec_") + r"[A-Za-z0-9]{20,}", ()),
+    ("-", "openai-key", 2, _nb("sk-") + r"(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}", (),
+     _nb("sk-")),
+    ("-", "gitlab-token", 5, _nb("glpat-") + r"[A-Za-z0-9_-]{20,}", (), r"(?<=glpat-)"),
+    ("-", "pypi-token", 4, _nb("pypi-") + r"AgE[A-Za-z0-9_-]{40,}", (), r"(?<=pypi-)AgE"),
+    ("-", "slack-token", 4, _nb("xox[abposre]-") + r"[A-Za-z0-9-]{10,}", (),
+     r"(?<=xox[abposre]-)"),
+    ("-", "slack-token", 4, _nb("xapp-") + r"[0-9]-[A-Za-z0-9-]{10,}", (), r"(?<=xapp-)"),
+    ("_", "github-token", 3, _nb("gh[pousr]_") + r"[A-Za-z0-9]{36,}", (), r"(?<=gh[pousr]_)"),
+    ("_", "github-token", 6, _nb("github_") + r"pat_[A-Za-z0-9_]{22,}", (),
+     r"(?<=github_)pat_"),
+    ("_", "npm-token", 3, _nb("npm_") + r"[A-Za-z0-9]{36,}", (), r"(?<=npm_)"),
+    ("_", "huggingface-token", 2, _nb("hf_") + r"[A-Za-z0-9]{30,}", (), r"(?<=hf_)"),
+    ("_", "stripe-key", 2, _nb("[sr]k_") + r"(?:live|test)_[A-Za-z0-9]{10,}", (),
+     r"(?<=[sr]k_)(?:live|test)_"),
+    ("_", "stripe-key", 5, _nb("whsec_") + r"[A-Za-z0-9]{20,}", (), r"(?<=whsec_)"),
     # AWS key ids and Google API keys are plain alphanumerics: `+` and `/` also count as word
     # characters around them, so a chance `AKIA...`/`AIza...` inside base64 data is left alone.
     (
@@ -273,25 +285,35 @@ _RULES: tuple[_Rule, ...] = (
         r"(?<![A-Za-z0-9+/_-].)(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|3T[A-Z0-9])"
         r"[A-Z0-9]{16}(?![A-Za-z0-9+/])",
         (),
+        r"(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}",
     ),
-    ("A", "google-api-key", 0, r"(?<![A-Za-z0-9+/_-].)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", ()),
+    ("A", "google-api-key", 0, r"(?<![A-Za-z0-9+/_-].)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", (),
+     r"Iza"),
     # JWT: three base64url segments, the first a JSON object (`eyJ` is base64 for `{"`).
-    ("J", "jwt", 2, _nb("eyJ") + r"[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", ()),
-    ("zZ", None, 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),)),
-    ("bB", None, 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),)),
-    # Assignments, anchored inside the sensitive word.
-    ("kK", None, 0, _AWS_SECRET_HEAD + _NAME_STOP, ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN)),
-    ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN),
-    ("kK", _CHECK_KEY, 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN),
+    ("J", "jwt", 2, _nb("eyJ") + r"[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", (),
+     r"(?<=eyJ)"),
+    ("zZ", None, 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),), r"(?<=(?i:authoriz))(?i:ation)"),
+    ("bB", None, 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),), r"(?i:earer)[ \t]"),
+    # Assignments, anchored inside the sensitive word (their `needs`: the word, more loosely,
+    # then the start of an operator).
+    ("kK", None, 0, _AWS_SECRET_HEAD + _NAME_STOP, ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN),
+     r"(?i:ey)" + _OP_START),
+    ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN,
+     r"(?:(?<=(?i:tok))(?i:en)|(?i:ey))" + _OP_START),
+    ("kK", _CHECK_KEY, 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN,
+     r"(?i:ey)" + _OP_START),
     (
         "wW",
         None,
         0,
         r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))" + _NAME_STOP,
         _ASSIGN,
+        r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=(?i:pw))(?i:d))" + _OP_START,
     ),
-    ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN),
-    ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN),
+    ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN,
+     r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _OP_START),
+    ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN,
+     r"(?i:ass)" + _OP_START),
 )
 
 _SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _redact_once
@@ -307,7 +329,7 @@ def _build():
     handlers: dict[str, tuple] = {}
     compiled_tails: dict[str, re.Pattern[str]] = {}
     n = 0
-    for anchors, kind, back, head, tails in _RULES:
+    for anchors, kind, back, head, tails, _ in _RULES:
         for t, _ in tails:
             if t not in compiled_tails:
                 compiled_tails[t] = re.compile(t)
@@ -329,7 +351,23 @@ def _build():
     return re.compile("|".join(alternatives)), handlers
 
 
-_SECRET_RE, _HANDLERS = _build()
+# The full pattern takes ~10 ms to compile - as long as all the rest a hook process does - and
+# most texts an agent sends could not hold a secret by any rule.  So a text is first searched
+# for what some rule needs (`needs` in `_RULES`): a vendor prefix, a sensitive name followed by
+# an operator, `://user:pass@`...  Without any of it no rule can redact anything and the text
+# is returned as it is; the full pattern is compiled the first time a text needs it.
+# Built like the full pattern, one literal anchor per alternative (the fast path).
+_MAY_HOLD_SECRET = re.compile("|".join(dict.fromkeys(
+    f"{re.escape(anchor)}(?:{needs})"
+    for anchors, *_, needs in _RULES if needs for anchor in anchors)))
+_full: tuple | None = None  # (pattern, handlers) once built
+
+
+def _compiled() -> tuple:
+    global _full
+    if _full is None:
+        _full = _build()
+    return _full
 
 # A redaction can, rarely, change what a neighbouring rule sees on the next pass (the end of a
 # value, say); a confirming pass makes the result a fixed point, which is what makes
@@ -367,10 +405,11 @@ def _redact_once(text: str) -> str | None:
     pieces: list[str] = []
     done = 0  # text[:done] is already in pieces
     pos = 0  # where the next search starts
-    search = _SECRET_RE.search
+    secret_re, handlers = _compiled()
+    search = secret_re.search
     while (m := search(text, pos)) is not None:
         name = m.lastgroup
-        handler, kind, extra = _HANDLERS[name]
+        handler, kind, extra = handlers[name]
         if handler == _TAILS:
             pos = m.end()
             key_name = _key_name(text, m.start()) if kind else _SECRET
@@ -411,8 +450,13 @@ def redact_text(text: str) -> str:
 
     Idempotent: ``redact_text(redact_text(x)) == redact_text(x)``.
     """
-    if not text:
+    if not text or _MAY_HOLD_SECRET.search(text) is None:
         return text
+    return _redact_passes(text)
+
+
+def _redact_passes(text: str) -> str:
+    """`redact_text` without the quick check: scan until nothing more is redacted."""
     for _ in range(_MAX_PASSES):
         new = _redact_once(text)
         if new is None:

@@ -1,0 +1,278 @@
+"""The shortcuts that keep the hot paths fast give the same results as the long way round.
+
+bench/perf.py measures the speed; these tests pin the behaviour: the hook's import weight,
+redaction's quick check, the raw log's per-process key cache, the page-render memo and the
+plain-string directory walks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import fixture_payload
+
+from wikimem import rawlog
+from wikimem.observation import Observation, new_id
+from wikimem.pages import Page, content_hash, wiki_pages, write_pages
+from wikimem.project import Registry
+
+
+def obs(key, session="s1"):
+    return Observation(id=new_id(), key=key, session=session, agent="claude-code",
+                       kind="prompt", ts="2026-01-01T00:00:00.000Z", cwd="/x", data={})
+
+
+# -- the hook process ---------------------------------------------------------------------------
+
+
+def _hook_probe(repo, payload: dict) -> dict:
+    probe = (
+        "import sys, io, json\n"
+        "sys.argv = ['wikimem', 'hook', 'claude-code']\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO({json.dumps(payload).encode()!r}))\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import wikimem.redact as r\n"
+        "print(json.dumps({'modules': sorted(sys.modules), 'compiled': r._full is not None}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def test_hook_path_skips_slow_imports_and_the_full_redaction_pattern(repo):
+    Registry().resolve(repo)  # registering a project (once) may import more
+    found = _hook_probe(repo, fixture_payload("post_tool_use_bash", cwd=str(repo)))
+    # dataclasses imports inspect; uuid imports platform; typing and datetime are not needed.
+    slow = {"dataclasses", "inspect", "uuid", "platform", "typing", "datetime", "subprocess",
+            "tomllib"}
+    assert not slow & set(found["modules"])
+    assert not found["compiled"]
+
+
+def test_hook_compiles_the_full_pattern_when_a_secret_may_be_there(repo):
+    payload = fixture_payload("user_prompt_submit", cwd=str(repo),
+                              prompt="use OPENAI_API_KEY=sk-" + "Ab3dEf6hIj" * 4)
+    assert _hook_probe(repo, payload)["compiled"]
+    line = next((Path(os.environ["WIKIMEM_HOME"])).rglob("*.jsonl")).read_text()
+    assert "[REDACTED:" in line and "Ab3dEf6hIj" not in line
+
+
+# -- the raw log's key cache ------------------------------------------------------------------
+
+
+def _append_elsewhere(raw: Path, key: str, session: str = "s1") -> bool:
+    """Append from another process, as a second hook would."""
+    code = ("import sys\nfrom pathlib import Path\nfrom wikimem import rawlog\n"
+            "from wikimem.observation import Observation, new_id\n"
+            f"o = Observation(id=new_id(), key={key!r}, session={session!r}, agent='x',"
+            " kind='prompt', ts='2026-01-01T00:00:00.000Z')\n"
+            f"print(rawlog.append(Path({str(raw)!r}), o))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return out.strip() == "True"
+
+
+def test_key_cache_sees_what_other_processes_appended(tmp_path):
+    assert rawlog.append(tmp_path, obs("u-1"))
+    assert _append_elsewhere(tmp_path, "u-2")
+    assert not rawlog.append(tmp_path, obs("u-2"))  # stored by the other process
+    assert _append_elsewhere(tmp_path, "p-x")
+    assert not rawlog.append(tmp_path, obs("p-x"))  # the other process's is the last key
+    assert rawlog.append(tmp_path, obs("u-3"))
+    assert not _append_elsewhere(tmp_path, "u-3")
+    keys = (tmp_path / "s1.keys").read_text().split()
+    assert keys == ["u-1", "u-2", "p-x", "u-3"]
+
+
+def test_key_cache_notices_a_recreated_session(tmp_path):
+    assert rawlog.append(tmp_path / "a", obs("u-1"))  # read when empty, then u-1 appended
+    for p in (tmp_path / "a").iterdir():
+        p.unlink()
+    assert rawlog.append(tmp_path / "a", obs("u-1"))  # the file may reuse the inode
+    assert rawlog.append(tmp_path, obs("u-1"))
+    assert rawlog.append(tmp_path, obs("u-2"))
+    for suffix in (".jsonl", ".keys"):  # purged...
+        (tmp_path / f"s1{suffix}").unlink()
+    assert rawlog.append(tmp_path, obs("u-9"))  # ...and a new session by the same name
+    assert rawlog.append(tmp_path, obs("u-1"))
+    assert (tmp_path / "s1.keys").read_text().split() == ["u-9", "u-1"]
+
+
+def test_key_cache_reads_a_key_cut_short_like_the_whole_file(tmp_path):
+    assert rawlog.append(tmp_path, obs("u-1"))
+    with open(tmp_path / "s1.keys", "a") as f:
+        f.write("u-cu")  # a writer killed mid-key
+    assert rawlog.append(tmp_path, obs("u-2"))  # lands on the fragment's line: "u-cuu-2"
+    assert rawlog.append(tmp_path, obs("u-2"))  # so, as before, u-2 alone is not a key
+    assert not rawlog.append(tmp_path, obs("u-1"))
+
+
+def test_session_files_are_the_sorted_jsonl_files(tmp_path):
+    for name in ("b.jsonl", "a.jsonl", "a.keys", "a.lock", "c.jsonl.tmp", "B.jsonl"):
+        (tmp_path / name).write_text("")
+    assert list(rawlog.session_files(tmp_path)) == sorted(tmp_path.glob("*.jsonl"))
+    assert list(rawlog.session_files(tmp_path / "missing")) == []
+
+
+# -- writing pages --------------------------------------------------------------------------------
+
+
+def _old_wiki_pages(wiki_dir: Path) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(wiki_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.endswith(".md") and not name.startswith("."):
+                found.append(Path(root, name).relative_to(wiki_dir).as_posix())
+    return sorted(found)
+
+
+def test_wiki_pages_lists_what_it_always_did(tmp_path):
+    for rel in ("index.md", "sessions/2026-01-01-a.md", "sessions/x.txt", ".git/HEAD.md",
+                "a/b/c/deep.md", ".hidden.md", "notes/.draft.md", "notes/n.md", "z.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    assert wiki_pages(tmp_path) == _old_wiki_pages(tmp_path)
+    assert wiki_pages(tmp_path) == ["a/b/c/deep.md", "index.md", "notes/n.md",
+                                    "sessions/2026-01-01-a.md", "z.md"]
+    assert wiki_pages(tmp_path / "missing") == []
+
+
+def _page(body="Body.", title="T"):
+    return Page("decisions/D1-x.md", {"title": title, "kind": "decision"}, body)
+
+
+def test_render_memo_skips_unchanged_pages_and_only_those(tmp_path, monkeypatch):
+    memo: dict = {}
+    assert write_pages(tmp_path, [_page()], memo).written == ["decisions/D1-x.md"]
+    first = (tmp_path / "decisions/D1-x.md").read_text()
+    renders = []
+    real = Page.render
+    monkeypatch.setattr(Page, "render", lambda self: renders.append(self.path) or real(self))
+
+    again = write_pages(tmp_path, [_page()], memo)
+    assert again.unchanged == ["decisions/D1-x.md"] and renders == []
+
+    changed = write_pages(tmp_path, [_page(body="New body.")], memo)
+    assert changed.written == ["decisions/D1-x.md"] and len(renders) == 1
+    without_memo = _page(body="New body.").render()
+    assert (tmp_path / "decisions/D1-x.md").read_text() == without_memo != first
+
+
+def test_render_memo_still_sees_a_human_edit(tmp_path):
+    memo: dict = {}
+    write_pages(tmp_path, [_page()], memo)
+    page = tmp_path / "decisions/D1-x.md"
+    edited = page.read_text().replace("Body.", "Body, edited by hand.")
+    page.write_text(edited)
+    result = write_pages(tmp_path, [_page()], memo)
+    assert result.human_edited == ["decisions/D1-x.md"] and page.read_text() == edited
+    assert content_hash(edited) != content_hash(_page().render())
+
+
+def test_render_memo_entries_for_other_pages_are_dropped(tmp_path):
+    memo: dict = {"gone.md": ["x", "y"]}
+    write_pages(tmp_path, [_page()], memo)
+    assert list(memo) == ["decisions/D1-x.md"]
+    assert write_pages(tmp_path, [_page()], None).unchanged == ["decisions/D1-x.md"]
+
+
+# -- the compile state: summaries for all sessions, full records one file each ----------------
+
+
+def _two_sessions(repo):
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import session_events
+    from test_compile import feed
+
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    feed(session_events(repo, "01-node-bump.jsonl"), t0)
+    return feed(session_events(repo, "02-issue-triage.jsonl"), t0 + timedelta(days=1))
+
+
+def _snapshot(wiki):
+    return {rel: (wiki / rel).read_bytes() for rel in wiki_pages(wiki)}
+
+
+def test_state_keeps_one_record_file_per_session_and_writes_only_new_ones(repo):
+    from wikimem.compile import State, compile_project, load_catalog
+
+    project = _two_sessions(repo)
+    compile_project(project)
+    records = sorted(p.name for p in (project.state_dir / "sessions").iterdir())
+    assert len(records) == 2
+    summaries = json.loads((project.state_dir / "sessions.json").read_text())
+    assert all("prompts" not in d and "stem" in d for d in summaries.values())
+    assert [r.prompts != [] for r in load_catalog(project)] == [True, True]
+    before = {p.name: p.stat().st_mtime_ns for p in (project.state_dir / "sessions").iterdir()}
+    from wikimem.memory import Memory
+
+    Memory(project).add("note", "Keep the state small")
+    compile_project(project)  # no session changed: no record rewritten
+    after = {p.name: p.stat().st_mtime_ns for p in (project.state_dir / "sessions").iterdir()}
+    assert after == before
+    assert len(State(project).load().catalog) == 2
+
+
+def test_state_from_an_older_wikimem_is_split_not_recompiled(repo):
+    from wikimem.compile import State, compile_project
+
+    project = _two_sessions(repo)
+    compile_project(project)
+    state = State(project).load()
+    old = {name: state.record(name).to_dict() for name in state.catalog}
+    (project.state_dir / "sessions.json").write_text(json.dumps(old, indent=1))
+    for p in (project.state_dir / "sessions").iterdir():
+        p.unlink()
+    wiki = _snapshot(project.wiki_dir)
+    from wikimem.memory import Memory
+
+    Memory(project).add("note", "Upgrade without a rebuild")
+    result = compile_project(project)
+    assert result.sessions == [] and not any(p.startswith("sessions/") for p in result.written)
+    assert len(list((project.state_dir / "sessions").iterdir())) == 2
+    assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k.startswith("sessions/")} \
+        == {k: v for k, v in wiki.items() if k.startswith("sessions/")}
+
+
+def test_missing_record_is_digested_again_and_rebuild_drops_stale_ones(repo):
+    from wikimem.compile import State, compile_project
+
+    project = _two_sessions(repo)
+    compile_project(project)
+    records = project.state_dir / "sessions"
+    victim = sorted(records.iterdir())[0]
+    kept = victim.read_text()
+    victim.unlink()
+    state = State(project).load()
+    name = victim.name.removesuffix(".json") + ".jsonl"
+    assert json.dumps(state.record(name).to_dict(), sort_keys=True, separators=(",", ":")) \
+        == kept
+    (records / "gone-session.json").write_text("{}")
+    wiki = _snapshot(project.wiki_dir)
+    compile_project(project, rebuild=True)
+    assert sorted(p.name for p in records.iterdir()) == sorted(
+        n.removesuffix(".jsonl") + ".json" for n in State(project).load().catalog)
+    assert _snapshot(project.wiki_dir) == wiki
+
+
+def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
+    from wikimem import gitrepo
+
+    monkeypatch.setattr(gitrepo, "_PATHS_PER_CALL", 2)
+    repo = gitrepo.open_repo(tmp_path / "wiki")
+    paths = [f"p{i}.md" for i in range(5)]
+    for p in paths:
+        (tmp_path / "wiki" / p).write_text(p)
+    assert gitrepo.commit(repo, paths, "five pages")
+    assert sorted(repo.git.ls_files().split()) == sorted([".gitignore", *paths])
+    for p in paths[:3]:
+        (tmp_path / "wiki" / p).unlink()
+    assert gitrepo.commit(repo, [], "three gone", removed=paths[:3])
+    assert sorted(repo.git.ls_files().split()) == sorted([".gitignore", *paths[3:]])
