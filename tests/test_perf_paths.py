@@ -276,3 +276,16 @@ def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
         (tmp_path / "wiki" / p).unlink()
     assert gitrepo.commit(repo, [], "three gone", removed=paths[:3])
     assert sorted(repo.git.ls_files().split()) == sorted([".gitignore", *paths[3:]])
+
+
+def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
+    from wikimem.compile import _broken_links
+
+    pages = [Page("a.md", {"title": "A"}, "\n  # A\n\nSee [[b]], [[missing]] and `[[code]]`.\n"),
+             Page("b.md", {"title": "B"}, "- [[a|back]]\n- [[gone/page.md]]\n\n\n"),
+             Page("c.md", {"title": "C"}, "Nothing.")]
+    written = write_pages(tmp_path, pages).written
+    (tmp_path / "human.md").write_text("[[nowhere]]\n")
+    from_files = _broken_links(tmp_path, written)
+    assert from_files == {"a.md": ["missing"], "b.md": ["gone/page.md"]}
+    assert _broken_links(tmp_path, written, {p.path: p for p in pages}) == from_files

@@ -354,7 +354,8 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
             if rel not in produced and is_machine_page(target.read_text(encoding="utf-8")):
                 target.unlink()
                 result.removed.append(rel)
-    result.broken_links = _broken_links(project.wiki_dir, result.written)
+    result.broken_links = _broken_links(project.wiki_dir, result.written,
+                                        {**by_path, **{p.path: p for p in offers}})
 
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
     if result.written or result.removed:
@@ -389,11 +390,17 @@ def _memory(project: Project, state: State) -> MemoryState:
 
 
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
-    from wikimem.index import SearchIndex
+    from wikimem.index import MARKER, SearchIndex
 
     index = SearchIndex(project.index_dir, project.wiki_dir)
     if rebuild:
         index.rebuild()
+    elif (changed or removed) and not (project.index_dir / MARKER).exists():
+        # No index yet (a first compile): build it from the pages now. `update` would read
+        # every changed page first, then find no index and rebuild from the pages anyway.
+        index.rebuild()
+        result.index_rebuilt = True
+        return
     elif changed or removed:
         index.update(sorted({p for p in changed if p.endswith(".md")}), removed)
     result.index_rebuilt = index.rebuilt
@@ -435,16 +442,24 @@ def _context_records(state: State, summaries: list[SessionSummary]) -> list:
     return summaries[:-1] + [state.record(name)]
 
 
-def _broken_links(wiki_dir: Path, written: list[str]) -> dict[str, list[str]]:
-    """Links on the pages just written that point at no page in the wiki."""
+def _broken_links(wiki_dir: Path, written: list[str],
+                  pages: dict[str, Page] | None = None) -> dict[str, list[str]]:
+    """Links on the pages just written that point at no page in the wiki.
+
+    A page in `pages` (what this compile wrote) is parsed from its body in memory: reading
+    the file back means parsing its YAML again, for every page of a first compile.
+    """
     if not written:
         return {}
+    pages = pages or {}
     fresh = set(written)
     empty = parse("")
-    parsed = {
-        rel: parse(read_page(wiki_dir / rel)[1]) if rel in fresh else empty
-        for rel in wiki_pages(wiki_dir)
-    }
+
+    def body(rel: str) -> str:
+        # The body as read_page returns it: frontmatter strips the text after the fence.
+        return pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
+
+    parsed = {rel: parse(body(rel)) if rel in fresh else empty for rel in wiki_pages(wiki_dir)}
     return resolve_links(parsed)
 
 
