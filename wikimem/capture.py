@@ -65,6 +65,55 @@ def cap_value(value, limit: int = DEFAULT_CAP, *, _key: str | None = None, _dept
     return value
 
 
+def _cap_owned(value, limit: int, key: str | None, depth: int):
+    """`cap_value` of a value no one else holds (`redact_value`'s fresh copy), capped in place.
+
+    Same result as `cap_value(value, limit, _key=key, _depth=depth)`, without copying every
+    dict and list again: only strings over their cap are replaced.
+    """
+    if depth >= 50:  # (cap_value turns what lies deeper into JSON text)
+        return cap_value(value, limit, _key=key, _depth=depth)
+    cls = type(value)
+    if cls is dict:
+        for k, v in value.items():
+            vcls = type(v)
+            if vcls is str:
+                cap = CAPS.get(k, limit) if type(k) is str else limit
+                if len(v) > cap:
+                    value[k] = cap_text(v, cap)
+            elif vcls is dict or vcls is list or vcls is tuple:
+                new = _cap_owned(v, limit, k if isinstance(k, str) else None, depth + 1)
+                if new is not v:
+                    value[k] = new
+            elif vcls not in _SCALARS:
+                value[k] = cap_value(v, limit, _key=k if isinstance(k, str) else None,
+                                     _depth=depth + 1)
+        return value
+    if cls is list or cls is tuple:
+        items = value
+        if len(value) > 200:
+            items = [*value[:150], f"[... {len(value) - 200} items cut ...]", *value[-50:]]
+        elif cls is tuple:
+            items = list(value)
+        cap = CAPS.get(key or "", limit)
+        for i, v in enumerate(items):
+            vcls = type(v)
+            if vcls is str:
+                if len(v) > cap:
+                    items[i] = cap_text(v, cap)
+            elif vcls is dict or vcls is list or vcls is tuple:
+                new = _cap_owned(v, limit, key, depth + 1)
+                if new is not v:
+                    items[i] = new
+            elif vcls not in _SCALARS:
+                items[i] = cap_value(v, limit, _key=key, _depth=depth + 1)
+        return items
+    return cap_value(value, limit, _key=key, _depth=depth)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def idempotency_key(agent: str, event: Event, payload) -> str:
     """`u-` + hash of the agent's own event id when it gave one, else `p-` + payload hash."""
     if event.uid:
@@ -77,7 +126,7 @@ def idempotency_key(agent: str, event: Event, payload) -> str:
 def make_observation(agent: str, event: Event, payload, *, ts: str | None = None) -> Observation:
     """Redact, cap and stamp an Event."""
     session = cap_text(redact_text(event.session), MAX_SESSION_ID) or "unknown-session"
-    data = cap_value(redact_value(event.data))
+    data = _cap_owned(redact_value(event.data), DEFAULT_CAP, None, 0)
     obs = Observation(
         id=new_id(),
         key=idempotency_key(agent, event, payload),
@@ -89,8 +138,8 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
         data=data,
     )
     limit = DEFAULT_CAP
-    # (`to_json` is computed once per observation: the raw log writes this same line.)
-    while len(obs.to_json().encode("utf-8", "surrogatepass")) > MAX_LINE and limit > 50:
+    # (`to_line` is computed once per observation: the raw log writes these same bytes.)
+    while len(obs.to_line()) > MAX_LINE and limit > 50:
         limit //= 4
         small = {k: cap_text(str(v), limit) if not isinstance(v, int | float | bool) else v
                  for k, v in data.items()}
@@ -103,7 +152,9 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
 Captured = namedtuple("Captured", "project observation stored")
 
 
-_dirs_made: set[Path] = set()  # project folders this process has created or found
+# Projects this process has set up: project folder -> its raw folder (a string: capture
+# appends through it for every event, and a Path would be built anew each time).
+_raw_dirs: dict[Path, str] = {}
 
 
 def capture(
@@ -118,13 +169,14 @@ def capture(
     """Store one event in its project's raw log (the project of its cwd unless given)."""
     if project is None:
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
-    if project.dir not in _dirs_made:
+    raw_dir = _raw_dirs.get(project.dir)
+    if raw_dir is None:
         # Once per process (importers capture thousands of events): a folder removed while
         # it runs comes back with the next append (raw/) or compile (the others).
         project.ensure_dirs()
-        _dirs_made.add(project.dir)
+        raw_dir = _raw_dirs[project.dir] = os.fspath(project.raw_dir)
     obs = make_observation(agent, event, payload, ts=ts)
-    stored = rawlog.append(project.raw_dir, obs)
+    stored = rawlog.append(raw_dir, obs)
     return Captured(project, obs, stored)
 
 

@@ -39,6 +39,16 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def lock_fd(fd: int) -> None:
+    """Take an exclusive lock on an open file, waiting for it."""
+    _lock(fd, True)
+
+
+def unlock_fd(fd: int) -> None:
+    """Release a lock taken with `lock_fd`."""
+    _unlock(fd)
+
+
 @contextmanager
 def locked(path: str | os.PathLike, *, blocking: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on `path` (created 0600); yields False if non-blocking and busy."""

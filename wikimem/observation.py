@@ -55,11 +55,25 @@ COMPILE_TRIGGERS = frozenset({"stop", "session_end", "pre_compact"})
 _lock = _thread.allocate_lock()  # what threading.Lock() is, without importing threading
 _last_ms = 0
 _seq = 0
+# Random bytes for ids, drawn from the OS a kilobyte at a time (one system call per 128 ids,
+# not one per id). A forked child starts with none, so parent and child never share them.
+_random = b""
+_random_at = 0
+_RAND_MASK = (1 << 62) - 1
+
+
+def _forget_random() -> None:
+    global _random
+    _random = b""
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id(now_ms: int | None = None) -> str:
     """A UUIDv7: 48-bit Unix milliseconds, then a counter and randomness; monotonic per process."""
-    global _last_ms, _seq
+    global _last_ms, _seq, _random, _random_at
     with _lock:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -71,9 +85,12 @@ def new_id(now_ms: int | None = None) -> str:
             _seq = 0
         _last_ms = ms
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
+        at = _random_at
+        if at + 8 > len(_random):
+            _random, at = os.urandom(1024), 0
+        _random_at = at + 8
+        rand = int.from_bytes(_random[at:at + 8], "big") & _RAND_MASK
+    h = "%032x" % ((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -82,11 +99,18 @@ def sha256_hex(data: bytes) -> str:
     return _sha256(data).hexdigest()
 
 
+_second = (-1, "")  # (a Unix second, its text): one strftime per second, not per event
+
+
 def utc_now() -> str:
     """Now as the raw log writes timestamps: 2026-11-21T06:43:25.123Z."""
     # From the clock directly, not through `datetime`: the hook would import it just for this.
-    ms = time.time_ns() // 1_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    global _second
+    sec, ms = divmod(time.time_ns() // 1_000_000, 1000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{ms:03d}Z"
 
 
 def format_ts(dt) -> str:
@@ -97,6 +121,10 @@ def format_ts(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# One encoder for every line (`json.dumps` with options builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class Observation:
     """One agent event after normalization, redaction and capping. Immutable.
 
@@ -105,8 +133,9 @@ class Observation:
     holds exactly them, so `Observation(**{**o.__dict__, "ts": ...})` makes a changed copy.
     """
 
-    # `_json` caches the line `to_json` made: capture checks its size, the raw log writes it.
-    __slots__ = ("__dict__", "_json")
+    # `_json` caches the line `to_json` made, `_line` its bytes: capture checks their size,
+    # the raw log writes them.
+    __slots__ = ("__dict__", "_json", "_line")
     __hash__ = None  # `data` is a dict: observations are compared, never hashed
 
     def __init__(self, id: str, key: str, session: str, agent: str, kind: str, ts: str,
@@ -138,7 +167,7 @@ class Observation:
             return self._json
         except AttributeError:
             pass
-        record = {
+        text = _encode({
             "v": self.v,
             "id": self.id,
             "key": self.key,
@@ -148,16 +177,25 @@ class Observation:
             "ts": self.ts,
             "cwd": self.cwd,
             "data": self.data,
-        }
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        })
         try:
-            text.encode("utf-8")
+            line = (text + "\n").encode("utf-8")
         except UnicodeEncodeError:
             # Trigger: a lone surrogate (agents cut emoji pairs in half). Why: it cannot be
             # written as UTF-8. Outcome: it becomes U+FFFD; the rest of the line is kept.
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            line = (text + "\n").encode("utf-8")
         object.__setattr__(self, "_json", text)
+        object.__setattr__(self, "_line", line)
         return text
+
+    def to_line(self) -> bytes:
+        """`to_json` as UTF-8 with its newline: the bytes the raw log appends."""
+        try:
+            return self._line
+        except AttributeError:
+            self.to_json()
+            return self._line
 
     @classmethod
     def from_dict(cls, record: dict) -> Observation:

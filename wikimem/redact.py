@@ -356,10 +356,19 @@ def _build():
 # for what some rule needs (`needs` in `_RULES`): a vendor prefix, a sensitive name followed by
 # an operator, `://user:pass@`...  Without any of it no rule can redact anything and the text
 # is returned as it is; the full pattern is compiled the first time a text needs it.
-# Built like the full pattern, one literal anchor per alternative (the fast path).
-_MAY_HOLD_SECRET = re.compile("|".join(dict.fromkeys(
-    f"{re.escape(anchor)}(?:{needs})"
-    for anchors, *_, needs in _RULES if needs for anchor in anchors)))
+# Built like the full pattern, one literal anchor per alternative (the fast path), and the
+# needs of one anchor character in one alternative: at a position holding an anchor the engine
+# then tries one branch, not every rule that shares the character.
+def _needs_pattern() -> re.Pattern[str]:
+    by_anchor: dict[str, dict[str, None]] = {}
+    for anchors, *_, needs in _RULES:
+        if needs:
+            for anchor in anchors:
+                by_anchor.setdefault(anchor, {})[needs] = None
+    return re.compile("|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
+
+
+_MAY_HOLD_SECRET = _needs_pattern()
 _full: tuple | None = None  # (pattern, handlers) once built
 
 
@@ -450,9 +459,27 @@ def redact_text(text: str) -> str:
 
     Idempotent: ``redact_text(redact_text(x)) == redact_text(x)``.
     """
-    if not text or _MAY_HOLD_SECRET.search(text) is None:
+    if not text:
         return text
-    return _redact_passes(text)
+    if len(text) > _MEMO_LENGTH:
+        return text if _MAY_HOLD_SECRET.search(text) is None else _redact_passes(text)
+    try:
+        return _memo[text]
+    except KeyError:
+        pass
+    done = text if _MAY_HOLD_SECRET.search(text) is None else _redact_passes(text)
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    _memo[text] = done
+    return done
+
+
+# Short texts recur from event to event - dict keys, tool names, paths, the transcript path
+# of the session - so their results are remembered (redaction is a pure function of the text):
+# up to _MEMO_SIZE texts of at most _MEMO_LENGTH characters, forgotten all at once when full.
+_MEMO_LENGTH = 256
+_MEMO_SIZE = 4096
+_memo: dict[str, str] = {}
 
 
 def _redact_passes(text: str) -> str:
@@ -483,19 +510,43 @@ def _redact_entry(key: str, value: str) -> str:
     redacted = redact_text(value)
     if redacted != value:
         return redacted
-    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
-    if m is None or not _DICT_LITERAL.fullmatch(value):
+    try:
+        rule = _name_rules[key]
+    except KeyError:
+        rule = _name_rule(key)
+    if rule is None or not _DICT_LITERAL.fullmatch(value):
         return value
-    if m.group("k") is not None:
-        k = m.start() + (1 if key[m.start()] in "_-" else 0)
-        key_name = _key_name(key, k)
+    key_name, aws_name = rule
+    if key_name is not None:
         if key_name == _NOT_SECRET or (key_name == _NEEDS_DIGIT and not _DIGIT.search(value)):
             return value
-        if _AWS_SECRET_VALUE.fullmatch(value):
-            name = key.lower().replace("_", "").replace("-", "")
-            if name.endswith(("secretaccesskey", "awssecretkey")):
-                return "[REDACTED:aws-secret]"
+        if aws_name and _AWS_SECRET_VALUE.fullmatch(value):
+            return "[REDACTED:aws-secret]"
     return "[REDACTED:secret-assignment]"
+
+
+def _name_rule(key: str) -> tuple[int | None, bool] | None:
+    """What a dict key says about its string value (remembered, like short texts).
+
+    None: not a secret's name; else (for a name ending in a weak `key`, how `_key_name` judges
+    it, else None; whether it is an AWS secret access key's name).
+    """
+    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
+    rule = None
+    if m is not None and m.group("k") is None:
+        rule = (None, False)
+    elif m is not None:
+        k = m.start() + (1 if key[m.start()] in "_-" else 0)
+        name = key.lower().replace("_", "").replace("-", "")
+        rule = (_key_name(key, k), name.endswith(("secretaccesskey", "awssecretkey")))
+    if len(key) <= _MEMO_LENGTH:
+        if len(_name_rules) >= _MEMO_SIZE:
+            _name_rules.clear()
+        _name_rules[key] = rule
+    return rule
+
+
+_name_rules: dict[str, tuple[int | None, bool] | None] = {}
 
 
 def redact_value(value):
@@ -526,19 +577,28 @@ def _walk(value, name: str | None, depth: int, active: set[int]):
         return "[circular]"
     active.add(id(value))
     depth += 1
+    # (Strings and scalars are handled inline: they are most of what an event holds.)
     if isinstance(value, dict):
-        out: dict | list | tuple = {
-            (redact_text(k) if isinstance(k, str) else k): _walk(
-                v, k if isinstance(k, str) else None, depth, active
-            )
-            for k, v in value.items()
-        }
+        out: dict | list | tuple = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                out[k] = _walk(v, None, depth, active)
+            elif type(v) is str:
+                out[redact_text(k)] = _redact_entry(k, v)
+            elif type(v) in _SCALARS:
+                out[redact_text(k)] = v
+            else:
+                out[redact_text(k)] = _walk(v, k, depth, active)
     else:
-        out = [_walk(v, None, depth, active) for v in value]
+        out = [redact_text(v) if type(v) is str else v if type(v) in _SCALARS
+               else _walk(v, None, depth, active) for v in value]
         if isinstance(value, tuple):
             out = tuple(out)
     active.discard(id(value))
     return out
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _walk_deep(value, active: set[int]):
