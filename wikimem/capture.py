@@ -15,7 +15,7 @@ from wikimem import rawlog
 from wikimem.adapters import Event
 from wikimem.observation import Observation, new_id, sha256_hex, utc_now
 from wikimem.project import Project, Registry
-from wikimem.redact import redact_text, redact_value
+from wikimem.redact import redact_entry, redact_text, redact_value
 
 DEFAULT_CAP = 2000
 # Per-key caps (characters) for strings inside an observation's data.
@@ -65,50 +65,44 @@ def cap_value(value, limit: int = DEFAULT_CAP, *, _key: str | None = None, _dept
     return value
 
 
-def _cap_owned(value, limit: int, key: str | None, depth: int):
-    """`cap_value` of a value no one else holds (`redact_value`'s fresh copy), capped in place.
+def clean_value(value, limit: int = DEFAULT_CAP, *, _key: str | None = None, _depth: int = 0):
+    """`cap_value(redact_value(value))` - redact, then cap - in one walk and one copy.
 
-    Same result as `cap_value(value, limit, _key=key, _depth=depth)`, without copying every
-    dict and list again: only strings over their cap are replaced.
+    Dicts with string keys, lists and scalars (what JSON gives) are walked here; anything
+    else (tuples, long lists, deep nesting, other types) takes the two-step path.
     """
-    if depth >= 50:  # (cap_value turns what lies deeper into JSON text)
-        return cap_value(value, limit, _key=key, _depth=depth)
     cls = type(value)
-    if cls is dict:
+    if _depth < 50 and cls is dict:
+        out = {}
         for k, v in value.items():
+            if type(k) is not str:
+                break
+            name = redact_text(k)
             vcls = type(v)
             if vcls is str:
-                cap = CAPS.get(k, limit) if type(k) is str else limit
-                if len(v) > cap:
-                    value[k] = cap_text(v, cap)
-            elif vcls is dict or vcls is list or vcls is tuple:
-                new = _cap_owned(v, limit, k if isinstance(k, str) else None, depth + 1)
-                if new is not v:
-                    value[k] = new
-            elif vcls not in _SCALARS:
-                value[k] = cap_value(v, limit, _key=k if isinstance(k, str) else None,
-                                     _depth=depth + 1)
-        return value
-    if cls is list or cls is tuple:
-        items = value
-        if len(value) > 200:
-            items = [*value[:150], f"[... {len(value) - 200} items cut ...]", *value[-50:]]
-        elif cls is tuple:
-            items = list(value)
-        cap = CAPS.get(key or "", limit)
-        for i, v in enumerate(items):
+                text = redact_entry(k, v)
+                cap = CAPS.get(name, limit)
+                out[name] = text if len(text) <= cap else cap_text(text, cap)
+            elif vcls in _SCALARS:
+                out[name] = v
+            else:
+                out[name] = clean_value(v, limit, _key=name, _depth=_depth + 1)
+        else:
+            return out
+    elif _depth < 50 and cls is list and len(value) <= 200:
+        cap = CAPS.get(_key or "", limit)
+        items = []
+        for v in value:
             vcls = type(v)
             if vcls is str:
-                if len(v) > cap:
-                    items[i] = cap_text(v, cap)
-            elif vcls is dict or vcls is list or vcls is tuple:
-                new = _cap_owned(v, limit, key, depth + 1)
-                if new is not v:
-                    items[i] = new
-            elif vcls not in _SCALARS:
-                items[i] = cap_value(v, limit, _key=key, _depth=depth + 1)
+                text = redact_text(v)
+                items.append(text if len(text) <= cap else cap_text(text, cap))
+            elif vcls in _SCALARS:
+                items.append(v)
+            else:
+                items.append(clean_value(v, limit, _key=_key, _depth=_depth + 1))
         return items
-    return cap_value(value, limit, _key=key, _depth=depth)
+    return cap_value(redact_value(value), limit, _key=_key, _depth=_depth)
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -126,7 +120,7 @@ def idempotency_key(agent: str, event: Event, payload) -> str:
 def make_observation(agent: str, event: Event, payload, *, ts: str | None = None) -> Observation:
     """Redact, cap and stamp an Event."""
     session = cap_text(redact_text(event.session), MAX_SESSION_ID) or "unknown-session"
-    data = _cap_owned(redact_value(event.data), DEFAULT_CAP, None, 0)
+    data = clean_value(event.data)
     obs = Observation(
         id=new_id(),
         key=idempotency_key(agent, event, payload),

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from wikimem.errors import ProjectNotFound, WikimemError
 from wikimem.locks import locked
+from wikimem.observation import sha256_hex
 
 MARKER = ".wikimem.toml"
+LOOKUP_DIR = "lookup"
 REGISTRY_VERSION = 1
 DEFAULT_WORKSPACE = "default"
 
@@ -35,6 +37,10 @@ def home() -> Path:
         return Path.home() / "Library" / "Application Support" / "wikimem"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "wikimem"
+
+
+def _signature(st: os.stat_result) -> list:
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -181,19 +187,29 @@ class Registry:
         self.path = self.home / "registry.json"
 
     def load(self) -> dict:
+        return self._load()[0]
+
+    def _load(self) -> tuple[dict, list | None]:
+        """The registry, and the signature of the file it was read from (None: no file)."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = json.loads(f.read())
         except FileNotFoundError:
-            return {"version": REGISTRY_VERSION, "workspaces": {}, "projects": {}}
+            return {"version": REGISTRY_VERSION, "workspaces": {}, "projects": {}}, None
         except (OSError, ValueError) as exc:
             raise WikimemError(
                 f"The project registry {self.path} cannot be read ({exc}). "
                 "Restore it from a backup or move it aside to start a new one."
             ) from exc
+        if not isinstance(data, dict):
+            raise WikimemError(
+                f"The project registry {self.path} is not a JSON object. "
+                "Restore it from a backup or move it aside to start a new one."
+            )
         data.setdefault("workspaces", {})
         data.setdefault("projects", {})
-        return data
+        return data, _signature(st)
 
     def _save(self, data: dict) -> None:
         tmp = self.path.with_name(f".registry.{os.getpid()}.tmp")
@@ -202,6 +218,7 @@ class Registry:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
         os.replace(tmp, self.path)
+        self._forget_lookups()
 
     def _project(self, data: dict, pid: str) -> Project:
         entry = data["projects"][pid]
@@ -246,10 +263,15 @@ class Registry:
     def resolve(self, cwd: str | os.PathLike, *, create: bool = True) -> Project:
         """The project for a working directory, registering it on first sight."""
         loc = locate(cwd)
-        data = self.load()
+        found = self._looked_up(loc)
+        if found is not None:
+            return found
+        data, signature = self._load()
         pid = self._match(data, loc)
         if pid is not None:
-            return self._project(data, pid)
+            project = self._project(data, pid)
+            self._remember(loc, project, signature)
+            return project
         if not create:
             raise ProjectNotFound(
                 f"{loc.root} is not a wikimem project yet. Run `wikimem init` there."
@@ -280,6 +302,64 @@ class Registry:
             data["projects"][project.project_id]["name"] = new_name
             self._save(data)
         return self._project(data, project.project_id)
+
+    # The lookup cache: `lookup/<hash of the location>.json` holds the project a location
+    # resolved to and the signature of the registry it was read from. The hook resolves the
+    # project on every event; with the cache that costs a stat and one small file, whatever
+    # the number of projects. An entry counts only while registry.json is the file it was
+    # made from (same inode, size and modification time), and every save removes them all.
+
+    def _lookup_path(self, loc: Location) -> str:
+        basis = json.dumps([loc.key, sorted(loc.marker.items())], ensure_ascii=False)
+        name = sha256_hex(basis.encode("utf-8", "surrogatepass"))[:32]
+        return os.path.join(self.home, LOOKUP_DIR, name + ".json")
+
+    def _looked_up(self, loc: Location) -> Project | None:
+        try:
+            signature = _signature(os.stat(self.path))
+            with open(self._lookup_path(loc), "rb") as f:
+                entry = json.loads(f.read())
+            if (entry["registry"] != signature or entry["key"] != loc.key
+                    or entry["marker"] != loc.marker):
+                return None
+            name, pid, workspace, wid, root = entry["project"]
+            return Project(name=name, project_id=pid, workspace=workspace, workspace_id=wid,
+                           root=root, dir=self.home / wid / pid)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember(self, loc: Location, project: Project, signature: list | None) -> None:
+        if signature is None:
+            return
+        entry = {"registry": signature, "key": loc.key, "marker": loc.marker,
+                 "project": [project.name, project.project_id, project.workspace,
+                             project.workspace_id, project.root]}
+        path = self._lookup_path(loc)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            ensure_private_dir(self.home / LOOKUP_DIR)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError:  # a cache: a read-only home just goes without it
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _forget_lookups(self) -> None:
+        try:
+            with os.scandir(self.home / LOOKUP_DIR) as entries:
+                for e in entries:
+                    try:
+                        os.unlink(e.path)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
 
     @staticmethod
     def _match(data: dict, loc: Location) -> str | None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SECRET_KINDS", "redact_text", "redact_value"]
+__all__ = ["SECRET_KINDS", "redact_entry", "redact_text", "redact_value"]
 
 SECRET_KINDS: tuple[str, ...] = (
     "private-key",
@@ -505,7 +505,7 @@ _DICT_LITERAL = re.compile(rf"{_NOT_TEMPLATE}\S{{8,}}")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
 
 
-def _redact_entry(key: str, value: str) -> str:
+def redact_entry(key: str, value: str) -> str:
     """Redact a string value found under the string key `key` of a dict."""
     redacted = redact_text(value)
     if redacted != value:
@@ -568,7 +568,7 @@ _RECURSION_DEPTH = 64
 def _walk(value, name: str | None, depth: int, active: set[int]):
     """Recursive walk for the usual shallow case; `name` is the dict key above a value."""
     if isinstance(value, str):
-        return redact_text(value) if name is None else _redact_entry(name, value)
+        return redact_text(value) if name is None else redact_entry(name, value)
     if not isinstance(value, dict | list | tuple):
         return value
     if depth >= _RECURSION_DEPTH:
@@ -584,7 +584,7 @@ def _walk(value, name: str | None, depth: int, active: set[int]):
             if type(k) is not str and not isinstance(k, str):
                 out[k] = _walk(v, None, depth, active)
             elif type(v) is str:
-                out[redact_text(k)] = _redact_entry(k, v)
+                out[redact_text(k)] = redact_entry(k, v)
             elif type(v) in _SCALARS:
                 out[redact_text(k)] = v
             else:
@@ -646,7 +646,7 @@ def _walk_deep(value, active: set[int]):
                 continue
             child = "[circular]"
         elif isinstance(child, str):
-            child = redact_text(child) if name is None else _redact_entry(name, child)
+            child = redact_text(child) if name is None else redact_entry(name, child)
         if isinstance(out, dict):
             out[key] = child
         else:
