@@ -55,16 +55,17 @@ COMPILE_TRIGGERS = frozenset({"stop", "session_end", "pre_compact"})
 _lock = _thread.allocate_lock()  # what threading.Lock() is, without importing threading
 _last_ms = 0
 _seq = 0
-# Random bytes for ids, drawn from the OS a kilobyte at a time (one system call per 128 ids,
+_ms_text = (-1, "")  # (the last id's milliseconds, their first 13 characters of an id)
+# Random hex digits for ids, drawn from the OS 1 KB at a time (one system call per 128 ids,
 # not one per id). A forked child starts with none, so parent and child never share them.
-_random = b""
+_random = ""
 _random_at = 0
-_RAND_MASK = (1 << 62) - 1
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # 0b10xx: RFC 9562
 
 
 def _forget_random() -> None:
     global _random
-    _random = b""
+    _random = ""
 
 
 if hasattr(os, "register_at_fork"):
@@ -73,7 +74,7 @@ if hasattr(os, "register_at_fork"):
 
 def new_id(now_ms: int | None = None) -> str:
     """A UUIDv7: 48-bit Unix milliseconds, then a counter and randomness; monotonic per process."""
-    global _last_ms, _seq, _random, _random_at
+    global _last_ms, _seq, _ms_text, _random, _random_at
     with _lock:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -86,12 +87,15 @@ def new_id(now_ms: int | None = None) -> str:
         _last_ms = ms
         seq = _seq
         at = _random_at
-        if at + 8 > len(_random):
-            _random, at = os.urandom(1024), 0
-        _random_at = at + 8
-        rand = int.from_bytes(_random[at:at + 8], "big") & _RAND_MASK
-    h = "%032x" % ((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if at + 16 > len(_random):
+            _random, at = os.urandom(1024).hex(), 0
+        _random_at = at + 16
+        rand = _random[at:at + 16]
+        if _ms_text[0] != ms:
+            h = f"{ms:012x}"
+            _ms_text = (ms, f"{h[:8]}-{h[8:]}")
+        head = _ms_text[1]
+    return f"{head}-7{seq:03x}-{_VARIANT[rand[0]]}{rand[1:4]}-{rand[4:]}"
 
 
 def sha256_hex(data: bytes) -> str:

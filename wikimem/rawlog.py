@@ -18,7 +18,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from wikimem.locks import lock_fd, unlock_fd
@@ -76,16 +75,24 @@ class SessionLog:
         return self._files.append(obs)
 
 
-@contextmanager
-def transaction(raw_dir: Path, session: str) -> Iterator[SessionLog]:
-    """Hold a session's log lock: what is read inside stays true for what is appended."""
-    files = _acquire(raw_dir, session)
-    done = False
-    try:
-        yield SessionLog(files)
-        done = True
-    finally:
-        _release(files, done)
+class transaction:  # (named like the function it was: `with transaction(raw, s) as log`)
+    """Hold a session's log lock: what is read inside stays true for what is appended.
+
+    (A class rather than a `contextlib.contextmanager`: the hook path does not import
+    contextlib.)
+    """
+
+    def __init__(self, raw_dir: Path, session: str):
+        self._raw_dir, self._session = raw_dir, session
+        self._files: _Files | None = None
+
+    def __enter__(self) -> SessionLog:
+        self._files = _acquire(self._raw_dir, self._session)
+        return SessionLog(self._files)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        files, self._files = self._files, None
+        _release(files, exc_type is None)
 
 
 class StoredKeys:
@@ -115,12 +122,13 @@ class _Files:
     `_open_files`.
     """
 
-    __slots__ = ("raw_dir", "base", "pid", "keys_fd", "log_fd", "keys", "keys_size",
+    __slots__ = ("raw_dir", "base", "name", "pid", "keys_fd", "log_fd", "keys", "keys_size",
                  "keys_tail", "log_size", "locked_size")
 
     def __init__(self, raw_dir, base: str):
         self.raw_dir = raw_dir
         self.base = base
+        self.name: tuple = ()  # its key in `_open_files`
         self.pid = os.getpid()
         self.keys_fd = self.log_fd = -1
         self.keys: StoredKeys | None = None
@@ -227,20 +235,20 @@ class _Files:
 # `_Files` is taken out while in use, so a second thread (or a nested transaction) opens its
 # own descriptors and the lock excludes it as it excludes another process. Windows keeps
 # none: there an open file cannot be deleted, and purge must be able to.
-_open_files: dict[str, _Files] = {}
+_open_files: dict[tuple, _Files] = {}  # by (raw folder, session), as callers name them
 _OPEN_MAX = 0 if os.name == "nt" else 16  # sessions (two descriptors each)
 _cache_lock = _thread.allocate_lock()
 
 
 def _acquire(raw_dir, session: str) -> _Files:
     """The session's files with its lock held."""
-    base = os.path.join(raw_dir, session_filename(session))
     with _cache_lock:
-        files = _open_files.pop(base, None)
+        files = _open_files.pop((raw_dir, session), None)
     if files is None or files.pid != os.getpid():
         if files is not None:
             files.close()  # inherited through fork: the parent's; drop them
-        files = _Files(raw_dir, base)
+        files = _Files(raw_dir, os.path.join(raw_dir, session_filename(session)))
+        files.name = (raw_dir, session)
     try:
         files.lock()
     except BaseException:
@@ -257,8 +265,8 @@ def _release(files: _Files, keep: bool) -> None:
         evicted = files
         if keep and _OPEN_MAX:
             with _cache_lock:
-                if files.base not in _open_files:
-                    _open_files[files.base] = files
+                if files.name not in _open_files:
+                    _open_files[files.name] = files
                     evicted = None
                     if len(_open_files) > _OPEN_MAX:
                         evicted = _open_files.pop(next(iter(_open_files)))

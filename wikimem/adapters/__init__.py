@@ -9,9 +9,9 @@ mapped by the helpers at the end of this module.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
+import sys
 from types import ModuleType
 
 from wikimem.errors import WikimemError
@@ -69,7 +69,9 @@ def get(name: str) -> ModuleType:
         raise WikimemError(
             f"Unknown agent {name!r}; wikimem knows: {', '.join(sorted(ADAPTERS))}."
         )
-    return importlib.import_module(ADAPTERS[name])
+    # (`__import__` rather than importlib: one import fewer on the hook path)
+    __import__(ADAPTERS[name])
+    return sys.modules[ADAPTERS[name]]
 
 
 # --- helpers the adapters share --------------------------------------------------------------
