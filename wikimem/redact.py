@@ -30,7 +30,10 @@ the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import sys
 
 __all__ = ["SECRET_KINDS", "redact_entry", "redact_text", "redact_value"]
 
@@ -316,6 +319,74 @@ _RULES: tuple[_Rule, ...] = (
      r"(?i:ass)" + _OP_START),
 )
 
+# --------------------------------------------------------------------------------------------
+# Compiled patterns kept beside the module's bytecode
+# --------------------------------------------------------------------------------------------
+
+# Parsing and compiling the needs pattern is most of what importing this module costs (the full
+# pattern, when a text needs it, three times that), and every hook process imports it. So the
+# compiled programs of the large patterns are kept in __pycache__ next to the module's .pyc, as
+# Python keeps bytecode: `redact.<name>.<cache tag>.re`, a marshal of the interpreter's version
+# and the regex engine's MAGIC, the pattern text, and what `re` hands the engine (`_sre.compile`:
+# flags, code, groups). Loading one is a fraction of a millisecond. A file that does not match
+# the running interpreter and pattern exactly, or that the engine refuses, is ignored and the
+# pattern compiled as usual; with PYTHONDONTWRITEBYTECODE (or a read-only install) nothing is
+# written. Parsing and code generation are `re`'s own (`re._parser`, `re._compiler`).
+try:
+    import _sre
+    from re import _compiler, _parser
+
+    _KEPT_KEY = (sys.version, _sre.MAGIC, _sre.CODESIZE)
+except ImportError:  # pragma: no cover - another Python implementation
+    _sre = None
+
+
+def _kept_path(name: str) -> str | None:
+    tag = sys.implementation.cache_tag
+    if _sre is None or not tag:
+        return None
+    return os.path.join(os.path.dirname(__file__), "__pycache__", f"redact.{name}.{tag}.re")
+
+
+def _compile_kept(name: str, pattern: str) -> re.Pattern[str]:
+    """`re.compile(pattern)`, through the program kept under `name` when there is one."""
+    path = _kept_path(name)
+    if path is None:
+        return re.compile(pattern)
+    try:
+        with open(path, "rb") as f:
+            key, text, flags, code, groups, groupindex, indexgroup = marshal.loads(f.read())
+        if key == _KEPT_KEY and text == pattern:
+            return _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
+    except Exception:  # noqa: BLE001 - missing, stale or damaged: compile it instead
+        pass
+    try:
+        parsed = _parser.parse(pattern, 0)
+        code = [int(c) for c in _compiler._code(parsed, 0)]  # (some are int subclasses)
+        groupindex = dict(parsed.state.groupdict)
+        indexgroup = [None] * parsed.state.groups
+        for k, i in groupindex.items():
+            indexgroup[i] = k
+        program = (_KEPT_KEY, pattern, int(parsed.state.flags), code,
+                   int(parsed.state.groups) - 1, groupindex, tuple(indexgroup))
+        compiled = _sre.compile(*program[1:])
+    except Exception:  # noqa: BLE001 - `re`'s internals differ here: the public way
+        return re.compile(pattern)
+    if not sys.dont_write_bytecode:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(marshal.dumps(program))
+            os.replace(tmp, path)
+        except (OSError, ValueError):  # a read-only install: compile every time
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return compiled
+
+
 _SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _redact_once
 
 
@@ -348,7 +419,7 @@ def _build():
                 handlers[f"r{n}"] = (_SKIP if kind is None else _TOKEN, kind, back)
             by_anchor.setdefault(anchor, []).append(body)
     alternatives = [f"{re.escape(a)}(?:{'|'.join(b)})" for a, b in by_anchor.items()]
-    return re.compile("|".join(alternatives)), handlers
+    return _compile_kept("full", "|".join(alternatives)), handlers
 
 
 # The full pattern takes ~10 ms to compile - as long as all the rest a hook process does - and
@@ -365,7 +436,8 @@ def _needs_pattern() -> re.Pattern[str]:
         if needs:
             for anchor in anchors:
                 by_anchor.setdefault(anchor, {})[needs] = None
-    return re.compile("|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
+    return _compile_kept(
+        "needs", "|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
 
 
 _MAY_HOLD_SECRET = _needs_pattern()
