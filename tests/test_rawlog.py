@@ -4,6 +4,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from wikimem import rawlog
 from wikimem.observation import Observation, new_id
 
@@ -143,3 +145,23 @@ def test_a_session_deleted_and_recreated_elsewhere_is_read_again(tmp_path):
     assert rawlog.append(tmp_path, obs("u-1"))  # purged: stored again
     assert [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations] == ["u-2", "u-1"]
     assert ((tmp_path / "s1.keys").stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
+    """Parent and child append the same events at once; each is stored once."""
+    assert rawlog.append(tmp_path, obs("u-first"))  # the parent now holds the files open
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            for i in range(300):
+                rawlog.append(tmp_path, obs(f"u-shared-{i}"))
+            code = 0
+        finally:
+            os._exit(code)
+    for i in range(300):
+        rawlog.append(tmp_path, obs(f"u-shared-{i}"))
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    keys = [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations]
+    assert len(keys) == len(set(keys)) == 301

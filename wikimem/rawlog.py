@@ -122,14 +122,13 @@ class _Files:
     `_open_files`.
     """
 
-    __slots__ = ("raw_dir", "base", "name", "pid", "keys_fd", "log_fd", "keys", "keys_size",
+    __slots__ = ("raw_dir", "base", "name", "keys_fd", "log_fd", "keys", "keys_size",
                  "keys_tail", "log_size", "locked_size")
 
     def __init__(self, raw_dir, base: str):
         self.raw_dir = raw_dir
         self.base = base
         self.name: tuple = ()  # its key in `_open_files`
-        self.pid = os.getpid()
         self.keys_fd = self.log_fd = -1
         self.keys: StoredKeys | None = None
         self.keys_size = self.log_size = -1
@@ -231,22 +230,34 @@ class _Files:
         return keys
 
 
-# Files of the sessions this process appended to lately, by path stem, most recent last. A
-# `_Files` is taken out while in use, so a second thread (or a nested transaction) opens its
-# own descriptors and the lock excludes it as it excludes another process. Windows keeps
-# none: there an open file cannot be deleted, and purge must be able to.
+# Files of the sessions this process appended to lately, by (folder, session), most recent
+# last. A `_Files` is taken out while in use, so a second thread (or a nested transaction)
+# opens its own descriptors and the lock excludes it as it excludes another process. A forked
+# child drops its parent's (closing its copies unlocks nothing: no lock is held between
+# appends). Windows keeps none: there an open file cannot be deleted, and purge must be able to.
 _open_files: dict[tuple, _Files] = {}  # by (raw folder, session), as callers name them
 _OPEN_MAX = 0 if os.name == "nt" else 16  # sessions (two descriptors each)
 _cache_lock = _thread.allocate_lock()
+
+
+def _forget_open_files() -> None:
+    """In a forked child: the cached files are the parent's (and so are their locks)."""
+    global _cache_lock
+    _cache_lock = _thread.allocate_lock()  # (a thread of the parent may have held it)
+    for files in _open_files.values():
+        files.close()
+    _open_files.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_open_files)
 
 
 def _acquire(raw_dir, session: str) -> _Files:
     """The session's files with its lock held."""
     with _cache_lock:
         files = _open_files.pop((raw_dir, session), None)
-    if files is None or files.pid != os.getpid():
-        if files is not None:
-            files.close()  # inherited through fork: the parent's; drop them
+    if files is None:
         files = _Files(raw_dir, os.path.join(raw_dir, session_filename(session)))
         files.name = (raw_dir, session)
     try:
