@@ -32,7 +32,8 @@ bytecode caching on as in a normal install, on the largest wiki built and with 1
 projects in the registry (nothing the hook does may grow with either); and capture throughput
 in process (`adapter.normalize` + `capture.capture`, one event at a time as a hook captures
 it) beside a bare `json.dumps` + `os.write` per event, also split into the first event of each
-session (which creates its files) and the rest.
+session (which creates its files) and the rest; and the same events through `capture_many`
+(one lock and one write per session), reported beside it.
 
 `--quick`: 1,000 sessions only (under a minute). Default: 1,000 and 10,000. Writes
 bench/results/perf.json (or --out) and prints a table.
@@ -570,7 +571,7 @@ def capture_bench(home: Path, events: int) -> dict:
     session's two files) and all the others.
     """
     from wikimem.adapters import claude_code
-    from wikimem.capture import capture
+    from wikimem.capture import capture, capture_many
     from wikimem.project import Registry
 
     rng = random.Random(3)
@@ -598,7 +599,15 @@ def capture_bench(home: Path, events: int) -> dict:
         os.write(fd, (json.dumps(payload) + "\n").encode())
         os.close(fd)
     base = clock() - t
+    # The same events through capture_many (what import and backfill can use): one lock and
+    # one write per session instead of per event.
+    batch_project = Registry(home).resolve(CWD + "-capture-many", create=True)
+    t = clock()
+    capture_many("claude-code", [(claude_code.normalize(p), p, None) for p in payloads],
+                 project=batch_project)
+    batch = clock() - t
     return {"events": events, "capture_events_per_s": round(events / took),
+            "capture_many_events_per_s": round(events / batch),
             "baseline_events_per_s": round(events / base),
             "sessions": len(first),
             "session_first_event_median_ms": _ms(statistics.median(first)),
@@ -661,7 +670,7 @@ def table(result: dict) -> str:
         f"(json.dumps + os.write: {c['baseline_events_per_s']:,}/s); "
         f"after a session's first event {c['later_events_per_s']:,}/s, "
         f"a session's first event {c['session_first_event_median_ms']} ms "
-        f"({c['sessions']} sessions)",
+        f"({c['sessions']} sessions); capture_many {c['capture_many_events_per_s']:,}/s",
         f"hook measured on   {h['wiki_pages']:,} pages, {h['registry_projects']:,} registered "
         f"projects",
         "",

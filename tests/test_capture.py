@@ -96,3 +96,40 @@ def test_clean_value_is_redact_then_cap_on_long_and_deep_values():
         for n in range(depth):
             value = {"input": value, "n": n} if n % 2 else [value, "w" * 2100]
         assert clean_value(value) == cap_value(redact_value(value))
+
+
+def test_capture_many_stores_what_capturing_one_by_one_stores(tmp_path):
+    from wikimem import rawlog
+    from wikimem.capture import capture, capture_many
+    from wikimem.project import Registry
+
+    def events(session):
+        prompt = {"prompt": "continue"}
+        return [
+            (Event(session, "prompt", "/r", prompt), prompt, "2026-01-01T00:00:00.000Z"),
+            (Event(session, "prompt", "/r", prompt), prompt, None),  # re-delivered at once
+            (Event(session, "tool_post", "/r", {"tool": "Bash"}, uid="t1"), {}, None),
+            (Event(session, "tool_post", "/r", {"tool": "Bash"}, uid="t1"), {}, None),  # again
+            (Event(session, "prompt", "/r", prompt), prompt, None),  # typed again: a new event
+            (Event(session, "tool_post", "/r", {"api_key": "Abcdef123456"}, uid="t2"), {}, None),
+        ]
+
+    registry = Registry(tmp_path / "home")
+    one = registry.resolve(tmp_path / "a", create=True)
+    many = registry.resolve(tmp_path / "b", create=True)
+    singly = [capture("claude-code", e, p, project=one, ts=ts).stored
+              for e, p, ts in events("s1") + events("s2")]
+    assert capture("claude-code", *events("s1")[2][:2], project=many).stored  # stored before
+    batch = capture_many("claude-code", events("s1") + events("s2"), project=many)
+    assert singly == [True, False, True, False, True, True] * 2
+    # (t1 was stored before, so nothing came between the two "continue"s: one re-delivery)
+    assert [c.stored for c in batch] == [True, False, False, False, False, True] + singly[6:]
+
+    def stored(project, session):
+        return [(o.kind, o.key, o.data) for o in
+                rawlog.read(project.raw_dir / f"{session}.jsonl").observations]
+
+    assert stored(many, "s2") == stored(one, "s2")
+    assert stored(many, "s1") == [stored(one, "s1")[i] for i in (1, 0, 3)]
+    assert "[REDACTED:secret-assignment]" in json.dumps(stored(many, "s1"))
+    assert (many.raw_dir / "s1.keys").read_text().split() == [k for _, k, _ in stored(many, "s1")]

@@ -174,6 +174,36 @@ def capture(
     return Captured(project, obs, stored)
 
 
+def capture_many(agent: str, items, *, project: Project | None = None,
+                 registry: Registry | None = None) -> list[Captured]:
+    """`capture` for many events at once: (event, payload, ts or None) each, in order.
+
+    The same observations as capturing them one by one, appended with one lock and one write
+    per session (import and backfill hand over thousands). Events without a project are
+    resolved from their cwd, as `capture` does.
+    """
+    batches: dict[tuple, list] = {}
+    out: list = []
+    for event, payload, ts in items:
+        target = project
+        if target is None:
+            target = (registry or Registry()).resolve(event.cwd or os.getcwd())
+        raw_dir = _raw_dirs.get(target.dir)
+        if raw_dir is None:
+            target.ensure_dirs()
+            raw_dir = _raw_dirs[target.dir] = os.fspath(target.raw_dir)
+        obs = make_observation(agent, event, payload, ts=ts)
+        batches.setdefault((raw_dir, obs.session), []).append(len(out))
+        out.append((target, obs))
+    stored = [False] * len(out)
+    for (raw_dir, session), positions in batches.items():
+        with rawlog.transaction(raw_dir, session) as log:
+            for i, ok in zip(positions, log.append_many([out[i][1] for i in positions]),
+                             strict=True):
+                stored[i] = ok
+    return [Captured(p, obs, ok) for (p, obs), ok in zip(out, stored, strict=True)]
+
+
 def log_error(log_path: Path, message: str, **details) -> None:
     """Append one JSON line to an error log; never raises."""
     record = {"ts": utc_now(), "error": message}

@@ -74,6 +74,11 @@ class SessionLog:
     def append(self, obs: Observation) -> bool:
         return self._files.append(obs)
 
+    def append_many(self, observations) -> list[bool]:
+        """Append each observation unless its key says it is a re-delivery (see `append`),
+        in one write: what import and backfill use. Returns which were stored."""
+        return self._files.append_many(observations)
+
 
 class transaction:  # (named like the function it was: `with transaction(raw, s) as log`)
     """Hold a session's log lock: what is read inside stays true for what is appended.
@@ -178,7 +183,30 @@ class _Files:
         key = obs.key
         if key == keys.last or (key.startswith("u-") and key in keys.all):
             return False
-        line = obs.to_line()
+        self._write(keys, obs.to_line(), (key + "\n").encode("ascii"), (key,))
+        return True
+
+    def append_many(self, observations) -> list[bool]:
+        """`append` for each observation in turn, with one write to each file for them all."""
+        keys = self._read_keys()
+        stored, lines, added = [], [], []
+        last = keys.last
+        for obs in observations:
+            key = obs.key
+            if key == last or (key.startswith("u-") and (key in keys.all or key in added)):
+                stored.append(False)
+                continue
+            stored.append(True)
+            lines.append(obs.to_line())
+            added.append(key)
+            last = key
+        if added:
+            entries = "".join(k + "\n" for k in added).encode("ascii")
+            self._write(keys, b"".join(lines), entries, added)
+        return stored
+
+    def _write(self, keys: StoredKeys, lines: bytes, entries: bytes, added) -> None:
+        """Append lines to the log, then their keys to the keys file (the lock is held)."""
         fd = self.log_fd
         st = os.fstat(fd) if fd >= 0 else None
         if st is None or st.st_nlink == 0:  # not open yet, or removed since
@@ -191,16 +219,15 @@ class _Files:
         if size and size != self.log_size and os.pread(fd, 1, size - 1) != b"\n":
             # Trigger: an earlier writer died mid-line. Why: keep its fragment on a line of
             # its own. Outcome: readers skip exactly one bad line, never two.
-            line = b"\n" + line
-        _write_all(fd, line)
-        self.log_size = size + len(line)
-        entry = (key + "\n").encode("ascii")
-        _write_all(self.keys_fd, entry)  # after the line it stands for
-        keys.add(key)
+            lines = b"\n" + lines
+        _write_all(fd, lines)
+        self.log_size = size + len(lines)
+        _write_all(self.keys_fd, entries)  # after the lines they stand for
+        for key in added:
+            keys.add(key)
         if keys is self.keys:  # (else the file held a cut key: it is read whole next time)
-            self.keys_size += len(entry)
-            self.keys_tail = entry
-        return True
+            self.keys_size += len(entries)
+            self.keys_tail = entries[entries.rfind(b"\n", 0, -1) + 1:]
 
     def _read_keys(self) -> StoredKeys:
         """The keys in the keys file, reading only what was added since the last look."""
