@@ -144,8 +144,9 @@ class Observation:
 
     def __init__(self, id: str, key: str, session: str, agent: str, kind: str, ts: str,
                  cwd: str = "", data: dict | None = None, v: int = SCHEMA_VERSION):
-        self.__dict__.update(id=id, key=key, session=session, agent=agent, kind=kind, ts=ts,
-                             cwd=cwd, data={} if data is None else data, v=v)
+        # In schema order, `v` first: `to_json` encodes this dict as it is.
+        self.__dict__.update(v=v, id=id, key=key, session=session, agent=agent, kind=kind,
+                             ts=ts, cwd=cwd, data={} if data is None else data)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r}: observations are immutable")
@@ -163,7 +164,9 @@ class Observation:
         return f"Observation({fields})"
 
     def __reduce__(self):  # copy and pickle through the constructor
-        return (self.__class__, tuple(self.__dict__.values()))
+        d = self.__dict__
+        return (self.__class__, (d["id"], d["key"], d["session"], d["agent"], d["kind"],
+                                 d["ts"], d["cwd"], d["data"], d["v"]))
 
     def to_json(self) -> str:
         """One line of the raw log (no trailing newline)."""
@@ -171,17 +174,7 @@ class Observation:
             return self._json
         except AttributeError:
             pass
-        text = _encode({
-            "v": self.v,
-            "id": self.id,
-            "key": self.key,
-            "session": self.session,
-            "agent": self.agent,
-            "kind": self.kind,
-            "ts": self.ts,
-            "cwd": self.cwd,
-            "data": self.data,
-        })
+        text = _encode(self.__dict__)
         try:
             line = (text + "\n").encode("utf-8")
         except UnicodeEncodeError:
