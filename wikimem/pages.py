@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import frontmatter
 import yaml
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 
 FRONTMATTER_ORDER = (
@@ -156,6 +157,7 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None) -> 
             os.fsync(f.fileno())
         os.replace(tmp, target)
         result.written.append(rel)
+        faults.point("page-written")
     return result
 
 
