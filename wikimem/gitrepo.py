@@ -7,6 +7,7 @@ wrote what.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -53,12 +54,25 @@ def open_repo(wiki_dir: Path) -> git.Repo:
                 "aside and run `wikimem compile --rebuild` to recreate the wiki from the raw "
                 "log.") from exc
     wiki_dir.mkdir(parents=True, exist_ok=True)
-    repo = git.Repo.init(wiki_dir, initial_branch="main")
-    with repo.config_writer() as cfg:
-        cfg.set_value("core", "autocrlf", "false")
-        cfg.set_value("core", "quotepath", "false")
-    (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
-    commit(repo, [".gitignore"], "Create the wiki repository")
+    try:
+        repo = git.Repo.init(wiki_dir, initial_branch="main")
+        with repo.config_writer() as cfg:
+            cfg.set_value("core", "autocrlf", "false")
+            cfg.set_value("core", "quotepath", "false")
+        (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
+        commit(repo, [".gitignore"], "Create the wiki repository")
+    except (git.GitCommandError, WikimemError, OSError) as exc:
+        # Why: a half-made .git (a full disk during `git init`) would fail every later
+        # compile; removing it lets the next one start over.
+        shutil.rmtree(wiki_dir / ".git", ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise
+        detail = (f"exit {exc.status}: {str(exc.stderr or '').strip()[:300]}"
+                  if isinstance(exc, git.GitCommandError) else str(exc))
+        raise WikimemError(
+            f"Could not create the wiki repository in {wiki_dir}: git failed ({detail}). "
+            "Check that the disk has room and the folder is writable, then run the command "
+            "again.") from exc
     return repo
 
 
