@@ -195,6 +195,8 @@ def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = 
     if not _run(repo, "diff", "--cached", "--name-only"):
         return None
     faults.point("git-added")
+    # A NUL cannot be passed in an argument (recorded text in a title may hold one).
+    message = message.replace("\0", "\ufffd")
     _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
     return repo.head.commit.hexsha
 
