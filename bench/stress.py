@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +57,7 @@ MARKER = re.compile(rb"m-[a-z0-9]+-\d+-\d+")
 POINTS = ["compile-start", "page-written", "git-added", "after-commit", "index-update",
           "before-state-save"]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+KEEP = False  # --keep: leave the temporary homes for inspection
 
 
 # -- payloads --------------------------------------------------------------------------------
@@ -240,10 +242,18 @@ def _wait_idle(project, timeout: float = 600) -> bool:
 
 
 def concurrency(procs: int, events: int, sub_procs: int, sub_events: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="wikimem-stress-"))
+    try:
+        return _concurrency(work, procs, events, sub_procs, sub_events)
+    finally:
+        if not KEEP:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _concurrency(work: Path, procs: int, events: int, sub_procs: int, sub_events: int) -> dict:
     from wikimem.compile import compile_project
     from wikimem.project import Registry
 
-    work = Path(tempfile.mkdtemp(prefix="wikimem-stress-"))
     home, repo = work / "home", work / "project"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -421,11 +431,19 @@ def check_project(project, reference, token: str) -> dict:
 
 
 def crash(trials: int, seed: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="wikimem-crash-"))
+    try:
+        return _crash(work, trials, seed)
+    finally:
+        if not KEEP:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _crash(work: Path, trials: int, seed: int) -> dict:
     from wikimem.compile import compile_project
     from wikimem.project import Registry
 
     rng = random.Random(seed)
-    work = Path(tempfile.mkdtemp(prefix="wikimem-crash-"))
     repo = work / "project"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -497,6 +515,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
     parser.add_argument("--out", type=Path, help=f"write the results (e.g. {RESULTS})")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     for name in ("w", "project", "stop", "cwd"):
@@ -509,6 +528,8 @@ def main() -> None:
               "searcher": role_searcher}[args.role]
         print(json.dumps(fn(args)))
         return
+    global KEEP
+    KEEP = args.keep
     if args.quick:
         args.procs, args.events, args.process_workers, args.process_events, args.trials = (
             4, 150, 3, 4, 8)
