@@ -320,3 +320,15 @@ def test_read_only_home_hook_exits_0_and_cli_reports_a_clear_error(repo, wikimem
     assert not (project.raw_dir / "new.jsonl").exists()
     assert cli.returncode == 1 and cli.stderr.startswith("Error: ")
     assert "Traceback" not in cli.stderr
+
+
+def test_doctor_reports_an_interrupted_compile():
+    from wikimem.doctor import check_pending
+
+    project = Registry().resolve(CWD)
+    feed(project, 0)
+    assert compile_process(project, "page-written@1").returncode == -signal.SIGKILL
+    check = check_pending(project)
+    assert check.status == "WARN" and "interrupted" in check.detail
+    compile_project(project)
+    assert check_pending(project).status == "PASS"
