@@ -313,6 +313,8 @@ def _release(files: _Files, keep: bool) -> None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: a full disk or a file-size limit makes `os.write` stop short,
+    and the next write raises why (ENOSPC, EFBIG), so a cut line is never taken as stored."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
