@@ -162,6 +162,14 @@ def capture(
     ts: str | None = None,
 ) -> Captured:
     """Store one event in its project's raw log (the project of its cwd unless given)."""
+    project, raw_dir = _target(event, project, registry)
+    obs = make_observation(agent, event, payload, ts=ts)
+    stored = rawlog.append(raw_dir, obs)
+    return Captured(project, obs, stored)
+
+
+def _target(event: Event, project: Project | None, registry: Registry | None):
+    """The event's project (that of its cwd unless given) and its raw folder, made once."""
     if project is None:
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
     raw_dir = _raw_dirs.get(project.dir)
@@ -170,9 +178,7 @@ def capture(
         # it runs comes back with the next append (raw/) or compile (the others).
         project.ensure_dirs()
         raw_dir = _raw_dirs[project.dir] = os.fspath(project.raw_dir)
-    obs = make_observation(agent, event, payload, ts=ts)
-    stored = rawlog.append(raw_dir, obs)
-    return Captured(project, obs, stored)
+    return project, raw_dir
 
 
 def capture_many(agent: str, items, *, project: Project | None = None,
@@ -186,13 +192,7 @@ def capture_many(agent: str, items, *, project: Project | None = None,
     batches: dict[tuple, list] = {}
     out: list = []
     for event, payload, ts in items:
-        target = project
-        if target is None:
-            target = (registry or Registry()).resolve(event.cwd or os.getcwd())
-        raw_dir = _raw_dirs.get(target.dir)
-        if raw_dir is None:
-            target.ensure_dirs()
-            raw_dir = _raw_dirs[target.dir] = os.fspath(target.raw_dir)
+        target, raw_dir = _target(event, project, registry)
         obs = make_observation(agent, event, payload, ts=ts)
         batches.setdefault((raw_dir, obs.session), []).append(len(out))
         out.append((target, obs))
