@@ -1,6 +1,7 @@
 """The hook as Claude Code runs it: a subprocess fed one payload on stdin."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -44,6 +45,33 @@ def test_hook_imports_only_the_standard_library(repo, tmp_path):
     assert json.loads(out[-2]) == []
     loaded = set(json.loads(out[-1]))
     assert not loaded & {"wikimem.cli", "wikimem.compile", "wikimem.index", "wikimem.pages"}
+    assert len(raw_records(repo)) == 1
+
+
+def test_hook_path_imports_without_site(repo):
+    """What the hook path itself imports, with no `site` (and so no editable-install finder
+    loading modules for it): no context managers from contextlib, no importlib."""
+    from pathlib import Path
+
+    import wikimem
+
+    Registry().resolve(repo)  # registering a project (once) may import more
+    payload = json.dumps(fixture_payload("post_tool_use_bash", cwd=str(repo)))
+    probe = (
+        "import sys, io, json\n"
+        "sys.argv = ['wikimem', 'hook', 'claude-code']\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO({payload.encode()!r}))\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    source = str(Path(wikimem.__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-S", "-c", probe], cwd=repo, capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": source})
+    modules = set(json.loads(out.stdout.splitlines()[-1]))
+    assert "wikimem.capture" in modules
+    assert not modules & {"contextlib", "importlib", "dataclasses", "inspect", "typing",
+                          "threading", "uuid", "datetime", "subprocess", "hashlib"}
     assert len(raw_records(repo)) == 1
 
 
