@@ -50,7 +50,8 @@ def test_hook_imports_only_the_standard_library(repo, tmp_path):
 
 def test_hook_path_imports_without_site(repo):
     """What the hook path itself imports, with no `site` (and so no editable-install finder
-    loading modules for it): no context managers from contextlib, no importlib."""
+    loading modules for it): no contextlib, importlib or pathlib (which imports urllib.parse,
+    ipaddress and fnmatch)."""
     from pathlib import Path
 
     import wikimem
@@ -70,8 +71,9 @@ def test_hook_path_imports_without_site(repo):
                          text=True, check=True, env={**os.environ, "PYTHONPATH": source})
     modules = set(json.loads(out.stdout.splitlines()[-1]))
     assert "wikimem.capture" in modules
-    assert not modules & {"contextlib", "importlib", "dataclasses", "inspect", "typing",
-                          "threading", "uuid", "datetime", "subprocess", "hashlib"}
+    assert not modules & {"contextlib", "importlib", "pathlib", "urllib.parse", "dataclasses",
+                          "inspect", "typing", "threading", "uuid", "datetime", "subprocess",
+                          "hashlib"}
     assert len(raw_records(repo)) == 1
 
 

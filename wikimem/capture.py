@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections import namedtuple
-from pathlib import Path
 
 from wikimem import rawlog
 from wikimem.adapters import Event
@@ -147,9 +146,8 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
 Captured = namedtuple("Captured", "project observation stored")
 
 
-# Projects this process has set up: project folder -> its raw folder (a string: capture
-# appends through it for every event, and a Path would be built anew each time).
-_raw_dirs: dict[Path, str] = {}
+# Projects this process has set up: project folder -> its raw folder.
+_raw_dirs: dict[str, str] = {}
 
 
 def capture(
@@ -172,12 +170,12 @@ def _target(event: Event, project: Project | None, registry: Registry | None):
     """The event's project (that of its cwd unless given) and its raw folder, made once."""
     if project is None:
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
-    raw_dir = _raw_dirs.get(project.dir)
+    raw_dir = _raw_dirs.get(project.folder)
     if raw_dir is None:
         # Once per process (importers capture thousands of events): a folder removed while
         # it runs comes back with the next append (raw/) or compile (the others).
         project.ensure_dirs()
-        raw_dir = _raw_dirs[project.dir] = os.fspath(project.raw_dir)
+        raw_dir = _raw_dirs[project.folder] = project.file("raw")
     return project, raw_dir
 
 
@@ -205,7 +203,7 @@ def capture_many(agent: str, items, *, project: Project | None = None,
     return [Captured(p, obs, ok) for (p, obs), ok in zip(out, stored, strict=True)]
 
 
-def log_error(log_path: Path, message: str, **details) -> None:
+def log_error(log_path: str | os.PathLike, message: str, **details) -> None:
     """Append one JSON line to an error log; never raises.
 
     When the log itself cannot be written (a full disk, a read-only home) the message goes
@@ -214,7 +212,7 @@ def log_error(log_path: Path, message: str, **details) -> None:
     record = {"ts": utc_now(), "error": message}
     record.update({k: redact_text(cap_text(str(v), 1000)) for k, v in details.items()})
     try:
-        log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(os.fspath(log_path)), mode=0o700, exist_ok=True)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))

@@ -18,11 +18,10 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from wikimem.locks import lock_fd, unlock_fd
 from wikimem.observation import Observation, sha256_hex
-from wikimem.project import ensure_private_dir
+from wikimem.project import _path, ensure_private_dir
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -35,7 +34,7 @@ def session_filename(session: str) -> str:
     return "x-" + sha256_hex(session.encode("utf-8", "surrogatepass"))[:32]
 
 
-def append(raw_dir: Path, obs: Observation) -> bool:
+def append(raw_dir: str | os.PathLike, obs: Observation) -> bool:
     """Append one observation to its session file; False if its key says it is a re-delivery.
 
     Keys starting `u-` come from an id the agent gave the event (a tool-use id, a transcript
@@ -61,12 +60,12 @@ class SessionLog:
         self._files = files
 
     @property
-    def path(self) -> Path:
-        return Path(self._files.base + ".jsonl")
+    def path(self) -> os.PathLike:
+        return _path(self._files.base + ".jsonl")
 
     @property
-    def keys_path(self) -> Path:
-        return Path(self._files.base + ".keys")
+    def keys_path(self) -> os.PathLike:
+        return _path(self._files.base + ".keys")
 
     def read(self) -> list[Observation]:
         return read(self.path).observations
@@ -87,7 +86,7 @@ class transaction:  # (named like the function it was: `with transaction(raw, s)
     contextlib.)
     """
 
-    def __init__(self, raw_dir: Path, session: str):
+    def __init__(self, raw_dir: str | os.PathLike, session: str):
         self._raw_dir, self._session = raw_dir, session
         self._files: _Files | None = None
 
@@ -147,7 +146,7 @@ class _Files:
                 try:
                     self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
                 except FileNotFoundError:  # the raw folder is gone (or never was): make it
-                    ensure_private_dir(Path(self.raw_dir))
+                    ensure_private_dir(self.raw_dir)
                     self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
                 self.keys, self.keys_size, self.keys_tail = None, -1, b""
             lock_fd(self.keys_fd)
@@ -348,7 +347,7 @@ class ReadResult:
                 f"bad_lines={self.bad_lines!r}, end_offset={self.end_offset!r})")
 
 
-def read(path: Path, start: int = 0) -> ReadResult:
+def read(path: str | os.PathLike, start: int = 0) -> ReadResult:
     """Read complete lines from byte `start`; a partial last line is left for later."""
     result = ReadResult(end_offset=start)
     try:
@@ -369,7 +368,7 @@ def read(path: Path, start: int = 0) -> ReadResult:
     return result
 
 
-def session_file_sizes(raw_dir: Path) -> list[tuple[str, int]]:
+def session_file_sizes(raw_dir: str | os.PathLike) -> list[tuple[str, int]]:
     """(name, size in bytes) of every session log in the raw folder, in name order."""
     try:
         with os.scandir(raw_dir) as entries:
@@ -379,8 +378,8 @@ def session_file_sizes(raw_dir: Path) -> list[tuple[str, int]]:
     return sorted(found)
 
 
-def session_files(raw_dir: Path) -> Iterator[Path]:
-    """Every session log in the raw folder, in name order."""
+def session_files(raw_dir: os.PathLike) -> Iterator[os.PathLike]:
+    """Every session log in the raw folder (a Path), in name order."""
     try:
         # Names sorted as strings (as Path objects, ten thousand took a tenth of a second).
         names = sorted(e.name for e in os.scandir(raw_dir) if e.name.endswith(".jsonl"))
