@@ -278,6 +278,16 @@ def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
     assert sorted(repo.git.ls_files().split()) == sorted([".gitignore", *paths[3:]])
 
 
+def _broken_links_the_long_way(wiki_dir, written):
+    """Every page listed, every written page parsed from its file with mistune."""
+    from wikimem.markdown import parse, resolve_links
+    from wikimem.pages import read_page
+
+    empty = parse("")
+    return resolve_links({rel: parse(read_page(wiki_dir / rel)[1]) if rel in written else empty
+                          for rel in wiki_pages(wiki_dir)})
+
+
 def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
     from wikimem.compile import _broken_links
 
@@ -289,3 +299,46 @@ def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
     from_files = _broken_links(tmp_path, written)
     assert from_files == {"a.md": ["missing"], "b.md": ["gone/page.md"]}
     assert _broken_links(tmp_path, written, {p.path: p for p in pages}) == from_files
+    assert _broken_links_the_long_way(tmp_path, written) == from_files
+
+
+def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch):
+    """Links found by folder guesses, by the listing and by mistune: the same answer."""
+    from wikimem import compile as compile_module
+
+    wiki = tmp_path / "wiki"
+    for rel in ("sessions/2026-01-01-AbCd1234.md", "timeline/2026-01.md", "decisions/D1-x.md",
+                ".hidden/secret.md", "sessions/.draft.md", "deep/er/page.md", "x.md.md",
+                "real/inside.md"):
+        (wiki / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wiki / rel).write_text("x\n")
+    (wiki / "linked").symlink_to(wiki / "real")
+    body = "\n".join([
+        "[[2026-01-01-AbCd1234|a session]] [[2026-01-01-abcd1234]] [[timeline/2026-01|Jan]]",
+        "[[sessions/2026-01-01-AbCd1234.md]] [[D1-x#Why]] ![[D1-x]] ![[diagram.png]]",
+        "[[secret]] [[.hidden/secret]] [[.draft]] [[page]] [[er/page]] [[x.md]] [[inside]]",
+        "[[linked/inside]] [[nowhere]] `[[in code]]` \\[[escaped]] [[a\\|b]] [[ spaced ]]",
+        "", "    [[indented code]]", "", "```", "[[fenced]]", "```", "",
+        "| a | b |", "|---|---|", "| [[x\\|y]] | [[table|cell]] |",
+    ])
+    pages = [Page("notes/n.md", {"title": "N"}, body), Page("plain.md", {"title": "P"}, "[[n]]")]
+    written = write_pages(wiki, pages).written
+    want = _broken_links_the_long_way(wiki, written)
+    assert want["notes/n.md"] and "nowhere" in want["notes/n.md"]
+    folders = {"sessions", "timeline", "decisions", "notes", "linked"}
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in pages},
+                                        folders) == want
+    listed = []
+    real = compile_module.wiki_pages
+    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
+    clean = [Page("notes/ok.md", {"title": "OK"}, "[[2026-01-01-AbCd1234]] [[timeline/2026-01]]"
+                  " [[D1-x|one]] [[n]]")]
+    written = write_pages(wiki, clean).written
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in clean},
+                                        folders) == {}
+    assert listed == []  # every target was found where the compiler puts pages
+    code = [Page("notes/code.md", {"title": "C"}, "[[n]] and `[[not a link]]`")]
+    written = write_pages(wiki, code).written
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in code},
+                                        folders) == {} == _broken_links_the_long_way(wiki, written)
+    assert listed == [1]  # looked for, not found by name: the listing, then mistune, decide

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from wikimem.errors import WikimemError
 from wikimem.llm import Client, LLMSettings
 from wikimem.llm import consolidate as llm_consolidate
 from wikimem.locks import locked
-from wikimem.markdown import parse, resolve_links
+from wikimem.markdown import WIKILINK_PATTERN, _is_attachment, link_key, parse
 from wikimem.memory import Memory, MemoryState, is_memory_log, memory_observations
 from wikimem.pages import (
     Page,
@@ -47,6 +48,9 @@ from wikimem.render import (
 from wikimem.sessions import SessionRecord, digest
 
 STATE_VERSION = 1
+# Summaries appended to state/sessions.jsonl before sessions.json is written whole again
+# (at least; or a quarter of the sessions, whichever is more).
+JOURNAL_MIN = 256
 
 
 @dataclass
@@ -97,17 +101,22 @@ _SUMMARY_KEYS = (*SessionSummary.__slots__, "candidates")
 
 class State:
     """What the last compile left: `state/compile.json` (how far each raw file was compiled,
-    pages offered and rendered), `state/sessions.json` (a summary of every session, for the
-    aggregate pages) and `state/sessions/<log>.json` (each session's full SessionRecord).
+    pages offered and rendered), the summary of every session for the aggregate pages
+    (`state/sessions.json`, plus `state/sessions.jsonl`: the summaries digested since, one
+    per line, later lines winning) and `state/sessions/<log>.json` (each session's full
+    SessionRecord).
 
     Records are read only for the sessions a compile renders and written only for the
-    sessions it digested: ten thousand of them took half a second each way as one file.
+    sessions it digested: ten thousand of them took half a second each way as one file. The
+    summaries of ten thousand sessions are 5 MB of JSON, so a compile appends the ones it
+    changed and folds them into `sessions.json` only once they are many.
     """
 
     def __init__(self, project: Project):
         self.project = project
         self.path = project.state_dir / "compile.json"
         self.catalog_path = project.state_dir / "sessions.json"
+        self.journal_path = project.state_dir / "sessions.jsonl"
         self.records_dir = project.state_dir / "sessions"
         self.offsets: dict[str, int] = {}
         self.catalog: dict[str, dict] = {}  # raw file name -> summary (_SUMMARY_KEYS)
@@ -118,6 +127,7 @@ class State:
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
+        self._journaled = 0  # summaries in sessions.jsonl
 
     def load(self) -> State:
         try:
@@ -128,17 +138,38 @@ class State:
                 self.offered = dict(data.get("offered", {}))
                 rendered = data.get("rendered", {})
                 self.rendered = rendered if isinstance(rendered, dict) else {}
-                self.catalog = {name: _summary(d) for name, d in catalog.items()}
-                self._loaded = True
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
+                    self.catalog = {name: _summary(d) for name, d in catalog.items()}
                     self._records = catalog
                     self._unsaved = set(catalog)
-                    self._loaded = False
+                    self.journal_path.unlink(missing_ok=True)
+                else:
+                    self.catalog = catalog
+                    self._loaded = True
+                    self._replay_journal()
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             # Missing or damaged state is a cache miss: the next compile reads everything.
             self.offsets, self.catalog, self.offered, self.rendered = {}, {}, {}, {}
+            self._loaded = False
         return self
+
+    def _replay_journal(self) -> None:
+        try:
+            with open(self.journal_path, "rb") as f:
+                blob = f.read()
+        except FileNotFoundError:
+            return
+        complete = blob[:blob.rfind(b"\n") + 1]
+        for line in complete.splitlines():
+            d = json.loads(line)
+            self.catalog[d.pop("log")] = d
+            self._journaled += 1
+        if len(complete) < len(blob):
+            # Trigger: a compile killed mid-append. Why: appending after the fragment would
+            # damage the next line. Outcome: the next save rewrites sessions.json whole (the
+            # lost line's session was not marked compiled, so it is digested again anyway).
+            self._journaled = -1
 
     def put(self, name: str, record: SessionRecord) -> None:
         """The digest of raw file `name`, to be saved."""
@@ -177,8 +208,7 @@ class State:
                 for stale in self.records_dir.glob("*.json"):
                     if stale.name not in keep:
                         stale.unlink()
-            _atomic_write(self.catalog_path,
-                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            self._save_catalog()
             self._unsaved.clear()
             self._loaded = True
         _atomic_write(
@@ -187,6 +217,23 @@ class State:
                         "offered": self.offered, "rendered": self.rendered},
                        separators=(",", ":")),
         )
+
+    def _save_catalog(self) -> None:
+        """Append the changed summaries, or write them all once the journal is long."""
+        pending = len(self._unsaved)
+        if not self._loaded or self._journaled < 0 or \
+                self._journaled + pending > max(JOURNAL_MIN, len(self.catalog) // 4):
+            _atomic_write(self.catalog_path,
+                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            self.journal_path.unlink(missing_ok=True)
+            self._journaled = 0
+            return
+        lines = "".join(json.dumps({"log": name, **self.catalog[name]}, sort_keys=True,
+                                   separators=(",", ":")) + "\n"
+                        for name in sorted(self._unsaved))
+        with open(self.journal_path, "a", encoding="utf-8", newline="\n") as f:
+            f.write(lines)
+        self._journaled += pending
 
     def _record_path(self, name: str) -> Path:
         return self.records_dir / (name.removesuffix(".jsonl") + ".json")
@@ -354,8 +401,10 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
             if rel not in produced and is_machine_page(target.read_text(encoding="utf-8")):
                 target.unlink()
                 result.removed.append(rel)
+    folders = {rel.rpartition("/")[0] for rel in [*by_path, *memory.items]}
     result.broken_links = _broken_links(project.wiki_dir, result.written,
-                                        {**by_path, **{p.path: p for p in offers}})
+                                        {**by_path, **{p.path: p for p in offers}},
+                                        folders | {"sessions", "timeline"})
 
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
     if result.written or result.removed:
@@ -442,25 +491,96 @@ def _context_records(state: State, summaries: list[SessionSummary]) -> list:
     return summaries[:-1] + [state.record(name)]
 
 
-def _broken_links(wiki_dir: Path, written: list[str],
-                  pages: dict[str, Page] | None = None) -> dict[str, list[str]]:
+def _broken_links(wiki_dir: Path, written: list[str], pages: dict[str, Page] | None = None,
+                  folders: set[str] = frozenset()) -> dict[str, list[str]]:
     """Links on the pages just written that point at no page in the wiki.
 
-    A page in `pages` (what this compile wrote) is parsed from its body in memory: reading
-    the file back means parsing its YAML again, for every page of a first compile.
+    Exactly what parsing every written page with mistune and resolving its links against a
+    listing of the whole wiki gives, without doing either for most compiles: a regular
+    expression finds every `[[...]]` on a page (mistune's links are a subset: it leaves out
+    those in code), and a target resolves when a page by that name exists at its own path or
+    in one of `folders` (where the compiler puts pages). Only a target that is found neither
+    way costs a listing of the wiki, and only a page with such a target a mistune parse.
+    A page in `pages` is read from memory, not from its file.
     """
     if not written:
         return {}
     pages = pages or {}
-    fresh = set(written)
-    empty = parse("")
+    real_dirs: dict[str, bool] = {}
+    order = ["", *sorted(folders)]  # the folder that held the last target is tried first
+    listing: tuple[set[str], set[str]] | None = None
+    broken: dict[str, list[str]] = {}
 
-    def body(rel: str) -> str:
+    def exists(target: str) -> bool:
+        name = _link_name(target)
+        if not name or name.startswith("."):
+            return False
+        path = target.strip().replace("\\", "/").rstrip("/")
+        path = path[:-3] if path.lower().endswith(".md") else path
+        own = [path.rpartition("/")[0]] if "/" in path else []
+        for folder in own + order:
+            if _is_listed_dir(wiki_dir, folder, real_dirs) and \
+                    os.path.isfile(wiki_dir / f"{folder}/{name}.md".lstrip("/")):
+                if folder in order and order[0] != folder:
+                    order.remove(folder)
+                    order.insert(0, folder)
+                return True
+        return False
+
+    def resolves(target: str) -> bool:
+        nonlocal listing
+        if listing is None:
+            listed = wiki_pages(wiki_dir)
+            listing = ({link_key(rel) for rel in listed}, {rel[:-3] for rel in listed})
+        return link_key(target) in listing[0] or target in listing[1]
+
+    for rel in sorted(written):
         # The body as read_page returns it: frontmatter strips the text after the fence.
-        return pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
+        body = pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
+        if all(exists(t) or resolves(t) for t in _link_targets(body)):
+            continue
+        missing = [t for t in parse(body).links if not resolves(t)]
+        if missing:
+            broken[rel] = missing
+    return broken
 
-    parsed = {rel: parse(body(rel)) if rel in fresh else empty for rel in wiki_pages(wiki_dir)}
-    return resolve_links(parsed)
+
+_WIKILINK = re.compile(WIKILINK_PATTERN)
+
+
+def _link_targets(body: str) -> list[str]:
+    """Every wikilink target the text could hold, as markdown.parse reads one (a superset of
+    its links: this also counts links inside code)."""
+    targets = []
+    for m in _WIKILINK.finditer(body):
+        inner = m.group("wl_inner").replace("\\|", "|")
+        target = inner.partition("|")[0].partition("#")[0].strip()
+        if target and not (m.group(0).startswith("!") and _is_attachment(target)):
+            targets.append(target)
+    return targets
+
+
+def _link_name(target: str) -> str:
+    """The file name (without `.md`) a link target resolves by, in its own case."""
+    name = target.strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].strip()
+    return (name[:-3] if name.lower().endswith(".md") else name).strip()
+
+
+def _is_listed_dir(wiki_dir: Path, folder: str, cache: dict[str, bool]) -> bool:
+    """True when wiki_pages lists the pages in `folder`: a real folder (not a link to one),
+    not hidden, with no hidden or linked folder above it."""
+    if folder not in cache:
+        ok = True
+        if folder:
+            parts = folder.split("/")
+            ok = all(p and not p.startswith(".") and p not in (".", "..") for p in parts)
+            for i in range(len(parts)):
+                if not ok:
+                    break
+                sub = wiki_dir.joinpath(*parts[:i + 1])
+                ok = sub.is_dir() and not sub.is_symlink()
+        cache[folder] = ok
+    return cache[folder]
 
 
 def _message(records: list[SessionRecord], memory: MemoryState, result: CompileResult,
