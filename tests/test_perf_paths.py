@@ -342,3 +342,181 @@ def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch
     assert compile_module._broken_links(wiki, written, {p.path: p for p in code},
                                         folders) == {} == _broken_links_the_long_way(wiki, written)
     assert listed == [1]  # looked for, not found by name: the listing, then mistune, decide
+
+
+def test_commit_of_paths_that_hold_what_head_has_makes_no_commit(tmp_path):
+    from wikimem import gitrepo
+
+    repo = gitrepo.open_repo(tmp_path / "wiki")
+    (tmp_path / "wiki" / "a.md").write_text("one\n")
+    first = gitrepo.commit(repo, ["a.md"], "a")
+    assert first and gitrepo.head(repo) == first
+    assert gitrepo.commit(repo, ["a.md"], "nothing new") is None
+    assert gitrepo.head(repo) == first
+
+
+def test_wiki_repositories_use_the_untracked_cache(tmp_path):
+    from wikimem import gitrepo
+
+    def setting(path):
+        return subprocess.run(["git", "-C", str(path), "config", "core.untrackedCache"],
+                              capture_output=True, text=True).stdout.strip()
+
+    assert setting(gitrepo.open_repo(tmp_path / "new").working_dir) == "true"
+    old = tmp_path / "old"
+    subprocess.run(["git", "init", "-q", str(old)], check=True)  # a wiki made before
+    assert setting(old) == ""
+    gitrepo.open_repo(old)
+    assert setting(old) == "true"
+    (old / "human.md").write_text("x\n")
+    assert gitrepo.dirty_paths(gitrepo.open_repo(old)) == ["human.md"]
+
+
+def test_broken_links_of_many_pages_list_the_wiki_once(tmp_path, monkeypatch):
+    from wikimem import compile as compile_module
+
+    monkeypatch.setattr(compile_module, "_LIST_FROM", 2)
+    pages = [Page(f"p{i}.md", {"title": str(i)}, f"[[p{i + 1}]] `[[code]]` [[x/p{i}]]")
+             for i in range(5)]
+    written = write_pages(tmp_path, pages).written
+    listed = []
+    real = compile_module.wiki_pages
+    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
+    got = compile_module._broken_links(tmp_path, written, {p.path: p for p in pages})
+    assert got == _broken_links_the_long_way(tmp_path, written)
+    assert got == {"p4.md": ["p5"]} and listed == [1]  # x/p4 resolves by name
+
+
+# -- durable writes in batches ------------------------------------------------------------
+
+
+def test_many_pages_are_made_durable_with_one_sync(tmp_path, monkeypatch):
+    from wikimem import pages as pages_module
+
+    calls = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
+    monkeypatch.setattr(os, "sync", lambda: calls.append("sync"), raising=False)
+    monkeypatch.setattr(pages_module, "_BATCH", 40)
+    many = [Page(f"p/{i:03}.md", {"title": str(i)}, f"Page {i}.") for i in range(90)]
+    assert write_pages(tmp_path, many).written == [p.path for p in many]
+    assert calls == ["sync", "sync", "fsync"] * 1 + ["fsync"] * 9  # 40 + 40 + 10 pages
+    assert all((tmp_path / p.path).read_text() == p.render() for p in many)
+    assert not list(tmp_path.rglob("*.tmp"))
+    calls.clear()
+    few = [Page(f"q/{i}.md", {"title": str(i)}, "Few.") for i in range(3)]
+    write_pages(tmp_path, few)
+    assert calls == ["fsync"] * 3
+
+
+# -- the catalog journal and the structured pages kept as they are ---------------------------
+
+
+def _add_session(project, repo, name, start):
+    from conftest import session_events
+    from test_compile import feed
+
+    return feed(session_events(repo, name), start)
+
+
+def test_session_summaries_are_appended_then_folded_in(repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from wikimem import compile as compile_module
+    from wikimem.compile import State, compile_project
+
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    project = _add_session(None, repo, "01-node-bump.jsonl", t0)
+    compile_project(project)
+    base = project.state_dir / "sessions.json"
+    journal = project.state_dir / "sessions.jsonl"
+    written = base.read_bytes()
+    assert not journal.exists()
+    _add_session(project, repo, "02-issue-triage.jsonl", t0 + timedelta(days=1))
+    compile_project(project)
+    assert base.read_bytes() == written  # not rewritten: the new summary was appended
+    assert len(journal.read_text().splitlines()) == 1
+    state = State(project).load()
+    assert len(state.catalog) == 2 and state._journaled == 1
+    wiki = _snapshot(project.wiki_dir)
+
+    # A compile killed mid-append leaves a fragment: ignored, and the next save folds all in.
+    with open(journal, "a") as f:
+        f.write('{"log": "half')
+    state = State(project).load()
+    assert len(state.catalog) == 2 and state._journaled == -1
+    from wikimem.memory import Memory
+
+    Memory(project).add("note", "Fold the journal")
+    compile_project(project)
+    assert not journal.exists()
+    assert json.loads(base.read_text()) == State(project).load().catalog
+    assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k.startswith("sessions/")} \
+        == {k: v for k, v in wiki.items() if k.startswith("sessions/")}
+
+    # Once the journal holds JOURNAL_MIN summaries, sessions.json is written whole again.
+    monkeypatch.setattr(compile_module, "JOURNAL_MIN", 1)
+    state = State(project).load()
+    name = next(iter(state.catalog))
+    state.put(name, state.record(name))
+    state.save()
+    assert len(journal.read_text().splitlines()) == 1
+    state = State(project).load()
+    state.put(name, state.record(name))
+    state.save()
+    assert not journal.exists()
+    assert compile_project(project, rebuild=True).written == []
+
+
+def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
+        repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import session_events
+    from test_compile import feed
+
+    from wikimem import compile as compile_module
+    from wikimem.compile import compile_project
+    from wikimem.memory import Memory
+
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    events = session_events(repo, "02-issue-triage.jsonl")
+    parts = [events[len(events) * i // 5:len(events) * (i + 1) // 5]
+             for i in range(5)]
+    project = feed(parts[0], t0)
+    memory = Memory(project)
+    memory.add("decision", "Use Postgres", fields={"why": "It is already deployed"})
+    memory.add("lesson", "Reset the cache between tests")
+    compile_project(project)
+    rendered = []
+    real = compile_module.memory_page
+    monkeypatch.setattr(compile_module, "memory_page",
+                        lambda item, *a: rendered.append(item.page) or real(item, *a))
+
+    feed(parts[1], t0 + timedelta(minutes=1))
+    result = compile_project(project)
+    assert rendered == [] and result.sessions  # the session grew; memory as it was
+
+    decision = next(p for p in _snapshot(project.wiki_dir) if p.startswith("decisions/"))
+    page = project.wiki_dir / decision
+    page.write_text(page.read_text().replace("It is already deployed", "Deployed, edited"))
+    feed(parts[2], t0 + timedelta(minutes=2))
+    result = compile_project(project)  # a person's edit: that page is looked at again
+    assert rendered == [decision] and result.human_edited == [decision]
+    assert "Deployed, edited" in page.read_text()
+
+    rendered.clear()
+    lesson = next(p for p in _snapshot(project.wiki_dir) if p.startswith("lessons/"))
+    (project.wiki_dir / lesson).unlink()  # deleted: written again
+    feed(parts[3], t0 + timedelta(minutes=3))
+    result = compile_project(project)
+    assert rendered == [decision, lesson] and lesson in result.written
+
+    rendered.clear()
+    memory.add("note", "Keep the state small")  # new memory: everything is rendered
+    feed(parts[4], t0 + timedelta(minutes=4))
+    result = compile_project(project)
+    assert len(rendered) == 3 and any(p.startswith("notes/") for p in result.written)
+    incremental = {k: v for k, v in _snapshot(project.wiki_dir).items() if k != decision}
+    compile_project(project, rebuild=True)
+    assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k != decision} \
+        == incremental

@@ -11,12 +11,15 @@ work started by several hooks at once coalesces instead of running twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from wikimem import gitrepo, rawlog, repo_bootstrap
 from wikimem import llm as llm_module
@@ -28,20 +31,24 @@ from wikimem.locks import locked
 from wikimem.markdown import WIKILINK_PATTERN, _is_attachment, link_key, parse
 from wikimem.memory import Memory, MemoryState, is_memory_log, memory_observations
 from wikimem.pages import (
+    RENDER_IDENTITY,
     Page,
     is_machine_page,
     read_page,
     recorded_hash,
+    text_sha256,
     wiki_pages,
     write_pages,
 )
 from wikimem.project import Project
 from wikimem.render import (
+    HUBS,
     context_page,
     hub_pages,
     index_page,
     memory_page,
     month_pages,
+    renderer_identity,
     session_page,
     topic_pages,
 )
@@ -74,18 +81,21 @@ class CompileResult:
         return asdict(self)
 
 
-class SessionSummary:
+class SessionSummary(NamedTuple):
     """What the aggregate pages (index, timeline, earlier sessions, links) read of a session.
 
     The full SessionRecord (prompts, commands, outcome...) is read only for the pages that
-    show it; a field that is not here fails loudly instead of rendering as empty.
+    show it; a field that is not here fails loudly instead of rendering as empty. A named
+    tuple: every compile makes one per session, ten thousand of them.
     """
 
-    __slots__ = ("session_id", "agent", "started", "ended", "title", "summary", "stem")
-
-    def __init__(self, d: dict):
-        for key in self.__slots__:
-            setattr(self, key, d[key])
+    session_id: str
+    agent: str
+    started: str
+    ended: str
+    title: str
+    summary: str
+    stem: str
 
     @property
     def date(self) -> str:
@@ -96,7 +106,11 @@ class SessionSummary:
         return f"sessions/{self.stem}.md"
 
 
-_SUMMARY_KEYS = (*SessionSummary.__slots__, "candidates")
+_summary_fields = itemgetter(*SessionSummary._fields)
+_chronological = itemgetter(2, 0)  # (started, session_id)
+
+
+_SUMMARY_KEYS = (*SessionSummary._fields, "candidates")
 
 
 class State:
@@ -124,6 +138,8 @@ class State:
         # page -> [fingerprint, sha256 of its bytes] for the pages the last compile rendered
         # (see pages.write_pages): most are rendered again, unchanged, by the next one.
         self.rendered: dict[str, list[str]] = {}
+        # what the structured pages in `rendered` were rendered from (_structured_key)
+        self.structured: str | None = None
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
@@ -138,6 +154,7 @@ class State:
                 self.offered = dict(data.get("offered", {}))
                 rendered = data.get("rendered", {})
                 self.rendered = rendered if isinstance(rendered, dict) else {}
+                self.structured = data.get("structured")
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
                     self.catalog = {name: _summary(d) for name, d in catalog.items()}
@@ -151,6 +168,7 @@ class State:
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             # Missing or damaged state is a cache miss: the next compile reads everything.
             self.offsets, self.catalog, self.offered, self.rendered = {}, {}, {}, {}
+            self.structured = None
             self._loaded = False
         return self
 
@@ -197,7 +215,7 @@ class State:
 
     def save(self) -> None:
         # Compact JSON: with `indent`, json falls back from its C encoder to Python.
-        if self._unsaved or not self._loaded:
+        if self._unsaved or not self._loaded or self._journaled < 0:
             self.records_dir.mkdir(exist_ok=True)
             for name in sorted(self._unsaved):
                 _atomic_write(self._record_path(name),
@@ -214,7 +232,8 @@ class State:
         _atomic_write(
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
-                        "offered": self.offered, "rendered": self.rendered},
+                        "offered": self.offered, "rendered": self.rendered,
+                        "structured": self.structured},
                        separators=(",", ":")),
         )
 
@@ -346,8 +365,9 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         rec.summary = summary.summary
         return rec
 
-    for rec in records:
-        rec.summary = consolidated.summaries.get(rec.session_id) or rec.summary
+    if consolidated.summaries:
+        records = [r._replace(summary=consolidated.summaries.get(r.session_id) or r.summary)
+                   for r in records]
 
     # 3. Render affected pages in memory: the sessions, the session after each (its
     #    "previous" link may have changed), sessions a `forget` retracted, their months,
@@ -372,8 +392,8 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     months = None if rebuild else {records[i].date[:7] for i in to_render}
     pages += month_pages(records, months)
     stems = {r.session_id: r.stem for r in records}
-    pages += [memory_page(item, memory, stems) for _, item in sorted(memory.items.items())]
-    pages += hub_pages(memory)
+    structured, kept = _structured_pages(project.wiki_dir, memory, stems, state)
+    pages += structured
     pages += topic_pages(consolidated.topics, stems)
     # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
     # it has new observations (or on a rebuild).
@@ -387,7 +407,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
 
     # 4. Write through the one gate; offer new material for human-edited pages beside them;
     #    drop machine pages a rebuild no longer produces.
-    written = write_pages(project.wiki_dir, pages, memo=state.rendered)
+    written = write_pages(project.wiki_dir, pages, memo=state.rendered, kept=kept)
     result.written, result.human_edited = written.written, written.human_edited
     by_path = {p.path: p for p in pages}
     offers = [offer for rel in result.human_edited
@@ -438,6 +458,44 @@ def _memory(project: Project, state: State) -> MemoryState:
     return repo_bootstrap.memory_state(project, memory_observations(project), candidates)
 
 
+def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str],
+                      state: State) -> tuple[list[Page], list[str]]:
+    """The pages of structured memory and its hubs that need rendering, and those that don't.
+
+    They are a pure function of the folded items, the stems of the sessions they cite and
+    the renderer. When those are what the last compile rendered (`state.structured`), a page
+    whose file still holds the bytes written then is kept as it is, without rendering it:
+    ten thousand sessions' memory is over a thousand pages, and nearly every compile leaves
+    all of them as they were. A page a person edited or deleted is rendered as usual.
+    """
+    key = _structured_key(memory, stems)
+    kept: list[str] = []
+    if key == state.structured:
+        for path in [*memory.items, *(path for path, _, _ in HUBS.values())]:
+            entry = state.rendered.get(path)
+            try:
+                text = (wiki_dir / path).read_text(encoding="utf-8")
+            except (OSError, UnicodeError):
+                continue
+            if entry and text_sha256(text) == entry[1]:
+                kept.append(path)
+    state.structured = key
+    skip = set(kept)
+    pages = [memory_page(item, memory, stems) for path, item in sorted(memory.items.items())
+             if path not in skip]
+    if len(skip) < len(memory.items) + len(HUBS):
+        pages += [page for page in hub_pages(memory) if page.path not in skip]
+    return pages, kept
+
+
+def _structured_key(memory: MemoryState, stems: dict[str, str]) -> str:
+    cited = sorted({s.removeprefix("session:") for item in memory.items.values()
+                    for s in item.sources if s.startswith("session:")})
+    data = repr((RENDER_IDENTITY, renderer_identity(), sorted(memory.items.items()),
+                 [(sid, stems.get(sid)) for sid in cited]))
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
     from wikimem.index import MARKER, SearchIndex
 
@@ -478,8 +536,8 @@ def _offer(wiki_dir: Path, page: Page, state: State) -> Page | None:
 
 def _ordered(catalog: dict[str, dict]) -> list[SessionSummary]:
     """The sessions' summaries, oldest first."""
-    return sorted((SessionSummary(d) for d in catalog.values()),
-                  key=lambda r: (r.started, r.session_id))
+    make = SessionSummary._make
+    return sorted((make(_summary_fields(d)) for d in catalog.values()), key=_chronological)
 
 
 def _context_records(state: State, summaries: list[SessionSummary]) -> list:
@@ -501,7 +559,8 @@ def _broken_links(wiki_dir: Path, written: list[str], pages: dict[str, Page] | N
     those in code), and a target resolves when a page by that name exists at its own path or
     in one of `folders` (where the compiler puts pages). Only a target that is found neither
     way costs a listing of the wiki, and only a page with such a target a mistune parse.
-    A page in `pages` is read from memory, not from its file.
+    (A compile writing many pages lists the wiki at once.) A page in `pages` is read from
+    memory, not from its file.
     """
     if not written:
         return {}
@@ -534,10 +593,11 @@ def _broken_links(wiki_dir: Path, written: list[str], pages: dict[str, Page] | N
             listing = ({link_key(rel) for rel in listed}, {rel[:-3] for rel in listed})
         return link_key(target) in listing[0] or target in listing[1]
 
+    many = len(written) >= _LIST_FROM  # then one listing costs less than a look per link
     for rel in sorted(written):
         # The body as read_page returns it: frontmatter strips the text after the fence.
         body = pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
-        if all(exists(t) or resolves(t) for t in _link_targets(body)):
+        if all(resolves(t) if many else exists(t) or resolves(t) for t in _link_targets(body)):
             continue
         missing = [t for t in parse(body).links if not resolves(t)]
         if missing:
@@ -546,6 +606,7 @@ def _broken_links(wiki_dir: Path, written: list[str], pages: dict[str, Page] | N
 
 
 _WIKILINK = re.compile(WIKILINK_PATTERN)
+_LIST_FROM = 100
 
 
 def _link_targets(body: str) -> list[str]:

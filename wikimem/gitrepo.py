@@ -25,15 +25,30 @@ _SAFE = [
 def open_repo(wiki_dir: Path) -> git.Repo:
     """The wiki's repository, created on first use."""
     if (wiki_dir / ".git").exists():
-        return git.Repo(wiki_dir)
+        repo = git.Repo(wiki_dir)
+        _use_untracked_cache(repo)
+        return repo
     wiki_dir.mkdir(parents=True, exist_ok=True)
     repo = git.Repo.init(wiki_dir, initial_branch="main")
     with repo.config_writer() as cfg:
         cfg.set_value("core", "autocrlf", "false")
         cfg.set_value("core", "quotepath", "false")
+        cfg.set_value("core", "untrackedCache", "true")
     (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
     commit(repo, [".gitignore"], "Create the wiki repository")
     return repo
+
+
+def _use_untracked_cache(repo: git.Repo) -> None:
+    """Turn on git's untracked cache in a wiki made before it was: `git status`, which every
+    compile runs to find a person's edits, then skips reading the folders nothing changed
+    in (a third of its time in a wiki of ten thousand pages)."""
+    try:
+        config = (Path(repo.git_dir) / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if "untrackedcache" not in config.lower():
+        _run(repo, "config", "core.untrackedCache", "true")
 
 
 def _run(repo: git.Repo, *args: str, env: dict | None = None) -> str:
@@ -101,9 +116,14 @@ def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = 
              *removed[i:i + _PATHS_PER_CALL])
     for i in range(0, len(paths), _PATHS_PER_CALL):
         _run(repo, "add", "--", *paths[i:i + _PATHS_PER_CALL])
-    if not _run(repo, "diff", "--cached", "--name-only"):
-        return None
-    _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
+    try:
+        _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
+    except git.GitCommandError as exc:
+        # `git commit` exits 1 when nothing is staged (every path written holds what HEAD
+        # has): asked only then, instead of before every commit.
+        if exc.status == 1 and not _run(repo, "diff", "--cached", "--name-only"):
+            return None
+        raise
     return repo.head.commit.hexsha
 
 
