@@ -17,7 +17,7 @@ from conftest import fixture_payload
 
 from wikimem import rawlog
 from wikimem.observation import Observation, new_id
-from wikimem.pages import Page, content_hash, wiki_pages, write_pages
+from wikimem.pages import Page, content_hash, read_page, wiki_pages, write_pages
 from wikimem.project import Registry
 
 
@@ -520,3 +520,51 @@ def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
     compile_project(project, rebuild=True)
     assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k != decision} \
         == incremental
+
+
+# -- frontmatter written without PyYAML's machinery, byte for byte as PyYAML writes it ----------
+
+_TRICKY = ["", " ", "null", "Null", "~", "true", "Yes", "no", "on", "OFF", "y", "1", "-1", "1.5",
+           "1e3", ".inf", ".NaN", "0x1f", "0o17", "1_000", "12:30", "2026-01-01",
+           "2026-01-01T00:00:00Z", "2026-01-01 10:00", "<<", "=", "-", "--", "---", "...",
+           "- x", "? x", ": x", "x: y", "x #y", "x# y", "#x", "'", "''", '"', "'x'", '"x"',
+           "@x", "`x", "!x", "&x", "*x", "|", ">", "%x", "[x]", "{x}", ",x", "x,y", "x:",
+           "x ", " x", "a\tb", "é", "中文", "😀", "a\u00a0b", "\ufeffx", "a\x85b", "a\u2028b",
+           "a\nb", "a\n\nb", "a\rb", "\x07", "sha256:ab", "[[D1-x]]", "session:abc-123",
+           "file:src/a b.py", "x" * 2100, "y " * 1200]
+
+
+def _yaml_values():
+    from hypothesis import strategies as st
+
+    text = st.one_of(st.sampled_from(_TRICKY), st.text(max_size=40),
+                     st.text(alphabet=st.sampled_from(list("ab :#-'\"[]{},&*!|>%@`?\t\n é")),
+                             max_size=12))
+    return st.one_of(st.none(), text, st.lists(text, max_size=4),
+                     st.integers(), st.booleans(), st.lists(st.one_of(text, st.none())))
+
+
+def test_frontmatter_fast_path_writes_what_pyyaml_writes():
+    import yaml
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from wikimem.pages import FRONTMATTER_ORDER, _dump_yaml
+
+    def pyyaml(meta):
+        return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True,
+                              default_flow_style=False, width=10_000)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.sampled_from(FRONTMATTER_ORDER), _yaml_values(), min_size=1))
+    def check(meta):
+        assert _dump_yaml(meta) == pyyaml(meta)
+
+    check()
+    for value in _TRICKY:
+        meta = {"title": value, "tags": [value, "x"], "aliases": [], "supersedes": None}
+        assert _dump_yaml(meta) == pyyaml(meta), value
+    for path in (Path(__file__).parent / "golden" / "wiki").rglob("*.md"):
+        meta, _ = read_page(path)
+        meta = {k: meta[k] for k in FRONTMATTER_ORDER if k in meta}
+        assert _dump_yaml(meta) == pyyaml(meta), path

@@ -8,10 +8,12 @@ a page whose hash no longer matches was edited by a human, and the compiler leav
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import frontmatter
@@ -72,9 +74,64 @@ class Page:
 
 
 def _dump_yaml(meta: dict) -> str:
+    """The frontmatter as `yaml.safe_dump` writes it (byte for byte; tests compare them).
+
+    A page's frontmatter is a flat mapping of strings, nulls and lists of strings, written
+    line by line here with PyYAML's own rules for choosing a scalar's style; anything else
+    (a line break in a value, a number, a long or unprintable string) goes to PyYAML. Most of
+    what PyYAML does per page is dispatch: this is twenty times faster, and a first compile
+    writes ten thousand pages.
+    """
+    lines = []
+    for key, value in meta.items():
+        if value is None:
+            lines.append(f"{key}: null\n")
+        elif type(value) is str and (text := _scalar(value)) is not None:
+            lines.append(f"{key}: {text}\n")
+        elif type(value) is list and value:
+            items = [_scalar(v) if type(v) is str else None for v in value]
+            if None in items:
+                return _safe_dump(meta)
+            lines.append(f"{key}:\n")
+            lines += [f"- {text}\n" for text in items]
+        elif type(value) is list:
+            lines.append(f"{key}: []\n")
+        else:
+            return _safe_dump(meta)
+    return "".join(lines) if lines and all(map(_PLAIN_KEY.fullmatch, meta)) \
+        else _safe_dump(meta)
+
+
+def _safe_dump(meta: dict) -> str:
     return yaml.safe_dump(
         meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
     )
+
+
+_PLAIN_KEY = re.compile(r"[a-z][a-z_]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+_LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+# Only `analyze_scalar` is used, which reads nothing of the emitter but `allow_unicode`.
+_ANALYZER = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@lru_cache(maxsize=8192)
+def _scalar(text: str) -> str | None:
+    """A string as PyYAML writes it as a block mapping's value or a block sequence's item,
+    or None when only PyYAML can tell (double quotes, line breaks, lines long enough to
+    fold). PyYAML's choice (Emitter.choose_scalar_style, outside a simple key and a flow):
+    plain when the plain text reads back as a string and may be plain, else single-quoted
+    when it may be, else double-quoted."""
+    if len(text) > 2000 or not _LINE_BREAKS.isdisjoint(text):
+        return None
+    analysis = _ANALYZER.analyze_scalar(text)
+    if analysis.allow_block_plain and \
+            _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG:
+        return text
+    if analysis.allow_single_quoted:
+        return "'" + text.replace("'", "''") + "'"
+    return None
 
 
 def content_hash(text: str) -> str:
