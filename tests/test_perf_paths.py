@@ -568,3 +568,19 @@ def test_frontmatter_fast_path_writes_what_pyyaml_writes():
         meta, _ = read_page(path)
         meta = {k: meta[k] for k in FRONTMATTER_ORDER if k in meta}
         assert _dump_yaml(meta) == pyyaml(meta), path
+
+
+def test_record_cut_short_by_a_crash_is_digested_again(repo):
+    from wikimem.compile import State, compile_project
+
+    project = _two_sessions(repo)
+    compile_project(project)
+    victim = sorted((project.state_dir / "sessions").iterdir())[0]
+    whole = victim.read_text()
+    victim.write_text(whole[: len(whole) // 2])  # written in place, killed midway
+    state = State(project).load()
+    name = victim.name.removesuffix(".json") + ".jsonl"
+    assert json.dumps(state.record(name).to_dict(), sort_keys=True, separators=(",", ":")) \
+        == whole
+    state.save()
+    assert victim.read_text() == whole

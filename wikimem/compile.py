@@ -218,9 +218,12 @@ class State:
         if self._unsaved or not self._loaded or self._journaled < 0:
             self.records_dir.mkdir(exist_ok=True)
             for name in sorted(self._unsaved):
-                _atomic_write(self._record_path(name),
-                              json.dumps(self._records[name], sort_keys=True,
-                                         separators=(",", ":")))
+                # Written in place, not through a temporary file (half the cost, and a first
+                # compile writes one per session): a record cut short by a crash does not
+                # parse, and `record` digests that session again from the raw log.
+                with open(self._record_path(name), "w", encoding="utf-8") as f:
+                    f.write(json.dumps(self._records[name], sort_keys=True,
+                                       separators=(",", ":")))
             if not self._loaded:  # a rebuild: records of logs that are gone go too
                 keep = {self._record_path(name).name for name in self.catalog}
                 for stale in self.records_dir.glob("*.json"):
