@@ -18,6 +18,9 @@ slow them down):
   git commit, index update, context, state), median of 5; beside it a plain `git commit` of one
   changed page in the same repository; and one `wikimem compile` as a process of its own, as
   the hook starts it (incremental_compile_process_s: interpreter and imports included);
+  incremental_stages_ms: the median time of each stage of those compiles (git: the human-edit
+  check and the commit; index: the Whoosh update; pages: rendering checks and writes; state:
+  loading and saving it; other: the rest), timed by wrapping the compiler's functions;
 * search_p50_ms / search_p95_ms: 200 queries (1-6 words drawn from the generated text, a
   quarter of them questions) through `SearchIndex.search`, in process after one warm-up query;
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
@@ -38,6 +41,8 @@ bench/results/perf.json (or --out) and prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import platform
@@ -348,6 +353,38 @@ def _rss_mb() -> float:
     return round((rss // 1024 if sys.platform == "darwin" else rss) / 1024, 1)
 
 
+@contextlib.contextmanager
+def _stage_timer():
+    """Time the stages of the compiles run inside: {stage: seconds}, summed per stage."""
+    from wikimem import compile as compile_module
+    from wikimem import gitrepo
+
+    took: dict[str, float] = {}
+    wrapped = [(gitrepo, "commit_human_edits", "git"), (gitrepo, "commit", "git"),
+               (compile_module, "_index", "index"), (compile_module, "write_pages", "pages"),
+               (compile_module, "_structured_pages", "pages"),
+               (compile_module.State, "load", "state"), (compile_module.State, "save", "state")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
+
+    def timed(function, stage):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                took[stage] = took.get(stage, 0.0) + time.perf_counter() - t
+        return run
+
+    for (owner, name, stage), (_, _, function) in zip(wrapped, originals, strict=True):
+        setattr(owner, name, timed(function, stage))
+    try:
+        yield took
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
+
+
 def build(size: int, home: Path) -> dict:
     """Generate the project and compile it once (its own process: its peak RSS is the build's)."""
     from wikimem.compile import compile_project
@@ -395,11 +432,16 @@ def measure(size: int, home: Path) -> dict:
             capture("claude-code", claude_code.normalize(payload), payload, project=project,
                     ts=ts)
 
+    stages: dict[str, list[float]] = {}
     for k in range(INCREMENTAL_RUNS):
         new_session(k)
-        t = time.perf_counter()
-        result = compile_project(project)
-        incremental.append(time.perf_counter() - t)
+        with _stage_timer() as took:
+            t = time.perf_counter()
+            result = compile_project(project)
+            incremental.append(time.perf_counter() - t)
+        took["other"] = incremental[-1] - sum(took.values())
+        for stage, seconds in took.items():
+            stages.setdefault(stage, []).append(seconds)
         assert result.commit and len(result.sessions) == 1, result
         git_baseline.append(_git_commit_baseline(project.wiki_dir))
     # And as the hook runs it: a `wikimem compile` process of its own (imports included).
@@ -438,6 +480,7 @@ def measure(size: int, home: Path) -> dict:
         "incremental_compile_s": round(statistics.median(incremental), 3),
         "incremental_compile_runs_s": [round(x, 3) for x in incremental],
         "incremental_compile_process_s": round(process_s, 3),
+        "incremental_stages_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
         "git_commit_baseline_s": round(statistics.median(git_baseline), 3),
         "search_p50_ms": _ms(_pct(times, 50)),
         "search_p95_ms": _ms(_pct(times, 95)),
@@ -626,6 +669,7 @@ def table(result: dict) -> str:
         f"(json.dumps + os.write: {c['baseline_events_per_s']:,}/s)",
         "",
         f"{'sessions':>9} {'pages':>7} {'full s':>8} {'incr s':>7} {'proc s':>6} {'git s':>6} "
+        f"{'incr/git':>8} "
         f"{'p50 ms':>7} {'p95 ms':>7} {'whoosh p95':>10} {'index MB':>8} {'ctx ms':>6} "
         f"{'build ms':>8} {'RSS MB':>7}",
     ]
@@ -634,9 +678,13 @@ def table(result: dict) -> str:
             f"{int(size):>9,} {s['pages']:>7,} {s['full_compile_s']:>8} "
             f"{s['incremental_compile_s']:>7} {s['incremental_compile_process_s']:>6} "
             f"{s['git_commit_baseline_s']:>6} "
+            f"{s['incremental_compile_s'] / max(s['git_commit_baseline_s'], 1e-6):>7.1f}x "
             f"{s['search_p50_ms']:>7} {s['search_p95_ms']:>7} {s['whoosh_baseline_p95_ms']:>10} "
             f"{s['index_bytes'] / 1e6:>8.1f} {s['context_ms']:>6} {s['context_build_ms']:>8} "
             f"{s['peak_rss_mb']:>7}")
+    for size, s in result["sizes"].items():
+        stages = ", ".join(f"{k} {v}" for k, v in s.get("incremental_stages_ms", {}).items())
+        lines.append(f"incremental compile at {int(size):,} sessions, median ms: {stages}")
     return "\n".join(lines)
 
 
