@@ -524,7 +524,10 @@ def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
 
 # -- frontmatter written without PyYAML's machinery, byte for byte as PyYAML writes it ----------
 
-_TRICKY = ["", " ", "null", "Null", "~", "true", "Yes", "no", "on", "OFF", "y", "1", "-1", "1.5",
+_TRICKY = ["", " ", "null", "a: b", "a:", "a:b", "a #b", "a#b", "a ", "/x", "(x)", "_x", "x,y",
+           "x ? y", "x [y]", "x {y}", "x 'y'", "x \"y\"", "x%y", "x@y", "x`y", "x!y", "x&y",
+           "x*y", "x|y", "x>y", "x-", "1:2", "1:20:30", "0b1", "+1", "1.", "x\\y", "Null x",
+ "Null", "~", "true", "Yes", "no", "on", "OFF", "y", "1", "-1", "1.5",
            "1e3", ".inf", ".NaN", "0x1f", "0o17", "1_000", "12:30", "2026-01-01",
            "2026-01-01T00:00:00Z", "2026-01-01 10:00", "<<", "=", "-", "--", "---", "...",
            "- x", "? x", ": x", "x: y", "x #y", "x# y", "#x", "'", "''", '"', "'x'", '"x"',
@@ -537,7 +540,9 @@ _TRICKY = ["", " ", "null", "Null", "~", "true", "Yes", "no", "on", "OFF", "y", 
 def _yaml_values():
     from hypothesis import strategies as st
 
-    text = st.one_of(st.sampled_from(_TRICKY), st.text(max_size=40),
+    ascii_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+    text = st.one_of(st.sampled_from(_TRICKY), st.text(max_size=40), ascii_text,
+                     st.builds(lambda a, b: a + b, st.sampled_from(list("aZ9_/(")), ascii_text),
                      st.text(alphabet=st.sampled_from(list("ab :#-'\"[]{},&*!|>%@`?\t\n é")),
                              max_size=12))
     return st.one_of(st.none(), text, st.lists(text, max_size=4),
