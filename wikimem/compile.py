@@ -418,7 +418,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     if offers:
         result.written += write_pages(project.wiki_dir, offers).written
     if rebuild:
-        produced = set(by_path) | {p.path for p in offers}
+        produced = set(by_path) | set(kept) | {p.path for p in offers}
         for rel in wiki_pages(project.wiki_dir):
             target = project.wiki_dir / rel
             if rel not in produced and is_machine_page(target.read_text(encoding="utf-8")):
