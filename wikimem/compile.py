@@ -476,11 +476,13 @@ def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str]
     if key == state.structured:
         for path in [*memory.items, *(path for path, _, _ in HUBS.values())]:
             entry = state.rendered.get(path)
+            if not entry:
+                continue
             try:
                 text = (wiki_dir / path).read_text(encoding="utf-8")
             except (OSError, UnicodeError):
                 continue
-            if entry and text_sha256(text) == entry[1]:
+            if text_sha256(text) == entry[1]:
                 kept.append(path)
     state.structured = key
     skip = set(kept)
