@@ -159,8 +159,7 @@ class State:
                     # Written by an older wikimem, with the full records inside: split them.
                     self.catalog = {name: _summary(d) for name, d in catalog.items()}
                     self._records = catalog
-                    self._unsaved = set(catalog)
-                    self.journal_path.unlink(missing_ok=True)
+                    self._unsaved = set(catalog)  # saved whole, and the journal dropped
                 else:
                     self.catalog = catalog
                     self._loaded = True
