@@ -589,3 +589,32 @@ def test_record_cut_short_by_a_crash_is_digested_again(repo):
         == whole
     state.save()
     assert victim.read_text() == whole
+
+
+def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path, monkeypatch):
+    from wikimem import compile as compile_module
+
+    page = tmp_path / "decisions" / "D1-x.md"
+    page.parent.mkdir()
+    page.write_text("machine bytes\n")
+    old = page.stat().st_mtime_ns - 3_600_000_000_000  # written an hour ago
+    os.utime(page, ns=(old, old))
+    entry = ["fingerprint", compile_module.text_sha256("machine bytes\n")]
+    hashed = []
+    real = compile_module.text_sha256
+    monkeypatch.setattr(compile_module, "text_sha256", lambda t: hashed.append(1) or real(t))
+
+    now = compile_module.time.time_ns()
+    assert compile_module._holds(page, entry, now) and len(hashed) == 1  # read, then noted
+    assert entry[2:] == [page.stat().st_size, old, now]
+    assert compile_module._holds(page, entry, now + 1) and len(hashed) == 1  # stat alone
+
+    page.write_text("human's bytes\n")  # the same size, a new mtime
+    assert not compile_module._holds(page, entry, now + 2) and len(hashed) == 2
+    page.write_text("machine bytes\n")  # put back: right again, but not settled yet
+    entry2 = entry[:2]
+    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert len(hashed) == 4  # a fresh mtime is read every time until it settles
+    page.unlink()
+    assert not compile_module._holds(page, entry2, compile_module.time.time_ns())

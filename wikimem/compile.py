@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
@@ -137,6 +138,7 @@ class State:
         self.offered: dict[str, str] = {}  # human-edited page -> machine hash offered beside it
         # page -> [fingerprint, sha256 of its bytes] for the pages the last compile rendered
         # (see pages.write_pages): most are rendered again, unchanged, by the next one.
+        # Structured pages' entries also get [size, mtime_ns, when checked] (`_holds`).
         self.rendered: dict[str, list[str]] = {}
         # what the structured pages in `rendered` were rendered from (_structured_key)
         self.structured: str | None = None
@@ -466,22 +468,18 @@ def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str]
 
     They are a pure function of the folded items, the stems of the sessions they cite and
     the renderer. When those are what the last compile rendered (`state.structured`), a page
-    whose file still holds the bytes written then is kept as it is, without rendering it:
-    ten thousand sessions' memory is over a thousand pages, and nearly every compile leaves
-    all of them as they were. A page a person edited or deleted is rendered as usual.
+    whose file still holds the bytes written then (`_holds`) is kept as it is, without
+    rendering it: ten thousand sessions' memory is over a thousand pages, and nearly every
+    compile leaves all of them as they were. A page a person edited or deleted is rendered
+    as usual.
     """
     key = _structured_key(memory, stems)
     kept: list[str] = []
     if key == state.structured:
+        now = time.time_ns()
         for path in [*memory.items, *(path for path, _, _ in HUBS.values())]:
             entry = state.rendered.get(path)
-            if not entry:
-                continue
-            try:
-                text = (wiki_dir / path).read_text(encoding="utf-8")
-            except (OSError, UnicodeError):
-                continue
-            if text_sha256(text) == entry[1]:
+            if entry and _holds(wiki_dir / path, entry, now):
                 kept.append(path)
     state.structured = key
     skip = set(kept)
@@ -490,6 +488,37 @@ def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str]
     if len(skip) < len(memory.items) + len(HUBS):
         pages += [page for page in hub_pages(memory) if page.path not in skip]
     return pages, kept
+
+
+# A file's size and mtime stand for its bytes once the mtime is this much older than when the
+# bytes were last read and found right (a later write gets a later mtime, even on filesystems
+# that keep whole seconds or two).
+_SETTLED_NS = 3_000_000_000
+
+
+def _holds(file: Path, entry: list, now: int) -> bool:
+    """True when `file` holds the bytes of its render-memo entry ([fingerprint, sha256,
+    size, mtime_ns, when they were checked]).
+
+    As git does for its index: the size and mtime are trusted when the mtime had settled
+    before the bytes were last checked; otherwise the file is read and hashed, and on a match
+    its size and mtime are recorded in the entry for the next compile.
+    """
+    try:
+        st = os.stat(file)  # before reading: a write after this shows in the next stat
+    except OSError:
+        return False
+    if len(entry) == 5 and entry[2] == st.st_size and entry[3] == st.st_mtime_ns \
+            and entry[3] < entry[4] - _SETTLED_NS:
+        return True
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return False
+    if text_sha256(text) != entry[1]:
+        return False
+    entry[2:] = [st.st_size, st.st_mtime_ns, now]
+    return True
 
 
 def _structured_key(memory: MemoryState, stems: dict[str, str]) -> str:
