@@ -618,3 +618,28 @@ def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path
     assert len(hashed) == 4  # a fresh mtime is read every time until it settles
     page.unlink()
     assert not compile_module._holds(page, entry2, compile_module.time.time_ns())
+
+
+def test_a_failed_batch_leaves_no_temporary_files(tmp_path):
+    import pytest
+
+    from wikimem.pages import remove_temporaries
+
+    tmp_path = tmp_path / "wiki"
+    tmp_path.mkdir()
+    (tmp_path / "x").write_text("a file where a folder should be")
+    pages = [Page(p, {"title": p}, "Body.") for p in ("a.md", "b.md", "x/c.md")]
+    with pytest.raises(OSError):
+        write_pages(tmp_path, pages)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no page, no .tmp
+
+    # A writer killed between its temporary files and their renames: the next compile
+    # removes what it left beside the pages its journal named.
+    (tmp_path / "sessions").mkdir()
+    left = [tmp_path / "sessions" / ".s.md.4242.tmp", tmp_path / ".index.md.7.tmp"]
+    for tmp in left:
+        tmp.write_text("half")
+    (tmp_path / "sessions" / ".other.md.4242.tmp").write_text("not named")
+    remove_temporaries(tmp_path, ["sessions/s.md", "index.md", "gone/page.md"])
+    assert not any(tmp.exists() for tmp in left)
+    assert (tmp_path / "sessions" / ".other.md.4242.tmp").exists()

@@ -7,6 +7,8 @@ a page whose hash no longer matches was edited by a human, and the compiler leav
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import io
 import os
@@ -19,6 +21,7 @@ from pathlib import Path, PurePosixPath
 import frontmatter
 import yaml
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 
 FRONTMATTER_ORDER = (
@@ -63,7 +66,8 @@ class Page:
         meta = {k: self.meta[k] for k in FRONTMATTER_ORDER[:-1] if k in self.meta}
         meta["generator"] = GENERATOR
         head = _dump_yaml(meta)
-        body = self.body.rstrip()
+        # A NUL would make git (and editors) take the page for a binary file.
+        body = self.body.rstrip().replace("\0", "\ufffd")
         digest = content_hash(f"---\n{head}---\n\n{body}\n")
         return f"---\n{head}content_hash: {digest}\n---\n\n{body}\n"
 
@@ -243,21 +247,40 @@ def _replace_all(batch: list[tuple[Path, str, str]], result: WriteResult) -> Non
     """Write each page to a temporary file, make them all durable, then rename them over
     the pages: a crash leaves every page whole, old or new."""
     one_sync = len(batch) >= SYNC_FROM and hasattr(os, "sync")
-    tmps = []
-    for target, _, text in batch:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            if not one_sync:
-                f.flush()
-                os.fsync(f.fileno())
-        tmps.append(tmp)
-    if one_sync:
-        os.sync()
-    for (target, rel, _), tmp in zip(batch, tmps, strict=True):
-        os.replace(tmp, target)
-        result.written.append(rel)
+    tmps: list[Path] = []
+    done = 0  # temporary files renamed into place
+    try:
+        for target, _, text in batch:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append(_temporary(target))
+            with open(tmps[-1], "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                if not one_sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        if one_sync:
+            os.sync()
+        for (target, rel, _), tmp in zip(batch, tmps, strict=True):
+            os.replace(tmp, target)
+            done += 1
+            result.written.append(rel)
+            faults.point("page-written")
+    finally:
+        for tmp in tmps[done:]:  # a failure (a full disk) leaves no temporary file behind
+            tmp.unlink(missing_ok=True)
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def remove_temporaries(wiki_dir: Path, rels) -> None:
+    """Delete the temporary files a killed writer may have left beside these pages."""
+    for rel in rels:
+        target = wiki_dir / rel
+        with contextlib.suppress(OSError):
+            for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def text_sha256(text: str) -> str:
