@@ -9,6 +9,8 @@ the caller it happened). Whoosh is imported here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import html
 import json
 import math
 import os
@@ -23,12 +25,15 @@ from datetime import time as dtime
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from whoosh import highlight, index, qparser
+from whoosh import index, qparser, scoring
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util import random_name
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
@@ -37,7 +42,7 @@ from wikimem.pages import read_page, wiki_pages
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MARKER = "wikimem-index.json"
 HIDDEN_STATUSES = ("superseded", "retracted")
 # Pages derived from other pages (they repeat what the pages they list say); searched only
@@ -75,23 +80,28 @@ def _with_names(text: str, names: list[str]) -> str:
 
 
 def make_schema() -> Schema:
-    """The index's fields. Bodies are indexed, not stored: snippets re-read the page."""
+    """The index's fields: only what search scores, filters on, or shows in a hit.
+
+    The body is indexed without positions (queries are OR-ed words, never phrases) and not
+    stored: snippets read the page file. Titles, dates and sources are stored, not indexed:
+    the title is the body's first line (see SEARCH_FIELDS), and filters use `date`.
+    """
     return Schema(
         path=ID(unique=True, stored=True),
-        title=TEXT(analyzer=_ANALYZER, field_boost=3.0, stored=True),
-        headings=TEXT(analyzer=_ANALYZER, field_boost=2.0),
-        body=TEXT(analyzer=_ANALYZER),
+        title=STORED(),
+        body=TEXT(analyzer=_ANALYZER, phrase=False),
         tags=KEYWORD(lowercase=True, commas=True, field_boost=2.0, stored=True, scorable=True),
         kind=ID(stored=True),
         status=ID(stored=True),
-        # created/updated index the parsed date and store the frontmatter's own string;
-        # `date` (updated, else created) is what --since/--until filter on.
-        created=DATETIME(stored=True),
-        updated=DATETIME(stored=True),
+        # The frontmatter's own strings, as a hit shows them.
+        created=STORED(),
+        updated=STORED(),
+        # `updated`, else `created`, parsed: what --since/--until filter on.
         date=DATETIME(),
         sources=KEYWORD(commas=True, stored=True),
-        links=KEYWORD(commas=True, stored=True),
-        session=ID(stored=True),
+        # Wikilink targets by link_key: backlinks and the backlink boost.
+        links=KEYWORD(commas=True),
+        session=ID(),
     )
 
 
@@ -115,15 +125,6 @@ class Hit:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class _BoldFormatter(highlight.Formatter):
-    """Wraps matched terms as markdown bold."""
-
-    between = " … "
-
-    def format_token(self, text, token, replace=False):
-        return f"**{highlight.get_text(text, token, replace)}**"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,24 +239,110 @@ def _shorten(text: str, limit: int) -> str:
     return cut.rstrip() + " …"
 
 
+# Markdown syntax a snippet should not show, removed with regular expressions: mistune's full
+# parse of a long session page costs milliseconds, and a snippet needs none of its structure.
+_MD_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.M)
+_MD_WIKILINK = re.compile(r"!?\[\[([^\[\]\n|#]*)(?:#([^\[\]\n|]*))?(?:\\?\|([^\[\]\n]*))?\]\]")
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_MD_HTML = re.compile(r"<[^<>\n]*>")
+_MD_TABLE_RULE = re.compile(
+    r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.M
+)
+_MD_BLOCK_MARK = re.compile(
+    r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+(?:\[[ xX]\][ \t]+)?|\d{1,9}[.)][ \t]+)?",
+    re.M,
+)
+_MD_INLINE_MARK = re.compile(r"\*\*|__|`+")
+_MD_EMPHASIS = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
+# A word as Whoosh's tokenizer sees it (the same pattern as _QUERY_WORD).
+_WORD = r"\w+(?:\.?\w+)*"
+SNIPPET_WINDOW = SNIPPET_MAX - 40  # characters of context around the matches
+SNIPPET_LEAD = 60  # characters shown before the first match
+SNIPPET_MAX_MATCHES = 200  # matches considered per page
+
+
+def _wikilink_text(m: re.Match) -> str:
+    target, anchor, label = (g.strip() if g else "" for g in m.groups())
+    return label or " ".join(p for p in (target, anchor) if p)
+
+
+def plain_text(markdown: str) -> str:
+    """A page's text without frontmatter and markdown syntax, whitespace collapsed."""
+    text = _FRONTMATTER_BLOCK.sub("", markdown, count=1)
+    text = _MD_FENCE.sub("", text)
+    text = _MD_WIKILINK.sub(_wikilink_text, text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_HTML.sub(" ", text)
+    text = _MD_TABLE_RULE.sub("", text)
+    text = _MD_BLOCK_MARK.sub("", text)
+    text = _MD_INLINE_MARK.sub("", text)
+    text = _MD_EMPHASIS.sub(r"\1", text)
+    return " ".join(html.unescape(text).split())
+
+
+def _matches(flat: str, terms: set[str]) -> list[tuple[int, int, str]]:
+    """(start, end, term) of the words in `flat` that analyze to one of `terms`.
+
+    A regular expression finds the words starting like a term (a stem is a word's prefix but
+    for its last letter or two: "happy" -> "happi"); only those are run through the analyzer.
+    """
+    prefixes = sorted({t[:-2] if len(t) > 5 else t[:-1] if len(t) > 3 else t for t in terms})
+    pattern = re.compile(
+        r"(?<![\w.])(?:" + "|".join(re.escape(p) for p in prefixes) + r")\w*(?:\.?\w+)*",
+        re.IGNORECASE,
+    )
+    seen: dict[str, str | None] = {}
+    found: list[tuple[int, int, str]] = []
+    for m in pattern.finditer(flat):
+        word = m.group(0).lower()
+        if word not in seen:
+            seen[word] = next((t.text for t in _ANALYZER(word) if t.text in terms), None)
+        term = seen[word]
+        if term is not None:
+            found.append((m.start(), m.end(), term))
+            if len(found) >= SNIPPET_MAX_MATCHES:
+                break
+    return found
+
+
 def make_snippet(text: str, terms: Iterable[str]) -> str:
-    """Query terms highlighted as **term** in context, or the start of the text."""
+    """Query terms highlighted as **term** in context, or the start of the text.
+
+    `text` is plain text (see `plain_text`); `terms` are analyzed body terms. The window of
+    SNIPPET_WINDOW characters holding the most distinct terms (then the most matches, then
+    the earliest) is shown, starting a little before its first match.
+    """
     flat = " ".join(text.split())
     if not flat:
         return ""
     termset = {t for t in terms if t}
-    if termset:
-        snippet = highlight.highlight(
-            flat,
-            termset,
-            _ANALYZER,
-            highlight.ContextFragmenter(maxchars=SNIPPET_MAX - 40, surround=60),
-            _BoldFormatter(),
-            top=1,
-        )
-        if snippet:
-            return _shorten(snippet.strip(), SNIPPET_MAX)
-    return _shorten(flat, FALLBACK_SNIPPET)
+    found = _matches(flat, termset) if termset else []
+    if not found:
+        return _shorten(flat, FALLBACK_SNIPPET)
+    best: tuple[int, int, int] | None = None
+    for i, (start, _, _) in enumerate(found):
+        inside = [f for f in found[i:] if f[1] <= start + SNIPPET_WINDOW - SNIPPET_LEAD]
+        key = (len({f[2] for f in inside}), len(inside), -start)
+        if best is None or key > best:
+            best = key
+    first = -best[2]
+    begin = max(0, first - SNIPPET_LEAD)
+    if begin:
+        space = flat.find(" ", begin, first)
+        begin = space + 1 if space != -1 else first
+    end = min(len(flat), begin + SNIPPET_WINDOW)
+    if end < len(flat):
+        space = flat.rfind(" ", begin, end)
+        end = max(space, first + 1) if space > begin else end
+    out, pos = [], begin
+    for start, stop, _ in found:
+        if start < begin or stop > end:
+            continue
+        out += [flat[pos:start], "**", flat[start:stop], "**"]
+        pos = stop
+    out.append(flat[pos:end])
+    snippet = ("… " if begin else "") + "".join(out).strip()
+    return _shorten(snippet + (" …" if end < len(flat) else ""), SNIPPET_MAX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,9 +439,7 @@ class SearchIndex:
         aliases = _as_list(meta.get("aliases"))
         doc: dict[str, Any] = {
             "path": rel,
-            "title": " ".join([title, *aliases]),
-            "_stored_title": title,
-            "headings": "\n".join(parsed.headings) or None,
+            "title": title,
             "body": _with_names(parsed.text, [title, *aliases]) or None,
             "tags": _keyword(_as_list(meta.get("tags"))),
             "kind": _as_text(meta.get("kind")).lower() or None,
@@ -367,8 +452,7 @@ class SearchIndex:
         for key in ("created", "updated"):
             parsed_date = parse_date(meta.get(key))
             if parsed_date is not None:
-                doc[key] = parsed_date
-                doc[f"_stored_{key}"] = _as_text(meta.get(key))
+                doc[key] = _as_text(meta.get(key))
                 dates[key] = parsed_date
         when = dates.get("updated") or dates.get("created")
         if when is not None:
@@ -391,12 +475,6 @@ class SearchIndex:
         ix = storage.open_index()
         if sorted(ix.schema.names()) != sorted(SCHEMA.names()):
             raise index.IndexVersionError("index schema differs", 0)
-        # Read every segment's term tables now so a damaged file shows up here, not mid-search.
-        with ix.reader() as reader:
-            reader.doc_count_all()
-            for name in ("path", "links"):
-                for _ in reader.lexicon(name):
-                    pass
         return ix
 
     def _attempt(self, action: Callable[[index.Index], T]) -> T:
@@ -604,30 +682,46 @@ class SearchIndex:
             if not kind_terms:
                 hidden += [wq.Term("kind", k) for k in DERIVED_KINDS]
             mask = wq.Or(hidden)
-        terms = sorted({str(t) for f, t in q.all_terms() if f in ("title", "headings", "body")})
+        leaves = _query_terms(q)
+        highlight = {text for field_name, text in leaves if field_name == "body"}
+        want = max(limit * 3, 30)
 
         def run(ix: index.Index) -> list[tuple[float, dict]]:
-            with ix.searcher() as searcher:
-                results = searcher.search(q, limit=max(limit * 3, 30), filter=flt, mask=mask)
+            with ix.searcher(weighting=WEIGHTING) as searcher:
+                allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
+                hidden = set(searcher.docs_for_query(mask)) if mask is not None else set()
+                reader = searcher.reader()
+
+                def keep(docnum: int) -> bool:
+                    if docnum in hidden or (allowed is not None and docnum not in allowed):
+                        return False
+                    return not reader.is_deleted(docnum)
+
                 ranked = []
-                for hit in results:
-                    stored = dict(hit.fields())
-                    backlinks = _count_backlinks(searcher, stored.get("path", ""), hit.docnum)
-                    ranked.append((hit.score * (1 + 0.1 * math.log1p(backlinks)), stored))
+                for score, docnum in _top(bm25f_scores(searcher, leaves), want, keep):
+                    stored = searcher.stored_fields(docnum)
+                    backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum)
+                    ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
                 return ranked
 
         ranked = self._with_index(run) or []
         ranked.sort(key=lambda item: (-item[0], item[1].get("path", "")))
         hits: list[Hit] = []
         for score, stored in ranked:
-            rel = stored.get("path", "")
-            page = self._read(rel)
-            if page is None:  # deleted since it was indexed
+            text = self._page_text(stored.get("path", ""))
+            if text is None:  # deleted since it was indexed
                 continue
-            hits.append(_make_hit(stored, score, make_snippet(page[1].text, terms)))
+            hits.append(_make_hit(stored, score, make_snippet(text, highlight)))
             if len(hits) >= limit:
                 break
         return hits
+
+    def _page_text(self, rel: str) -> str | None:
+        """A page's plain text for its snippet, or None when it cannot be read."""
+        try:
+            return plain_text((self.wiki_dir / rel).read_text(encoding="utf-8"))
+        except (OSError, UnicodeError):
+            return None
 
     def indexed_paths(self) -> set[str]:
         """The page paths the index holds (for consistency checks)."""
@@ -659,7 +753,123 @@ def _count_backlinks(searcher: Any, path: str, docnum: int) -> int:
     key = link_key(path) if path else ""
     if not key or searcher.doc_frequency("links", key) == 0:
         return 0
-    return sum(1 for d in searcher.docs_for_query(wq.Term("links", key)) if d != docnum)
+    count = 0
+    for reader, base in searcher.reader().leaf_readers():
+        if ("links", key) in reader:
+            # A segment reader's postings leave out its deleted documents.
+            count += sum(1 for d in reader.postings("links", key).all_ids() if base + d != docnum)
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking: BM25F, term at a time, over Whoosh's postings
+#
+# Whoosh's own collector scores an OR query one document at a time through a tree of matchers,
+# several Python calls per posting (about 30 microseconds each here); a 6-word query over 10k
+# pages touches tens of thousands of postings. `bm25f_scores` computes the same BM25F sums
+# (same formula, same statistics, same order of additions) one term at a time over whole
+# posting blocks, with the field-length normalization looked up in a 256-entry table (Whoosh
+# stores lengths as one byte). tests/test_index.py checks it against Whoosh's own search.
+
+WEIGHTING = scoring.BM25F()
+_LENGTH_COLUMN = "_%s_len"
+
+
+def _query_terms(q: wq.Query) -> list[tuple[str, str]]:
+    """The (field, text) of every term of a parsed OR query, in order, repeats kept."""
+    return [(leaf.fieldname, leaf.text) for leaf in q.leaves() if isinstance(leaf, wq.Term)]
+
+
+def _posting_blocks(reader: Any, fieldname: str, text: str) -> Iterator[tuple[Any, Any]]:
+    """(docnums, weights) of one term's postings in one segment, block by block.
+
+    Deleted documents are included (callers drop them from the results). Whoosh's codec
+    decodes a whole block into arrays; reading them directly saves two method calls per
+    posting. Any other matcher (a short list inlined in the term table) is read one posting
+    at a time.
+    """
+    m = reader.postings(fieldname, text)
+    while isinstance(m, FilterMatcher):
+        m = m.child
+    if all(hasattr(m, a) for a in ("_read_ids", "_read_weights", "_next_block", "_atend")):
+        while m.is_active():
+            m._read_ids()
+            m._read_weights()
+            yield m._ids, m._weights
+            m._next_block()
+        return
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    yield ids, weights
+
+
+def _length_bytes(reader: Any, fieldname: str) -> Sequence[int]:
+    """Each document's length in `fieldname` as Whoosh stores it: one byte per document."""
+    count = reader.doc_count_all()
+    try:
+        column = reader._perdoc._cached_reader(_LENGTH_COLUMN % fieldname, _LENGTHS)
+    except AttributeError:
+        column = False
+    if column is None:  # no document has this field
+        return bytes(count)
+    if column is not False and getattr(column, "_fixedlen", 0) == 1:
+        raw = column._dbfile.get(column._basepos, column._count)
+        if isinstance(raw, bytes) and len(raw) == column._count:
+            return raw + bytes(max(0, count - len(raw)))
+    return bytes(
+        length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0) for d in range(count)
+    )
+
+
+def bm25f_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> dict[int, float]:
+    """BM25F score of every document matching any of `terms` (OR), by global document number.
+
+    Equal to what `searcher.search(Or(terms))` scores with the searcher's BM25F weighting.
+    """
+    weighting = searcher.weighting
+    if not isinstance(weighting, scoring.BM25F):
+        raise TypeError("bm25f_scores needs a BM25F searcher")
+    k1 = weighting.K1
+    scores: dict[int, float] = {}
+    get = scores.get
+    lengths: dict[tuple[int, str], Sequence[int]] = {}
+    leaves = list(searcher.reader().leaf_readers())
+    for fieldname, text in terms:
+        if fieldname not in searcher.schema or not searcher.schema[fieldname].scorable:
+            continue
+        b = weighting._field_B.get(fieldname, weighting.B)
+        idf = searcher.idf(fieldname, text)
+        avgfl = searcher.avg_field_length(fieldname) or 1
+        # bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+        norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
+        k1p1 = k1 + 1
+        for i, (reader, base) in enumerate(leaves):
+            if (fieldname, text) not in reader:
+                continue
+            lens = lengths.get((i, fieldname))
+            if lens is None:
+                lens = lengths[i, fieldname] = _length_bytes(reader, fieldname)
+            for ids, weights in _posting_blocks(reader, fieldname, text):
+                for d, tf in zip(ids, weights, strict=True):
+                    g = base + d
+                    scores[g] = get(g, 0.0) + idf * ((tf * k1p1) / (tf + norm[lens[d]]))
+    return scores
+
+
+def _top(scores: dict[int, float], n: int, keep: Callable[[int], bool]) -> list[tuple[float, int]]:
+    """The `n` best (score, docnum) that `keep` accepts: highest score, then lowest docnum."""
+    if not scores:
+        return []
+    want = n
+    while True:
+        best = heapq.nlargest(want, scores.items(), key=lambda item: (item[1], -item[0]))
+        kept = [(score, d) for d, score in best if keep(d)]
+        if len(kept) >= n or len(best) == len(scores):
+            return kept[:n]
+        want *= 4
 
 
 def _make_hit(stored: dict, score: float, snippet: str) -> Hit:
