@@ -404,3 +404,244 @@ def test_garbage_frontmatter_is_tolerated(tmp_path: Path):
     assert hits["broken.md"].snippet.startswith("**Walrus** three")
     assert paths(si.search("unclosed")) == []
     assert paths(si.search("walrus", since=date(2026, 11, 22))) == ["unquoted.md"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The ranking is Whoosh's BM25F, computed term at a time
+
+
+WORDS = (
+    "cache queue router schema session token retry migration writer reader config logger "
+    "export importer page user permission metrics backup snapshot lock scheduler webhook "
+    "invoice payment ranking parser client timeout deadlock pagination"
+).split()
+
+
+def _random_wiki(tmp_path: Path, n: int = 120, seed: int = 3) -> SearchIndex:
+    import random
+
+    rng = random.Random(seed)
+    pages = []
+    for i in range(n):
+        words = [rng.choice(WORDS[: 8 + i % 24]) for _ in range(rng.randint(3, 400))]
+        tags = rng.sample(WORDS, rng.randint(0, 3))
+        meta = {"title": f"Page {i}", "kind": "note", "tags": tags}
+        pages.append(Page(f"notes/p{i:03d}.md", meta, " ".join(words) + "\n"))
+    wiki_dir = tmp_path / "rwiki"
+    write_pages(wiki_dir, pages)
+    si = SearchIndex(tmp_path / "rindex", wiki_dir)
+    si.rebuild()
+    # Later updates make more segments, and replaced documents stay behind as deletions.
+    for i in range(0, n, 7):
+        page = pages[i]
+        page.body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 60))) + "\n"
+        write_pages(wiki_dir, [page])
+        si.update([page.path])
+    return si
+
+
+QUESTIONS = [
+    "cache",
+    "cache retry timeout",
+    "how did we fix the deadlock in the scheduler?",
+    "webhook invoice payment ranking parser client",
+    "caching caches cached",
+    "token session lock",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_bm25f_scores_equal_whoosh_search(tmp_path: Path, question: str):
+    from whoosh import index as windex
+
+    from wikimem.index import WEIGHTING, _query_terms, bm25f_scores
+
+    si = _random_wiki(tmp_path)
+    q = si.parse_query(question)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.searcher(weighting=WEIGHTING) as searcher:
+            assert len(list(searcher.reader().leaf_readers())) > 1
+            assert searcher.reader().has_deletions()
+            theirs = {hit.docnum: hit.score for hit in searcher.search(q, limit=None)}
+            ours = bm25f_scores(searcher, _query_terms(q))
+            live = {d: s for d, s in ours.items() if not searcher.reader().is_deleted(d)}
+            assert theirs and set(live) == set(theirs)
+            for docnum, score in theirs.items():
+                assert live[docnum] == pytest.approx(score, rel=1e-12)
+    finally:
+        ix.close()
+
+
+def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
+    from whoosh import index as windex
+    from whoosh.util.numeric import length_to_byte
+
+    from wikimem.index import _length_bytes, _posting_blocks
+
+    si = _random_wiki(tmp_path)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.reader() as top:
+            checked = 0
+            for reader, _ in top.leaf_readers():
+                for fieldname in ("body", "tags"):
+                    lens = _length_bytes(reader, fieldname)
+                    assert len(lens) == reader.doc_count_all()
+                    for d in range(reader.doc_count_all()):
+                        expected = length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0)
+                        assert lens[d] == expected
+                    for text in reader.lexicon(fieldname):
+                        text = text.decode() if isinstance(text, bytes) else text
+                        got = [
+                            (d, w)
+                            for ids, weights in _posting_blocks(reader, fieldname, text)
+                            for d, w in zip(ids, weights, strict=True)
+                            if not reader.is_deleted(d)  # the blocks may hold deleted ones
+                        ]
+                        m = reader.postings(fieldname, text)
+                        want = []
+                        while m.is_active():
+                            want.append((m.id(), m.weight()))
+                            m.next()
+                        assert got == want
+                        checked += 1
+            assert checked > 50
+    finally:
+        ix.close()
+
+
+@pytest.mark.parametrize("question", [*QUESTIONS, "v1.2 foo_bar the of", "кэш и поиск"])
+def test_parse_query_is_what_the_multifield_parser_makes(idx: SearchIndex, question: str):
+    from whoosh import qparser
+
+    from wikimem.index import _ANALYZER, SCHEMA, SEARCH_FIELDS
+
+    parser = qparser.MultifieldParser(list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup)
+    words = dict.fromkeys(w.lower() for w in question.replace("?", " ").split())
+    expected = parser.parse(" ".join(w for w in words if list(_ANALYZER(w))))
+    got = idx.parse_query(question)
+    assert got is not None
+    assert [(t.fieldname, t.text) for t in got.leaves()] == [
+        (t.fieldname, t.text) for t in expected.leaves()
+    ]
+
+
+def test_search_ranks_like_whoosh(tmp_path: Path):
+    """Without backlinks, the top hits are Whoosh's own top hits, in its order."""
+    from whoosh import index as windex
+
+    from wikimem.index import WEIGHTING
+
+    si = _random_wiki(tmp_path)
+    for question in QUESTIONS:
+        hits = si.search(question, limit=10)
+        ix = windex.open_dir(str(si.index_dir))
+        try:
+            with ix.searcher(weighting=WEIGHTING) as searcher:
+                theirs = searcher.search(si.parse_query(question), limit=None)
+                ranked = sorted((-h.score, h["path"]) for h in theirs)[:10]
+        finally:
+            ix.close()
+        assert [(h.path, round(h.score, 9)) for h in hits] == [
+            (p, round(-s, 9)) for s, p in ranked
+        ]
+    si.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The searcher kept open between searches
+
+
+def test_kept_searcher_sees_updates_and_rebuilds_by_others(idx: SearchIndex, wiki: Path):
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    kept = idx._held[0].searcher
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx._held[0].searcher is kept  # nothing changed: reused
+
+    other = SearchIndex(idx.index_dir, wiki)  # another process, say
+    new = Page("notes/new.md", {"title": "Brand new", "kind": "note"}, "Quasar notes.\n")
+    write_pages(wiki, [new])
+    other.update(["notes/new.md"])
+    assert paths(idx.search("quasar")) == ["notes/new.md"]
+    assert idx._held[0].searcher is not kept
+
+    (wiki / "notes/new.md").unlink()
+    other.rebuild()  # a new folder swapped in
+    assert paths(idx.search("quasar")) == []
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx.rebuilt is False
+
+    shutil.rmtree(idx.index_dir)  # and gone: rebuilt from the pages
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx.rebuilt is True
+    idx.close()
+    assert idx._held == []
+    other.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_close_and_dropping_a_search_index_release_its_files(tmp_path: Path, wiki: Path):
+    import gc
+    import os
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    SearchIndex(tmp_path / "index-fd", wiki).rebuild()
+    gc.collect()  # what earlier tests left for the collector
+    before = open_files()
+    si = SearchIndex(tmp_path / "index-fd", wiki)
+    assert paths(si.search("zephyr")) == [WHOOSH]
+    assert si._held and open_files() > before  # kept open for the next search
+    si.close()
+    assert open_files() == before
+    assert paths(si.search("zephyr")) == [WHOOSH]
+    del si
+    gc.collect()
+    assert open_files() == before
+
+
+def test_index_of_an_older_schema_is_rebuilt(idx: SearchIndex):
+    import json
+
+    from wikimem.index import MARKER, SCHEMA_VERSION
+
+    marker = idx.index_dir / MARKER
+    marker.write_text(json.dumps({"schema_version": SCHEMA_VERSION - 1}), encoding="utf-8")
+    fresh = SearchIndex(idx.index_dir, idx.wiki_dir)
+    assert paths(fresh.search("zephyr")) == [WHOOSH]
+    assert fresh.rebuilt is True
+    assert json.loads(marker.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
+    fresh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Snippets from the page file
+
+
+def test_plain_text_drops_markdown_syntax():
+    from wikimem.index import plain_text
+
+    page = (
+        "---\ntitle: x\n---\n# Head\n\n_None recorded._ and *this*, queue_utils.py, 2*3*4, "
+        "**bold** `code`\n\n| a | b |\n|---|---|\n| [[x/y|lab]] | [[z#h]] |\n\n- [ ] task\n"
+        "> quote &amp; more\n```py\nprint(1)\n```\n[text](https://x.y) <b>tag</b>\n"
+    )
+    assert plain_text(page) == (
+        "Head None recorded. and this, queue_utils.py, 2*3*4, bold code | a | b | | lab | "
+        "z h | task quote & more print(1) text tag"
+    )
+
+
+def test_snippet_prefers_the_window_with_most_query_words():
+    from wikimem.index import make_snippet
+
+    filler = " ".join(f"w{i}" for i in range(100))
+    text = f"alpha here. {filler} alpha beta gamma together. {filler} gamma end"
+    snippet = make_snippet(text, ["alpha", "beta", "gamma"])
+    assert "**alpha** **beta** **gamma** together" in snippet
+    assert snippet.startswith("… ") and snippet.endswith(" …")
+    assert len(snippet) <= 242
+    # stems: "happy" is indexed as "happi"
+    assert make_snippet("We were happy with it.", ["happi"]) == "We were **happy** with it."

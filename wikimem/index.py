@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -25,7 +26,7 @@ from datetime import time as dtime
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from whoosh import index, qparser, scoring
+from whoosh import index, scoring
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS
@@ -57,6 +58,11 @@ FALLBACK_SNIPPET = 200
 MAX_QUERY_WORDS = 64
 STALE_BUILD_SECONDS = 3600  # leftovers of a crashed rebuild older than this are removed
 WRITE_LOCK_TIMEOUT = 30.0  # seconds an update waits for another process's writer
+# A SearchIndex keeps its searcher open between searches (an MCP server, a benchmark), reopening
+# it when the index on disk changes. Not on Windows: open files there would block a rebuild in
+# another process from swapping the index folder.
+KEEP_SEARCHER_OPEN = os.name != "nt"
+_TOC_NAME = re.compile(r"_MAIN_(\d+)\.toc")
 
 _ANALYZER = StemmingAnalyzer()
 # Words as Whoosh's default tokenizer sees them ("v1.2" stays one word). Everything else in a
@@ -386,8 +392,15 @@ class SearchIndex:
         self.wiki_dir = Path(wiki_dir)
         # True once this object had to rebuild a missing/corrupt/outdated index by itself.
         self.rebuilt = False
-        self._parser: qparser.QueryParser | None = None
         self._lock_depth = 0
+        # The searcher kept open between searches (see _searcher), in a list the finalizer
+        # can close without holding on to this object.
+        self._held: list[_HeldSearcher] = []
+        weakref.finalize(self, _release, self._held)
+
+    def close(self) -> None:
+        """Close the searcher kept open between searches, if any (searching reopens one)."""
+        _release(self._held)
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -514,12 +527,59 @@ class SearchIndex:
             return None
         return self._attempt(action)
 
+    def _index_key(self) -> tuple[int, int, int] | None:
+        """What identifies the index on disk now: the folder (a rebuild swaps in a new one) and
+        its latest commit generation. None when there is no index folder."""
+        try:
+            st = os.stat(self.index_dir)
+            names = os.listdir(self.index_dir)
+        except OSError:
+            return None
+        gens = [int(m.group(1)) for m in map(_TOC_NAME.fullmatch, names) if m]
+        return (st.st_dev, st.st_ino, max(gens, default=-1))
+
+    def _cached_searcher(self) -> Any:
+        """A searcher on the current index, reused while the index on disk is unchanged."""
+        key = self._index_key()
+        if self._held and self._held[0].key == key and key is not None:
+            return self._held[0].searcher
+        _release(self._held)
+        storage = _TrackingStorage(self.index_dir)
+        try:
+            ix = self._open(storage)
+            searcher = ix.searcher(weighting=WEIGHTING)
+        except BaseException:
+            storage.close_files()
+            raise
+        self._held.append(_HeldSearcher(key, storage, ix, searcher))
+        return searcher
+
+    def _with_searcher(self, action: Callable[[Any], T]) -> T | None:
+        """Run `action` on a searcher: the one kept open when it is still current, else through
+        `_with_index` (which recovers a missing or broken index)."""
+        if KEEP_SEARCHER_OPEN:
+            try:
+                return action(self._cached_searcher())
+            except (index.LockError, WikimemError):
+                raise
+            except Exception:
+                # Missing, replaced mid-search, or damaged: drop it and take the path that
+                # retries and rebuilds.
+                _release(self._held)
+
+        def once(ix: index.Index) -> T:
+            with ix.searcher(weighting=WEIGHTING) as searcher:
+                return action(searcher)
+
+        return self._with_index(once)
+
     def rebuild(self) -> int:
         """Recreate the index from every page; returns how many pages were indexed.
 
         The new index is built in a temporary sibling folder and renamed into place, so a
         concurrent search sees either the old index or the new one, never a half-built one.
         """
+        _release(self._held)
         with self._write_lock():
             return self._rebuild_locked()
 
@@ -593,6 +653,7 @@ class SearchIndex:
         removed_rels = [r for r in (_normalize_rel(p) for p in removed) if r]
         if not changed_rels and not removed_rels and self._marker_ok(self.index_dir):
             return
+        _release(self._held)
         docs: dict[str, dict | None] = {}
 
         def write(ix: index.Index) -> None:
@@ -624,31 +685,33 @@ class SearchIndex:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _query_parser(self) -> qparser.QueryParser:
-        if self._parser is None:
-            # A plain OR group: any word may match, BM25F sums what does. (Not
-            # `OrGroup.factory(0.9)`: its coordination matcher scores a query whose words match
-            # in a single field term as 0.0, and adds a bonus unrelated to BM25 otherwise.)
-            self._parser = qparser.MultifieldParser(
-                list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup
-            )
-        return self._parser
-
     def parse_query(self, text: str) -> wq.Query | None:
-        """The Whoosh query for a user's plain-text question, or None when nothing is left."""
+        """The Whoosh query for a user's plain-text question, or None when nothing is left.
+
+        Every word is OR-ed: any word may match and BM25F sums what does. The query is what
+        Whoosh's `MultifieldParser(SEARCH_FIELDS, group=OrGroup)` makes of the words, built
+        directly (the parser costs milliseconds per query).
+        """
         words: list[str] = []
+        leaves: list[wq.Query] = []
         for m in _QUERY_WORD.finditer(text or ""):
             word = m.group(0).lower()
+            if word in words:
+                continue
             # Stop words and one-letter words would only ever match a tag of that name.
-            if word not in words and any(True for _ in _ANALYZER(word)):
-                words.append(word)
-        words = words[:MAX_QUERY_WORDS]
-        if not words:
+            stems = [t.text for t in _ANALYZER(word)]
+            if not stems:
+                continue
+            words.append(word)
+            leaves += [wq.Term("body", t) for t in stems]
+            leaves.append(wq.Term("tags", word))
+            if len(words) >= MAX_QUERY_WORDS:
+                break
+        if not leaves:
             return None
-        q = self._query_parser().parse(" ".join(words))
-        if q is wq.NullQuery or not list(q.all_terms()):
-            return None
-        return q
+        # Like the parser's normalized query: a term two words share ("cache", "caching")
+        # counts once.
+        return wq.Or(list(dict.fromkeys(leaves)))
 
     def search(
         self,
@@ -686,25 +749,24 @@ class SearchIndex:
         highlight = {text for field_name, text in leaves if field_name == "body"}
         want = max(limit * 3, 30)
 
-        def run(ix: index.Index) -> list[tuple[float, dict]]:
-            with ix.searcher(weighting=WEIGHTING) as searcher:
-                allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
-                hidden = set(searcher.docs_for_query(mask)) if mask is not None else set()
-                reader = searcher.reader()
+        def run(searcher: Any) -> list[tuple[float, dict]]:
+            allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
+            hidden = set(searcher.docs_for_query(mask)) if mask is not None else set()
+            reader = searcher.reader()
 
-                def keep(docnum: int) -> bool:
-                    if docnum in hidden or (allowed is not None and docnum not in allowed):
-                        return False
-                    return not reader.is_deleted(docnum)
+            def keep(docnum: int) -> bool:
+                if docnum in hidden or (allowed is not None and docnum not in allowed):
+                    return False
+                return not reader.is_deleted(docnum)
 
-                ranked = []
-                for score, docnum in _top(bm25f_scores(searcher, leaves), want, keep):
-                    stored = searcher.stored_fields(docnum)
-                    backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum)
-                    ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
-                return ranked
+            ranked = []
+            for score, docnum in _top(bm25f_scores(searcher, leaves), want, keep):
+                stored = searcher.stored_fields(docnum)
+                backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum)
+                ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
+            return ranked
 
-        ranked = self._with_index(run) or []
+        ranked = self._with_searcher(run) or []
         ranked.sort(key=lambda item: (-item[0], item[1].get("path", "")))
         hits: list[Hit] = []
         for score, stored in ranked:
@@ -748,6 +810,24 @@ class SearchIndex:
         return self._with_index(run) or []
 
 
+class _HeldSearcher:
+    """An open index and searcher kept between searches, with the files they opened."""
+
+    def __init__(self, key: Any, storage: _TrackingStorage, ix: Any, searcher: Any) -> None:
+        self.key, self.storage, self.ix, self.searcher = key, storage, ix, searcher
+
+    def close(self) -> None:
+        for thing in (self.searcher, self.ix):
+            with contextlib.suppress(Exception):
+                thing.close()
+        self.storage.close_files()
+
+
+def _release(held: list[_HeldSearcher]) -> None:
+    while held:
+        held.pop().close()
+
+
 def _count_backlinks(searcher: Any, path: str, docnum: int) -> int:
     """How many other live documents link to `path` (deleted documents do not count)."""
     key = link_key(path) if path else ""
@@ -783,7 +863,7 @@ def _query_terms(q: wq.Query) -> list[tuple[str, str]]:
 def _posting_blocks(reader: Any, fieldname: str, text: str) -> Iterator[tuple[Any, Any]]:
     """(docnums, weights) of one term's postings in one segment, block by block.
 
-    Deleted documents are included (callers drop them from the results). Whoosh's codec
+    Deleted documents may be included (callers drop them from the results). Whoosh's codec
     decodes a whole block into arrays; reading them directly saves two method calls per
     posting. Any other matcher (a short list inlined in the term table) is read one posting
     at a time.
@@ -860,16 +940,15 @@ def bm25f_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> dict[int, f
 
 
 def _top(scores: dict[int, float], n: int, keep: Callable[[int], bool]) -> list[tuple[float, int]]:
-    """The `n` best (score, docnum) that `keep` accepts: highest score, then lowest docnum."""
-    if not scores:
-        return []
+    """The `n` best (score, docnum) that `keep` accepts, best first (ties: first scored)."""
     want = n
-    while True:
-        best = heapq.nlargest(want, scores.items(), key=lambda item: (item[1], -item[0]))
-        kept = [(score, d) for d, score in best if keep(d)]
+    while scores:
+        best = heapq.nlargest(want, scores, key=scores.__getitem__)
+        kept = [d for d in best if keep(d)]
         if len(kept) >= n or len(best) == len(scores):
-            return kept[:n]
+            return [(scores[d], d) for d in kept[:n]]
         want *= 4
+    return []
 
 
 def _make_hit(stored: dict, score: float, snippet: str) -> Hit:
