@@ -260,8 +260,6 @@ _MD_BLOCK_MARK = re.compile(
 )
 _MD_INLINE_MARK = re.compile(r"\*\*|__|`+")
 _MD_EMPHASIS = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
-# A word as Whoosh's tokenizer sees it (the same pattern as _QUERY_WORD).
-_WORD = r"\w+(?:\.?\w+)*"
 SNIPPET_WINDOW = SNIPPET_MAX - 40  # characters of context around the matches
 SNIPPET_LEAD = 60  # characters shown before the first match
 SNIPPET_MAX_MATCHES = 200  # matches considered per page
@@ -325,12 +323,22 @@ def make_snippet(text: str, terms: Iterable[str]) -> str:
     found = _matches(flat, termset) if termset else []
     if not found:
         return _shorten(flat, FALLBACK_SNIPPET)
-    best: tuple[int, int, int] | None = None
-    for i, (start, _, _) in enumerate(found):
-        inside = [f for f in found[i:] if f[1] <= start + SNIPPET_WINDOW - SNIPPET_LEAD]
-        key = (len({f[2] for f in inside}), len(inside), -start)
-        if best is None or key > best:
+    # Slide over the matches: the window starting at match i holds matches i..j-1.
+    best = (0, 0, 0)
+    counts: dict[str, int] = {}
+    j = 0
+    for i, (start, _, term) in enumerate(found):
+        if j <= i:  # (a match longer than the window still counts, alone)
+            counts, j = {term: 1}, i + 1
+        while j < len(found) and found[j][1] <= start + SNIPPET_WINDOW - SNIPPET_LEAD:
+            counts[found[j][2]] = counts.get(found[j][2], 0) + 1
+            j += 1
+        key = (len(counts), j - i, -start)
+        if i == 0 or key > best:
             best = key
+        counts[term] -= 1
+        if not counts[term]:
+            del counts[term]
     first = -best[2]
     begin = max(0, first - SNIPPET_LEAD)
     if begin:
@@ -788,26 +796,24 @@ class SearchIndex:
     def indexed_paths(self) -> set[str]:
         """The page paths the index holds (for consistency checks)."""
 
-        def run(ix: index.Index) -> set[str]:
-            with ix.searcher() as searcher:
-                return {f["path"] for f in searcher.all_stored_fields() if "path" in f}
+        def run(searcher: Any) -> set[str]:
+            return {f["path"] for f in searcher.all_stored_fields() if "path" in f}
 
-        return self._with_index(run) or set()
+        return self._with_searcher(run) or set()
 
     def backlinks(self, page_path: str) -> list[str]:
         """Paths of the indexed pages that link to `page_path` (by file name, as Obsidian does)."""
         key = link_key(page_path)
         own = _normalize_rel(page_path)
 
-        def run(ix: index.Index) -> list[str]:
-            with ix.searcher() as searcher:
-                docnums = searcher.docs_for_query(wq.Term("links", key))
-                paths = [searcher.stored_fields(d).get("path", "") for d in docnums]
+        def run(searcher: Any) -> list[str]:
+            docnums = searcher.docs_for_query(wq.Term("links", key))
+            paths = [searcher.stored_fields(d).get("path", "") for d in docnums]
             return sorted(p for p in paths if p and p != own)
 
         if not key:
             return []
-        return self._with_index(run) or []
+        return self._with_searcher(run) or []
 
 
 class _HeldSearcher:
