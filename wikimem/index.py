@@ -248,18 +248,20 @@ def _shorten(text: str, limit: int) -> str:
 # Markdown syntax a snippet should not show, removed with regular expressions: mistune's full
 # parse of a long session page costs milliseconds, and a snippet needs none of its structure.
 _MD_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.M)
-_MD_WIKILINK = re.compile(r"!?\[\[([^\[\]\n|#]*)(?:#([^\[\]\n|]*))?(?:\\?\|([^\[\]\n]*))?\]\]")
-_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_MD_WIKILINK = re.compile(r"\[\[([^\[\]\n|#]*)(?:#([^\[\]\n|]*))?(?:\\?\|([^\[\]\n]*))?\]\]")
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 _MD_HTML = re.compile(r"<[^<>\n]*>")
 _MD_TABLE_RULE = re.compile(
     r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.M
 )
 _MD_BLOCK_MARK = re.compile(
-    r"^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+(?:\[[ xX]\][ \t]+)?|\d{1,9}[.)][ \t]+)?",
+    r"^[ \t]*(?:(?:>[ \t]?)*(?:#{1,6}|[-*+](?:[ \t]+\[[ xX]\])?|\d{1,9}[.)])[ \t]+|(?:>[ \t]?)+)",
     re.M,
 )
-_MD_INLINE_MARK = re.compile(r"\*\*|__|`+")
-_MD_EMPHASIS = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
+_MD_CODE_MARK = re.compile(r"`+")
+# `*x*` and `_x_` (not snake_case): the marker is matched first, then what precedes it checked,
+# so the scan can skip ahead to the next `*` or `_`.
+_MD_EMPHASIS = re.compile(r"[*_](?<![\w*][*_])(?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
 SNIPPET_WINDOW = SNIPPET_MAX - 40  # characters of context around the matches
 SNIPPET_LEAD = 60  # characters shown before the first match
 SNIPPET_MAX_MATCHES = 200  # matches considered per page
@@ -273,15 +275,28 @@ def _wikilink_text(m: re.Match) -> str:
 def plain_text(markdown: str) -> str:
     """A page's text without frontmatter and markdown syntax, whitespace collapsed."""
     text = _FRONTMATTER_BLOCK.sub("", markdown, count=1)
-    text = _MD_FENCE.sub("", text)
-    text = _MD_WIKILINK.sub(_wikilink_text, text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_HTML.sub(" ", text)
-    text = _MD_TABLE_RULE.sub("", text)
+    # Each pattern only where its syntax occurs: a substring test is far cheaper than a scan.
+    if "```" in text or "~~~" in text:
+        text = _MD_FENCE.sub("", text)
+    if "![" in text:  # embeds and images read as their links
+        text = text.replace("![", "[")
+    if "[[" in text:
+        text = _MD_WIKILINK.sub(_wikilink_text, text)
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", text)
+    if "<" in text:
+        text = _MD_HTML.sub(" ", text)
+    if "|" in text and "--" in text:
+        text = _MD_TABLE_RULE.sub("", text)
     text = _MD_BLOCK_MARK.sub("", text)
-    text = _MD_INLINE_MARK.sub("", text)
-    text = _MD_EMPHASIS.sub(r"\1", text)
-    return " ".join(html.unescape(text).split())
+    text = text.replace("**", "").replace("__", "")
+    if "`" in text:
+        text = _MD_CODE_MARK.sub("", text)
+    if "*" in text or "_" in text:
+        text = _MD_EMPHASIS.sub(r"\1", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
 
 
 def _matches(flat: str, terms: set[str]) -> list[tuple[int, int, str]]:
