@@ -361,6 +361,21 @@ def test_backlink_boost_breaks_ties(tmp_path: Path, linked: str):
     assert si.backlinks(f"{linked}.md") == ["ref1.md", "ref2.md"]
 
 
+def test_backlink_boost_follows_updates(tmp_path: Path):
+    si = _backlink_wiki(tmp_path, "alpha")
+    assert [h.path for h in si.search("quokka")] == ["alpha.md", "beta.md"]
+    assert [h.path for h in si.search("quokka")] == ["alpha.md", "beta.md"]  # kept searcher
+    pages = [
+        Page("ref1.md", {"title": "Ref one", "kind": "note"}, "See [[beta]].\n"),
+        Page("ref2.md", {"title": "Ref two", "kind": "note"}, "Also [[beta]].\n"),
+    ]
+    write_pages(si.wiki_dir, pages)
+    # Another process updates; the old versions stay behind as deleted documents.
+    SearchIndex(si.index_dir, si.wiki_dir).update(["ref1.md", "ref2.md"])
+    assert [h.path for h in si.search("quokka")] == ["beta.md", "alpha.md"]
+    si.close()
+
+
 def test_backlinks(idx: SearchIndex):
     assert idx.backlinks(SESSION) == [WHOOSH, INDEX]
     assert idx.backlinks("sessions/2026-11-01-aaaa1111") == [WHOOSH, INDEX]

@@ -9,6 +9,7 @@ the caller it happened). Whoosh is imported here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import html
 import json
@@ -299,26 +300,36 @@ def plain_text(markdown: str) -> str:
     return " ".join(text.split())
 
 
+@functools.lru_cache(maxsize=8192)
+def _analyzed(word: str) -> tuple[str, ...]:
+    """The body terms a (lowercase) word indexes as."""
+    return tuple(t.text for t in _ANALYZER(word))
+
+
 def _matches(flat: str, terms: set[str]) -> list[tuple[int, int, str]]:
     """(start, end, term) of the words in `flat` that analyze to one of `terms`.
 
     A regular expression finds the words starting like a term (a stem is a word's prefix but
     for its last letter or two: "happy" -> "happi"); only those are run through the analyzer.
+    It runs on the lowercased text without IGNORECASE, which lets it skip ahead to the
+    characters a term starts with (unless lowercasing changed the text's length).
     """
     prefixes = sorted({t[:-2] if len(t) > 5 else t[:-1] if len(t) > 3 else t for t in terms})
-    pattern = re.compile(
-        r"(?<![\w.])(?:" + "|".join(re.escape(p) for p in prefixes) + r")\w*(?:\.?\w+)*",
-        re.IGNORECASE,
-    )
-    seen: dict[str, str | None] = {}
+    alternatives = "|".join(re.escape(p) for p in prefixes)
+    lower = flat.lower()
+    if len(lower) == len(flat):
+        pattern = re.compile(rf"(?:{alternatives})\w*(?:\.?\w+)*")
+    else:
+        lower = flat
+        pattern = re.compile(rf"(?:{alternatives})\w*(?:\.?\w+)*", re.IGNORECASE)
     found: list[tuple[int, int, str]] = []
-    for m in pattern.finditer(flat):
-        word = m.group(0).lower()
-        if word not in seen:
-            seen[word] = next((t.text for t in _ANALYZER(word) if t.text in terms), None)
-        term = seen[word]
+    for m in pattern.finditer(lower):
+        start = m.start()
+        if start and (lower[start - 1].isalnum() or lower[start - 1] in "._"):
+            continue  # inside a word
+        term = next((t for t in _analyzed(m.group(0).lower()) if t in terms), None)
         if term is not None:
-            found.append((m.start(), m.end(), term))
+            found.append((start, m.end(), term))
             if len(found) >= SNIPPET_MAX_MATCHES:
                 break
     return found
@@ -577,6 +588,13 @@ class SearchIndex:
         self._held.append(_HeldSearcher(key, storage, ix, searcher))
         return searcher
 
+    def _memo(self, searcher: Any) -> dict:
+        """Facts about the index version `searcher` reads (filter results, backlink sets),
+        kept with the kept searcher; a fresh dict for any other searcher."""
+        if self._held and self._held[0].searcher is searcher:
+            return self._held[0].memo
+        return {}
+
     def _with_searcher(self, action: Callable[[Any], T]) -> T | None:
         """Run `action` on a searcher: the one kept open when it is still current, else through
         `_with_index` (which recovers a missing or broken index)."""
@@ -773,8 +791,9 @@ class SearchIndex:
         want = max(limit * 3, 30)
 
         def run(searcher: Any) -> list[tuple[float, dict]]:
-            allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
-            hidden = set(searcher.docs_for_query(mask)) if mask is not None else set()
+            memo = self._memo(searcher)
+            allowed = _docs(searcher, flt, memo) if flt is not None else None
+            hidden = _docs(searcher, mask, memo) if mask is not None else frozenset()
             reader = searcher.reader()
 
             def keep(docnum: int) -> bool:
@@ -785,7 +804,7 @@ class SearchIndex:
             ranked = []
             for score, docnum in _top(bm25f_scores(searcher, leaves), want, keep):
                 stored = searcher.stored_fields(docnum)
-                backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum)
+                backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum, memo)
                 ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
             return ranked
 
@@ -832,10 +851,12 @@ class SearchIndex:
 
 
 class _HeldSearcher:
-    """An open index and searcher kept between searches, with the files they opened."""
+    """An open index and searcher kept between searches, with the files they opened, and
+    what searches found out about this version of the index (see SearchIndex._memo)."""
 
     def __init__(self, key: Any, storage: _TrackingStorage, ix: Any, searcher: Any) -> None:
         self.key, self.storage, self.ix, self.searcher = key, storage, ix, searcher
+        self.memo: dict[Any, Any] = {}
 
     def close(self) -> None:
         for thing in (self.searcher, self.ix):
@@ -849,17 +870,44 @@ def _release(held: list[_HeldSearcher]) -> None:
         held.pop().close()
 
 
-def _count_backlinks(searcher: Any, path: str, docnum: int) -> int:
+MEMO_ENTRIES = 4096  # per kept searcher; cleared when full
+
+
+def _docs(searcher: Any, q: wq.Query, memo: dict) -> frozenset[int]:
+    """The live documents matching a filter query, remembered for this searcher."""
+    key = ("docs", repr(q))
+    found = memo.get(key)
+    if found is None:
+        found = frozenset(searcher.docs_for_query(q))
+        _remember(memo, key, found)
+    return found
+
+
+def _count_backlinks(searcher: Any, path: str, docnum: int, memo: dict | None = None) -> int:
     """How many other live documents link to `path` (deleted documents do not count)."""
     key = link_key(path) if path else ""
-    if not key or searcher.doc_frequency("links", key) == 0:
+    if not key:
         return 0
-    count = 0
-    for reader, base in searcher.reader().leaf_readers():
-        if ("links", key) in reader:
+    linking = memo.get(("links", key)) if memo is not None else None
+    if linking is None:
+        linking = frozenset()
+        if searcher.doc_frequency("links", key):
             # A segment reader's postings leave out its deleted documents.
-            count += sum(1 for d in reader.postings("links", key).all_ids() if base + d != docnum)
-    return count
+            linking = frozenset(
+                base + d
+                for reader, base in searcher.reader().leaf_readers()
+                if ("links", key) in reader
+                for d in reader.postings("links", key).all_ids()
+            )
+        if memo is not None:
+            _remember(memo, ("links", key), linking)
+    return len(linking) - (docnum in linking)
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
 
 
 # ---------------------------------------------------------------------------------------------
