@@ -488,6 +488,44 @@ def test_bm25f_scores_equal_whoosh_search(tmp_path: Path, question: str):
         ix.close()
 
 
+def test_best_documents_are_the_exhaustive_top(tmp_path: Path, monkeypatch):
+    """MaxScore pruning returns what ranking every document would, and does prune."""
+    from whoosh import index as windex
+
+    from wikimem import index as wikimem_index
+    from wikimem.index import WEIGHTING, _query_terms, _top, best_documents, bm25f_scores
+
+    pruned = []
+    original = wikimem_index._TermScores.add_to_known
+
+    def counting(self, scores):
+        pruned.append(len(scores))
+        return original(self, scores)
+
+    monkeypatch.setattr(wikimem_index._TermScores, "add_to_known", counting)
+    si = _random_wiki(tmp_path, n=400)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.searcher(weighting=WEIGHTING) as searcher:
+            reader = searcher.reader()
+            hidden = set(range(0, reader.doc_count_all(), 5))
+
+            def keep(d: int) -> bool:
+                return d not in hidden and not reader.is_deleted(d)
+
+            for question in [*QUESTIONS, "deadlock cache", "pagination zzunknown timeout client"]:
+                terms = _query_terms(si.parse_query(question))
+                for n in (1, 3, 10, 30):
+                    exhaustive = _top(bm25f_scores(searcher, terms), n, keep)
+                    best = best_documents(searcher, terms, n, keep)
+                    assert [d for _, d in best] == [d for _, d in exhaustive], (question, n)
+                    for (a, _), (b, _) in zip(best, exhaustive, strict=True):
+                        assert a == pytest.approx(b, rel=1e-12)
+    finally:
+        ix.close()
+    assert pruned and min(pruned) < 400  # the pruned path ran, on fewer documents
+
+
 def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
     from whoosh import index as windex
     from whoosh.util.numeric import length_to_byte

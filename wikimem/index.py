@@ -8,6 +8,7 @@ the caller it happened). Whoosh is imported here and nowhere else.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import heapq
@@ -802,7 +803,7 @@ class SearchIndex:
                 return not reader.is_deleted(docnum)
 
             ranked = []
-            for score, docnum in _top(bm25f_scores(searcher, leaves), want, keep):
+            for score, docnum in best_documents(searcher, leaves, want, keep):
                 stored = searcher.stored_fields(docnum)
                 backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum, memo)
                 ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
@@ -929,19 +930,31 @@ def _query_terms(q: wq.Query) -> list[tuple[str, str]]:
     return [(leaf.fieldname, leaf.text) for leaf in q.leaves() if isinstance(leaf, wq.Term)]
 
 
-def _posting_blocks(reader: Any, fieldname: str, text: str) -> Iterator[tuple[Any, Any]]:
+def _posting_blocks(
+    reader: Any, fieldname: str, text: str, wanted: Sequence[int] | None = None
+) -> Iterator[tuple[Any, Any]]:
     """(docnums, weights) of one term's postings in one segment, block by block.
 
     Deleted documents may be included (callers drop them from the results). Whoosh's codec
     decodes a whole block into arrays; reading them directly saves two method calls per
-    posting. Any other matcher (a short list inlined in the term table) is read one posting
-    at a time.
+    posting. With `wanted` (sorted segment docnums), blocks holding none of them are skipped
+    without being decoded (a block's header says its last docnum). Any other matcher (a short
+    list inlined in the term table) is read one posting at a time, whole.
     """
     m = reader.postings(fieldname, text)
     while isinstance(m, FilterMatcher):
         m = m.child
     if all(hasattr(m, a) for a in ("_read_ids", "_read_weights", "_next_block", "_atend")):
+        k, passed = 0, -1  # wanted[k] is the first wanted docnum after block ends so far
         while m.is_active():
+            if wanted is not None:
+                k = bisect.bisect_right(wanted, passed, k)
+                if k == len(wanted):
+                    return
+                passed = m.block_max_id()
+                if wanted[k] > passed:
+                    m._next_block()
+                    continue
             m._read_ids()
             m._read_weights()
             yield m._ids, m._weights
@@ -973,39 +986,111 @@ def _length_bytes(reader: Any, fieldname: str) -> Sequence[int]:
     )
 
 
-def bm25f_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> dict[int, float]:
-    """BM25F score of every document matching any of `terms` (OR), by global document number.
+class _TermScores:
+    """One query term's BM25F contributions, segment by segment."""
 
-    Equal to what `searcher.search(Or(terms))` scores with the searcher's BM25F weighting.
-    """
-    weighting = searcher.weighting
-    if not isinstance(weighting, scoring.BM25F):
-        raise TypeError("bm25f_scores needs a BM25F searcher")
-    k1 = weighting.K1
-    scores: dict[int, float] = {}
-    get = scores.get
-    lengths: dict[tuple[int, str], Sequence[int]] = {}
-    leaves = list(searcher.reader().leaf_readers())
-    for fieldname, text in terms:
-        if fieldname not in searcher.schema or not searcher.schema[fieldname].scorable:
-            continue
+    def __init__(self, searcher: Any, fieldname: str, text: str, lengths: dict) -> None:
+        weighting = searcher.weighting
+        k1 = weighting.K1
         b = weighting._field_B.get(fieldname, weighting.B)
-        idf = searcher.idf(fieldname, text)
+        self.fieldname, self.text = fieldname, text
+        self.idf = searcher.idf(fieldname, text)
         avgfl = searcher.avg_field_length(fieldname) or 1
+        self.k1p1 = k1 + 1
         # bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-        norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
-        k1p1 = k1 + 1
-        for i, (reader, base) in enumerate(leaves):
+        self.norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
+        self.parts: list[tuple[Any, int, Sequence[int]]] = []
+        # The most one document can get from this term: the largest weight at the shortest
+        # length (lengths round up to their byte the same way for every document).
+        self.upper = 0.0
+        for i, (reader, base) in enumerate(searcher.reader().leaf_readers()):
             if (fieldname, text) not in reader:
                 continue
             lens = lengths.get((i, fieldname))
             if lens is None:
                 lens = lengths[i, fieldname] = _length_bytes(reader, fieldname)
-            for ids, weights in _posting_blocks(reader, fieldname, text):
+            self.parts.append((reader, base, lens))
+            info = reader.term_info(fieldname, text)
+            tf, fl = info.max_weight(), info.min_length()
+            bound = self.idf * ((tf * self.k1p1) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+            self.upper = max(self.upper, bound * (1 + 1e-9))
+
+    def add(self, scores: dict[int, float]) -> None:
+        """Add this term's contribution of every document that has it."""
+        get, idf, k1p1, norm = scores.get, self.idf, self.k1p1, self.norm
+        for reader, base, lens in self.parts:
+            for ids, weights in _posting_blocks(reader, self.fieldname, self.text):
                 for d, tf in zip(ids, weights, strict=True):
                     g = base + d
                     scores[g] = get(g, 0.0) + idf * ((tf * k1p1) / (tf + norm[lens[d]]))
+
+    def add_to_known(self, scores: dict[int, float]) -> None:
+        """Add this term's contribution to the documents already in `scores` only."""
+        idf, k1p1, norm = self.idf, self.k1p1, self.norm
+        for reader, base, lens in self.parts:
+            end = base + reader.doc_count_all()
+            wanted = sorted(g - base for g in scores if base <= g < end)
+            if not wanted:
+                continue
+            wanted_set = set(wanted)
+            for ids, weights in _posting_blocks(reader, self.fieldname, self.text, wanted):
+                for d, tf in zip(ids, weights, strict=True):
+                    if d in wanted_set:
+                        scores[base + d] += idf * ((tf * k1p1) / (tf + norm[lens[d]]))
+
+
+def _term_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> list[_TermScores]:
+    if not isinstance(searcher.weighting, scoring.BM25F):
+        raise TypeError("BM25F scoring needs a BM25F searcher")
+    lengths: dict[tuple[int, str], Sequence[int]] = {}
+    schema = searcher.schema
+    return [
+        _TermScores(searcher, f, t, lengths)
+        for f, t in terms
+        if f in schema and schema[f].scorable
+    ]
+
+
+def bm25f_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> dict[int, float]:
+    """BM25F score of every document matching any of `terms` (OR), by global document number.
+
+    Equal to what `searcher.search(Or(terms))` scores with the searcher's BM25F weighting.
+    """
+    scores: dict[int, float] = {}
+    for term in _term_scores(searcher, terms):
+        term.add(scores)
     return scores
+
+
+def best_documents(
+    searcher: Any, terms: Sequence[tuple[str, str]], n: int, keep: Callable[[int], bool]
+) -> list[tuple[float, int]]:
+    """The `n` best (BM25F score, docnum) over `terms` (OR) that `keep` accepts, best first.
+
+    The same documents and scores as ranking `bm25f_scores` (up to the last bits of the sums,
+    which are added in another order), with less work (MaxScore): terms are added rarest-
+    first (by the most they can give one document); once the terms left cannot lift a
+    document that has none of the terms so far above the n-th best score so far, they are
+    added only to the documents that can still reach it, decoding only the posting blocks
+    that hold those documents. Common words over a large wiki are the case this is for.
+    """
+    todo = sorted((t for t in _term_scores(searcher, terms) if t.parts), key=lambda t: -t.upper)
+    scores: dict[int, float] = {}
+    while todo:
+        term = todo.pop(0)
+        term.add(scores)
+        rest = sum(t.upper for t in todo)  # (not a running difference: no rounding below 0)
+        if not todo or not scores or rest >= max(scores.values()):
+            continue
+        top = _top(scores, n, keep)
+        if len(top) < n or rest >= top[-1][0]:
+            continue
+        threshold = top[-1][0]
+        scores = {d: s for d, s in scores.items() if s + rest >= threshold}
+        for term in todo:
+            term.add_to_known(scores)
+        break
+    return _top(scores, n, keep)
 
 
 def _top(scores: dict[int, float], n: int, keep: Callable[[int], bool]) -> list[tuple[float, int]]:
