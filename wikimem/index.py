@@ -38,6 +38,7 @@ from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.markdown import Parsed, link_key, parse
@@ -709,6 +710,7 @@ class SearchIndex:
             except BaseException:
                 writer.cancel()
                 raise
+            faults.point("index-update")
             writer.commit()
 
         try:
