@@ -307,6 +307,14 @@ def test_question_finds_relevant_pages(idx: SearchIndex):
     assert LESSON not in paths(hits)  # retracted
 
 
+def test_search_of_an_empty_wiki(tmp_path: Path):
+    (tmp_path / "empty-wiki").mkdir()
+    si = SearchIndex(tmp_path / "index", tmp_path / "empty-wiki")
+    assert si.search("anything at all") == []  # builds the (empty) index
+    assert si.search("anything at all", kinds=["note"], since=date(2026, 1, 1)) == []
+    si.close()
+
+
 def test_empty_and_stopword_only_queries(idx: SearchIndex):
     assert idx.search("") == []
     assert idx.search("   ?! ") == []

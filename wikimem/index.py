@@ -996,18 +996,24 @@ class _TermScores:
         k1 = weighting.K1
         b = weighting._field_B.get(fieldname, weighting.B)
         self.fieldname, self.text = fieldname, text
-        self.idf = searcher.idf(fieldname, text)
-        avgfl = searcher.avg_field_length(fieldname) or 1
-        self.k1p1 = k1 + 1
-        # bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-        self.norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
+        self.idf, self.k1p1, self.norm = 0.0, k1 + 1, [0.0] * 256
         self.parts: list[tuple[Any, int, Sequence[int]]] = []
         # The most one document can get from this term: the largest weight at the shortest
         # length (lengths round up to their byte the same way for every document).
         self.upper = 0.0
-        for i, (reader, base) in enumerate(searcher.reader().leaf_readers()):
-            if (fieldname, text) not in reader:
-                continue
+        segments = [
+            (i, reader, base)
+            for i, (reader, base) in enumerate(searcher.reader().leaf_readers())
+            if (fieldname, text) in reader
+        ]
+        if not segments:
+            # Nothing to add; and no idf: in an empty index it would be log(0).
+            return
+        self.idf = searcher.idf(fieldname, text)
+        avgfl = searcher.avg_field_length(fieldname) or 1
+        # bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+        self.norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
+        for i, reader, base in segments:
             lens = lengths.get((i, fieldname))
             if lens is None:
                 lens = lengths[i, fieldname] = _length_bytes(reader, fieldname)
