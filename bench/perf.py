@@ -348,6 +348,60 @@ def _whoosh_baseline(project, qs: list[str]) -> list[float]:
     return times
 
 
+def search_bench(project) -> dict:
+    """`SearchIndex.search` over the generated queries, beside raw Whoosh on the same index.
+
+    search_first_ms is a fresh SearchIndex's first query (opening the index: what one
+    `wikimem search` process pays on top of its imports); the percentiles are the queries
+    after it, on the same object (which keeps its searcher open while the index is unchanged).
+    """
+    from wikimem.index import SearchIndex
+
+    qs = queries(random.Random(7))
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    t = time.perf_counter()
+    index.search("warm up the cache")
+    first = time.perf_counter() - t
+    times, hits = [], 0
+    for q in qs:
+        t = time.perf_counter()
+        hits += bool(index.search(q))
+        times.append(time.perf_counter() - t)
+    index.close()
+    whoosh_times = _whoosh_baseline(project, qs)
+    return {
+        "search_first_ms": _ms(first),
+        "search_p50_ms": _ms(_pct(times, 50)),
+        "search_p95_ms": _ms(_pct(times, 95)),
+        "search_max_ms": _ms(max(times)),
+        "queries_with_hits": hits,
+        "whoosh_baseline_p50_ms": _ms(_pct(whoosh_times, 50)),
+        "whoosh_baseline_p95_ms": _ms(_pct(whoosh_times, 95)),
+        "index_bytes": sum(f.stat().st_size for f in project.index_dir.rglob("*") if f.is_file()),
+        "index_segments": len(list(project.index_dir.glob("*.seg"))),
+    }
+
+
+def search_only(home: Path) -> dict:
+    """search_bench on an existing home; an index of another schema version is rebuilt first
+    (reindex_s), as the first search would."""
+    from wikimem.index import MARKER, SCHEMA_VERSION, SearchIndex
+    from wikimem.pages import wiki_pages
+    from wikimem.project import Registry
+
+    project = Registry(home).resolve(CWD, create=False)
+    out: dict = {"pages": len(wiki_pages(project.wiki_dir))}
+    try:
+        marker = json.loads((project.index_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        marker = {}
+    if marker.get("schema_version") != SCHEMA_VERSION:
+        t = time.perf_counter()
+        SearchIndex(project.index_dir, project.wiki_dir).rebuild()
+        out["reindex_s"] = round(time.perf_counter() - t, 1)
+    return {**out, **search_bench(project), "peak_rss_mb": _rss_mb()}
+
+
 def _rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round((rss // 1024 if sys.platform == "darwin" else rss) / 1024, 1)
@@ -416,7 +470,6 @@ def measure(size: int, home: Path) -> dict:
     from wikimem.capture import capture
     from wikimem.compile import build_project_context, compile_project, ensure_compiled_context
     from wikimem.hook import _read_context
-    from wikimem.index import SearchIndex
     from wikimem.observation import format_ts
     from wikimem.pages import wiki_pages
     from wikimem.project import Registry
@@ -452,15 +505,7 @@ def measure(size: int, home: Path) -> dict:
                                                             "WIKIMEM_HOME": str(home)})
     process_s = time.perf_counter() - t
 
-    qs = queries(random.Random(7))
-    index = SearchIndex(project.index_dir, project.wiki_dir)
-    index.search("warm up the cache")
-    times, hits = [], 0
-    for q in qs:
-        t = time.perf_counter()
-        hits += bool(index.search(q))
-        times.append(time.perf_counter() - t)
-    whoosh_times = _whoosh_baseline(project, qs)
+    searched = search_bench(project)
 
     ctx_lib, ctx_hook, ctx_build = [], [], []
     for _ in range(20):
@@ -474,7 +519,6 @@ def measure(size: int, home: Path) -> dict:
         t = time.perf_counter()
         build_project_context(project, 6000)
         ctx_build.append(time.perf_counter() - t)
-    index_bytes = sum(f.stat().st_size for f in project.index_dir.rglob("*") if f.is_file())
     return {
         "pages": len(wiki_pages(project.wiki_dir)),
         "incremental_compile_s": round(statistics.median(incremental), 3),
@@ -482,13 +526,7 @@ def measure(size: int, home: Path) -> dict:
         "incremental_compile_process_s": round(process_s, 3),
         "incremental_stages_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
         "git_commit_baseline_s": round(statistics.median(git_baseline), 3),
-        "search_p50_ms": _ms(_pct(times, 50)),
-        "search_p95_ms": _ms(_pct(times, 95)),
-        "search_max_ms": _ms(max(times)),
-        "queries_with_hits": hits,
-        "whoosh_baseline_p50_ms": _ms(_pct(whoosh_times, 50)),
-        "whoosh_baseline_p95_ms": _ms(_pct(whoosh_times, 95)),
-        "index_bytes": index_bytes,
+        **searched,
         "context_ms": _ms(statistics.median(ctx_lib)),
         "context_hook_read_ms": _ms(statistics.median(ctx_hook)),
         "context_build_ms": _ms(statistics.median(ctx_build)),
@@ -697,8 +735,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated homes")
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--search", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.search:  # search only, on a built home (whose pages are not changed)
+        print(json.dumps(search_only(args.home)))
+        return
     if args.build:
         print(json.dumps(build(args.build, args.home)))
         return
