@@ -12,11 +12,11 @@ import random
 from pathlib import Path
 
 import pytest
+from fixtures.secrets_corpus import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wikimem.redact as redact_module
-from fixtures.secrets_corpus import CORPUS
 from wikimem.redact import SECRET_KINDS, redact_text, redact_value
 
 # Fake but format-valid credentials, assembled at run time so that no secret scanner flags this

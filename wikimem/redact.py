@@ -102,13 +102,14 @@ _IDENT_CHAIN = r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)*"
 
 # Values that are never literals, quoted or not: templates and placeholders (`$X`, `${X}`,
 # `$(cmd)`, `${{ secrets.X }}`, `{{ vault }}`, `{x}`, `%(x)s`, `<your-key>`, `****`, an
-# existing `[REDACTED:...]`), a PEM header (the private-key rule must get the whole block), and
-# fetch()'s `credentials: "same-origin"`.
-_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)(?!same-origin)"
+# existing `[REDACTED:...]`), a masked value (`gho_****`, `•••`), a PEM header (the private-key
+# rule must get the whole block), and fetch()'s `credentials: "same-origin"`.
+_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)(?!same-origin)(?![^\s\"'`]*(?:\*\*\*|•••))"
 # Unquoted values that are code or configuration, not literals:
 _NOT_CODE = (
     rf"(?!{_IDENT_CHAIN}[(\[])"  # call or subscript: get_token(), os.environ["X"], ENV.fetch(
-    rf"(?!{_IDENT_CHAIN}(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*{_END})"  # settings.SECRET_KEY
+    # settings.SECRET_KEY, process.env.API_KEY! (TypeScript's non-null assertion)
+    rf"(?!{_IDENT_CHAIN}(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*!?{_END})"
     rf"(?!(?:~|\.\.?)/[\w./-]*{_END}|/[\w.-]+/[\w./-]*{_END})"  # ~/.ssh/id_rsa, /run/x/y
     r"(?![A-Za-z][A-Za-z0-9+.-]*://)"  # a URL (its credentials are the url rule's job)
     rf"(?![0-9]+(?:\.[0-9]+)?{_END})"  # a number: port, size, id, timestamp
