@@ -17,6 +17,11 @@ plain arguments.
     max_tokens_per_day = 300000
     max_output_tokens = 2000
     timeout = 30
+
+    ignore_paths = [".env"]    # (top level) events about these files are never recorded
+    [redact]                   # see wikimem/privacy.py; also read from the project's
+    patterns = []              # .wikimem.toml: extra regexes -> [REDACTED:custom]
+    allow = []                 # exact values never redacted
 """
 
 from __future__ import annotations
@@ -52,6 +57,19 @@ def load() -> Config:
                      data.get("tasks", {}).get("claim_expiry_minutes"), 30, "claim expiry")
     return Config(context_budget=int(budget), claim_expiry_minutes=float(expiry),
                   llm=_llm(data.get("llm", {})))
+
+
+def apply_privacy(project):
+    """Use the project's `[redact]` settings in this process; a mistake in them is an error.
+
+    (The hook logs the same mistakes and goes on without the faulty entries.)
+    """
+    from wikimem import privacy
+
+    settings = privacy.apply(project)
+    if settings.errors:
+        raise WikimemError("; ".join(settings.errors) + ".")
+    return settings
 
 
 def _llm(section: dict) -> LLMSettings:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SECRET_KINDS", "redact_text", "redact_value"]
+__all__ = ["SECRET_KINDS", "configure", "redact_text", "redact_value"]
 
 SECRET_KINDS: tuple[str, ...] = (
     "private-key",
@@ -514,6 +514,8 @@ def _redact_once(text: str) -> str | None:
         else:  # _SKIP
             pos = m.end()
             continue
+        if _allow and text[start:end] in _allow:
+            continue
         start = max(start, done)
         pieces.append(text[done:start])
         pieces.append(f"[REDACTED:{kind}]")
@@ -529,9 +531,57 @@ def redact_text(text: str) -> str:
 
     Idempotent: ``redact_text(redact_text(x)) == redact_text(x)``.
     """
-    if not text or _MAY_HOLD_SECRET.search(text) is None:
+    if not text:
         return text
-    return _redact_passes(text)
+    if _MAY_HOLD_SECRET.search(text) is not None:
+        text = _redact_passes(text)
+    if _custom:
+        text = _redact_custom(text)
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# The user's own patterns and allow-list (`[redact]` in config; see wikimem/privacy.py)
+# --------------------------------------------------------------------------------------------
+
+_custom: tuple[re.Pattern[str], ...] = ()  # extra patterns, each match -> [REDACTED:custom]
+_allow: frozenset[str] = frozenset()  # exact values no rule redacts
+_MARKER = re.compile(r"(\[REDACTED:[a-z0-9-]{1,40}\])")
+
+
+def configure(patterns=(), allow=()) -> None:
+    """Use these compiled patterns (besides the built-in rules) and this allow-list.
+
+    A pattern with a group named ``secret`` has only that group replaced; otherwise the whole
+    match is.  An allowed value is never replaced, by a built-in rule or a pattern.
+    """
+    global _custom, _allow
+    _custom = tuple(patterns)
+    _allow = frozenset(allow)
+
+
+def _custom_sub(m: re.Match[str]) -> str:
+    whole = m.group(0)
+    if not whole or whole in _allow:
+        return whole
+    if "secret" in m.re.groupindex and m.group("secret"):
+        if m.group("secret") in _allow:
+            return whole
+        start, end = m.span("secret")
+        base = m.start()
+        return whole[:start - base] + "[REDACTED:custom]" + whole[end - base:]
+    return "[REDACTED:custom]"
+
+
+def _redact_custom(text: str) -> str:
+    """Apply the user's patterns to the text between existing markers."""
+    pieces = _MARKER.split(text)
+    for i in range(0, len(pieces), 2):  # even pieces are text, odd ones markers
+        piece = pieces[i]
+        for pattern in _custom:
+            piece = pattern.sub(_custom_sub, piece)
+        pieces[i] = piece
+    return "".join(pieces)
 
 
 def _redact_passes(text: str) -> str:
@@ -560,7 +610,7 @@ _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
 def _redact_entry(key: str, value: str) -> str:
     """Redact a string value found under the string key `key` of a dict."""
     redacted = redact_text(value)
-    if redacted != value:
+    if redacted != value or value in _allow:
         return redacted
     m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
     if m is None or not _DICT_LITERAL.fullmatch(value):

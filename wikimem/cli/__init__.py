@@ -56,13 +56,17 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
 
 
 def project_from(ctx: click.Context, *, create: bool = False):
+    from wikimem import config
     from wikimem.project import Registry
 
     ref = (ctx.obj or {}).get("project_ref")
     registry = Registry()
     if ref and not os.path.isdir(ref):
-        return registry.find(ref)
-    return registry.resolve(ref or os.getcwd(), create=create)
+        project = registry.find(ref)
+    else:
+        project = registry.resolve(ref or os.getcwd(), create=create)
+    config.apply_privacy(project)
+    return project
 
 
 def compile_settings() -> dict:
