@@ -334,6 +334,7 @@ from wikimem.cli import (  # noqa: E402, F401
     imports,
     install,
     memory,
+    purge,
     serve,
     watch,
 )
