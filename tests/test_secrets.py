@@ -216,3 +216,66 @@ def test_no_secret_reaches_any_store(repo, tmp_path):
     assert b"wikimemtest.blob.core.windows.net" in raw and b"DJANGO_SECRET_KEY=" in raw
     pages = b"".join(stores["pages"].values())
     assert b"[REDACTED:" in pages and b"Set up" in pages
+
+
+# -- false positives ---------------------------------------------------------------------------
+
+
+def ordinary_sample() -> str:
+    """Text that looks random but holds no secret, and real source code."""
+    import base64
+    import random
+    import uuid
+    from pathlib import Path
+
+    import wikimem
+
+    rng = random.Random(7)
+    hexs = lambda n: "".join(rng.choice("0123456789abcdef") for _ in range(n))  # noqa: E731
+    parts = []
+    for _ in range(200):
+        sha = hexs(40)
+        parts += [
+            f"commit {sha}\nMerge: {sha[:7]} {hexs(7)}\n    Fix the retry loop, see {hexs(12)}",
+            f"id={uuid.UUID(int=rng.getrandbits(128))} trace {uuid.uuid5(uuid.NAMESPACE_DNS, sha)}",
+            f'"integrity": "sha512-{base64.b64encode(rng.randbytes(64)).decode()}",',
+            f'{{file = "pkg-1.0-py3-none-any.whl", hash = "sha256:{hexs(64)}"}},',
+            f"docker pull ghcr.io/org/app@sha256:{hexs(64)}",
+            f"AbstractProxyFactoryBeanRegistryPostProcessorAdapter{rng.randint(1, 99)}Impl",
+            f"etag: W/\"{hexs(32)}\" x-request-id: {hexs(16)}",
+        ]
+    parts.append("![plot](data:image/png;base64,"
+                 + base64.b64encode(rng.randbytes(30_000)).decode() + ")")
+    parts.append("The token expired, so please enter your password again; the secret to a "
+                 "good API key rotation policy is automation.")
+    src = Path(wikimem.__file__).parent
+    for name in ("compile.py", "index.py", "pages.py", "sessions.py", "render.py", "hook.py",
+                 "purge.py", "privacy.py", "installers.py", "memory.py"):
+        parts.append((src / name).read_text())
+    return "\n".join(parts)
+
+
+def test_ordinary_text_is_left_untouched():
+    text = ordinary_sample()
+    assert len(text) > 300_000
+    assert redact_text(text) == text
+
+
+def test_false_positive_rate_on_real_agent_sessions():
+    from conftest import SHARED_DATA
+
+    base = SHARED_DATA / "agents"
+    if not base.is_dir():
+        pytest.skip("../shared/data is not here")
+    size = lines = changed = 0
+    for path in sorted(base.rglob("*.jsonl"))[:200]:
+        text = path.read_text(errors="replace")
+        out = redact_text(text)
+        size += len(text)
+        lines += text.count("\n") + 1
+        changed += sum(1 for a, b in zip(text.splitlines(), out.splitlines(), strict=False)
+                       if a != b)
+    assert size > 1_000_000
+    # Real sessions of real projects: what is redacted is mostly test credentials in code
+    # (`api_key: "sk_test_..."`); it must stay a small share of the lines.
+    assert changed / lines < 0.01, (changed, lines)

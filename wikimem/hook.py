@@ -22,6 +22,9 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
     `argv` is the rest of the command line (agents such as Codex's legacy `notify` pass the
     event there instead of on stdin); `stdin`/`stdout` are binary streams.
     """
+    if os.name != "nt":
+        # Everything this process (and the compile it starts) creates is the user's alone.
+        os.umask(0o077)
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     error_log: Path | None = None

@@ -8,7 +8,7 @@ home's):
                                                               # dropped at capture
     [redact]
     patterns = ['ACME-[0-9]{8}', 'corp_(?P<secret>[a-z0-9]{24})']  # -> [REDACTED:custom]
-    allow = ["AKIAIOSFODNN7EXAMPLE"]  # exact values never redacted
+    allow = ["sk_test_fixture_key"]  # exact values never redacted
 
 `load()` reads them only when they exist (a stat per file otherwise), caches the result per
 process by the files' size and mtime, and `apply()` hands the patterns and the allow-list to

@@ -16,6 +16,7 @@ import click
 from wikimem import __version__
 from wikimem.errors import WikimemError
 
+_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "uninstall"}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -53,6 +54,11 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
     back. Data lives under $WIKIMEM_HOME (see `wikimem path --home`).
     """
     ctx.obj = {"project_ref": project_ref}
+    if os.name != "nt" and ctx.invoked_subcommand not in _SETTINGS_WRITERS:
+        # Files and folders created under the wikimem home are the user's alone (0600,
+        # 0700), git objects and index segments included. Not for the commands that write
+        # agents' settings files, which keep the user's usual modes.
+        os.umask(0o077)
 
 
 def project_from(ctx: click.Context, *, create: bool = False):
