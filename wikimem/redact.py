@@ -324,8 +324,8 @@ _RULES: tuple[_Rule, ...] = (
     ("-", "mailgun-key", 3, _nb("key-") + r"[0-9a-f]{32}(?![A-Za-z0-9_-])", (),
      r"(?<=key-)[0-9a-f]{32}"),
     ("-", "mailchimp-key", 32,
-     r"(?<=[0-9a-f]{32}-)(?<![A-Za-z0-9_-][0-9a-f]{32}-)us[0-9]{1,2}(?![A-Za-z0-9_-])", (),
-     r"(?<=[0-9a-f]{32}-)us[0-9]"),
+     r"(?=us[0-9])(?<=[0-9a-f]{32}-)(?<![A-Za-z0-9_-][0-9a-f]{32}-)us[0-9]{1,2}(?![A-Za-z0-9_-])",
+     (), r"(?=us[0-9])(?<=[0-9a-f]{32}-)"),
     ("-", "postman-key", 4, _nb("PMAK-") + r"[0-9a-f]{24}-[0-9a-f]{34}", (), r"(?<=PMAK-)"),
     ("-", "age-secret-key", 14, _nb("AGE-SECRET-KEY-") + r"1[0-9A-Z]{58}", (),
      r"(?<=AGE-SECRET-KEY-)1"),
@@ -344,13 +344,13 @@ _RULES: tuple[_Rule, ...] = (
      r"(?<=EA)AA[A-Za-z0-9_-]{56}"),
     ("K", "twilio-key", 1, r"(?<=(?<![A-Za-z0-9_-])SK)[0-9a-f]{32}(?![A-Za-z0-9_-])", (),
      r"(?<=SK)[0-9a-f]{32}"),
-    (".", "sendgrid-key", 2,
-     r"(?<=(?<![A-Za-z0-9_.-])SG\.)[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", (),
-     r"(?<=SG\.)[A-Za-z0-9_-]{22}\."),
+    ("G", "sendgrid-key", 1,
+     r"(?<=(?<![A-Za-z0-9_.-])SG)\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", (),
+     r"(?<=SG)\.[A-Za-z0-9_-]{22}\."),
     # Discord bot tokens: base64 of the bot's user id (24-26 characters, starting M, N or O),
     # a 6-character timestamp and an HMAC (with a digit); the id stays, the rest goes.
     (".", "discord-token", 0,
-     "(?:" + "|".join(rf"(?<=(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{{{n}}}\.)"
+     r"(?=[A-Za-z0-9_-]{6}\.)(?:" + "|".join(rf"(?<=(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{{{n}}}\.)"
                       for n in (23, 24, 25)) + ")"
      r"(?P<S>[A-Za-z0-9_-]{6}\.(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{27,38})(?![A-Za-z0-9_-])", (),
      r"(?<=[A-Za-z0-9_-]{23}\.)[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}"),
@@ -436,9 +436,17 @@ def _build():
 # an operator, `://user:pass@`...  Without any of it no rule can redact anything and the text
 # is returned as it is; the full pattern is compiled the first time a text needs it.
 # Built like the full pattern, one literal anchor per alternative (the fast path).
-_MAY_HOLD_SECRET = re.compile("|".join(dict.fromkeys(
-    f"{re.escape(anchor)}(?:{needs})"
-    for anchors, *_, needs in _RULES if needs for anchor in anchors)))
+# The needs of one anchor are grouped behind it (`_(?:a|b|c)`, not `_(?:a)|_(?:b)|...`):
+# with ~20 vendor prefixes on `-` and `_` that keeps the check as fast as it was with 6.
+def _quick_pattern() -> re.Pattern[str]:
+    by_anchor: dict[str, dict[str, None]] = {}
+    for anchors, *_, needs in _RULES:
+        for anchor in anchors if needs else ():
+            by_anchor.setdefault(anchor, {})[needs] = None
+    return re.compile("|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
+
+
+_MAY_HOLD_SECRET = _quick_pattern()
 _full: tuple | None = None  # (pattern, handlers) once built
 
 
