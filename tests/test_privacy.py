@@ -82,6 +82,11 @@ def test_a_bad_pattern_never_fails_the_hook_and_is_reported(repo, monkeypatch):
     assert result.exit_code == 1
     assert result.output.startswith("Error: [redact] patterns[0] in ")
     assert "not a valid regular expression" in result.output and "Traceback" not in result.output
+    # The compile a hook starts (--quiet) goes on without the faulty pattern.
+    result = CliRunner().invoke(cli, ["compile", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert next(project.wiki_dir.glob("sessions/*.md"))
+    assert len(project.error_log.read_text().splitlines()) == 1
 
 
 def test_config_changes_are_picked_up_without_restarting(repo, tmp_path):

@@ -59,16 +59,17 @@ def load() -> Config:
                   llm=_llm(data.get("llm", {})))
 
 
-def apply_privacy(project):
-    """Use the project's `[redact]` settings in this process; a mistake in them is an error.
-
-    (The hook logs the same mistakes and goes on without the faulty entries.)
-    """
+def apply_privacy(project, *, strict: bool = True):
+    """Use the project's `[redact]` settings in this process; a mistake in them is an error
+    (`strict`), else logged once in the project's error log like the hook does, and the
+    faulty entries are left out."""
     from wikimem import privacy
 
     settings = privacy.apply(project)
     if settings.errors:
-        raise WikimemError("; ".join(settings.errors) + ".")
+        if strict:
+            raise WikimemError("; ".join(settings.errors) + ".")
+        privacy.report_errors(project, settings)
     return settings
 
 

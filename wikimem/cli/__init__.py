@@ -61,7 +61,12 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
         os.umask(0o077)
 
 
-def project_from(ctx: click.Context, *, create: bool = False):
+def project_from(ctx: click.Context, *, create: bool = False, strict: bool = True):
+    """The project of `--project` or the working directory, with its privacy settings in use.
+
+    A mistake in those settings is an error (`strict`), or - for the compile a hook starts,
+    which nobody watches - a line in the project's error log, the faulty entry left out.
+    """
     from wikimem import config
     from wikimem.project import Registry
 
@@ -71,7 +76,7 @@ def project_from(ctx: click.Context, *, create: bool = False):
         project = registry.find(ref)
     else:
         project = registry.resolve(ref or os.getcwd(), create=create)
-    config.apply_privacy(project)
+    config.apply_privacy(project, strict=strict)
     return project
 
 
@@ -187,7 +192,7 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
 
     from wikimem.compile import compile_project, plan_llm
 
-    project = project_from(ctx)
+    project = project_from(ctx, strict=not quiet)
     settings = compile_settings()
     if use_llm is not None:
         settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
