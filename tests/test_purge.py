@@ -53,6 +53,9 @@ def every_store(project) -> dict[str, bytes]:
                                                  check=True).stdout
     stores["git log"] = git(wiki, "log", "-p", "--all", "--format=%H %s%n%b").encode()
     stores["reflog"] = git(wiki, "reflog", "--all").encode()
+    # The repository's own files (reflogs, COMMIT_EDITMSG, the index, packed refs...), as is.
+    stores["git files"] = b"".join(f.read_bytes() for f in sorted((wiki / ".git").rglob("*"))
+                                   if f.is_file())
     stores["context"] = ensure_compiled_context(project).encode()
     return stores
 
@@ -142,7 +145,7 @@ def test_purge_session_removes_it_from_every_store(planted):
     # `--secret` takes them out.
     result = CliRunner().invoke(cli, ["purge", "--secret", PLANTED, "--yes", "--json"])
     assert json.loads(result.output)["remaining"] == {
-        "raw log": 0, "state": 0, "pages": 0, "git objects": 0, "index": 0}
+        "raw log": 0, "state": 0, "pages": 0, "git objects": 0, "git files": 0, "index": 0}
     assert found_in(project, PLANTED) == []
     assert_still_works(project)
     meta, _ = read_page(next(project.wiki_dir.glob("sessions/*-0000000b.md")))

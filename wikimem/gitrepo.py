@@ -206,6 +206,8 @@ def rewrite_history(repo: git.Repo, blob, message, path=None) -> int:
         exporter.wait()
         importer.wait()
     if exporter.returncode or importer.returncode:
+        for crash in Path(repo.git_dir).glob("fast_import_crash_*"):
+            crash.unlink()  # it holds the stream, secrets included
         raise WikimemError(f"Rewriting the wiki's history failed (git fast-export "
                            f"{exporter.returncode}, fast-import {importer.returncode}); no "
                            "branch was changed. Run `git fsck` in the wiki and try again.")
@@ -239,8 +241,10 @@ def _file_ops(ops: list[bytes], dropped: set[bytes], path) -> list[bytes]:
 def drop_unreachable(repo: git.Repo) -> None:
     """Forget reflogs and delete every object no ref reaches (after a rewrite)."""
     git_dir = Path(repo.git_dir)
-    for name in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
+    for name in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "COMMIT_EDITMSG"):
         (git_dir / name).unlink(missing_ok=True)
+    for crash in git_dir.glob("fast_import_crash_*"):  # they hold the stream, secrets included
+        crash.unlink()
     _run(repo, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
     _run(repo, "gc", "-q", "--prune=now")
     _run(repo, "prune", "--expire=now")

@@ -63,7 +63,8 @@ def forms(value: str) -> list[bytes]:
 
 def occurrences(project: Project, needles: list[bytes]) -> dict[str, int]:
     """How many times any needle occurs in each store of the project."""
-    counts = {"raw log": 0, "state": 0, "pages": 0, "git objects": 0, "index": 0}
+    counts = {"raw log": 0, "state": 0, "pages": 0, "git objects": 0, "git files": 0,
+              "index": 0}
 
     def count(blob: bytes) -> int:
         return sum(blob.count(n) for n in needles)
@@ -78,8 +79,11 @@ def occurrences(project: Project, needles: list[bytes]) -> dict[str, int]:
         counts["index"] += sum(blob.count(n) for n in lowered if n not in needles)
     wiki = project.wiki_dir
     for path in _files(wiki):
-        if ".git" not in path.relative_to(wiki).parts:
+        parts = path.relative_to(wiki).parts
+        if ".git" not in parts:
             counts["pages"] += count(path.read_bytes())
+        elif parts[:2] != (".git", "objects"):  # reflogs, COMMIT_EDITMSG, index, refs
+            counts["git files"] += count(path.read_bytes())
     if (wiki / ".git").exists():
         counts["git objects"] = count(gitrepo.all_objects(gitrepo.open_repo(wiki)))
     return counts
@@ -217,7 +221,8 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         edited = [rel for rel in _wiki_files(project)
                   if _drop_lines(project.wiki_dir / rel, needles)]
         if left or edited:
-            gitrepo.commit(repo, edited, f"Purge session {session}", removed=left)
+            gitrepo.commit(repo, edited, "Purge a session from the pages a person edited",
+                           removed=left)
 
         def message(data: bytes) -> bytes:
             if not tainted(data):

@@ -45,7 +45,8 @@ def purge(ctx, session: str | None, secret: str | None, whole: bool, yes: bool,
     project = project_from(ctx)
     if session is not None:
         session_id = purging.find_session(project, session)[0]
-        what = f"session {session_id}"
+        what = f"session {session_id} (end it first: a running session's next event starts " \
+               "its log again)"
     elif secret is not None:
         what = f"every occurrence of the given value ({len(secret)} characters)"
     else:
