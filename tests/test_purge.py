@@ -183,3 +183,27 @@ def test_purge_project_deletes_everything(planted, repo):
     fresh = Registry().resolve(repo)
     assert fresh.project_id != project.project_id
     assert PLANTED not in "".join(p.read_text() for p in fresh.raw_dir.glob("*.jsonl"))
+
+
+def test_purge_session_keeps_what_later_records_say(planted):
+    """A decision lifted from the purged session, accepted and then superseded: the newer
+    decision stays a machine page (not mistaken for a person's edit) and the wiki is clean."""
+    from wikimem.compile import load_memory
+
+    project = planted
+    lifted = next(i for i in load_memory(project).items.values()
+                  if i.page.startswith("decisions/D-"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["accept", lifted.id]).exit_code == 0
+    result = runner.invoke(cli, ["decide", "Keep billing secrets in the KMS", "--why", "audit",
+                                 "--supersedes", lifted.id])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["purge", "--session", SESSION_A, "--yes"])
+    assert result.exit_code == 0 and "nothing of it is left" in result.output, result.output
+    newer = next(project.wiki_dir.glob("decisions/D1-*.md"))
+    from wikimem.pages import is_machine_page
+
+    assert is_machine_page(newer.read_text())
+    assert git(project.wiki_dir, "status", "--porcelain") == ""
+    assert not compile_project(project).written
+    assert "vault passphrase" not in newer.read_text()

@@ -238,6 +238,21 @@ def _file_ops(ops: list[bytes], dropped: set[bytes], path) -> list[bytes]:
     return out
 
 
+def blob_id(data: bytes) -> str:
+    """The id git gives a blob with these bytes."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+
+
+def tree_blobs(repo: git.Repo, rev: str = "HEAD") -> set[str]:
+    """The ids of every blob in a commit's tree."""
+    if head(repo) is None:
+        return set()
+    out = _run(repo, "ls-tree", "-r", "-z", rev)
+    return {entry.split(" ", 2)[2].split("\t", 1)[0] for entry in out.split("\0") if entry}
+
+
 def drop_unreachable(repo: git.Repo) -> None:
     """Forget reflogs and delete every object no ref reaches (after a rewrite)."""
     git_dir = Path(repo.git_dir)

@@ -31,6 +31,7 @@ from pathlib import Path
 from wikimem import gitrepo, rawlog
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
+from wikimem.pages import is_machine_page
 from wikimem.project import Project, Registry
 
 PURGED = "[REDACTED:purged]"
@@ -217,9 +218,13 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
             (project.wiki_dir / rel).unlink()
             report.pages_removed.append(rel)
         # Pages a person edited (the compiler left them as they were) lose the lines that
-        # name the session: links to it, its title.
+        # name the session: links to it, its title. Machine pages are as the rebuild made
+        # them: what they still say of it comes from what is left (a later decision that
+        # supersedes one lifted from the session names that page).
         edited = [rel for rel in _wiki_files(project)
-                  if _drop_lines(project.wiki_dir / rel, needles)]
+                  if rel.endswith(".md") and not is_machine_page(
+                      (project.wiki_dir / rel).read_text(encoding="utf-8", errors="replace"))
+                  and _drop_lines(project.wiki_dir / rel, needles)]
         if left or edited:
             gitrepo.commit(repo, edited, "Purge a session from the pages a person edited",
                            removed=left)
@@ -232,11 +237,17 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
                 lines = [b"Compile (the message named a purged session)", *lines]
             return b"\n".join(lines)
 
-        report.commits_rewritten = gitrepo.rewrite_history(
-            repo, lambda data: None if tainted(data) else data, message)
+        keep = gitrepo.tree_blobs(repo)  # the versions now in the wiki stay, whatever
+
+        def blob(data: bytes) -> bytes | None:
+            return None if tainted(data) and gitrepo.blob_id(data) not in keep else data
+
+        report.commits_rewritten = gitrepo.rewrite_history(repo, blob, message)
         gitrepo.drop_unreachable(repo)
         _reindex(project)
-    report.remaining = occurrences(project, needles)
+    report.remaining = occurrences(project, sorted(
+        {*forms(session), *forms(f"session:{session}"), *(forms(stem) if stem else [])},
+        key=len, reverse=True) if len(session) >= 8 else forms(f"session:{session}"))
     return report
 
 
