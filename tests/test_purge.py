@@ -126,6 +126,10 @@ def test_purge_secret_removes_it_from_every_store(planted):
     assert "[REDACTED:purged]" in (project.raw_dir / f"{SESSION_A}.jsonl").read_text()
     human = next(project.wiki_dir.glob("sessions/*-0000000b.md"))
     assert "Human note: not [REDACTED:purged]." in human.read_text()
+    # In a file name (the note's slug) it became a word that keeps the path valid.
+    note = next(project.wiki_dir.glob("notes/N1-*.md"))
+    assert note.name == "N1-rotate-purged-every-quarter.md"
+    assert "Rotate [REDACTED:purged] every quarter" in note.read_text()
     assert_still_works(project)
     assert "Human note" in human.read_text()  # the person's edit is still theirs
 
