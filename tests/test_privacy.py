@@ -221,3 +221,20 @@ def test_hook_with_config_stays_standard_library_only(repo):
              "watchdog", "dataclasses", "inspect"}
     assert not {m.split(".")[0] for m in modules} & heavy
     assert "[REDACTED:custom]" in raw_text(repo)
+
+
+def test_parsed_settings_are_cached_across_hook_processes(repo):
+    home_config('[redact]\npatterns = ["ACME-[0-9]{8}"]\n')
+    probe = (
+        "import sys, io, json\n"
+        "sys.argv = ['wikimem', 'hook', 'claude-code']\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(" + repr(
+            json.dumps(prompt(repo, ACME)).encode()) + "))\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('tomllib' in sys.modules)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                           text=True, check=True).stdout.split()[-1] for _ in range(2)]
+    assert runs == ["True", "False"]  # parsed once; the next hook reads the JSON cache
+    assert "[REDACTED:custom]" in raw_text(repo) and ACME not in raw_text(repo)

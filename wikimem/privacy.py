@@ -40,7 +40,7 @@ MARKER = ".wikimem.toml"
 Privacy = namedtuple("Privacy", "patterns allow ignore errors")
 EMPTY = Privacy((), frozenset(), (), ())
 
-_cache: dict[tuple, Privacy] = {}
+_cache: dict[str, Privacy] = {}
 
 
 def config_files(project) -> list[Path]:
@@ -54,24 +54,34 @@ def config_files(project) -> list[Path]:
 
 
 def load(project) -> Privacy:
-    """The privacy settings for a project (None: the home's only); cached per process."""
+    """The privacy settings for a project (None: the home's only).
+
+    Cached per process, and across processes in the project's `state/privacy-cache.json`
+    (the lists read, keyed by the files' size, mtime and inode): importing `tomllib` costs a
+    hook more than the rest of its work.
+    """
     files = config_files(project)
     signature = []
     for path in files:
         try:
             st = os.stat(path)
         except OSError:
-            signature.append((str(path), None))
+            signature.append([str(path), None])
             continue
-        signature.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
-    key = tuple(signature)
+        signature.append([str(path), st.st_size, st.st_mtime_ns, st.st_ino])
+    key = json.dumps(signature)
     cached = _cache.get(key)
     if cached is not None:
         return cached
     if all(s[1] is None for s in signature):
         result = EMPTY
     else:
-        result = _parse([p for p, s in zip(files, signature, strict=True) if s[1] is not None])
+        cache_file = project.state_dir / "privacy-cache.json" if project is not None else None
+        lists = _cached_lists(cache_file, key)
+        if lists is None:
+            lists = _read([p for p, s in zip(files, signature, strict=True) if s[1] is not None])
+            _store_lists(cache_file, key, lists)
+        result = _compile(lists)
     _cache.clear()  # one project per process is the common case; keep the cache tiny
     _cache[key] = result
     return result
@@ -84,13 +94,39 @@ def apply(project) -> Privacy:
     return privacy
 
 
-def _parse(paths: list[Path]) -> Privacy:
-    import tomllib  # only when a file exists: the hook runs without it otherwise
+def _cached_lists(cache_file: Path | None, key: str) -> dict | None:
+    if cache_file is None:
+        return None
+    try:
+        with open(cache_file, encoding="utf-8") as f:
+            data = json.load(f)
+        return data["lists"] if data.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
-    patterns: list[re.Pattern[str]] = []
-    allow: set[str] = set()
-    ignore: list[tuple[str, re.Pattern[str]]] = []
-    errors: list[str] = []
+
+def _store_lists(cache_file: Path | None, key: str, lists: dict) -> None:
+    if cache_file is None:
+        return
+    from wikimem.project import ensure_private_dir
+
+    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+    try:
+        ensure_private_dir(cache_file.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "lists": lists}, f)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # (a read-only home: parsed again next time)
+
+
+def _read(paths: list[Path]) -> dict:
+    """The lists the files give, with what is wrong in them (`errors`)."""
+    import tomllib  # only when a file exists and changed: the hook runs without it otherwise
+
+    lists: dict[str, list] = {"patterns": [], "allow": [], "ignore_paths": [], "errors": []}
+    errors = lists["errors"]
     for path in paths:
         try:
             with open(path, "rb") as f:
@@ -102,21 +138,32 @@ def _parse(paths: list[Path]) -> Privacy:
         if not isinstance(section, dict):
             errors.append(f"[redact] in {path} must be a table")
             section = {}
-        for i, text in enumerate(_strings(section, "patterns", "[redact] patterns", path, errors)):
-            try:
-                patterns.append(re.compile(text))
-            except (re.error, RecursionError, OverflowError) as exc:
-                errors.append(f"[redact] patterns[{i}] in {path} is not a valid regular "
-                              f"expression ({exc}): {text!r}; fix or remove it")
-        allow.update(_strings(section, "allow", "[redact] allow", path, errors))
-        for text in _strings(data, "ignore_paths", "ignore_paths", path, errors):
-            try:
-                ignore.append((text, glob_regex(text)))
-            except re.error as exc:
-                errors.append(f"ignore_paths entry {text!r} in {path} is not a valid glob "
-                              f"({exc}); fix or remove it")
-    allow.discard("")
-    return Privacy(tuple(patterns), frozenset(allow), tuple(ignore), tuple(errors))
+        lists["patterns"] += [[str(path), i, text] for i, text in enumerate(
+            _strings(section, "patterns", "[redact] patterns", path, errors))]
+        lists["allow"] += _strings(section, "allow", "[redact] allow", path, errors)
+        lists["ignore_paths"] += [[str(path), text] for text in
+                                  _strings(data, "ignore_paths", "ignore_paths", path, errors)]
+    return lists
+
+
+def _compile(lists: dict) -> Privacy:
+    patterns: list[re.Pattern[str]] = []
+    ignore: list[tuple[str, re.Pattern[str]]] = []
+    errors: list[str] = list(lists["errors"])
+    for path, i, text in lists["patterns"]:
+        try:
+            patterns.append(re.compile(text))
+        except (re.error, RecursionError, OverflowError) as exc:
+            errors.append(f"[redact] patterns[{i}] in {path} is not a valid regular "
+                          f"expression ({exc}): {text!r}; fix or remove it")
+    for path, text in lists["ignore_paths"]:
+        try:
+            ignore.append((text, glob_regex(text)))
+        except re.error as exc:
+            errors.append(f"ignore_paths entry {text!r} in {path} is not a valid glob "
+                          f"({exc}); fix or remove it")
+    allow = frozenset(a for a in lists["allow"] if a)
+    return Privacy(tuple(patterns), allow, tuple(ignore), tuple(errors))
 
 
 def _strings(table: dict, key: str, label: str, path: Path, errors: list[str]) -> list[str]:
