@@ -41,7 +41,7 @@ def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 where we create it."""
     if not os.path.isdir(path):
         # (Path.mkdir gives the parents it creates the default mode, not `mode`.)
-        missing = [path]
+        missing = [Path(path)]
         while not os.path.isdir(missing[-1].parent) and missing[-1].parent != missing[-1]:
             missing.append(missing[-1].parent)
         for d in reversed(missing):
