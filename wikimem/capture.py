@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import namedtuple
 from pathlib import Path
 
@@ -129,7 +130,11 @@ def capture(
 
 
 def log_error(log_path: Path, message: str, **details) -> None:
-    """Append one JSON line to an error log; never raises."""
+    """Append one JSON line to an error log; never raises.
+
+    When the log itself cannot be written (a full disk, a read-only home) the message goes
+    to stderr instead, which agents show in their hook output or debug log.
+    """
     record = {"ts": utc_now(), "error": message}
     record.update({k: redact_text(cap_text(str(v), 1000)) for k, v in details.items()})
     try:
@@ -139,5 +144,10 @@ def log_error(log_path: Path, message: str, **details) -> None:
             os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
         finally:
             os.close(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        try:
+            sys.stderr.write(f"wikimem: {record['error']} (the error log {log_path} could not "
+                             f"be written either: {exc})\n")
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wikimem import gitrepo, rawlog, repo_bootstrap
+from wikimem import faults, gitrepo, rawlog, repo_bootstrap
 from wikimem import llm as llm_module
+from wikimem.capture import log_error
 from wikimem.context import DEFAULT_BUDGET, build_context
 from wikimem.errors import WikimemError
 from wikimem.llm import Client, LLMSettings
@@ -214,18 +215,29 @@ def compile_project(
     """
     project.ensure_dirs()
     pending = project.state_dir / "compile.pending"
-    with locked(project.state_dir / "compile.lock", blocking=wait) as got:
-        if not got:
+    opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes,
+            "llm": llm if llm is not None and llm.enabled else None, "client": llm_client}
+    result: CompileResult | None = None
+    blocking, marked = wait, False
+    while True:
+        with locked(project.state_dir / "compile.lock", blocking=blocking) as got:
+            if got:
+                # Work announced before this point is read by the round below.
+                pending.unlink(missing_ok=True)
+                more = _compile_locked(project, rebuild=rebuild and result is None, **opts)
+                result = more if result is None else _merge(result, more)
+        blocking = False
+        if got:
+            # Why after releasing the lock: a compile that found it busy may have left its
+            # mark after this round looked, and then found the lock still held.
+            if not pending.exists():
+                return result
+        elif marked:
+            # Marked, then tried once more: the holder sees the mark when it finishes.
+            return result or CompileResult(busy=True)
+        else:
             pending.touch()
-            return CompileResult(busy=True)
-        opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes,
-                "llm": llm if llm is not None and llm.enabled else None, "client": llm_client}
-        result = _compile_locked(project, rebuild=rebuild, **opts)
-        while pending.exists():
-            pending.unlink(missing_ok=True)
-            more = _compile_locked(project, rebuild=False, **opts)
-            _merge(result, more)
-        return result
+            marked = True
 
 
 def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
@@ -234,7 +246,16 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     result = CompileResult()
     state = State(project) if rebuild else State(project).load()
     repo = gitrepo.open_repo(project.wiki_dir)
-    result.human_commit, human_paths = gitrepo.commit_human_edits(repo)
+    gitrepo.check_not_mid_operation(repo)
+    journal = Journal(project)
+    # A journal left behind means the last compile died (kill -9, power, full disk) after it
+    # started: its git lock files are stale, and the pages it named may be written but not
+    # committed, or committed but not indexed. They are committed and indexed below.
+    interrupted = journal.begin()
+    gitrepo.remove_stale_locks(repo, since=journal.crashed_at)
+    leftovers = _leftovers(project.wiki_dir, interrupted)
+    result.human_commit, human_paths = gitrepo.commit_human_edits(repo, exclude=leftovers)
+    reindex = human_paths + sorted(interrupted)  # whatever they hold now
     Memory(project, agent="wikimem", claim_expiry_minutes=expiry).expire_stale()
 
     # 1. Read what is new in the raw log; 2. digest every session with something new from
@@ -251,6 +272,10 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         new = rawlog.read(path, start)
         if new.bad_lines:
             result.bad_lines[name] = new.bad_lines
+            # A writer killed mid-line (or a damaged disk): skipped, and said once.
+            log_error(project.error_log, f"skipped {len(new.bad_lines)} unreadable line(s) "
+                      f"in raw/{name} after byte {start}", stage="compile",
+                      lines=new.bad_lines[:20])
         state.offsets[name] = new.end_offset
         if not new.observations and not rebuild:
             continue
@@ -267,11 +292,15 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
             sessions_changed = True
     if not affected and not rebuild:
         say("Nothing new to compile.")
-        _index(project, human_paths, [], result, rebuild=False)
+        if leftovers:
+            result.commit = _commit_leftovers(repo, project.wiki_dir, leftovers, [], [],
+                                              "Finish an interrupted compile")
+        _index(project, reindex, [], result, rebuild=False)
         if not project.context_file.exists() and state.catalog:
             _atomic_write(project.context_file, build_context(
                 project.name, _context_records(state, _ordered(state.catalog)),
                 state=_memory(project, state), budget=budget))
+        journal.end()
         return result
     say(f"Compiling {len(affected)} log(s), {result.observations} new observation(s)...")
     records = _ordered(state.catalog)  # summaries; full records only for the pages below
@@ -340,39 +369,114 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
 
     # 4. Write through the one gate; offer new material for human-edited pages beside them;
     #    drop machine pages a rebuild no longer produces.
+    by_path = {p.path: p for p in pages}
+    journal.note(by_path)
     written = write_pages(project.wiki_dir, pages, memo=state.rendered)
     result.written, result.human_edited = written.written, written.human_edited
-    by_path = {p.path: p for p in pages}
     offers = [offer for rel in result.human_edited
               if (offer := _offer(project.wiki_dir, by_path[rel], state))]
     if offers:
+        journal.note(p.path for p in offers)
         result.written += write_pages(project.wiki_dir, offers).written
     if rebuild:
         produced = set(by_path) | {p.path for p in offers}
-        for rel in wiki_pages(project.wiki_dir):
-            target = project.wiki_dir / rel
-            if rel not in produced and is_machine_page(target.read_text(encoding="utf-8")):
-                target.unlink()
-                result.removed.append(rel)
+        stale = [rel for rel in wiki_pages(project.wiki_dir) if rel not in produced
+                 and is_machine_page((project.wiki_dir / rel).read_text(encoding="utf-8"))]
+        journal.note(stale)
+        for rel in stale:
+            (project.wiki_dir / rel).unlink()
+            result.removed.append(rel)
     result.broken_links = _broken_links(project.wiki_dir, result.written,
                                         {**by_path, **{p.path: p for p in offers}})
 
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
-    if result.written or result.removed:
-        result.commit = gitrepo.commit(
-            repo, result.written, _message(records, memory, result, rebuild,
-                                           repo_bootstrap.commit_subject(bootstrap_new)),
-            removed=result.removed,
-        )
-    _index(project, human_paths + result.written, result.removed, result, rebuild=rebuild)
+    if result.written or result.removed or leftovers:
+        faults.point("before-commit")
+        message = _message(records, memory, result, rebuild,
+                           repo_bootstrap.commit_subject(bootstrap_new))
+        result.commit = _commit_leftovers(repo, project.wiki_dir, leftovers, result.written,
+                                          result.removed, message)
+        faults.point("after-commit")
+    _index(project, reindex + result.written, result.removed, result, rebuild=rebuild)
     _atomic_write(project.context_file, block)
+    faults.point("before-state-save")
     state.save()
+    journal.end()
     say(
         f"Wrote {len(result.written)} page(s)"
         + (f", commit {result.commit[:10]}" if result.commit else ", no commit needed")
         + "."
     )
     return result
+
+
+class Journal:
+    """`state/compile.journal`: written when a compile starts, removed when it has finished.
+
+    It names every page the compile may write or remove, so the compile after a crash knows
+    which uncommitted files are the machine's (not a person's edits), which pages to reindex,
+    and that git lock files newer than the journal were left by the dead compiler.
+    """
+
+    def __init__(self, project: Project):
+        self.path = project.state_dir / "compile.journal"
+        self.crashed_at: float | None = None  # when the interrupted compile started
+        self._pages: set[str] = set()
+
+    def begin(self) -> set[str]:
+        """Start this compile's journal; returns the pages an interrupted compile named."""
+        left: set[str] = set()
+        try:
+            self.crashed_at = self.path.stat().st_mtime
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            left = {p for p in data.get("pages", []) if isinstance(p, str)}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, AttributeError):
+            pass  # unreadable: the stale-lock cleanup still applies; pages are rewritten
+        self._pages = set(left)
+        self._save()
+        faults.point("compile-start")
+        return left
+
+    def note(self, paths) -> None:
+        """Record pages about to be written or removed (before touching them)."""
+        new = set(paths) - self._pages
+        if new:
+            self._pages |= new
+            self._save()
+
+    def end(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _save(self) -> None:
+        _atomic_write(self.path, json.dumps({"pid": os.getpid(), "pages": sorted(self._pages)},
+                                            separators=(",", ":")))
+
+
+def _leftovers(wiki_dir: Path, interrupted: set[str]) -> set[str]:
+    """Pages an interrupted compile named that hold machine text (or are gone): not a
+    person's edits, whatever `git status` says."""
+    found = set()
+    for rel in interrupted:
+        try:
+            text = (wiki_dir / rel).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            found.add(rel)
+            continue
+        except (OSError, UnicodeError):
+            continue
+        if is_machine_page(text):
+            found.add(rel)
+    return found
+
+
+def _commit_leftovers(repo, wiki_dir: Path, leftovers: set[str], written: list[str],
+                      removed: list[str], message: str) -> str | None:
+    """The machine commit, including what an interrupted compile left uncommitted."""
+    gone = {rel for rel in leftovers if not (wiki_dir / rel).exists()}
+    paths = sorted(set(written) | (leftovers - gone))
+    return gitrepo.commit(repo, paths, message, removed=sorted(set(removed) | gone))
 
 
 def _system_log(name: str) -> bool:
@@ -492,7 +596,7 @@ def _message(records: list[SessionRecord], memory: MemoryState, result: CompileR
     return "\n".join(lines)
 
 
-def _merge(into: CompileResult, more: CompileResult) -> None:
+def _merge(into: CompileResult, more: CompileResult) -> CompileResult:
     into.sessions += more.sessions
     into.observations += more.observations
     into.written = sorted(set(into.written) | set(more.written))
@@ -500,6 +604,9 @@ def _merge(into: CompileResult, more: CompileResult) -> None:
     into.commit = more.commit or into.commit
     into.bad_lines.update(more.bad_lines)
     into.broken_links.update(more.broken_links)
+    into.removed = sorted(set(into.removed) | set(more.removed))
+    into.index_rebuilt = into.index_rebuilt or more.index_rebuilt
+    return into
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -180,6 +180,14 @@ def check_pending(project: Project) -> Check:
     except (OSError, ValueError, KeyError):
         offsets = {}
     waiting = [p for p in _raw_files(project) if p.stat().st_size > offsets.get(p.name, 0)]
+    if (project.state_dir / "compile.journal").exists():
+        from wikimem.locks import locked
+
+        with locked(project.state_dir / "compile.lock", blocking=False) as idle:
+            if idle:  # a journal without a running compiler: the last one died
+                return Check("compile", "WARN", "the last compile was interrupted",
+                             "Run `wikimem compile`: it commits and indexes what the "
+                             "interrupted one left, and carries on.")
     if waiting:
         return Check("compile", "WARN", f"{len(waiting)} log(s) have observations not compiled",
                      "Run `wikimem compile` (hooks start one after each session stop).")

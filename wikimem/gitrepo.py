@@ -7,10 +7,13 @@ wrote what.
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import git
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 
 MACHINE_NAME = "wikimem"
@@ -24,22 +27,99 @@ _SAFE = [
 ]
 
 
+# A git lock file older than this was left by a git process that died: no git command on a
+# wiki holds one for minutes (an editor open on a commit message in the wiki would).
+STALE_LOCK_SECONDS = 600
+# Lock files git creates while it updates the index or a ref (removed when it finishes).
+_LOCK_FILES = ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "packed-refs.lock", "config.lock")
+# Files git leaves while an operation waits for a person: the wiki must not be committed to.
+_MID_OPERATION = {
+    "MERGE_HEAD": ("a merge", "git commit", "git merge --abort"),
+    "rebase-merge": ("a rebase", "git rebase --continue", "git rebase --abort"),
+    "rebase-apply": ("a rebase or `git am`", "git rebase --continue", "git rebase --abort"),
+    "CHERRY_PICK_HEAD": ("a cherry-pick", "git cherry-pick --continue",
+                         "git cherry-pick --abort"),
+    "REVERT_HEAD": ("a revert", "git revert --continue", "git revert --abort"),
+}
+
+
 def open_repo(wiki_dir: Path) -> git.Repo:
     """The wiki's repository, created on first use."""
     if (wiki_dir / ".git").exists():
-        return git.Repo(wiki_dir)
+        try:
+            return git.Repo(wiki_dir)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise WikimemError(
+                f"{wiki_dir} has a .git that is not a usable git repository ({exc}); move it "
+                "aside and run `wikimem compile --rebuild` to recreate the wiki from the raw "
+                "log.") from exc
     wiki_dir.mkdir(parents=True, exist_ok=True)
-    repo = git.Repo.init(wiki_dir, initial_branch="main")
-    with repo.config_writer() as cfg:
-        cfg.set_value("core", "autocrlf", "false")
-        cfg.set_value("core", "quotepath", "false")
-    (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
-    commit(repo, [".gitignore"], "Create the wiki repository")
+    try:
+        repo = git.Repo.init(wiki_dir, initial_branch="main")
+        with repo.config_writer() as cfg:
+            cfg.set_value("core", "autocrlf", "false")
+            cfg.set_value("core", "quotepath", "false")
+        (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
+        commit(repo, [".gitignore"], "Create the wiki repository")
+    except (git.GitCommandError, WikimemError, OSError) as exc:
+        # Why: a half-made .git (a full disk during `git init`) would fail every later
+        # compile; removing it lets the next one start over.
+        shutil.rmtree(wiki_dir / ".git", ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise
+        detail = (f"exit {exc.status}: {str(exc.stderr or '').strip()[:300]}"
+                  if isinstance(exc, git.GitCommandError) else str(exc))
+        raise WikimemError(
+            f"Could not create the wiki repository in {wiki_dir}: git failed ({detail}). "
+            "Check that the disk has room and the folder is writable, then run the command "
+            "again.") from exc
     return repo
 
 
 def _run(repo: git.Repo, *args: str, env: dict | None = None) -> str:
-    return repo.git.execute(["git", *_SAFE, *args], env=env)
+    try:
+        return repo.git.execute(["git", *_SAFE, *args], env=env)
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip().replace("\n", " ")[:500]
+        hint = "Check `git status` there, fix it, and compile again"
+        if ".lock" in stderr and "exists" in stderr:
+            hint = ("Another git process is using it; if none is, delete the .lock file named "
+                    "above and compile again")
+        raise WikimemError(
+            f"git {args[0]} failed in the wiki repository {repo.working_dir}: {stderr}. "
+            f"{hint}. Nothing is lost: the raw log keeps every observation.") from exc
+
+
+def check_not_mid_operation(repo: git.Repo) -> None:
+    """Refuse to commit into a wiki a person left mid-merge (or mid-rebase, cherry-pick...)."""
+    git_dir = Path(repo.git_dir)
+    for name, (what, finish, abort) in _MID_OPERATION.items():
+        if (git_dir / name).exists():
+            raise WikimemError(
+                f"The wiki repository {repo.working_dir} is in the middle of {what}. Finish it "
+                f"(`{finish}`) or abort it (`{abort}`) there, then compile again. Nothing is "
+                "lost: the raw log keeps every observation.")
+
+
+def remove_stale_locks(repo: git.Repo, since: float | None = None) -> list[str]:
+    """Delete git lock files a dead git process left: older than STALE_LOCK_SECONDS, or made
+    after `since` (when an interrupted compile started: they were its own)."""
+    git_dir = Path(repo.git_dir)
+    candidates = [git_dir / name for name in _LOCK_FILES]
+    refs = git_dir / "refs"
+    if refs.is_dir():
+        candidates += sorted(refs.rglob("*.lock"))
+    removed = []
+    now = time.time()
+    for lock in candidates:
+        try:
+            mtime = lock.stat().st_mtime
+        except OSError:
+            continue
+        if now - mtime > STALE_LOCK_SECONDS or (since is not None and mtime >= since):
+            lock.unlink(missing_ok=True)
+            removed.append(str(lock.relative_to(git_dir)))
+    return removed
 
 
 def _machine_env() -> dict:
@@ -67,15 +147,24 @@ def dirty_paths(repo: git.Repo) -> list[str]:
     return sorted(paths)
 
 
-def commit_human_edits(repo: git.Repo) -> tuple[str | None, list[str]]:
+def commit_human_edits(repo: git.Repo, exclude=()) -> tuple[str | None, list[str]]:
     """Commit whatever a person changed in the wiki, under their git identity.
 
-    Returns the commit (None when nothing changed) and the changed paths.
+    Paths in `exclude` (machine pages an interrupted compile left uncommitted) are left for
+    the machine's commit. Returns the commit (None when nothing changed) and the changed paths.
     """
-    paths = dirty_paths(repo)
+    paths = [p for p in dirty_paths(repo) if p not in exclude]
     if not paths:
         return None, []
-    _run(repo, "add", "--all")
+    if exclude:
+        # The interrupted compile may have staged its pages already: unstage them first.
+        left = sorted(exclude)
+        for i in range(0, len(left), _PATHS_PER_CALL):
+            _run(repo, "reset", "-q", "--", *left[i:i + _PATHS_PER_CALL])
+        for i in range(0, len(paths), _PATHS_PER_CALL):
+            _run(repo, "add", "--all", "--", *paths[i:i + _PATHS_PER_CALL])
+    else:
+        _run(repo, "add", "--all")
     env = None
     try:
         repo.git.config("user.name")
@@ -105,6 +194,9 @@ def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = 
         _run(repo, "add", "--", *paths[i:i + _PATHS_PER_CALL])
     if not _run(repo, "diff", "--cached", "--name-only"):
         return None
+    faults.point("git-added")
+    # A NUL cannot be passed in an argument (recorded text in a title may hold one).
+    message = message.replace("\0", "\ufffd")
     _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
     return repo.head.commit.hexsha
 

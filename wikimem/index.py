@@ -30,6 +30,7 @@ from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util import random_name
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.markdown import Parsed, link_key, parse
@@ -528,6 +529,7 @@ class SearchIndex:
             except BaseException:
                 writer.cancel()
                 raise
+            faults.point("index-update")
             writer.commit()
 
         try:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import frontmatter
 import yaml
 
+from wikimem import faults
 from wikimem.errors import WikimemError
 
 FRONTMATTER_ORDER = (
@@ -58,7 +59,8 @@ class Page:
         meta = {k: self.meta[k] for k in FRONTMATTER_ORDER[:-1] if k in self.meta}
         meta["generator"] = GENERATOR
         head = _dump_yaml(meta)
-        body = self.body.rstrip()
+        # A NUL would make git (and editors) take the page for a binary file.
+        body = self.body.rstrip().replace("\0", "\ufffd")
         digest = content_hash(f"---\n{head}---\n\n{body}\n")
         return f"---\n{head}content_hash: {digest}\n---\n\n{body}\n"
 
@@ -156,6 +158,7 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None) -> 
             os.fsync(f.fileno())
         os.replace(tmp, target)
         result.written.append(rel)
+        faults.point("page-written")
     return result
 
 

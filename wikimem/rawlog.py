@@ -81,15 +81,23 @@ class SessionLog:
                     # Trigger: an earlier writer died mid-line. Why: keep its fragment on a
                     # line of its own. Outcome: readers skip exactly one bad line, never two.
                     line = b"\n" + line
-                os.write(fd, line)
+                _write_all(fd, line)
             finally:
                 os.close(fd)
-            os.write(kfd, (key + "\n").encode("ascii"))  # after the line it stands for
+            _write_all(kfd, (key + "\n").encode("ascii"))  # after the line it stands for
         finally:
             os.close(kfd)
         self._added.add(key)
         self._last = key
         return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: a full disk or a file-size limit makes `os.write` stop short,
+    and the next write raises why (ENOSPC, EFBIG), so a cut line is never taken as stored."""
+    done = os.write(fd, data)
+    while done < len(data):
+        done += os.write(fd, data[done:])
 
 
 @contextmanager

@@ -17,6 +17,9 @@ from wikimem.sessions import SessionRecord
 
 NONE = "_None recorded._"
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_SCHEME = r"<?\s*(?:javascript|vbscript|data)\s*:"
+_SCRIPT_LINK = re.compile(r"\]\(\s*" + _SCHEME, re.IGNORECASE)
+_SCRIPT_REF = re.compile(r"^\s{0,3}\[[^\]\n]*\]:\s*" + _SCHEME, re.IGNORECASE | re.MULTILINE)
 RECENT_ON_INDEX = 20
 
 
@@ -31,6 +34,10 @@ def escape_text(text: str) -> str:
     """Make recorded text inert in a markdown page: no HTML, no accidental wikilinks."""
     # Only a `<` that could open a tag or comment is escaped: `a < b` and `->` stay readable.
     text = _TAG_START.sub("&lt;", text)
+    # A link to `javascript:` (or vbscript:, data:) would run in some viewers: `\(` or `\[`
+    # keeps the text and breaks the link.
+    text = _SCRIPT_LINK.sub(lambda m: m.group(0).replace("](", "]\\(", 1), text)
+    text = _SCRIPT_REF.sub(lambda m: m.group(0).replace("[", "\\[", 1), text)
     return text.replace("[[", "\\[\\[").replace("]]", "\\]\\]")
 
 
@@ -51,7 +58,8 @@ def code_span(text: str) -> str:
 
 
 def link_label(text: str) -> str:
-    return re.sub(r"[\[\]|#^]", " ", text).strip() or "untitled"
+    # No `<` that opens a tag: viewers without wikilinks show the label as raw markdown.
+    return _TAG_START.sub("&lt;", re.sub(r"[\[\]|#^]", " ", text)).strip() or "untitled"
 
 
 def wikilink(stem: str, title: str) -> str:
@@ -170,7 +178,10 @@ def month_pages(records: list[SessionRecord], months: set[str] | None = None) ->
 
 def context_page(block: str, budget: int, records: list[SessionRecord]) -> Page:
     """context.md: the session-start block, readable in the wiki."""
-    body = template("context-page.md").substitute(block=block, budget=budget)
+    # A code block: the page shows the agent's text exactly, and recorded HTML stays inert.
+    ticks = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", block)), default=0))
+    body = template("context-page.md").substitute(
+        block=f"{ticks}text\n{block.rstrip()}\n{ticks}", budget=budget)
     meta = _aggregate_meta("Context for the next session", "context", records, records[-5:])
     meta["tags"] = ["context"]
     return Page("context.md", meta, body)

@@ -6,6 +6,7 @@ library function, and prints. Domain errors become `Error: ...` with exit status
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -17,6 +18,8 @@ from wikimem import __version__
 from wikimem.errors import WikimemError
 
 _SETTINGS_WRITERS = {"install-hooks", "install-mcp", "uninstall"}
+# errno values that mean "no room to write": no space, a file size limit, a disk quota.
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -30,10 +33,24 @@ class WikimemGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
+            if exc.errno in _DISK_FULL:
+                raise click.ClickException(
+                    f"The disk is full or a file size limit was reached{where}: "
+                    f"{exc.strerror or exc}. Free some space and run the command again; "
+                    "what was recorded before is kept.") from exc
             raise click.ClickException(
                 f"{exc.strerror or exc}{where}. Check that the path exists and is writable, "
                 "or set WIKIMEM_HOME to a folder you can write."
             ) from exc
+        except Exception as exc:
+            if not type(exc).__module__.startswith("git."):
+                raise
+            # GitPython's errors (a git command that failed), without importing git here.
+            detail = " ".join(str(exc).split())[:500]
+            raise click.ClickException(
+                f"git failed on the wiki repository: {detail}. Check the disk and "
+                "`git status` in `wikimem path`, then run the command again; the raw log keeps "
+                "every observation.") from exc
 
 
 @click.group(cls=WikimemGroup, context_settings={"help_option_names": ["-h", "--help"]})
