@@ -18,6 +18,9 @@ slow them down):
   git commit, index update, context, state), median of 5; beside it a plain `git commit` of one
   changed page in the same repository; and one `wikimem compile` as a process of its own, as
   the hook starts it (incremental_compile_process_s: interpreter and imports included);
+  incremental_stages_ms: the median time of each stage of those compiles (git: the human-edit
+  check and the commit; index: the Whoosh update; pages: rendering checks and writes; state:
+  loading and saving it; other: the rest), timed by wrapping the compiler's functions;
 * search_p50_ms / search_p95_ms: 200 queries (1-6 words drawn from the generated text, a
   quarter of them questions) through `SearchIndex.search`, in process after one warm-up query;
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
@@ -38,6 +41,8 @@ bench/results/perf.json (or --out) and prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import platform
@@ -343,9 +348,95 @@ def _whoosh_baseline(project, qs: list[str]) -> list[float]:
     return times
 
 
+def search_bench(project) -> dict:
+    """`SearchIndex.search` over the generated queries, beside raw Whoosh on the same index.
+
+    search_first_ms is a fresh SearchIndex's first query (opening the index: what one
+    `wikimem search` process pays on top of its imports); the percentiles are the queries
+    after it, on the same object (which keeps its searcher open while the index is unchanged).
+    """
+    from wikimem.index import SearchIndex
+
+    qs = queries(random.Random(7))
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    t = time.perf_counter()
+    index.search("warm up the cache")
+    first = time.perf_counter() - t
+    times, hits = [], 0
+    for q in qs:
+        t = time.perf_counter()
+        hits += bool(index.search(q))
+        times.append(time.perf_counter() - t)
+    index.close()
+    whoosh_times = _whoosh_baseline(project, qs)
+    return {
+        "search_first_ms": _ms(first),
+        "search_p50_ms": _ms(_pct(times, 50)),
+        "search_p95_ms": _ms(_pct(times, 95)),
+        "search_max_ms": _ms(max(times)),
+        "queries_with_hits": hits,
+        "whoosh_baseline_p50_ms": _ms(_pct(whoosh_times, 50)),
+        "whoosh_baseline_p95_ms": _ms(_pct(whoosh_times, 95)),
+        "index_bytes": sum(f.stat().st_size for f in project.index_dir.rglob("*") if f.is_file()),
+        "index_segments": len(list(project.index_dir.glob("*.seg"))),
+    }
+
+
+def search_only(home: Path) -> dict:
+    """search_bench on an existing home; an index of another schema version is rebuilt first
+    (reindex_s), as the first search would."""
+    from wikimem.index import MARKER, SCHEMA_VERSION, SearchIndex
+    from wikimem.pages import wiki_pages
+    from wikimem.project import Registry
+
+    project = Registry(home).resolve(CWD, create=False)
+    out: dict = {"pages": len(wiki_pages(project.wiki_dir))}
+    try:
+        marker = json.loads((project.index_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        marker = {}
+    if marker.get("schema_version") != SCHEMA_VERSION:
+        t = time.perf_counter()
+        SearchIndex(project.index_dir, project.wiki_dir).rebuild()
+        out["reindex_s"] = round(time.perf_counter() - t, 1)
+    return {**out, **search_bench(project), "peak_rss_mb": _rss_mb()}
+
+
 def _rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round((rss // 1024 if sys.platform == "darwin" else rss) / 1024, 1)
+
+
+@contextlib.contextmanager
+def _stage_timer():
+    """Time the stages of the compiles run inside: {stage: seconds}, summed per stage."""
+    from wikimem import compile as compile_module
+    from wikimem import gitrepo
+
+    took: dict[str, float] = {}
+    wrapped = [(gitrepo, "commit_human_edits", "git"), (gitrepo, "commit", "git"),
+               (compile_module, "_index", "index"), (compile_module, "write_pages", "pages"),
+               (compile_module, "_structured_pages", "pages"),
+               (compile_module.State, "load", "state"), (compile_module.State, "save", "state")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
+
+    def timed(function, stage):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                took[stage] = took.get(stage, 0.0) + time.perf_counter() - t
+        return run
+
+    for (owner, name, stage), (_, _, function) in zip(wrapped, originals, strict=True):
+        setattr(owner, name, timed(function, stage))
+    try:
+        yield took
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
 
 
 def build(size: int, home: Path) -> dict:
@@ -379,7 +470,6 @@ def measure(size: int, home: Path) -> dict:
     from wikimem.capture import capture
     from wikimem.compile import build_project_context, compile_project, ensure_compiled_context
     from wikimem.hook import _read_context
-    from wikimem.index import SearchIndex
     from wikimem.observation import format_ts
     from wikimem.pages import wiki_pages
     from wikimem.project import Registry
@@ -395,11 +485,16 @@ def measure(size: int, home: Path) -> dict:
             capture("claude-code", claude_code.normalize(payload), payload, project=project,
                     ts=ts)
 
+    stages: dict[str, list[float]] = {}
     for k in range(INCREMENTAL_RUNS):
         new_session(k)
-        t = time.perf_counter()
-        result = compile_project(project)
-        incremental.append(time.perf_counter() - t)
+        with _stage_timer() as took:
+            t = time.perf_counter()
+            result = compile_project(project)
+            incremental.append(time.perf_counter() - t)
+        took["other"] = incremental[-1] - sum(took.values())
+        for stage, seconds in took.items():
+            stages.setdefault(stage, []).append(seconds)
         assert result.commit and len(result.sessions) == 1, result
         git_baseline.append(_git_commit_baseline(project.wiki_dir))
     # And as the hook runs it: a `wikimem compile` process of its own (imports included).
@@ -410,15 +505,7 @@ def measure(size: int, home: Path) -> dict:
                                                             "WIKIMEM_HOME": str(home)})
     process_s = time.perf_counter() - t
 
-    qs = queries(random.Random(7))
-    index = SearchIndex(project.index_dir, project.wiki_dir)
-    index.search("warm up the cache")
-    times, hits = [], 0
-    for q in qs:
-        t = time.perf_counter()
-        hits += bool(index.search(q))
-        times.append(time.perf_counter() - t)
-    whoosh_times = _whoosh_baseline(project, qs)
+    searched = search_bench(project)
 
     ctx_lib, ctx_hook, ctx_build = [], [], []
     for _ in range(20):
@@ -432,20 +519,14 @@ def measure(size: int, home: Path) -> dict:
         t = time.perf_counter()
         build_project_context(project, 6000)
         ctx_build.append(time.perf_counter() - t)
-    index_bytes = sum(f.stat().st_size for f in project.index_dir.rglob("*") if f.is_file())
     return {
         "pages": len(wiki_pages(project.wiki_dir)),
         "incremental_compile_s": round(statistics.median(incremental), 3),
         "incremental_compile_runs_s": [round(x, 3) for x in incremental],
         "incremental_compile_process_s": round(process_s, 3),
+        "incremental_stages_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
         "git_commit_baseline_s": round(statistics.median(git_baseline), 3),
-        "search_p50_ms": _ms(_pct(times, 50)),
-        "search_p95_ms": _ms(_pct(times, 95)),
-        "search_max_ms": _ms(max(times)),
-        "queries_with_hits": hits,
-        "whoosh_baseline_p50_ms": _ms(_pct(whoosh_times, 50)),
-        "whoosh_baseline_p95_ms": _ms(_pct(whoosh_times, 95)),
-        "index_bytes": index_bytes,
+        **searched,
         "context_ms": _ms(statistics.median(ctx_lib)),
         "context_hook_read_ms": _ms(statistics.median(ctx_hook)),
         "context_build_ms": _ms(statistics.median(ctx_build)),
@@ -626,6 +707,7 @@ def table(result: dict) -> str:
         f"(json.dumps + os.write: {c['baseline_events_per_s']:,}/s)",
         "",
         f"{'sessions':>9} {'pages':>7} {'full s':>8} {'incr s':>7} {'proc s':>6} {'git s':>6} "
+        f"{'incr/git':>8} "
         f"{'p50 ms':>7} {'p95 ms':>7} {'whoosh p95':>10} {'index MB':>8} {'ctx ms':>6} "
         f"{'build ms':>8} {'RSS MB':>7}",
     ]
@@ -634,9 +716,13 @@ def table(result: dict) -> str:
             f"{int(size):>9,} {s['pages']:>7,} {s['full_compile_s']:>8} "
             f"{s['incremental_compile_s']:>7} {s['incremental_compile_process_s']:>6} "
             f"{s['git_commit_baseline_s']:>6} "
+            f"{s['incremental_compile_s'] / max(s['git_commit_baseline_s'], 1e-6):>7.1f}x "
             f"{s['search_p50_ms']:>7} {s['search_p95_ms']:>7} {s['whoosh_baseline_p95_ms']:>10} "
             f"{s['index_bytes'] / 1e6:>8.1f} {s['context_ms']:>6} {s['context_build_ms']:>8} "
             f"{s['peak_rss_mb']:>7}")
+    for size, s in result["sizes"].items():
+        stages = ", ".join(f"{k} {v}" for k, v in s.get("incremental_stages_ms", {}).items())
+        lines.append(f"incremental compile at {int(size):,} sessions, median ms: {stages}")
     return "\n".join(lines)
 
 
@@ -649,8 +735,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated homes")
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--search", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.search:  # search only, on a built home (whose pages are not changed)
+        print(json.dumps(search_only(args.home)))
+        return
     if args.build:
         print(json.dumps(build(args.build, args.home)))
         return

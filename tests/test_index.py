@@ -307,6 +307,14 @@ def test_question_finds_relevant_pages(idx: SearchIndex):
     assert LESSON not in paths(hits)  # retracted
 
 
+def test_search_of_an_empty_wiki(tmp_path: Path):
+    (tmp_path / "empty-wiki").mkdir()
+    si = SearchIndex(tmp_path / "index", tmp_path / "empty-wiki")
+    assert si.search("anything at all") == []  # builds the (empty) index
+    assert si.search("anything at all", kinds=["note"], since=date(2026, 1, 1)) == []
+    si.close()
+
+
 def test_empty_and_stopword_only_queries(idx: SearchIndex):
     assert idx.search("") == []
     assert idx.search("   ?! ") == []
@@ -361,6 +369,21 @@ def test_backlink_boost_breaks_ties(tmp_path: Path, linked: str):
     assert si.backlinks(f"{linked}.md") == ["ref1.md", "ref2.md"]
 
 
+def test_backlink_boost_follows_updates(tmp_path: Path):
+    si = _backlink_wiki(tmp_path, "alpha")
+    assert [h.path for h in si.search("quokka")] == ["alpha.md", "beta.md"]
+    assert [h.path for h in si.search("quokka")] == ["alpha.md", "beta.md"]  # kept searcher
+    pages = [
+        Page("ref1.md", {"title": "Ref one", "kind": "note"}, "See [[beta]].\n"),
+        Page("ref2.md", {"title": "Ref two", "kind": "note"}, "Also [[beta]].\n"),
+    ]
+    write_pages(si.wiki_dir, pages)
+    # Another process updates; the old versions stay behind as deleted documents.
+    SearchIndex(si.index_dir, si.wiki_dir).update(["ref1.md", "ref2.md"])
+    assert [h.path for h in si.search("quokka")] == ["beta.md", "alpha.md"]
+    si.close()
+
+
 def test_backlinks(idx: SearchIndex):
     assert idx.backlinks(SESSION) == [WHOOSH, INDEX]
     assert idx.backlinks("sessions/2026-11-01-aaaa1111") == [WHOOSH, INDEX]
@@ -404,3 +427,282 @@ def test_garbage_frontmatter_is_tolerated(tmp_path: Path):
     assert hits["broken.md"].snippet.startswith("**Walrus** three")
     assert paths(si.search("unclosed")) == []
     assert paths(si.search("walrus", since=date(2026, 11, 22))) == ["unquoted.md"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The ranking is Whoosh's BM25F, computed term at a time
+
+
+WORDS = (
+    "cache queue router schema session token retry migration writer reader config logger "
+    "export importer page user permission metrics backup snapshot lock scheduler webhook "
+    "invoice payment ranking parser client timeout deadlock pagination"
+).split()
+
+
+def _random_wiki(tmp_path: Path, n: int = 120, seed: int = 3) -> SearchIndex:
+    import random
+
+    rng = random.Random(seed)
+    pages = []
+    for i in range(n):
+        words = [rng.choice(WORDS[: 8 + i % 24]) for _ in range(rng.randint(3, 400))]
+        tags = rng.sample(WORDS, rng.randint(0, 3))
+        meta = {"title": f"Page {i}", "kind": "note", "tags": tags}
+        pages.append(Page(f"notes/p{i:03d}.md", meta, " ".join(words) + "\n"))
+    wiki_dir = tmp_path / "rwiki"
+    write_pages(wiki_dir, pages)
+    si = SearchIndex(tmp_path / "rindex", wiki_dir)
+    si.rebuild()
+    # Later updates make more segments, and replaced documents stay behind as deletions.
+    for i in range(0, n, 7):
+        page = pages[i]
+        page.body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 60))) + "\n"
+        write_pages(wiki_dir, [page])
+        si.update([page.path])
+    return si
+
+
+QUESTIONS = [
+    "cache",
+    "cache retry timeout",
+    "how did we fix the deadlock in the scheduler?",
+    "webhook invoice payment ranking parser client",
+    "caching caches cached",
+    "token session lock",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_bm25f_scores_equal_whoosh_search(tmp_path: Path, question: str):
+    from whoosh import index as windex
+
+    from wikimem.index import WEIGHTING, _query_terms, bm25f_scores
+
+    si = _random_wiki(tmp_path)
+    q = si.parse_query(question)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.searcher(weighting=WEIGHTING) as searcher:
+            assert len(list(searcher.reader().leaf_readers())) > 1
+            assert searcher.reader().has_deletions()
+            theirs = {hit.docnum: hit.score for hit in searcher.search(q, limit=None)}
+            ours = bm25f_scores(searcher, _query_terms(q))
+            live = {d: s for d, s in ours.items() if not searcher.reader().is_deleted(d)}
+            assert theirs and set(live) == set(theirs)
+            for docnum, score in theirs.items():
+                assert live[docnum] == pytest.approx(score, rel=1e-12)
+    finally:
+        ix.close()
+
+
+def test_best_documents_are_the_exhaustive_top(tmp_path: Path, monkeypatch):
+    """MaxScore pruning returns what ranking every document would, and does prune."""
+    from whoosh import index as windex
+
+    from wikimem import index as wikimem_index
+    from wikimem.index import WEIGHTING, _query_terms, _top, best_documents, bm25f_scores
+
+    pruned = []
+    original = wikimem_index._TermScores.add_to_known
+
+    def counting(self, scores):
+        pruned.append(len(scores))
+        return original(self, scores)
+
+    monkeypatch.setattr(wikimem_index._TermScores, "add_to_known", counting)
+    si = _random_wiki(tmp_path, n=400)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.searcher(weighting=WEIGHTING) as searcher:
+            reader = searcher.reader()
+            hidden = set(range(0, reader.doc_count_all(), 5))
+
+            def keep(d: int) -> bool:
+                return d not in hidden and not reader.is_deleted(d)
+
+            for question in [*QUESTIONS, "deadlock cache", "pagination zzunknown timeout client"]:
+                terms = _query_terms(si.parse_query(question))
+                for n in (1, 3, 10, 30):
+                    exhaustive = _top(bm25f_scores(searcher, terms), n, keep)
+                    best = best_documents(searcher, terms, n, keep)
+                    assert [d for _, d in best] == [d for _, d in exhaustive], (question, n)
+                    for (a, _), (b, _) in zip(best, exhaustive, strict=True):
+                        assert a == pytest.approx(b, rel=1e-12)
+    finally:
+        ix.close()
+    assert pruned and min(pruned) < 400  # the pruned path ran, on fewer documents
+
+
+def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
+    from whoosh import index as windex
+    from whoosh.util.numeric import length_to_byte
+
+    from wikimem.index import _length_bytes, _posting_blocks
+
+    si = _random_wiki(tmp_path)
+    ix = windex.open_dir(str(si.index_dir))
+    try:
+        with ix.reader() as top:
+            checked = 0
+            for reader, _ in top.leaf_readers():
+                for fieldname in ("body", "tags"):
+                    lens = _length_bytes(reader, fieldname)
+                    assert len(lens) == reader.doc_count_all()
+                    for d in range(reader.doc_count_all()):
+                        expected = length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0)
+                        assert lens[d] == expected
+                    for text in reader.lexicon(fieldname):
+                        text = text.decode() if isinstance(text, bytes) else text
+                        got = [
+                            (d, w)
+                            for ids, weights in _posting_blocks(reader, fieldname, text)
+                            for d, w in zip(ids, weights, strict=True)
+                            if not reader.is_deleted(d)  # the blocks may hold deleted ones
+                        ]
+                        m = reader.postings(fieldname, text)
+                        want = []
+                        while m.is_active():
+                            want.append((m.id(), m.weight()))
+                            m.next()
+                        assert got == want
+                        checked += 1
+            assert checked > 50
+    finally:
+        ix.close()
+
+
+@pytest.mark.parametrize("question", [*QUESTIONS, "v1.2 foo_bar the of", "кэш и поиск"])
+def test_parse_query_is_what_the_multifield_parser_makes(idx: SearchIndex, question: str):
+    from whoosh import qparser
+
+    from wikimem.index import _ANALYZER, SCHEMA, SEARCH_FIELDS
+
+    parser = qparser.MultifieldParser(list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup)
+    words = dict.fromkeys(w.lower() for w in question.replace("?", " ").split())
+    expected = parser.parse(" ".join(w for w in words if list(_ANALYZER(w))))
+    got = idx.parse_query(question)
+    assert got is not None
+    assert [(t.fieldname, t.text) for t in got.leaves()] == [
+        (t.fieldname, t.text) for t in expected.leaves()
+    ]
+
+
+def test_search_ranks_like_whoosh(tmp_path: Path):
+    """Without backlinks, the top hits are Whoosh's own top hits, in its order."""
+    from whoosh import index as windex
+
+    from wikimem.index import WEIGHTING
+
+    si = _random_wiki(tmp_path)
+    for question in QUESTIONS:
+        hits = si.search(question, limit=10)
+        ix = windex.open_dir(str(si.index_dir))
+        try:
+            with ix.searcher(weighting=WEIGHTING) as searcher:
+                theirs = searcher.search(si.parse_query(question), limit=None)
+                ranked = sorted((-h.score, h["path"]) for h in theirs)[:10]
+        finally:
+            ix.close()
+        assert [(h.path, round(h.score, 9)) for h in hits] == [
+            (p, round(-s, 9)) for s, p in ranked
+        ]
+    si.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The searcher kept open between searches
+
+
+def test_kept_searcher_sees_updates_and_rebuilds_by_others(idx: SearchIndex, wiki: Path):
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    kept = idx._held[0].searcher
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx._held[0].searcher is kept  # nothing changed: reused
+
+    other = SearchIndex(idx.index_dir, wiki)  # another process, say
+    new = Page("notes/new.md", {"title": "Brand new", "kind": "note"}, "Quasar notes.\n")
+    write_pages(wiki, [new])
+    other.update(["notes/new.md"])
+    assert paths(idx.search("quasar")) == ["notes/new.md"]
+    assert idx._held[0].searcher is not kept
+
+    (wiki / "notes/new.md").unlink()
+    other.rebuild()  # a new folder swapped in
+    assert paths(idx.search("quasar")) == []
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx.rebuilt is False
+
+    shutil.rmtree(idx.index_dir)  # and gone: rebuilt from the pages
+    assert paths(idx.search("zephyr")) == [WHOOSH]
+    assert idx.rebuilt is True
+    idx.close()
+    assert idx._held == []
+    other.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_close_and_dropping_a_search_index_release_its_files(tmp_path: Path, wiki: Path):
+    import gc
+    import os
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    SearchIndex(tmp_path / "index-fd", wiki).rebuild()
+    gc.collect()  # what earlier tests left for the collector
+    before = open_files()
+    si = SearchIndex(tmp_path / "index-fd", wiki)
+    assert paths(si.search("zephyr")) == [WHOOSH]
+    assert si._held and open_files() > before  # kept open for the next search
+    si.close()
+    assert open_files() == before
+    assert paths(si.search("zephyr")) == [WHOOSH]
+    del si
+    gc.collect()
+    assert open_files() == before
+
+
+def test_index_of_an_older_schema_is_rebuilt(idx: SearchIndex):
+    import json
+
+    from wikimem.index import MARKER, SCHEMA_VERSION
+
+    marker = idx.index_dir / MARKER
+    marker.write_text(json.dumps({"schema_version": SCHEMA_VERSION - 1}), encoding="utf-8")
+    fresh = SearchIndex(idx.index_dir, idx.wiki_dir)
+    assert paths(fresh.search("zephyr")) == [WHOOSH]
+    assert fresh.rebuilt is True
+    assert json.loads(marker.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
+    fresh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Snippets from the page file
+
+
+def test_plain_text_drops_markdown_syntax():
+    from wikimem.index import plain_text
+
+    page = (
+        "---\ntitle: x\n---\n# Head\n\n_None recorded._ and *this*, queue_utils.py, 2*3*4, "
+        "**bold** `code`\n\n| a | b |\n|---|---|\n| [[x/y|lab]] | [[z#h]] |\n\n- [ ] task\n"
+        "> quote &amp; more\n```py\nprint(1)\n```\n[text](https://x.y) <b>tag</b>\n"
+    )
+    assert plain_text(page) == (
+        "Head None recorded. and this, queue_utils.py, 2*3*4, bold code | a | b | | lab | "
+        "z h | task quote & more print(1) text tag"
+    )
+
+
+def test_snippet_prefers_the_window_with_most_query_words():
+    from wikimem.index import make_snippet
+
+    filler = " ".join(f"w{i}" for i in range(100))
+    text = f"alpha here. {filler} alpha beta gamma together. {filler} gamma end"
+    snippet = make_snippet(text, ["alpha", "beta", "gamma"])
+    assert "**alpha** **beta** **gamma** together" in snippet
+    assert snippet.startswith("… ") and snippet.endswith(" …")
+    assert len(snippet) <= 242
+    # stems: "happy" is indexed as "happi"
+    assert make_snippet("We were happy with it.", ["happi"]) == "We were **happy** with it."

@@ -17,7 +17,7 @@ from conftest import fixture_payload
 
 from wikimem import rawlog
 from wikimem.observation import Observation, new_id
-from wikimem.pages import Page, content_hash, wiki_pages, write_pages
+from wikimem.pages import Page, content_hash, read_page, wiki_pages, write_pages
 from wikimem.project import Registry
 
 
@@ -278,6 +278,16 @@ def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
     assert sorted(repo.git.ls_files().split()) == sorted([".gitignore", *paths[3:]])
 
 
+def _broken_links_the_long_way(wiki_dir, written):
+    """Every page listed, every written page parsed from its file with mistune."""
+    from wikimem.markdown import parse, resolve_links
+    from wikimem.pages import read_page
+
+    empty = parse("")
+    return resolve_links({rel: parse(read_page(wiki_dir / rel)[1]) if rel in written else empty
+                          for rel in wiki_pages(wiki_dir)})
+
+
 def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
     from wikimem.compile import _broken_links
 
@@ -289,3 +299,347 @@ def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
     from_files = _broken_links(tmp_path, written)
     assert from_files == {"a.md": ["missing"], "b.md": ["gone/page.md"]}
     assert _broken_links(tmp_path, written, {p.path: p for p in pages}) == from_files
+    assert _broken_links_the_long_way(tmp_path, written) == from_files
+
+
+def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch):
+    """Links found by folder guesses, by the listing and by mistune: the same answer."""
+    from wikimem import compile as compile_module
+
+    wiki = tmp_path / "wiki"
+    for rel in ("sessions/2026-01-01-AbCd1234.md", "timeline/2026-01.md", "decisions/D1-x.md",
+                ".hidden/secret.md", "sessions/.draft.md", "deep/er/page.md", "x.md.md",
+                "real/inside.md"):
+        (wiki / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wiki / rel).write_text("x\n")
+    (wiki / "linked").symlink_to(wiki / "real")
+    body = "\n".join([
+        "[[2026-01-01-AbCd1234|a session]] [[2026-01-01-abcd1234]] [[timeline/2026-01|Jan]]",
+        "[[sessions/2026-01-01-AbCd1234.md]] [[D1-x#Why]] ![[D1-x]] ![[diagram.png]]",
+        "[[secret]] [[.hidden/secret]] [[.draft]] [[page]] [[er/page]] [[x.md]] [[inside]]",
+        "[[linked/inside]] [[nowhere]] `[[in code]]` \\[[escaped]] [[a\\|b]] [[ spaced ]]",
+        "", "    [[indented code]]", "", "```", "[[fenced]]", "```", "",
+        "| a | b |", "|---|---|", "| [[x\\|y]] | [[table|cell]] |",
+    ])
+    pages = [Page("notes/n.md", {"title": "N"}, body), Page("plain.md", {"title": "P"}, "[[n]]")]
+    written = write_pages(wiki, pages).written
+    want = _broken_links_the_long_way(wiki, written)
+    assert want["notes/n.md"] and "nowhere" in want["notes/n.md"]
+    folders = {"sessions", "timeline", "decisions", "notes", "linked"}
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in pages},
+                                        folders) == want
+    listed = []
+    real = compile_module.wiki_pages
+    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
+    clean = [Page("notes/ok.md", {"title": "OK"}, "[[2026-01-01-AbCd1234]] [[timeline/2026-01]]"
+                  " [[D1-x|one]] [[n]]")]
+    written = write_pages(wiki, clean).written
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in clean},
+                                        folders) == {}
+    assert listed == []  # every target was found where the compiler puts pages
+    code = [Page("notes/code.md", {"title": "C"}, "[[n]] and `[[not a link]]`")]
+    written = write_pages(wiki, code).written
+    assert compile_module._broken_links(wiki, written, {p.path: p for p in code},
+                                        folders) == {} == _broken_links_the_long_way(wiki, written)
+    assert listed == [1]  # looked for, not found by name: the listing, then mistune, decide
+
+
+def test_commit_of_paths_that_hold_what_head_has_makes_no_commit(tmp_path):
+    from wikimem import gitrepo
+
+    repo = gitrepo.open_repo(tmp_path / "wiki")
+    (tmp_path / "wiki" / "a.md").write_text("one\n")
+    first = gitrepo.commit(repo, ["a.md"], "a")
+    assert first and gitrepo.head(repo) == first
+    assert gitrepo.commit(repo, ["a.md"], "nothing new") is None
+    assert gitrepo.head(repo) == first
+
+
+def test_wiki_repositories_use_the_untracked_cache(tmp_path):
+    from wikimem import gitrepo
+
+    def setting(path):
+        return subprocess.run(["git", "-C", str(path), "config", "core.untrackedCache"],
+                              capture_output=True, text=True).stdout.strip()
+
+    assert setting(gitrepo.open_repo(tmp_path / "new").working_dir) == "true"
+    old = tmp_path / "old"
+    subprocess.run(["git", "init", "-q", str(old)], check=True)  # a wiki made before
+    assert setting(old) == ""
+    gitrepo.open_repo(old)
+    assert setting(old) == "true"
+    (old / "human.md").write_text("x\n")
+    assert gitrepo.dirty_paths(gitrepo.open_repo(old)) == ["human.md"]
+
+
+def test_broken_links_of_many_pages_list_the_wiki_once(tmp_path, monkeypatch):
+    from wikimem import compile as compile_module
+
+    monkeypatch.setattr(compile_module, "_LIST_FROM", 2)
+    pages = [Page(f"p{i}.md", {"title": str(i)}, f"[[p{i + 1}]] `[[code]]` [[x/p{i}]]")
+             for i in range(5)]
+    written = write_pages(tmp_path, pages).written
+    listed = []
+    real = compile_module.wiki_pages
+    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
+    got = compile_module._broken_links(tmp_path, written, {p.path: p for p in pages})
+    assert got == _broken_links_the_long_way(tmp_path, written)
+    assert got == {"p4.md": ["p5"]} and listed == [1]  # x/p4 resolves by name
+
+
+# -- durable writes in batches ------------------------------------------------------------
+
+
+def test_many_pages_are_made_durable_with_one_sync(tmp_path, monkeypatch):
+    from wikimem import pages as pages_module
+
+    calls = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
+    monkeypatch.setattr(os, "sync", lambda: calls.append("sync"), raising=False)
+    monkeypatch.setattr(pages_module, "_BATCH", 40)
+    many = [Page(f"p/{i:03}.md", {"title": str(i)}, f"Page {i}.") for i in range(90)]
+    assert write_pages(tmp_path, many).written == [p.path for p in many]
+    assert calls == ["sync", "sync", "fsync"] * 1 + ["fsync"] * 9  # 40 + 40 + 10 pages
+    assert all((tmp_path / p.path).read_text() == p.render() for p in many)
+    assert not list(tmp_path.rglob("*.tmp"))
+    calls.clear()
+    few = [Page(f"q/{i}.md", {"title": str(i)}, "Few.") for i in range(3)]
+    write_pages(tmp_path, few)
+    assert calls == ["fsync"] * 3
+
+
+# -- the catalog journal and the structured pages kept as they are ---------------------------
+
+
+def _add_session(project, repo, name, start):
+    from conftest import session_events
+    from test_compile import feed
+
+    return feed(session_events(repo, name), start)
+
+
+def test_session_summaries_are_appended_then_folded_in(repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from wikimem import compile as compile_module
+    from wikimem.compile import State, compile_project
+
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    project = _add_session(None, repo, "01-node-bump.jsonl", t0)
+    compile_project(project)
+    base = project.state_dir / "sessions.json"
+    journal = project.state_dir / "sessions.jsonl"
+    written = base.read_bytes()
+    assert not journal.exists()
+    _add_session(project, repo, "02-issue-triage.jsonl", t0 + timedelta(days=1))
+    compile_project(project)
+    assert base.read_bytes() == written  # not rewritten: the new summary was appended
+    assert len(journal.read_text().splitlines()) == 1
+    state = State(project).load()
+    assert len(state.catalog) == 2 and state._journaled == 1
+    wiki = _snapshot(project.wiki_dir)
+
+    # A compile killed mid-append leaves a fragment: ignored, and the next save folds all in.
+    with open(journal, "a") as f:
+        f.write('{"log": "half')
+    state = State(project).load()
+    assert len(state.catalog) == 2 and state._journaled == -1
+    from wikimem.memory import Memory
+
+    Memory(project).add("note", "Fold the journal")
+    compile_project(project)
+    assert not journal.exists()
+    assert json.loads(base.read_text()) == State(project).load().catalog
+    assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k.startswith("sessions/")} \
+        == {k: v for k, v in wiki.items() if k.startswith("sessions/")}
+
+    # Once the journal holds JOURNAL_MIN summaries, sessions.json is written whole again.
+    monkeypatch.setattr(compile_module, "JOURNAL_MIN", 1)
+    state = State(project).load()
+    name = next(iter(state.catalog))
+    state.put(name, state.record(name))
+    state.save()
+    assert len(journal.read_text().splitlines()) == 1
+    state = State(project).load()
+    state.put(name, state.record(name))
+    state.save()
+    assert not journal.exists()
+    assert compile_project(project, rebuild=True).written == []
+
+
+def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
+        repo, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import session_events
+    from test_compile import feed
+
+    from wikimem import compile as compile_module
+    from wikimem.compile import compile_project
+    from wikimem.memory import Memory
+
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    events = session_events(repo, "02-issue-triage.jsonl")
+    parts = [events[len(events) * i // 5:len(events) * (i + 1) // 5]
+             for i in range(5)]
+    project = feed(parts[0], t0)
+    memory = Memory(project)
+    memory.add("decision", "Use Postgres", fields={"why": "It is already deployed"})
+    memory.add("lesson", "Reset the cache between tests")
+    compile_project(project)
+    rendered = []
+    real = compile_module.memory_page
+    monkeypatch.setattr(compile_module, "memory_page",
+                        lambda item, *a: rendered.append(item.page) or real(item, *a))
+
+    feed(parts[1], t0 + timedelta(minutes=1))
+    result = compile_project(project)
+    assert rendered == [] and result.sessions  # the session grew; memory as it was
+
+    decision = next(p for p in _snapshot(project.wiki_dir) if p.startswith("decisions/"))
+    page = project.wiki_dir / decision
+    page.write_text(page.read_text().replace("It is already deployed", "Deployed, edited"))
+    feed(parts[2], t0 + timedelta(minutes=2))
+    result = compile_project(project)  # a person's edit: that page is looked at again
+    assert rendered == [decision] and result.human_edited == [decision]
+    assert "Deployed, edited" in page.read_text()
+
+    rendered.clear()
+    lesson = next(p for p in _snapshot(project.wiki_dir) if p.startswith("lessons/"))
+    (project.wiki_dir / lesson).unlink()  # deleted: written again
+    feed(parts[3], t0 + timedelta(minutes=3))
+    result = compile_project(project)
+    assert rendered == [decision, lesson] and lesson in result.written
+
+    rendered.clear()
+    memory.add("note", "Keep the state small")  # new memory: everything is rendered
+    feed(parts[4], t0 + timedelta(minutes=4))
+    result = compile_project(project)
+    assert len(rendered) == 3 and any(p.startswith("notes/") for p in result.written)
+    incremental = {k: v for k, v in _snapshot(project.wiki_dir).items() if k != decision}
+    compile_project(project, rebuild=True)
+    assert {k: v for k, v in _snapshot(project.wiki_dir).items() if k != decision} \
+        == incremental
+
+
+# -- frontmatter written without PyYAML's machinery, byte for byte as PyYAML writes it ----------
+
+_TRICKY = ["", " ", "null", "a: b", "a:", "a:b", "a #b", "a#b", "a ", "/x", "(x)", "_x", "x,y",
+           "x ? y", "x [y]", "x {y}", "x 'y'", "x \"y\"", "x%y", "x@y", "x`y", "x!y", "x&y",
+           "x*y", "x|y", "x>y", "x-", "1:2", "1:20:30", "0b1", "+1", "1.", "x\\y", "Null x",
+ "Null", "~", "true", "Yes", "no", "on", "OFF", "y", "1", "-1", "1.5",
+           "1e3", ".inf", ".NaN", "0x1f", "0o17", "1_000", "12:30", "2026-01-01",
+           "2026-01-01T00:00:00Z", "2026-01-01 10:00", "<<", "=", "-", "--", "---", "...",
+           "- x", "? x", ": x", "x: y", "x #y", "x# y", "#x", "'", "''", '"', "'x'", '"x"',
+           "@x", "`x", "!x", "&x", "*x", "|", ">", "%x", "[x]", "{x}", ",x", "x,y", "x:",
+           "x ", " x", "a\tb", "é", "中文", "😀", "a\u00a0b", "\ufeffx", "a\x85b", "a\u2028b",
+           "a\nb", "a\n\nb", "a\rb", "\x07", "sha256:ab", "[[D1-x]]", "session:abc-123",
+           "file:src/a b.py", "x" * 2100, "y " * 1200]
+
+
+def _yaml_values():
+    from hypothesis import strategies as st
+
+    ascii_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+    text = st.one_of(st.sampled_from(_TRICKY), st.text(max_size=40), ascii_text,
+                     st.builds(lambda a, b: a + b, st.sampled_from(list("aZ9_/(")), ascii_text),
+                     st.text(alphabet=st.sampled_from(list("ab :#-'\"[]{},&*!|>%@`?\t\n é")),
+                             max_size=12))
+    return st.one_of(st.none(), text, st.lists(text, max_size=4),
+                     st.integers(), st.booleans(), st.lists(st.one_of(text, st.none())))
+
+
+def test_frontmatter_fast_path_writes_what_pyyaml_writes():
+    import yaml
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from wikimem.pages import FRONTMATTER_ORDER, _dump_yaml
+
+    def pyyaml(meta):
+        return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True,
+                              default_flow_style=False, width=10_000)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.sampled_from(FRONTMATTER_ORDER), _yaml_values(), min_size=1))
+    def check(meta):
+        assert _dump_yaml(meta) == pyyaml(meta)
+
+    check()
+    for value in _TRICKY:
+        meta = {"title": value, "tags": [value, "x"], "aliases": [], "supersedes": None}
+        assert _dump_yaml(meta) == pyyaml(meta), value
+    for path in (Path(__file__).parent / "golden" / "wiki").rglob("*.md"):
+        meta, _ = read_page(path)
+        meta = {k: meta[k] for k in FRONTMATTER_ORDER if k in meta}
+        assert _dump_yaml(meta) == pyyaml(meta), path
+
+
+def test_record_cut_short_by_a_crash_is_digested_again(repo):
+    from wikimem.compile import State, compile_project
+
+    project = _two_sessions(repo)
+    compile_project(project)
+    victim = sorted((project.state_dir / "sessions").iterdir())[0]
+    whole = victim.read_text()
+    victim.write_text(whole[: len(whole) // 2])  # written in place, killed midway
+    state = State(project).load()
+    name = victim.name.removesuffix(".json") + ".jsonl"
+    assert json.dumps(state.record(name).to_dict(), sort_keys=True, separators=(",", ":")) \
+        == whole
+    state.save()
+    assert victim.read_text() == whole
+
+
+def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path, monkeypatch):
+    from wikimem import compile as compile_module
+
+    page = tmp_path / "decisions" / "D1-x.md"
+    page.parent.mkdir()
+    page.write_text("machine bytes\n")
+    old = page.stat().st_mtime_ns - 3_600_000_000_000  # written an hour ago
+    os.utime(page, ns=(old, old))
+    entry = ["fingerprint", compile_module.text_sha256("machine bytes\n")]
+    hashed = []
+    real = compile_module.text_sha256
+    monkeypatch.setattr(compile_module, "text_sha256", lambda t: hashed.append(1) or real(t))
+
+    now = compile_module.time.time_ns()
+    assert compile_module._holds(page, entry, now) and len(hashed) == 1  # read, then noted
+    assert entry[2:] == [page.stat().st_size, old, now]
+    assert compile_module._holds(page, entry, now + 1) and len(hashed) == 1  # stat alone
+
+    page.write_text("human's bytes\n")  # the same size, a new mtime
+    assert not compile_module._holds(page, entry, now + 2) and len(hashed) == 2
+    page.write_text("machine bytes\n")  # put back: right again, but not settled yet
+    entry2 = entry[:2]
+    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert len(hashed) == 4  # a fresh mtime is read every time until it settles
+    page.unlink()
+    assert not compile_module._holds(page, entry2, compile_module.time.time_ns())
+
+
+def test_a_failed_batch_leaves_no_temporary_files(tmp_path):
+    import pytest
+
+    from wikimem.pages import remove_temporaries
+
+    tmp_path = tmp_path / "wiki"
+    tmp_path.mkdir()
+    (tmp_path / "x").write_text("a file where a folder should be")
+    pages = [Page(p, {"title": p}, "Body.") for p in ("a.md", "b.md", "x/c.md")]
+    with pytest.raises(OSError):
+        write_pages(tmp_path, pages)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no page, no .tmp
+
+    # A writer killed between its temporary files and their renames: the next compile
+    # removes what it left beside the pages its journal named.
+    (tmp_path / "sessions").mkdir()
+    left = [tmp_path / "sessions" / ".s.md.4242.tmp", tmp_path / ".index.md.7.tmp"]
+    for tmp in left:
+        tmp.write_text("half")
+    (tmp_path / "sessions" / ".other.md.4242.tmp").write_text("not named")
+    remove_temporaries(tmp_path, ["sessions/s.md", "index.md", "gone/page.md"])
+    assert not any(tmp.exists() for tmp in left)
+    assert (tmp_path / "sessions" / ".other.md.4242.tmp").exists()

@@ -11,11 +11,16 @@ work started by several hooks at once coalesces instead of running twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from wikimem import faults, gitrepo, rawlog, repo_bootstrap
 from wikimem import llm as llm_module
@@ -25,29 +30,37 @@ from wikimem.errors import WikimemError
 from wikimem.llm import Client, LLMSettings
 from wikimem.llm import consolidate as llm_consolidate
 from wikimem.locks import locked
-from wikimem.markdown import parse, resolve_links
+from wikimem.markdown import WIKILINK_PATTERN, _is_attachment, link_key, parse
 from wikimem.memory import Memory, MemoryState, is_memory_log, memory_observations
 from wikimem.pages import (
+    RENDER_IDENTITY,
     Page,
     is_machine_page,
     read_page,
     recorded_hash,
+    remove_temporaries,
+    text_sha256,
     wiki_pages,
     write_pages,
 )
 from wikimem.project import Project
 from wikimem.render import (
+    HUBS,
     context_page,
     hub_pages,
     index_page,
     memory_page,
     month_pages,
+    renderer_identity,
     session_page,
     topic_pages,
 )
 from wikimem.sessions import SessionRecord, digest
 
 STATE_VERSION = 1
+# Summaries appended to state/sessions.jsonl before sessions.json is written whole again
+# (at least; or a quarter of the sessions, whichever is more).
+JOURNAL_MIN = 256
 
 
 @dataclass
@@ -71,18 +84,21 @@ class CompileResult:
         return asdict(self)
 
 
-class SessionSummary:
+class SessionSummary(NamedTuple):
     """What the aggregate pages (index, timeline, earlier sessions, links) read of a session.
 
     The full SessionRecord (prompts, commands, outcome...) is read only for the pages that
-    show it; a field that is not here fails loudly instead of rendering as empty.
+    show it; a field that is not here fails loudly instead of rendering as empty. A named
+    tuple: every compile makes one per session, ten thousand of them.
     """
 
-    __slots__ = ("session_id", "agent", "started", "ended", "title", "summary", "stem")
-
-    def __init__(self, d: dict):
-        for key in self.__slots__:
-            setattr(self, key, d[key])
+    session_id: str
+    agent: str
+    started: str
+    ended: str
+    title: str
+    summary: str
+    stem: str
 
     @property
     def date(self) -> str:
@@ -93,32 +109,45 @@ class SessionSummary:
         return f"sessions/{self.stem}.md"
 
 
-_SUMMARY_KEYS = (*SessionSummary.__slots__, "candidates")
+_summary_fields = itemgetter(*SessionSummary._fields)
+_chronological = itemgetter(2, 0)  # (started, session_id)
+
+
+_SUMMARY_KEYS = (*SessionSummary._fields, "candidates")
 
 
 class State:
     """What the last compile left: `state/compile.json` (how far each raw file was compiled,
-    pages offered and rendered), `state/sessions.json` (a summary of every session, for the
-    aggregate pages) and `state/sessions/<log>.json` (each session's full SessionRecord).
+    pages offered and rendered), the summary of every session for the aggregate pages
+    (`state/sessions.json`, plus `state/sessions.jsonl`: the summaries digested since, one
+    per line, later lines winning) and `state/sessions/<log>.json` (each session's full
+    SessionRecord).
 
     Records are read only for the sessions a compile renders and written only for the
-    sessions it digested: ten thousand of them took half a second each way as one file.
+    sessions it digested: ten thousand of them took half a second each way as one file. The
+    summaries of ten thousand sessions are 5 MB of JSON, so a compile appends the ones it
+    changed and folds them into `sessions.json` only once they are many.
     """
 
     def __init__(self, project: Project):
         self.project = project
         self.path = project.state_dir / "compile.json"
         self.catalog_path = project.state_dir / "sessions.json"
+        self.journal_path = project.state_dir / "sessions.jsonl"
         self.records_dir = project.state_dir / "sessions"
         self.offsets: dict[str, int] = {}
         self.catalog: dict[str, dict] = {}  # raw file name -> summary (_SUMMARY_KEYS)
         self.offered: dict[str, str] = {}  # human-edited page -> machine hash offered beside it
         # page -> [fingerprint, sha256 of its bytes] for the pages the last compile rendered
         # (see pages.write_pages): most are rendered again, unchanged, by the next one.
+        # Structured pages' entries also get [size, mtime_ns, when checked] (`_holds`).
         self.rendered: dict[str, list[str]] = {}
+        # what the structured pages in `rendered` were rendered from (_structured_key)
+        self.structured: str | None = None
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
+        self._journaled = 0  # summaries in sessions.jsonl
 
     def load(self) -> State:
         try:
@@ -129,17 +158,39 @@ class State:
                 self.offered = dict(data.get("offered", {}))
                 rendered = data.get("rendered", {})
                 self.rendered = rendered if isinstance(rendered, dict) else {}
-                self.catalog = {name: _summary(d) for name, d in catalog.items()}
-                self._loaded = True
+                self.structured = data.get("structured")
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
+                    self.catalog = {name: _summary(d) for name, d in catalog.items()}
                     self._records = catalog
-                    self._unsaved = set(catalog)
-                    self._loaded = False
+                    self._unsaved = set(catalog)  # saved whole, and the journal dropped
+                else:
+                    self.catalog = catalog
+                    self._loaded = True
+                    self._replay_journal()
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             # Missing or damaged state is a cache miss: the next compile reads everything.
             self.offsets, self.catalog, self.offered, self.rendered = {}, {}, {}, {}
+            self.structured = None
+            self._loaded = False
         return self
+
+    def _replay_journal(self) -> None:
+        try:
+            with open(self.journal_path, "rb") as f:
+                blob = f.read()
+        except FileNotFoundError:
+            return
+        complete = blob[:blob.rfind(b"\n") + 1]
+        for line in complete.splitlines():
+            d = json.loads(line)
+            self.catalog[d.pop("log")] = d
+            self._journaled += 1
+        if len(complete) < len(blob):
+            # Trigger: a compile killed mid-append. Why: appending after the fragment would
+            # damage the next line. Outcome: the next save rewrites sessions.json whole (the
+            # lost line's session was not marked compiled, so it is digested again anyway).
+            self._journaled = -1
 
     def put(self, name: str, record: SessionRecord) -> None:
         """The digest of raw file `name`, to be saved."""
@@ -167,27 +218,47 @@ class State:
 
     def save(self) -> None:
         # Compact JSON: with `indent`, json falls back from its C encoder to Python.
-        if self._unsaved or not self._loaded:
+        if self._unsaved or not self._loaded or self._journaled < 0:
             self.records_dir.mkdir(exist_ok=True)
             for name in sorted(self._unsaved):
-                _atomic_write(self._record_path(name),
-                              json.dumps(self._records[name], sort_keys=True,
-                                         separators=(",", ":")))
+                # Written in place, not through a temporary file (half the cost, and a first
+                # compile writes one per session): a record cut short by a crash does not
+                # parse, and `record` digests that session again from the raw log.
+                with open(self._record_path(name), "w", encoding="utf-8") as f:
+                    f.write(json.dumps(self._records[name], sort_keys=True,
+                                       separators=(",", ":")))
             if not self._loaded:  # a rebuild: records of logs that are gone go too
                 keep = {self._record_path(name).name for name in self.catalog}
                 for stale in self.records_dir.glob("*.json"):
                     if stale.name not in keep:
                         stale.unlink()
-            _atomic_write(self.catalog_path,
-                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            self._save_catalog()
             self._unsaved.clear()
             self._loaded = True
         _atomic_write(
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
-                        "offered": self.offered, "rendered": self.rendered},
+                        "offered": self.offered, "rendered": self.rendered,
+                        "structured": self.structured},
                        separators=(",", ":")),
         )
+
+    def _save_catalog(self) -> None:
+        """Append the changed summaries, or write them all once the journal is long."""
+        pending = len(self._unsaved)
+        if not self._loaded or self._journaled < 0 or \
+                self._journaled + pending > max(JOURNAL_MIN, len(self.catalog) // 4):
+            _atomic_write(self.catalog_path,
+                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            self.journal_path.unlink(missing_ok=True)
+            self._journaled = 0
+            return
+        lines = "".join(json.dumps({"log": name, **self.catalog[name]}, sort_keys=True,
+                                   separators=(",", ":")) + "\n"
+                        for name in sorted(self._unsaved))
+        with open(self.journal_path, "a", encoding="utf-8", newline="\n") as f:
+            f.write(lines)
+        self._journaled += pending
 
     def _record_path(self, name: str) -> Path:
         return self.records_dir / (name.removesuffix(".jsonl") + ".json")
@@ -253,6 +324,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     # committed, or committed but not indexed. They are committed and indexed below.
     interrupted = journal.begin()
     gitrepo.remove_stale_locks(repo, since=journal.crashed_at)
+    remove_temporaries(project.wiki_dir, interrupted)  # pages are renamed in batches
     leftovers = _leftovers(project.wiki_dir, interrupted)
     result.human_commit, human_paths = gitrepo.commit_human_edits(repo, exclude=leftovers)
     reindex = human_paths + sorted(interrupted)  # whatever they hold now
@@ -328,8 +400,9 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         rec.summary = summary.summary
         return rec
 
-    for rec in records:
-        rec.summary = consolidated.summaries.get(rec.session_id) or rec.summary
+    if consolidated.summaries:
+        records = [r._replace(summary=consolidated.summaries.get(r.session_id) or r.summary)
+                   for r in records]
 
     # 3. Render affected pages in memory: the sessions, the session after each (its
     #    "previous" link may have changed), sessions a `forget` retracted, their months,
@@ -354,8 +427,8 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     months = None if rebuild else {records[i].date[:7] for i in to_render}
     pages += month_pages(records, months)
     stems = {r.session_id: r.stem for r in records}
-    pages += [memory_page(item, memory, stems) for _, item in sorted(memory.items.items())]
-    pages += hub_pages(memory)
+    structured, kept = _structured_pages(project.wiki_dir, memory, stems, state)
+    pages += structured
     pages += topic_pages(consolidated.topics, stems)
     # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
     # it has new observations (or on a rebuild).
@@ -371,7 +444,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     #    drop machine pages a rebuild no longer produces.
     by_path = {p.path: p for p in pages}
     journal.note(by_path)
-    written = write_pages(project.wiki_dir, pages, memo=state.rendered)
+    written = write_pages(project.wiki_dir, pages, memo=state.rendered, kept=kept)
     result.written, result.human_edited = written.written, written.human_edited
     offers = [offer for rel in result.human_edited
               if (offer := _offer(project.wiki_dir, by_path[rel], state))]
@@ -379,15 +452,17 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         journal.note(p.path for p in offers)
         result.written += write_pages(project.wiki_dir, offers).written
     if rebuild:
-        produced = set(by_path) | {p.path for p in offers}
+        produced = set(by_path) | set(kept) | {p.path for p in offers}
         stale = [rel for rel in wiki_pages(project.wiki_dir) if rel not in produced
                  and is_machine_page((project.wiki_dir / rel).read_text(encoding="utf-8"))]
         journal.note(stale)
         for rel in stale:
             (project.wiki_dir / rel).unlink()
             result.removed.append(rel)
+    folders = {rel.rpartition("/")[0] for rel in [*by_path, *memory.items]}
     result.broken_links = _broken_links(project.wiki_dir, result.written,
-                                        {**by_path, **{p.path: p for p in offers}})
+                                        {**by_path, **{p.path: p for p in offers}},
+                                        folders | {"sessions", "timeline"})
 
     # 5. Commit, 6. index, 7. context for the hook, 8. state.
     if result.written or result.removed or leftovers:
@@ -493,6 +568,73 @@ def _memory(project: Project, state: State) -> MemoryState:
     return repo_bootstrap.memory_state(project, memory_observations(project), candidates)
 
 
+def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str],
+                      state: State) -> tuple[list[Page], list[str]]:
+    """The pages of structured memory and its hubs that need rendering, and those that don't.
+
+    They are a pure function of the folded items, the stems of the sessions they cite and
+    the renderer. When those are what the last compile rendered (`state.structured`), a page
+    whose file still holds the bytes written then (`_holds`) is kept as it is, without
+    rendering it: ten thousand sessions' memory is over a thousand pages, and nearly every
+    compile leaves all of them as they were. A page a person edited or deleted is rendered
+    as usual.
+    """
+    key = _structured_key(memory, stems)
+    kept: list[str] = []
+    if key == state.structured:
+        now = time.time_ns()
+        for path in [*memory.items, *(path for path, _, _ in HUBS.values())]:
+            entry = state.rendered.get(path)
+            if entry and _holds(wiki_dir / path, entry, now):
+                kept.append(path)
+    state.structured = key
+    skip = set(kept)
+    pages = [memory_page(item, memory, stems) for path, item in sorted(memory.items.items())
+             if path not in skip]
+    if len(skip) < len(memory.items) + len(HUBS):
+        pages += [page for page in hub_pages(memory) if page.path not in skip]
+    return pages, kept
+
+
+# A file's size and mtime stand for its bytes once the mtime is this much older than when the
+# bytes were last read and found right (a later write gets a later mtime, even on filesystems
+# that keep whole seconds or two).
+_SETTLED_NS = 3_000_000_000
+
+
+def _holds(file: Path, entry: list, now: int) -> bool:
+    """True when `file` holds the bytes of its render-memo entry ([fingerprint, sha256,
+    size, mtime_ns, when they were checked]).
+
+    As git does for its index: the size and mtime are trusted when the mtime had settled
+    before the bytes were last checked; otherwise the file is read and hashed, and on a match
+    its size and mtime are recorded in the entry for the next compile.
+    """
+    try:
+        st = os.stat(file)  # before reading: a write after this shows in the next stat
+    except OSError:
+        return False
+    if len(entry) == 5 and entry[2] == st.st_size and entry[3] == st.st_mtime_ns \
+            and entry[3] < entry[4] - _SETTLED_NS:
+        return True
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return False
+    if text_sha256(text) != entry[1]:
+        return False
+    entry[2:] = [st.st_size, st.st_mtime_ns, now]
+    return True
+
+
+def _structured_key(memory: MemoryState, stems: dict[str, str]) -> str:
+    cited = sorted({s.removeprefix("session:") for item in memory.items.values()
+                    for s in item.sources if s.startswith("session:")})
+    data = repr((RENDER_IDENTITY, renderer_identity(), sorted(memory.items.items()),
+                 [(sid, stems.get(sid)) for sid in cited]))
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
     from wikimem.index import MARKER, SearchIndex
 
@@ -533,8 +675,8 @@ def _offer(wiki_dir: Path, page: Page, state: State) -> Page | None:
 
 def _ordered(catalog: dict[str, dict]) -> list[SessionSummary]:
     """The sessions' summaries, oldest first."""
-    return sorted((SessionSummary(d) for d in catalog.values()),
-                  key=lambda r: (r.started, r.session_id))
+    make = SessionSummary._make
+    return sorted((make(_summary_fields(d)) for d in catalog.values()), key=_chronological)
 
 
 def _context_records(state: State, summaries: list[SessionSummary]) -> list:
@@ -546,25 +688,99 @@ def _context_records(state: State, summaries: list[SessionSummary]) -> list:
     return summaries[:-1] + [state.record(name)]
 
 
-def _broken_links(wiki_dir: Path, written: list[str],
-                  pages: dict[str, Page] | None = None) -> dict[str, list[str]]:
+def _broken_links(wiki_dir: Path, written: list[str], pages: dict[str, Page] | None = None,
+                  folders: set[str] = frozenset()) -> dict[str, list[str]]:
     """Links on the pages just written that point at no page in the wiki.
 
-    A page in `pages` (what this compile wrote) is parsed from its body in memory: reading
-    the file back means parsing its YAML again, for every page of a first compile.
+    Exactly what parsing every written page with mistune and resolving its links against a
+    listing of the whole wiki gives, without doing either for most compiles: a regular
+    expression finds every `[[...]]` on a page (mistune's links are a subset: it leaves out
+    those in code), and a target resolves when a page by that name exists at its own path or
+    in one of `folders` (where the compiler puts pages). Only a target that is found neither
+    way costs a listing of the wiki, and only a page with such a target a mistune parse.
+    (A compile writing many pages lists the wiki at once.) A page in `pages` is read from
+    memory, not from its file.
     """
     if not written:
         return {}
     pages = pages or {}
-    fresh = set(written)
-    empty = parse("")
+    real_dirs: dict[str, bool] = {}
+    order = ["", *sorted(folders)]  # the folder that held the last target is tried first
+    listing: tuple[set[str], set[str]] | None = None
+    broken: dict[str, list[str]] = {}
 
-    def body(rel: str) -> str:
+    def exists(target: str) -> bool:
+        name = _link_name(target)
+        if not name or name.startswith("."):
+            return False
+        path = target.strip().replace("\\", "/").rstrip("/")
+        path = path[:-3] if path.lower().endswith(".md") else path
+        own = [path.rpartition("/")[0]] if "/" in path else []
+        for folder in own + order:
+            if _is_listed_dir(wiki_dir, folder, real_dirs) and \
+                    os.path.isfile(wiki_dir / f"{folder}/{name}.md".lstrip("/")):
+                if folder in order and order[0] != folder:
+                    order.remove(folder)
+                    order.insert(0, folder)
+                return True
+        return False
+
+    def resolves(target: str) -> bool:
+        nonlocal listing
+        if listing is None:
+            listed = wiki_pages(wiki_dir)
+            listing = ({link_key(rel) for rel in listed}, {rel[:-3] for rel in listed})
+        return link_key(target) in listing[0] or target in listing[1]
+
+    many = len(written) >= _LIST_FROM  # then one listing costs less than a look per link
+    for rel in sorted(written):
         # The body as read_page returns it: frontmatter strips the text after the fence.
-        return pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
+        body = pages[rel].body.strip() if rel in pages else read_page(wiki_dir / rel)[1]
+        if all(resolves(t) if many else exists(t) or resolves(t) for t in _link_targets(body)):
+            continue
+        missing = [t for t in parse(body).links if not resolves(t)]
+        if missing:
+            broken[rel] = missing
+    return broken
 
-    parsed = {rel: parse(body(rel)) if rel in fresh else empty for rel in wiki_pages(wiki_dir)}
-    return resolve_links(parsed)
+
+_WIKILINK = re.compile(WIKILINK_PATTERN)
+_LIST_FROM = 100
+
+
+def _link_targets(body: str) -> list[str]:
+    """Every wikilink target the text could hold, as markdown.parse reads one (a superset of
+    its links: this also counts links inside code)."""
+    targets = []
+    for m in _WIKILINK.finditer(body):
+        inner = m.group("wl_inner").replace("\\|", "|")
+        target = inner.partition("|")[0].partition("#")[0].strip()
+        if target and not (m.group(0).startswith("!") and _is_attachment(target)):
+            targets.append(target)
+    return targets
+
+
+def _link_name(target: str) -> str:
+    """The file name (without `.md`) a link target resolves by, in its own case."""
+    name = target.strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].strip()
+    return (name[:-3] if name.lower().endswith(".md") else name).strip()
+
+
+def _is_listed_dir(wiki_dir: Path, folder: str, cache: dict[str, bool]) -> bool:
+    """True when wiki_pages lists the pages in `folder`: a real folder (not a link to one),
+    not hidden, with no hidden or linked folder above it."""
+    if folder not in cache:
+        ok = True
+        if folder:
+            parts = folder.split("/")
+            ok = all(p and not p.startswith(".") and p not in (".", "..") for p in parts)
+            for i in range(len(parts)):
+                if not ok:
+                    break
+                sub = wiki_dir.joinpath(*parts[:i + 1])
+                ok = sub.is_dir() and not sub.is_symlink()
+        cache[folder] = ok
+    return cache[folder]
 
 
 def _message(records: list[SessionRecord], memory: MemoryState, result: CompileResult,

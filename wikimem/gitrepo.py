@@ -47,18 +47,21 @@ def open_repo(wiki_dir: Path) -> git.Repo:
     """The wiki's repository, created on first use."""
     if (wiki_dir / ".git").exists():
         try:
-            return git.Repo(wiki_dir)
+            repo = git.Repo(wiki_dir)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
             raise WikimemError(
                 f"{wiki_dir} has a .git that is not a usable git repository ({exc}); move it "
                 "aside and run `wikimem compile --rebuild` to recreate the wiki from the raw "
                 "log.") from exc
+        _use_untracked_cache(repo)
+        return repo
     wiki_dir.mkdir(parents=True, exist_ok=True)
     try:
         repo = git.Repo.init(wiki_dir, initial_branch="main")
         with repo.config_writer() as cfg:
             cfg.set_value("core", "autocrlf", "false")
             cfg.set_value("core", "quotepath", "false")
+            cfg.set_value("core", "untrackedCache", "true")
         (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
         commit(repo, [".gitignore"], "Create the wiki repository")
     except (git.GitCommandError, WikimemError, OSError) as exc:
@@ -76,10 +79,29 @@ def open_repo(wiki_dir: Path) -> git.Repo:
     return repo
 
 
-def _run(repo: git.Repo, *args: str, env: dict | None = None) -> str:
+def _use_untracked_cache(repo: git.Repo) -> None:
+    """Turn on git's untracked cache in a wiki made before it was: `git status`, which every
+    compile runs to find a person's edits, then skips reading the folders nothing changed
+    in (a third of its time in a wiki of ten thousand pages)."""
+    try:
+        config = (Path(repo.git_dir) / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if "untrackedcache" not in config.lower():
+        _run(repo, "config", "core.untrackedCache", "true")
+
+
+class _Status(Exception):
+    """A git command exited with the status its caller said it would look into."""
+
+
+def _run(repo: git.Repo, *args: str, env: dict | None = None,
+         quiet_status: int | None = None) -> str:
     try:
         return repo.git.execute(["git", *_SAFE, *args], env=env)
     except git.GitCommandError as exc:
+        if quiet_status is not None and exc.status == quiet_status:
+            raise _Status(exc.status) from exc
         stderr = (exc.stderr or "").strip().replace("\n", " ")[:500]
         hint = "Check `git status` there, fix it, and compile again"
         if ".lock" in stderr and "exists" in stderr:
@@ -192,12 +214,19 @@ def commit(repo: git.Repo, paths: list[str], message: str, removed: list[str] = 
              *removed[i:i + _PATHS_PER_CALL])
     for i in range(0, len(paths), _PATHS_PER_CALL):
         _run(repo, "add", "--", *paths[i:i + _PATHS_PER_CALL])
-    if not _run(repo, "diff", "--cached", "--name-only"):
-        return None
     faults.point("git-added")
     # A NUL cannot be passed in an argument (recorded text in a title may hold one).
     message = message.replace("\0", "\ufffd")
-    _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
+    try:
+        _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env(),
+             quiet_status=1)
+    except _Status:
+        # `git commit` exits 1 when nothing is staged (every path written holds what HEAD
+        # has): asked only then, instead of before every commit.
+        if not _run(repo, "diff", "--cached", "--name-only"):
+            return None
+        # Something is staged, so exit 1 meant another failure: once more, to report it.
+        _run(repo, "commit", "--no-verify", "-q", "-m", message, env=_machine_env())
     return repo.head.commit.hexsha
 
 

@@ -8,7 +8,11 @@ the caller it happened). Whoosh is imported here and nowhere else.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import functools
+import heapq
+import html
 import json
 import math
 import os
@@ -16,6 +20,7 @@ import re
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -23,12 +28,15 @@ from datetime import time as dtime
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from whoosh import highlight, index, qparser
+from whoosh import index, scoring
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util import random_name
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from wikimem import faults
 from wikimem.errors import WikimemError
@@ -38,7 +46,7 @@ from wikimem.pages import read_page, wiki_pages
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MARKER = "wikimem-index.json"
 HIDDEN_STATUSES = ("superseded", "retracted")
 # Pages derived from other pages (they repeat what the pages they list say); searched only
@@ -53,6 +61,11 @@ FALLBACK_SNIPPET = 200
 MAX_QUERY_WORDS = 64
 STALE_BUILD_SECONDS = 3600  # leftovers of a crashed rebuild older than this are removed
 WRITE_LOCK_TIMEOUT = 30.0  # seconds an update waits for another process's writer
+# A SearchIndex keeps its searcher open between searches (an MCP server, a benchmark), reopening
+# it when the index on disk changes. Not on Windows: open files there would block a rebuild in
+# another process from swapping the index folder.
+KEEP_SEARCHER_OPEN = os.name != "nt"
+_TOC_NAME = re.compile(r"_MAIN_(\d+)\.toc")
 
 _ANALYZER = StemmingAnalyzer()
 # Words as Whoosh's default tokenizer sees them ("v1.2" stays one word). Everything else in a
@@ -76,23 +89,28 @@ def _with_names(text: str, names: list[str]) -> str:
 
 
 def make_schema() -> Schema:
-    """The index's fields. Bodies are indexed, not stored: snippets re-read the page."""
+    """The index's fields: only what search scores, filters on, or shows in a hit.
+
+    The body is indexed without positions (queries are OR-ed words, never phrases) and not
+    stored: snippets read the page file. Titles, dates and sources are stored, not indexed:
+    the title is the body's first line (see SEARCH_FIELDS), and filters use `date`.
+    """
     return Schema(
         path=ID(unique=True, stored=True),
-        title=TEXT(analyzer=_ANALYZER, field_boost=3.0, stored=True),
-        headings=TEXT(analyzer=_ANALYZER, field_boost=2.0),
-        body=TEXT(analyzer=_ANALYZER),
+        title=STORED(),
+        body=TEXT(analyzer=_ANALYZER, phrase=False),
         tags=KEYWORD(lowercase=True, commas=True, field_boost=2.0, stored=True, scorable=True),
         kind=ID(stored=True),
         status=ID(stored=True),
-        # created/updated index the parsed date and store the frontmatter's own string;
-        # `date` (updated, else created) is what --since/--until filter on.
-        created=DATETIME(stored=True),
-        updated=DATETIME(stored=True),
+        # The frontmatter's own strings, as a hit shows them.
+        created=STORED(),
+        updated=STORED(),
+        # `updated`, else `created`, parsed: what --since/--until filter on.
         date=DATETIME(),
         sources=KEYWORD(commas=True, stored=True),
-        links=KEYWORD(commas=True, stored=True),
-        session=ID(stored=True),
+        # Wikilink targets by link_key: backlinks and the backlink boost.
+        links=KEYWORD(commas=True),
+        session=ID(),
     )
 
 
@@ -116,15 +134,6 @@ class Hit:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class _BoldFormatter(highlight.Formatter):
-    """Wraps matched terms as markdown bold."""
-
-    between = " … "
-
-    def format_token(self, text, token, replace=False):
-        return f"**{highlight.get_text(text, token, replace)}**"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,24 +248,143 @@ def _shorten(text: str, limit: int) -> str:
     return cut.rstrip() + " …"
 
 
+# Markdown syntax a snippet should not show, removed with regular expressions: mistune's full
+# parse of a long session page costs milliseconds, and a snippet needs none of its structure.
+_MD_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.M)
+_MD_WIKILINK = re.compile(r"\[\[([^\[\]\n|#]*)(?:#([^\[\]\n|]*))?(?:\\?\|([^\[\]\n]*))?\]\]")
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
+_MD_HTML = re.compile(r"<[^<>\n]*>")
+_MD_TABLE_RULE = re.compile(
+    r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.M
+)
+_MD_BLOCK_MARK = re.compile(
+    r"^[ \t]*(?:(?:>[ \t]?)*(?:#{1,6}|[-*+](?:[ \t]+\[[ xX]\])?|\d{1,9}[.)])[ \t]+|(?:>[ \t]?)+)",
+    re.M,
+)
+_MD_CODE_MARK = re.compile(r"`+")
+# `*x*` and `_x_` (not snake_case): the marker is matched first, then what precedes it checked,
+# so the scan can skip ahead to the next `*` or `_`.
+_MD_EMPHASIS = re.compile(r"[*_](?<![\w*][*_])(?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
+SNIPPET_WINDOW = SNIPPET_MAX - 40  # characters of context around the matches
+SNIPPET_LEAD = 60  # characters shown before the first match
+SNIPPET_MAX_MATCHES = 200  # matches considered per page
+
+
+def _wikilink_text(m: re.Match) -> str:
+    target, anchor, label = (g.strip() if g else "" for g in m.groups())
+    return label or " ".join(p for p in (target, anchor) if p)
+
+
+def plain_text(markdown: str) -> str:
+    """A page's text without frontmatter and markdown syntax, whitespace collapsed."""
+    text = _FRONTMATTER_BLOCK.sub("", markdown, count=1)
+    # Each pattern only where its syntax occurs: a substring test is far cheaper than a scan.
+    if "```" in text or "~~~" in text:
+        text = _MD_FENCE.sub("", text)
+    if "![" in text:  # embeds and images read as their links
+        text = text.replace("![", "[")
+    if "[[" in text:
+        text = _MD_WIKILINK.sub(_wikilink_text, text)
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", text)
+    if "<" in text:
+        text = _MD_HTML.sub(" ", text)
+    if "|" in text and "--" in text:
+        text = _MD_TABLE_RULE.sub("", text)
+    text = _MD_BLOCK_MARK.sub("", text)
+    text = text.replace("**", "").replace("__", "")
+    if "`" in text:
+        text = _MD_CODE_MARK.sub("", text)
+    if "*" in text or "_" in text:
+        text = _MD_EMPHASIS.sub(r"\1", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
+
+
+@functools.lru_cache(maxsize=8192)
+def _analyzed(word: str) -> tuple[str, ...]:
+    """The body terms a (lowercase) word indexes as."""
+    return tuple(t.text for t in _ANALYZER(word))
+
+
+def _matches(flat: str, terms: set[str]) -> list[tuple[int, int, str]]:
+    """(start, end, term) of the words in `flat` that analyze to one of `terms`.
+
+    A regular expression finds the words starting like a term (a stem is a word's prefix but
+    for its last letter or two: "happy" -> "happi"); only those are run through the analyzer.
+    It runs on the lowercased text without IGNORECASE, which lets it skip ahead to the
+    characters a term starts with (unless lowercasing changed the text's length).
+    """
+    prefixes = sorted({t[:-2] if len(t) > 5 else t[:-1] if len(t) > 3 else t for t in terms})
+    alternatives = "|".join(re.escape(p) for p in prefixes)
+    lower = flat.lower()
+    if len(lower) == len(flat):
+        pattern = re.compile(rf"(?:{alternatives})\w*(?:\.?\w+)*")
+    else:
+        lower = flat
+        pattern = re.compile(rf"(?:{alternatives})\w*(?:\.?\w+)*", re.IGNORECASE)
+    found: list[tuple[int, int, str]] = []
+    for m in pattern.finditer(lower):
+        start = m.start()
+        if start and (lower[start - 1].isalnum() or lower[start - 1] in "._"):
+            continue  # inside a word
+        term = next((t for t in _analyzed(m.group(0).lower()) if t in terms), None)
+        if term is not None:
+            found.append((start, m.end(), term))
+            if len(found) >= SNIPPET_MAX_MATCHES:
+                break
+    return found
+
+
 def make_snippet(text: str, terms: Iterable[str]) -> str:
-    """Query terms highlighted as **term** in context, or the start of the text."""
+    """Query terms highlighted as **term** in context, or the start of the text.
+
+    `text` is plain text (see `plain_text`); `terms` are analyzed body terms. The window of
+    SNIPPET_WINDOW characters holding the most distinct terms (then the most matches, then
+    the earliest) is shown, starting a little before its first match.
+    """
     flat = " ".join(text.split())
     if not flat:
         return ""
     termset = {t for t in terms if t}
-    if termset:
-        snippet = highlight.highlight(
-            flat,
-            termset,
-            _ANALYZER,
-            highlight.ContextFragmenter(maxchars=SNIPPET_MAX - 40, surround=60),
-            _BoldFormatter(),
-            top=1,
-        )
-        if snippet:
-            return _shorten(snippet.strip(), SNIPPET_MAX)
-    return _shorten(flat, FALLBACK_SNIPPET)
+    found = _matches(flat, termset) if termset else []
+    if not found:
+        return _shorten(flat, FALLBACK_SNIPPET)
+    # Slide over the matches: the window starting at match i holds matches i..j-1.
+    best = (0, 0, 0)
+    counts: dict[str, int] = {}
+    j = 0
+    for i, (start, _, term) in enumerate(found):
+        if j <= i:  # (a match longer than the window still counts, alone)
+            counts, j = {term: 1}, i + 1
+        while j < len(found) and found[j][1] <= start + SNIPPET_WINDOW - SNIPPET_LEAD:
+            counts[found[j][2]] = counts.get(found[j][2], 0) + 1
+            j += 1
+        key = (len(counts), j - i, -start)
+        if i == 0 or key > best:
+            best = key
+        counts[term] -= 1
+        if not counts[term]:
+            del counts[term]
+    first = -best[2]
+    begin = max(0, first - SNIPPET_LEAD)
+    if begin:
+        space = flat.find(" ", begin, first)
+        begin = space + 1 if space != -1 else first
+    end = min(len(flat), begin + SNIPPET_WINDOW)
+    if end < len(flat):
+        space = flat.rfind(" ", begin, end)
+        end = max(space, first + 1) if space > begin else end
+    out, pos = [], begin
+    for start, stop, _ in found:
+        if start < begin or stop > end:
+            continue
+        out += [flat[pos:start], "**", flat[start:stop], "**"]
+        pos = stop
+    out.append(flat[pos:end])
+    snippet = ("… " if begin else "") + "".join(out).strip()
+    return _shorten(snippet + (" …" if end < len(flat) else ""), SNIPPET_MAX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,8 +428,15 @@ class SearchIndex:
         self.wiki_dir = Path(wiki_dir)
         # True once this object had to rebuild a missing/corrupt/outdated index by itself.
         self.rebuilt = False
-        self._parser: qparser.QueryParser | None = None
         self._lock_depth = 0
+        # The searcher kept open between searches (see _searcher), in a list the finalizer
+        # can close without holding on to this object.
+        self._held: list[_HeldSearcher] = []
+        weakref.finalize(self, _release, self._held)
+
+    def close(self) -> None:
+        """Close the searcher kept open between searches, if any (searching reopens one)."""
+        _release(self._held)
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -353,9 +488,7 @@ class SearchIndex:
         aliases = _as_list(meta.get("aliases"))
         doc: dict[str, Any] = {
             "path": rel,
-            "title": " ".join([title, *aliases]),
-            "_stored_title": title,
-            "headings": "\n".join(parsed.headings) or None,
+            "title": title,
             "body": _with_names(parsed.text, [title, *aliases]) or None,
             "tags": _keyword(_as_list(meta.get("tags"))),
             "kind": _as_text(meta.get("kind")).lower() or None,
@@ -368,8 +501,7 @@ class SearchIndex:
         for key in ("created", "updated"):
             parsed_date = parse_date(meta.get(key))
             if parsed_date is not None:
-                doc[key] = parsed_date
-                doc[f"_stored_{key}"] = _as_text(meta.get(key))
+                doc[key] = _as_text(meta.get(key))
                 dates[key] = parsed_date
         when = dates.get("updated") or dates.get("created")
         if when is not None:
@@ -392,12 +524,6 @@ class SearchIndex:
         ix = storage.open_index()
         if sorted(ix.schema.names()) != sorted(SCHEMA.names()):
             raise index.IndexVersionError("index schema differs", 0)
-        # Read every segment's term tables now so a damaged file shows up here, not mid-search.
-        with ix.reader() as reader:
-            reader.doc_count_all()
-            for name in ("path", "links"):
-                for _ in reader.lexicon(name):
-                    pass
         return ix
 
     def _attempt(self, action: Callable[[index.Index], T]) -> T:
@@ -437,12 +563,66 @@ class SearchIndex:
             return None
         return self._attempt(action)
 
+    def _index_key(self) -> tuple[int, int, int] | None:
+        """What identifies the index on disk now: the folder (a rebuild swaps in a new one) and
+        its latest commit generation. None when there is no index folder."""
+        try:
+            st = os.stat(self.index_dir)
+            names = os.listdir(self.index_dir)
+        except OSError:
+            return None
+        gens = [int(m.group(1)) for m in map(_TOC_NAME.fullmatch, names) if m]
+        return (st.st_dev, st.st_ino, max(gens, default=-1))
+
+    def _cached_searcher(self) -> Any:
+        """A searcher on the current index, reused while the index on disk is unchanged."""
+        key = self._index_key()
+        if self._held and self._held[0].key == key and key is not None:
+            return self._held[0].searcher
+        _release(self._held)
+        storage = _TrackingStorage(self.index_dir)
+        try:
+            ix = self._open(storage)
+            searcher = ix.searcher(weighting=WEIGHTING)
+        except BaseException:
+            storage.close_files()
+            raise
+        self._held.append(_HeldSearcher(key, storage, ix, searcher))
+        return searcher
+
+    def _memo(self, searcher: Any) -> dict:
+        """Facts about the index version `searcher` reads (filter results, backlink sets),
+        kept with the kept searcher; a fresh dict for any other searcher."""
+        if self._held and self._held[0].searcher is searcher:
+            return self._held[0].memo
+        return {}
+
+    def _with_searcher(self, action: Callable[[Any], T]) -> T | None:
+        """Run `action` on a searcher: the one kept open when it is still current, else through
+        `_with_index` (which recovers a missing or broken index)."""
+        if KEEP_SEARCHER_OPEN:
+            try:
+                return action(self._cached_searcher())
+            except (index.LockError, WikimemError):
+                raise
+            except Exception:
+                # Missing, replaced mid-search, or damaged: drop it and take the path that
+                # retries and rebuilds.
+                _release(self._held)
+
+        def once(ix: index.Index) -> T:
+            with ix.searcher(weighting=WEIGHTING) as searcher:
+                return action(searcher)
+
+        return self._with_index(once)
+
     def rebuild(self) -> int:
         """Recreate the index from every page; returns how many pages were indexed.
 
         The new index is built in a temporary sibling folder and renamed into place, so a
         concurrent search sees either the old index or the new one, never a half-built one.
         """
+        _release(self._held)
         with self._write_lock():
             return self._rebuild_locked()
 
@@ -516,6 +696,7 @@ class SearchIndex:
         removed_rels = [r for r in (_normalize_rel(p) for p in removed) if r]
         if not changed_rels and not removed_rels and self._marker_ok(self.index_dir):
             return
+        _release(self._held)
         docs: dict[str, dict | None] = {}
 
         def write(ix: index.Index) -> None:
@@ -548,31 +729,33 @@ class SearchIndex:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _query_parser(self) -> qparser.QueryParser:
-        if self._parser is None:
-            # A plain OR group: any word may match, BM25F sums what does. (Not
-            # `OrGroup.factory(0.9)`: its coordination matcher scores a query whose words match
-            # in a single field term as 0.0, and adds a bonus unrelated to BM25 otherwise.)
-            self._parser = qparser.MultifieldParser(
-                list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup
-            )
-        return self._parser
-
     def parse_query(self, text: str) -> wq.Query | None:
-        """The Whoosh query for a user's plain-text question, or None when nothing is left."""
+        """The Whoosh query for a user's plain-text question, or None when nothing is left.
+
+        Every word is OR-ed: any word may match and BM25F sums what does. The query is what
+        Whoosh's `MultifieldParser(SEARCH_FIELDS, group=OrGroup)` makes of the words, built
+        directly (the parser costs milliseconds per query).
+        """
         words: list[str] = []
+        leaves: list[wq.Query] = []
         for m in _QUERY_WORD.finditer(text or ""):
             word = m.group(0).lower()
+            if word in words:
+                continue
             # Stop words and one-letter words would only ever match a tag of that name.
-            if word not in words and any(True for _ in _ANALYZER(word)):
-                words.append(word)
-        words = words[:MAX_QUERY_WORDS]
-        if not words:
+            stems = [t.text for t in _ANALYZER(word)]
+            if not stems:
+                continue
+            words.append(word)
+            leaves += [wq.Term("body", t) for t in stems]
+            leaves.append(wq.Term("tags", word))
+            if len(words) >= MAX_QUERY_WORDS:
+                break
+        if not leaves:
             return None
-        q = self._query_parser().parse(" ".join(words))
-        if q is wq.NullQuery or not list(q.all_terms()):
-            return None
-        return q
+        # Like the parser's normalized query: a term two words share ("cache", "caching")
+        # counts once.
+        return wq.Or(list(dict.fromkeys(leaves)))
 
     def search(
         self,
@@ -606,62 +789,328 @@ class SearchIndex:
             if not kind_terms:
                 hidden += [wq.Term("kind", k) for k in DERIVED_KINDS]
             mask = wq.Or(hidden)
-        terms = sorted({str(t) for f, t in q.all_terms() if f in ("title", "headings", "body")})
+        leaves = _query_terms(q)
+        highlight = {text for field_name, text in leaves if field_name == "body"}
+        want = max(limit * 3, 30)
 
-        def run(ix: index.Index) -> list[tuple[float, dict]]:
-            with ix.searcher() as searcher:
-                results = searcher.search(q, limit=max(limit * 3, 30), filter=flt, mask=mask)
-                ranked = []
-                for hit in results:
-                    stored = dict(hit.fields())
-                    backlinks = _count_backlinks(searcher, stored.get("path", ""), hit.docnum)
-                    ranked.append((hit.score * (1 + 0.1 * math.log1p(backlinks)), stored))
-                return ranked
+        def run(searcher: Any) -> list[tuple[float, dict]]:
+            memo = self._memo(searcher)
+            allowed = _docs(searcher, flt, memo) if flt is not None else None
+            hidden = _docs(searcher, mask, memo) if mask is not None else frozenset()
+            reader = searcher.reader()
 
-        ranked = self._with_index(run) or []
+            def keep(docnum: int) -> bool:
+                if docnum in hidden or (allowed is not None and docnum not in allowed):
+                    return False
+                return not reader.is_deleted(docnum)
+
+            ranked = []
+            for score, docnum in best_documents(searcher, leaves, want, keep):
+                stored = searcher.stored_fields(docnum)
+                backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum, memo)
+                ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
+            return ranked
+
+        ranked = self._with_searcher(run) or []
         ranked.sort(key=lambda item: (-item[0], item[1].get("path", "")))
         hits: list[Hit] = []
         for score, stored in ranked:
-            rel = stored.get("path", "")
-            page = self._read(rel)
-            if page is None:  # deleted since it was indexed
+            text = self._page_text(stored.get("path", ""))
+            if text is None:  # deleted since it was indexed
                 continue
-            hits.append(_make_hit(stored, score, make_snippet(page[1].text, terms)))
+            hits.append(_make_hit(stored, score, make_snippet(text, highlight)))
             if len(hits) >= limit:
                 break
         return hits
 
+    def _page_text(self, rel: str) -> str | None:
+        """A page's plain text for its snippet, or None when it cannot be read."""
+        try:
+            return plain_text((self.wiki_dir / rel).read_text(encoding="utf-8"))
+        except (OSError, UnicodeError):
+            return None
+
     def indexed_paths(self) -> set[str]:
         """The page paths the index holds (for consistency checks)."""
 
-        def run(ix: index.Index) -> set[str]:
-            with ix.searcher() as searcher:
-                return {f["path"] for f in searcher.all_stored_fields() if "path" in f}
+        def run(searcher: Any) -> set[str]:
+            return {f["path"] for f in searcher.all_stored_fields() if "path" in f}
 
-        return self._with_index(run) or set()
+        return self._with_searcher(run) or set()
 
     def backlinks(self, page_path: str) -> list[str]:
         """Paths of the indexed pages that link to `page_path` (by file name, as Obsidian does)."""
         key = link_key(page_path)
         own = _normalize_rel(page_path)
 
-        def run(ix: index.Index) -> list[str]:
-            with ix.searcher() as searcher:
-                docnums = searcher.docs_for_query(wq.Term("links", key))
-                paths = [searcher.stored_fields(d).get("path", "") for d in docnums]
+        def run(searcher: Any) -> list[str]:
+            docnums = searcher.docs_for_query(wq.Term("links", key))
+            paths = [searcher.stored_fields(d).get("path", "") for d in docnums]
             return sorted(p for p in paths if p and p != own)
 
         if not key:
             return []
-        return self._with_index(run) or []
+        return self._with_searcher(run) or []
 
 
-def _count_backlinks(searcher: Any, path: str, docnum: int) -> int:
+class _HeldSearcher:
+    """An open index and searcher kept between searches, with the files they opened, and
+    what searches found out about this version of the index (see SearchIndex._memo)."""
+
+    def __init__(self, key: Any, storage: _TrackingStorage, ix: Any, searcher: Any) -> None:
+        self.key, self.storage, self.ix, self.searcher = key, storage, ix, searcher
+        self.memo: dict[Any, Any] = {}
+
+    def close(self) -> None:
+        for thing in (self.searcher, self.ix):
+            with contextlib.suppress(Exception):
+                thing.close()
+        self.storage.close_files()
+
+
+def _release(held: list[_HeldSearcher]) -> None:
+    while held:
+        held.pop().close()
+
+
+MEMO_ENTRIES = 4096  # per kept searcher; cleared when full
+
+
+def _docs(searcher: Any, q: wq.Query, memo: dict) -> frozenset[int]:
+    """The live documents matching a filter query, remembered for this searcher."""
+    key = ("docs", repr(q))
+    found = memo.get(key)
+    if found is None:
+        found = frozenset(searcher.docs_for_query(q))
+        _remember(memo, key, found)
+    return found
+
+
+def _count_backlinks(searcher: Any, path: str, docnum: int, memo: dict | None = None) -> int:
     """How many other live documents link to `path` (deleted documents do not count)."""
     key = link_key(path) if path else ""
-    if not key or searcher.doc_frequency("links", key) == 0:
+    if not key:
         return 0
-    return sum(1 for d in searcher.docs_for_query(wq.Term("links", key)) if d != docnum)
+    linking = memo.get(("links", key)) if memo is not None else None
+    if linking is None:
+        linking = frozenset()
+        if searcher.doc_frequency("links", key):
+            # A segment reader's postings leave out its deleted documents.
+            linking = frozenset(
+                base + d
+                for reader, base in searcher.reader().leaf_readers()
+                if ("links", key) in reader
+                for d in reader.postings("links", key).all_ids()
+            )
+        if memo is not None:
+            _remember(memo, ("links", key), linking)
+    return len(linking) - (docnum in linking)
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking: BM25F, term at a time, over Whoosh's postings
+#
+# Whoosh's own collector scores an OR query one document at a time through a tree of matchers,
+# several Python calls per posting (about 30 microseconds each here); a 6-word query over 10k
+# pages touches tens of thousands of postings. `bm25f_scores` computes the same BM25F sums
+# (same formula, same statistics, same order of additions) one term at a time over whole
+# posting blocks, with the field-length normalization looked up in a 256-entry table (Whoosh
+# stores lengths as one byte). tests/test_index.py checks it against Whoosh's own search.
+
+WEIGHTING = scoring.BM25F()
+_LENGTH_COLUMN = "_%s_len"
+
+
+def _query_terms(q: wq.Query) -> list[tuple[str, str]]:
+    """The (field, text) of every term of a parsed OR query, in order, repeats kept."""
+    return [(leaf.fieldname, leaf.text) for leaf in q.leaves() if isinstance(leaf, wq.Term)]
+
+
+def _posting_blocks(
+    reader: Any, fieldname: str, text: str, wanted: Sequence[int] | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """(docnums, weights) of one term's postings in one segment, block by block.
+
+    Deleted documents may be included (callers drop them from the results). Whoosh's codec
+    decodes a whole block into arrays; reading them directly saves two method calls per
+    posting. With `wanted` (sorted segment docnums), blocks holding none of them are skipped
+    without being decoded (a block's header says its last docnum). Any other matcher (a short
+    list inlined in the term table) is read one posting at a time, whole.
+    """
+    m = reader.postings(fieldname, text)
+    while isinstance(m, FilterMatcher):
+        m = m.child
+    if all(hasattr(m, a) for a in ("_read_ids", "_read_weights", "_next_block", "_atend")):
+        k, passed = 0, -1  # wanted[k] is the first wanted docnum after block ends so far
+        while m.is_active():
+            if wanted is not None:
+                k = bisect.bisect_right(wanted, passed, k)
+                if k == len(wanted):
+                    return
+                passed = m.block_max_id()
+                if wanted[k] > passed:
+                    m._next_block()
+                    continue
+            m._read_ids()
+            m._read_weights()
+            yield m._ids, m._weights
+            m._next_block()
+        return
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    yield ids, weights
+
+
+def _length_bytes(reader: Any, fieldname: str) -> Sequence[int]:
+    """Each document's length in `fieldname` as Whoosh stores it: one byte per document."""
+    count = reader.doc_count_all()
+    try:
+        column = reader._perdoc._cached_reader(_LENGTH_COLUMN % fieldname, _LENGTHS)
+    except AttributeError:
+        column = False
+    if column is None:  # no document has this field
+        return bytes(count)
+    if column is not False and getattr(column, "_fixedlen", 0) == 1:
+        raw = column._dbfile.get(column._basepos, column._count)
+        if isinstance(raw, bytes) and len(raw) == column._count:
+            return raw + bytes(max(0, count - len(raw)))
+    return bytes(
+        length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0) for d in range(count)
+    )
+
+
+class _TermScores:
+    """One query term's BM25F contributions, segment by segment."""
+
+    def __init__(self, searcher: Any, fieldname: str, text: str, lengths: dict) -> None:
+        weighting = searcher.weighting
+        k1 = weighting.K1
+        b = weighting._field_B.get(fieldname, weighting.B)
+        self.fieldname, self.text = fieldname, text
+        self.idf, self.k1p1, self.norm = 0.0, k1 + 1, [0.0] * 256
+        self.parts: list[tuple[Any, int, Sequence[int]]] = []
+        # The most one document can get from this term: the largest weight at the shortest
+        # length (lengths round up to their byte the same way for every document).
+        self.upper = 0.0
+        segments = [
+            (i, reader, base)
+            for i, (reader, base) in enumerate(searcher.reader().leaf_readers())
+            if (fieldname, text) in reader
+        ]
+        if not segments:
+            # Nothing to add; and no idf: in an empty index it would be log(0).
+            return
+        self.idf = searcher.idf(fieldname, text)
+        avgfl = searcher.avg_field_length(fieldname) or 1
+        # bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+        self.norm = [k1 * ((1 - b) + b * byte_to_length(i) / avgfl) for i in range(256)]
+        for i, reader, base in segments:
+            lens = lengths.get((i, fieldname))
+            if lens is None:
+                lens = lengths[i, fieldname] = _length_bytes(reader, fieldname)
+            self.parts.append((reader, base, lens))
+            info = reader.term_info(fieldname, text)
+            tf, fl = info.max_weight(), info.min_length()
+            bound = self.idf * ((tf * self.k1p1) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+            self.upper = max(self.upper, bound * (1 + 1e-9))
+
+    def add(self, scores: dict[int, float]) -> None:
+        """Add this term's contribution of every document that has it."""
+        get, idf, k1p1, norm = scores.get, self.idf, self.k1p1, self.norm
+        for reader, base, lens in self.parts:
+            for ids, weights in _posting_blocks(reader, self.fieldname, self.text):
+                for d, tf in zip(ids, weights, strict=True):
+                    g = base + d
+                    scores[g] = get(g, 0.0) + idf * ((tf * k1p1) / (tf + norm[lens[d]]))
+
+    def add_to_known(self, scores: dict[int, float]) -> None:
+        """Add this term's contribution to the documents already in `scores` only."""
+        idf, k1p1, norm = self.idf, self.k1p1, self.norm
+        for reader, base, lens in self.parts:
+            end = base + reader.doc_count_all()
+            wanted = sorted(g - base for g in scores if base <= g < end)
+            if not wanted:
+                continue
+            wanted_set = set(wanted)
+            for ids, weights in _posting_blocks(reader, self.fieldname, self.text, wanted):
+                for d, tf in zip(ids, weights, strict=True):
+                    if d in wanted_set:
+                        scores[base + d] += idf * ((tf * k1p1) / (tf + norm[lens[d]]))
+
+
+def _term_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> list[_TermScores]:
+    if not isinstance(searcher.weighting, scoring.BM25F):
+        raise TypeError("BM25F scoring needs a BM25F searcher")
+    lengths: dict[tuple[int, str], Sequence[int]] = {}
+    schema = searcher.schema
+    return [
+        _TermScores(searcher, f, t, lengths)
+        for f, t in terms
+        if f in schema and schema[f].scorable
+    ]
+
+
+def bm25f_scores(searcher: Any, terms: Sequence[tuple[str, str]]) -> dict[int, float]:
+    """BM25F score of every document matching any of `terms` (OR), by global document number.
+
+    Equal to what `searcher.search(Or(terms))` scores with the searcher's BM25F weighting.
+    """
+    scores: dict[int, float] = {}
+    for term in _term_scores(searcher, terms):
+        term.add(scores)
+    return scores
+
+
+def best_documents(
+    searcher: Any, terms: Sequence[tuple[str, str]], n: int, keep: Callable[[int], bool]
+) -> list[tuple[float, int]]:
+    """The `n` best (BM25F score, docnum) over `terms` (OR) that `keep` accepts, best first.
+
+    The same documents and scores as ranking `bm25f_scores` (up to the last bits of the sums,
+    which are added in another order), with less work (MaxScore): terms are added rarest-
+    first (by the most they can give one document); once the terms left cannot lift a
+    document that has none of the terms so far above the n-th best score so far, they are
+    added only to the documents that can still reach it, decoding only the posting blocks
+    that hold those documents. Common words over a large wiki are the case this is for.
+    """
+    todo = sorted((t for t in _term_scores(searcher, terms) if t.parts), key=lambda t: -t.upper)
+    scores: dict[int, float] = {}
+    while todo:
+        term = todo.pop(0)
+        term.add(scores)
+        rest = sum(t.upper for t in todo)  # (not a running difference: no rounding below 0)
+        if not todo or not scores or rest >= max(scores.values()):
+            continue
+        top = _top(scores, n, keep)
+        if len(top) < n or rest >= top[-1][0]:
+            continue
+        threshold = top[-1][0]
+        scores = {d: s for d, s in scores.items() if s + rest >= threshold}
+        for term in todo:
+            term.add_to_known(scores)
+        break
+    return _top(scores, n, keep)
+
+
+def _top(scores: dict[int, float], n: int, keep: Callable[[int], bool]) -> list[tuple[float, int]]:
+    """The `n` best (score, docnum) that `keep` accepts, best first (ties: first scored)."""
+    want = n
+    while scores:
+        best = heapq.nlargest(want, scores, key=scores.__getitem__)
+        kept = [d for d in best if keep(d)]
+        if len(kept) >= n or len(best) == len(scores):
+            return [(scores[d], d) for d in kept[:n]]
+        want *= 4
+    return []
 
 
 def _make_hit(stored: dict, score: float, snippet: str) -> Hit:

@@ -8,6 +8,7 @@ as the CLI; every write is a raw-log observation followed by a compile.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from wikimem.errors import WikimemError
@@ -40,6 +41,10 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
     from wikimem.memory import Memory
 
     server = FastMCP("wikimem", instructions=INSTRUCTIONS)
+    # One index object for the server's life: it keeps its searcher open between calls and
+    # reopens it when a compile changed the index. The lock: a searcher is not thread-safe.
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    index_lock = threading.Lock()
 
     def memory(agent: str) -> Memory:
         return Memory(project, agent=agent or "mcp", claim_expiry_minutes=claim_expiry_minutes)
@@ -65,9 +70,9 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         (session, decision, lesson, note, goal, task). Returns ranked pages with snippets;
         read one in full with read_page.
         """
-        hits = SearchIndex(project.index_dir, project.wiki_dir).search(
-            query, kinds=[kind] if kind else (), include_all=include_superseded,
-            limit=max(1, min(limit, 50)))
+        with index_lock:
+            hits = index.search(query, kinds=[kind] if kind else (),
+                                include_all=include_superseded, limit=max(1, min(limit, 50)))
         return [{k: h.to_dict()[k] for k in ("path", "title", "kind", "status", "updated",
                                              "snippet")} for h in hits]
 

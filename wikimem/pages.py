@@ -7,10 +7,15 @@ a page whose hash no longer matches was edited by a human, and the compiler leav
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
+import io
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import frontmatter
@@ -41,6 +46,8 @@ FRONTMATTER_ORDER = (
 GENERATOR = "wikimem"
 # Bump when `Page.render` would give other bytes for the same page data (it keys the memo).
 RENDER_VERSION = 1
+# What else `Page.render`'s bytes depend on: our version of it and PyYAML's.
+RENDER_IDENTITY = f"{RENDER_VERSION}/{yaml.__version__}"
 _HASH_LINE = re.compile(r"^content_hash: ?.*\n", re.MULTILINE)
 _SAFE_PAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 
@@ -66,14 +73,78 @@ class Page:
 
     def fingerprint(self) -> str:
         """A hash of everything `render` reads: equal fingerprints, equal bytes."""
-        data = repr((RENDER_VERSION, yaml.__version__, self.path, self.meta, self.body))
+        data = repr((RENDER_IDENTITY, self.path, self.meta, self.body))
         return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _dump_yaml(meta: dict) -> str:
+    """The frontmatter as `yaml.safe_dump` writes it (byte for byte; tests compare them).
+
+    A page's frontmatter is a flat mapping of strings, nulls and lists of strings, written
+    line by line here with PyYAML's own rules for choosing a scalar's style; anything else
+    (a line break in a value, a number, a long or unprintable string) goes to PyYAML. Most of
+    what PyYAML does per page is dispatch: this is 18 times faster, and a first compile
+    writes ten thousand pages.
+    """
+    lines = []
+    for key, value in meta.items():
+        if value is None:
+            lines.append(f"{key}: null\n")
+        elif type(value) is str and (text := _scalar(value)) is not None:
+            lines.append(f"{key}: {text}\n")
+        elif type(value) is list and value:
+            items = [_scalar(v) if type(v) is str else None for v in value]
+            if None in items:
+                return _safe_dump(meta)
+            lines.append(f"{key}:\n")
+            lines += [f"- {text}\n" for text in items]
+        elif type(value) is list:
+            lines.append(f"{key}: []\n")
+        else:
+            return _safe_dump(meta)
+    return "".join(lines) if lines and all(map(_PLAIN_KEY.fullmatch, meta)) \
+        else _safe_dump(meta)
+
+
+def _safe_dump(meta: dict) -> str:
     return yaml.safe_dump(
         meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
     )
+
+
+_PLAIN_KEY = re.compile(r"[a-z][a-z_]*")
+# Printable ASCII not starting with an indicator, a space, "-" or "." ("---", "...", "- ").
+_ASCII_PLAIN = re.compile(r"[A-Za-z0-9_/(][ -~]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+_LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+# Only `analyze_scalar` is used, which reads nothing of the emitter but `allow_unicode`.
+_ANALYZER = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@lru_cache(maxsize=8192)
+def _scalar(text: str) -> str | None:
+    """A string as PyYAML writes it as a block mapping's value or a block sequence's item,
+    or None when only PyYAML can tell (double quotes, line breaks, lines long enough to
+    fold). PyYAML's choice (Emitter.choose_scalar_style, outside a simple key and a flow):
+    plain when the plain text reads back as a string and may be plain, else single-quoted
+    when it may be, else double-quoted."""
+    if len(text) > 2000 or not _LINE_BREAKS.isdisjoint(text):
+        return None
+    if _ASCII_PLAIN.fullmatch(text) and ": " not in text and " #" not in text \
+            and text[-1] not in ": ":
+        # What analyze_scalar says of such text without asking it (the common case): plain
+        # may be used (no indicator it checks for is there), and so may single quotes.
+        if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG:
+            return text
+        return "'" + text.replace("'", "''") + "'"
+    analysis = _ANALYZER.analyze_scalar(text)
+    if analysis.allow_block_plain and \
+            _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG:
+        return text
+    if analysis.allow_single_quoted:
+        return "'" + text.replace("'", "''") + "'"
+    return None
 
 
 def content_hash(text: str) -> str:
@@ -113,19 +184,26 @@ class WriteResult:
     human_edited: list[str] = field(default_factory=list)
 
 
-def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None) -> WriteResult:
+def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
+                kept: Iterable[str] = ()) -> WriteResult:
     """Write pages whose bytes changed, atomically; never overwrite a human-edited page.
 
     `memo` (page path -> [fingerprint, sha256 of the bytes written], kept by the caller from
     one call to the next) saves rendering a page whose data is what it was when those bytes
     were written, while the file still holds them: YAML for the hundreds of structured pages
     every compile re-renders costs more than the rest of an incremental compile. It is
-    replaced by the entries of this call's pages.
+    replaced by the entries of this call's pages and of `kept`: pages the caller did not
+    render again because it knows they are unchanged (their files hold the memo's bytes).
     """
     result = WriteResult()
     known = dict(memo or {})
     if memo is not None:
         memo.clear()
+        for rel in kept:
+            if rel in known:
+                memo[rel] = known[rel]
+                result.unchanged.append(rel)
+    batch: list[tuple[Path, str, str]] = []  # (file, page path, text) to write
     for page in sorted(pages, key=lambda p: p.path):
         rel = check_page_path(page.path)
         target = wiki_dir / rel
@@ -137,32 +215,76 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None) -> 
             fingerprint = page.fingerprint()
             entry = known.get(rel)
             if entry and entry[0] == fingerprint and current is not None \
-                    and _sha256(current) == entry[1]:
+                    and text_sha256(current) == entry[1]:
                 memo[rel] = entry
                 result.unchanged.append(rel)
                 continue
         text = page.render()
         if memo is not None:
-            memo[rel] = [fingerprint, _sha256(text)]
+            memo[rel] = [fingerprint, text_sha256(text)]
         if current == text:
             result.unchanged.append(rel)
             continue
         if current is not None and not is_machine_page(current):
             result.human_edited.append(rel)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        result.written.append(rel)
-        faults.point("page-written")
+        batch.append((target, rel, text))
+        if len(batch) == _BATCH:
+            _replace_all(batch, result)
+            batch = []
+    _replace_all(batch, result)
     return result
 
 
-def _sha256(text: str) -> str:
+# Pages written to temporary files before they are made durable and renamed into place
+# together; from SYNC_FROM pages on, with one os.sync() instead of an fsync per file (a
+# first compile of ten thousand pages spent 40 s in fsync).
+_BATCH = 1000
+SYNC_FROM = 32
+
+
+def _replace_all(batch: list[tuple[Path, str, str]], result: WriteResult) -> None:
+    """Write each page to a temporary file, make them all durable, then rename them over
+    the pages: a crash leaves every page whole, old or new."""
+    one_sync = len(batch) >= SYNC_FROM and hasattr(os, "sync")
+    tmps: list[Path] = []
+    done = 0  # temporary files renamed into place
+    try:
+        for target, _, text in batch:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append(_temporary(target))
+            with open(tmps[-1], "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                if not one_sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        if one_sync:
+            os.sync()
+        for (target, rel, _), tmp in zip(batch, tmps, strict=True):
+            os.replace(tmp, target)
+            done += 1
+            result.written.append(rel)
+            faults.point("page-written")
+    finally:
+        for tmp in tmps[done:]:  # a failure (a full disk) leaves no temporary file behind
+            tmp.unlink(missing_ok=True)
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def remove_temporaries(wiki_dir: Path, rels) -> None:
+    """Delete the temporary files a killed writer may have left beside these pages."""
+    for rel in rels:
+        target = wiki_dir / rel
+        with contextlib.suppress(OSError):
+            for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def text_sha256(text: str) -> str:
+    """The hex sha256 of a page's text (what the render memo records)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

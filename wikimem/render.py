@@ -6,10 +6,12 @@ package via importlib.resources.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from string import Template
 
 from wikimem.pages import Page
@@ -21,6 +23,22 @@ _SCHEME = r"<?\s*(?:javascript|vbscript|data)\s*:"
 _SCRIPT_LINK = re.compile(r"\]\(\s*" + _SCHEME, re.IGNORECASE)
 _SCRIPT_REF = re.compile(r"^\s{0,3}\[[^\]\n]*\]:\s*" + _SCHEME, re.IGNORECASE | re.MULTILINE)
 RECENT_ON_INDEX = 20
+
+
+@cache
+def renderer_identity() -> str:
+    """A hash of this module's source and the templates: what else page bytes depend on."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(Path(__file__).read_bytes())
+    except OSError:  # no source file (a frozen build): the version stands in for it
+        from wikimem import __version__
+
+        digest.update(__version__.encode())
+    for item in sorted(resources.files("wikimem.templates").iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".md"):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()
 
 
 @cache
