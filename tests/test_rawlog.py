@@ -165,3 +165,26 @@ def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     keys = [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations]
     assert len(keys) == len(set(keys)) == 301
+
+
+def test_purge_rewrites_a_log_under_the_writers_lock(tmp_path):
+    """purge rewrites raw/<session>.jsonl under the lock every append takes (the keys file)."""
+    from wikimem import purge
+
+    assert rawlog.append(tmp_path, obs("u-1", secret="tok-123"))
+    done = threading.Event()
+
+    def rewrite():
+        purge._rewrite(tmp_path / "s1.jsonl", lambda b: b.replace(b"tok-123", b"x"), True)
+        done.set()
+
+    with rawlog.transaction(tmp_path, "s1") as log:
+        worker = threading.Thread(target=rewrite)
+        worker.start()
+        worker.join(timeout=0.5)
+        assert not done.is_set()  # waiting for the lock this transaction holds
+        assert log.append(obs("u-2"))
+    worker.join()
+    assert done.is_set()
+    assert [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations] == ["u-1", "u-2"]
+    assert b"tok-123" not in (tmp_path / "s1.jsonl").read_bytes()

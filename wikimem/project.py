@@ -64,9 +64,18 @@ def _signature(st: os.stat_result) -> list:
 def ensure_private_dir(path):
     """Create `path` (and parents) with mode 0700 where we create it."""
     if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        if os.name != "nt":
-            os.chmod(path, 0o700)
+        # (os.makedirs gives the parents it creates the default mode, not `mode`.)
+        missing = [os.path.abspath(path)]
+        while (not os.path.isdir(os.path.dirname(missing[-1]))
+               and os.path.dirname(missing[-1]) != missing[-1]):
+            missing.append(os.path.dirname(missing[-1]))
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                continue
+            if os.name != "nt":
+                os.chmod(d, 0o700)
     return path
 
 
