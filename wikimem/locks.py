@@ -37,14 +37,25 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def lock_fd(fd: int) -> None:
-    """Take an exclusive lock on an open file, waiting for it."""
-    _lock(fd, True)
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
 
+    def lock_fd(fd: int) -> None:
+        """Take an exclusive lock on an open file, waiting for it."""
+        _lock(fd, True)
 
-def unlock_fd(fd: int) -> None:
-    """Release a lock taken with `lock_fd`."""
-    _unlock(fd)
+    def unlock_fd(fd: int) -> None:
+        """Release a lock taken with `lock_fd`."""
+        _unlock(fd)
+
+else:  # (one call each: the raw log takes and releases a lock per captured event)
+
+    def lock_fd(fd: int, _flock=fcntl.flock, _ex=fcntl.LOCK_EX) -> None:
+        """Take an exclusive lock on an open file, waiting for it."""
+        _flock(fd, _ex)
+
+    def unlock_fd(fd: int, _flock=fcntl.flock, _un=fcntl.LOCK_UN) -> None:
+        """Release a lock taken with `lock_fd`."""
+        _flock(fd, _un)
 
 
 class locked:  # (named like the function it was: `with locked(path) as got`)

@@ -180,9 +180,10 @@ class _Files:
     def append(self, obs: Observation) -> bool:
         keys = self._read_keys()
         key = obs.key
-        if key == keys.last or (key.startswith("u-") and key in keys.all):
+        if key == keys.last or (key[:2] == "u-" and key in keys.all):
             return False
-        self._write(keys, obs.to_line(), (key + "\n").encode("ascii"), (key,))
+        entry = (key + "\n").encode("ascii")
+        self._write(keys, obs.to_line(), entry, (key,))
         return True
 
     def append_many(self, observations) -> list[bool]:
@@ -219,9 +220,13 @@ class _Files:
             # Trigger: an earlier writer died mid-line. Why: keep its fragment on a line of
             # its own. Outcome: readers skip exactly one bad line, never two.
             lines = b"\n" + lines
-        _write_all(fd, lines)
+        n = os.write(fd, lines)  # (`_write_all` only when it stopped short: a full disk)
+        if n != len(lines):
+            _write_all(fd, memoryview(lines)[n:])
         self.log_size = size + len(lines)
-        _write_all(self.keys_fd, entries)  # after the lines they stand for
+        n = os.write(self.keys_fd, entries)  # after the lines they stand for
+        if n != len(entries):
+            _write_all(self.keys_fd, memoryview(entries)[n:])
         for key in added:
             keys.add(key)
         if keys is self.keys:  # (else the file held a cut key: it is read whole next time)
