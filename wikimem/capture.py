@@ -113,8 +113,13 @@ def idempotency_key(agent: str, event: Event, payload) -> str:
     if event.uid:
         basis = f"{agent}\0{event.session}\0{event.uid}"
         return "u-" + sha256_hex(basis.encode("utf-8", "surrogatepass"))[:32]
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    blob = _encode_sorted(payload)
     return "p-" + sha256_hex(blob.encode("utf-8", "surrogatepass"))[:32]
+
+
+# What `json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)` gives, from one
+# encoder (`json.dumps` with options builds a new one per call).
+_encode_sorted = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 
 
 def make_observation(agent: str, event: Event, payload, *, ts: str | None = None) -> Observation:

@@ -227,11 +227,12 @@ class _Files:
         n = os.write(self.keys_fd, entries)  # after the lines they stand for
         if n != len(entries):
             _write_all(self.keys_fd, memoryview(entries)[n:])
-        for key in added:
-            keys.add(key)
+        keys.all.update(added)
+        keys.last = added[-1]
         if keys is self.keys:  # (else the file held a cut key: it is read whole next time)
             self.keys_size += len(entries)
-            self.keys_tail = entries[entries.rfind(b"\n", 0, -1) + 1:]
+            self.keys_tail = entries if len(added) == 1 else \
+                entries[entries.rfind(b"\n", 0, -1) + 1:]
 
     def _read_keys(self) -> StoredKeys:
         """The keys in the keys file, reading only what was added since the last look."""
