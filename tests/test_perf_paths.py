@@ -112,6 +112,55 @@ def test_key_cache_reads_a_key_cut_short_like_the_whole_file(tmp_path):
     assert not rawlog.append(tmp_path, obs("u-1"))
 
 
+def test_line_encoder_writes_what_json_encode_writes():
+    from wikimem.observation import _encode
+
+    slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    value = {"v": 1, "s": "é \u2028 \"q\" \n \ud83d", "n": [1, -2.5, 1e300, None, True, False],
+             "inf": float("inf"), "nested": {"a": [{"b": []}, {}], "": ""}, "big": 10**30}
+    assert _encode(value) == slow(value)
+    loop: dict = {}
+    loop["self"] = loop
+    for bad, error in ((loop, ValueError), ({"x": object()}, TypeError)):
+        try:
+            _encode(bad)
+        except error:
+            pass
+        else:
+            raise AssertionError(f"{bad!r} was encoded")
+        assert _encode(value) == slow(value)  # (nothing left behind by the failed walk)
+
+
+def test_payload_keys_are_what_they_were_with_json_dumps():
+    from wikimem.adapters import Event
+    from wikimem.capture import idempotency_key
+    from wikimem.observation import sha256_hex
+
+    payload = {"z": 1, "a": ["é", {"y": 2.5, "b": None}], "when": Path("/x")}
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    want = "p-" + sha256_hex(blob.encode("utf-8", "surrogatepass"))[:32]
+    assert idempotency_key("codex", Event("s", "prompt", "/x"), payload) == want
+
+
+def test_a_write_cut_short_is_finished_before_the_key_is_written(tmp_path, monkeypatch):
+    real_write = os.write
+    cuts = []
+
+    def half_then_all(fd, data):
+        if not cuts:  # the first write (the log line) stops halfway, as on a nearly full disk
+            cuts.append(len(data))
+            return real_write(fd, bytes(data[:len(data) // 2]))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_then_all)
+    assert rawlog.append(tmp_path, obs("u-a", "cut"))
+    monkeypatch.undo()
+    assert rawlog.append(tmp_path, obs("u-b", "cut"))
+    got = rawlog.read(tmp_path / "cut.jsonl")
+    assert cuts and got.bad_lines == [] and [o.key for o in got.observations] == ["u-a", "u-b"]
+    assert (tmp_path / "cut.keys").read_text() == "u-a\nu-b\n"
+
+
 def test_session_files_are_the_sorted_jsonl_files(tmp_path):
     for name in ("b.jsonl", "a.jsonl", "a.keys", "a.lock", "c.jsonl.tmp", "B.jsonl"):
         (tmp_path / name).write_text("")

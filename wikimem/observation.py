@@ -125,8 +125,34 @@ def format_ts(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def _line_encoder():
+    """`JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode` for dicts, made once.
+
+    `encode` builds a new C encoder on every call (~1.5 us of every captured event); this one
+    is built once, with what `JSONEncoder.iterencode` passes it (the same call since 3.6), and
+    gives the same text. Where the C encoder is missing, `encode` itself.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python built without _json
+        return encoder.encode
+    markers: dict = {}  # (circular references are refused, as `encode` refuses them)
+    c_encode = make(markers, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                    False, False, True)
+    join = "".join
+
+    def encode(obj: dict) -> str:
+        try:
+            return join(c_encode(obj, 0))
+        except BaseException:
+            markers.clear()  # (what an interrupted walk left behind)
+            raise
+
+    return encode
+
+
 # One encoder for every line (`json.dumps` with options builds a new one per call).
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = _line_encoder()
 
 
 class Observation:
