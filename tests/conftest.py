@@ -65,3 +65,12 @@ def session_events(repo_dir: Path, name: str) -> list[dict]:
         line = line.replace("{{HOME}}", "/home/user")
         out.append(json.loads(line))
     return out
+
+
+@pytest.fixture(autouse=True)
+def _restore_umask():
+    """The CLI makes its files private with os.umask; keep that from leaking between tests."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)

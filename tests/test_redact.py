@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import pytest
+from fixtures.secrets_corpus import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,6 +133,14 @@ CASES = [
     ("secret-assignment", "apiKey: '{}'", PASSWORD),
     ("secret-assignment", "x-api-key: {}", PASSWORD),
     ("secret-assignment", "https://api.example.com/v1?access_token={}&page=2", PASSWORD),
+]
+
+
+# One case of each vendor kind from the shared corpus (tests/fixtures/secrets_corpus.py).
+_CORPUS_KINDS = {kind for kind, _, _ in CASES}
+CASES += [
+    (s.kind, s.text.replace("{", "{{").replace("}", "}}").replace(s.value, "{}", 1), s.value)
+    for s in CORPUS if s.kind not in _CORPUS_KINDS
 ]
 
 

@@ -1,71 +1,281 @@
-"""A payload carrying each secret kind leaves no trace in raw log, pages, git history or index."""
+"""No secret of the corpus reaches any store: the whole pipeline, end to end.
 
+Every credential of tests/fixtures/secrets_corpus.py (70 synthetic, format-valid values of 60+
+formats) is placed in prompts, tool inputs, tool outputs, file contents (Write/Edit inputs,
+Read outputs), assistant messages and an imported transcript; then the real pipeline runs
+(hook, compile with LLM consolidation through the client seam, git commit, index, context)
+and every store is searched: the raw log, the pages, every git object (reachable or not) and
+`git log -p --all`, the Whoosh index files and search results, the state folder, the context
+block and the LLM requests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
 import subprocess
 
+import pytest
 from conftest import run_hook
+from fixtures.secrets_corpus import CORPUS
 
-from wikimem.compile import compile_project
+from wikimem import hook
+from wikimem.backfill import discover, import_sessions
+from wikimem.compile import build_project_context, compile_project, ensure_compiled_context
+from wikimem.index import SearchIndex
+from wikimem.llm import Completion, LLMSettings
 from wikimem.project import Registry
-
-# Fake but format-valid credentials, assembled at run time so no scanner flags this file.
-SECRETS = {
-    "anthropic": "sk-ant-api03-" + "Zq9" * 30 + "AA",
-    "openai": "sk-proj-" + "T3stKey" * 7,
-    "github": "ghp_" + "A1b2C3d4E5" * 3 + "F6g7H8",
-    "github_pat": "github_pat_" + "11ABCDEFG0" * 2 + "_" + "x9Y8z7W6v5" * 5 + "u4T",
-    "aws": "AKIA" + "QWERTYUIOPASDFGH",
-    "google": "AIza" + "Sy" + "B1c2D3e4F5g6H7i8J9k0L1m2N3o4P5q6R",
-    "slack": "xoxb-" + "123456789012-1234567890123-" + "AbCdEfGhIjKlMnOpQrStUvWx",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiJ3aWtpbWVtLXRlc3QifQ." + "c2lnbmF0dXJlLXRlc3Q" * 2,
-    "pem": "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" + "BKcwggSjAgEAAoIBAQC7" * 3,
-    "url_password": "hunter2" + "Pa55word",
-    "bearer": "tok_" + "9f8e7d6c5b4a3928" * 2,
-    "basic": "dXNlcjpwYXNz" + "d29yZDEyMzQ1Ng",
-    "assignment": "s3cr3t" + "V4lue-Long-Enough",
-}
+from wikimem.redact import redact_text
 
 
-def payloads(repo):
-    pem = ("-----BEGIN RSA " + "PRIVATE KEY-----\n" + SECRETS["pem"] + "\n-----END RSA "
-           + "PRIVATE KEY-----")
-    prompt = (
-        f"Use {SECRETS['anthropic']} and {SECRETS['openai']} to call the API. "
-        f"Push with {SECRETS['github']} or {SECRETS['github_pat']}. AWS {SECRETS['aws']}. "
-        f"Maps key {SECRETS['google']}, slack {SECRETS['slack']}, session {SECRETS['jwt']}."
-    )
-    base = {"session_id": "sec-1", "cwd": str(repo)}
-    return [
-        {**base, "hook_event_name": "UserPromptSubmit", "prompt": prompt},
-        {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t1",
-         "tool_input": {"command": f"curl -H 'Authorization: Bearer {SECRETS['bearer']}' "
-                                   f"https://admin:{SECRETS['url_password']}@db.example.com/x"}},
-        {**base, "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "t1",
-         "tool_input": {"command": "cat .env key.pem"},
-         "tool_response": {"stdout": f"API_TOKEN={SECRETS['assignment']}\n{pem}\n"
-                                     f"Authorization: Basic {SECRETS['basic']}",
-                           "stderr": "", "interrupted": False}},
-        {**base, "hook_event_name": "Stop",
-         "last_assistant_message": f"Done; I used the token {SECRETS['github']}. "
-                                   "Next steps:\n- rotate the keys"},
-    ]
+class RecordingClient:
+    """The LLM client seam: records every request, answers with a plain valid summary."""
+
+    def __init__(self):
+        self.requests: list[str] = []
+
+    def complete(self, *, model, system, prompt, max_tokens, timeout):
+        self.requests.append(system + "\n" + prompt)
+        text = json.dumps({"summary": "Configured credentials for the services.", "topics": []})
+        return Completion(text, input_tokens=len(prompt) // 4, output_tokens=10)
 
 
-def test_no_secret_reaches_any_store(repo):
-    for p in payloads(repo):
-        assert run_hook(p, repo).returncode == 0
+def hook_payloads(repo) -> list[dict]:
+    """Claude Code hook payloads carrying every corpus entry in every place."""
+    out = []
+    for i, s in enumerate(CORPUS):
+        base = {"session_id": f"secrets-{i % 3}", "cwd": str(repo)}
+        path = str(repo / f"config/{s.name}.txt")
+        out += [
+            {**base, "hook_event_name": "UserPromptSubmit",
+             "prompt": f"Set up {s.name} with this:\n{s.text}\nthen run the tests."},
+            {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+             "tool_use_id": f"b{i}", "tool_input": {"command": s.text}},
+            {**base, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+             "tool_use_id": f"b{i}", "tool_input": {"command": f"cat {path}"},
+             "tool_response": {"stdout": f"# {s.name}\n{s.text}\n", "stderr": "",
+                               "interrupted": False}},
+            {**base, "hook_event_name": "PostToolUse", "tool_name": "Write",
+             "tool_use_id": f"w{i}", "tool_input": {"file_path": path, "content": s.text},
+             "tool_response": {"type": "create", "filePath": path, "content": s.text}},
+            {**base, "hook_event_name": "PostToolUse", "tool_name": "Edit",
+             "tool_use_id": f"e{i}",
+             "tool_input": {"file_path": path, "old_string": "x", "new_string": s.text},
+             "tool_response": {"filePath": path, "oldString": "x", "newString": s.text}},
+            {**base, "hook_event_name": "PostToolUse", "tool_name": "Read",
+             "tool_use_id": f"r{i}", "tool_input": {"file_path": path},
+             "tool_response": {"type": "text", "file": {"filePath": path, "content": s.text}}},
+            {**base, "hook_event_name": "PostToolUse", "tool_name": "mcp__vault__read",
+             "tool_use_id": f"m{i}", "tool_input": {"name": s.name},
+             "tool_response": [{"type": "text", "text": s.text}]},
+        ]
+    for n in range(3):
+        out.append({"session_id": f"secrets-{n}", "cwd": str(repo), "hook_event_name": "Stop",
+                    "last_assistant_message": "Done. Decision: keep the keys in "
+                                              f"the vault, e.g. {CORPUS[n].text}"})
+    return out
+
+
+def transcript(repo, tmp_path):
+    """A Claude Code transcript with every corpus entry in a prompt, a tool call and a result."""
+    session = "5ec7e700-0000-4000-8000-000000000001"
+    lines = []
+
+    def record(n: int, kind: str, message: dict, **extra) -> None:
+        lines.append({"parentUuid": None, "isSidechain": False, "userType": "external",
+                      "cwd": str(repo), "sessionId": session, "version": "2.0.14",
+                      "gitBranch": "main", "type": kind, "message": message,
+                      "uuid": f"00000000-0000-4000-8000-{n:012d}",
+                      "timestamp": f"2026-11-20T10:{n // 60 % 60:02d}:{n % 60:02d}.000Z",
+                      **extra})
+
+    for i, s in enumerate(CORPUS):
+        record(4 * i, "user", {"role": "user", "content": f"Use this: {s.text}"})
+        record(4 * i + 1, "assistant", {"role": "assistant", "content": [
+            {"type": "tool_use", "id": f"toolu_{i:04d}", "name": "Bash",
+             "input": {"command": s.text, "description": "configure"}}]})
+        record(4 * i + 2, "user", {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": f"toolu_{i:04d}", "content": s.text,
+             "is_error": False}]},
+               toolUseResult={"stdout": s.text, "stderr": "", "interrupted": False})
+        record(4 * i + 3, "assistant", {"role": "assistant", "content": [
+            {"type": "text", "text": f"Configured it: {s.text}"}]})
+    path = tmp_path / "transcripts" / f"{session}.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def needles(value: str) -> list[bytes]:
+    """How a secret could appear in a store: as is, JSON-escaped."""
+    forms = {value, json.dumps(value)[1:-1]}
+    return [f.encode() for f in forms]
+
+
+def index_needles(value: str) -> list[bytes]:
+    """How a secret could appear among the index's terms: lower-cased word runs of it."""
+    runs = {r.lower() for r in re.findall(r"\w+", value) if len(r) >= 12}
+    return [value.lower().encode(), *(r.encode() for r in runs)]
+
+
+def git(wiki, *args) -> bytes:
+    return subprocess.run(["git", *args], cwd=wiki, capture_output=True, check=True).stdout
+
+
+def every_git_object(wiki) -> bytes:
+    """The content of every object in the repository, reachable or not."""
+    return git(wiki, "cat-file", "--batch-all-objects", "--batch")
+
+
+def reachable_objects(wiki) -> bytes:
+    listing = git(wiki, "rev-list", "--all", "--objects").decode()
+    shas = "".join(line.split(" ", 1)[0] + "\n" for line in listing.splitlines())
+    return subprocess.run(["git", "cat-file", "--batch"], cwd=wiki, input=shas.encode(),
+                          capture_output=True, check=True).stdout
+
+
+def files_under(folder, *, skip: str | None = None) -> dict[str, bytes]:
+    return {str(f): f.read_bytes() for f in sorted(folder.rglob("*"))
+            if f.is_file() and not (skip and skip in f.parts)}
+
+
+def test_corpus_is_large_and_distinct():
+    assert len(CORPUS) >= 30
+    assert len({s.name for s in CORPUS}) == len(CORPUS)
+    assert len({s.value for s in CORPUS}) == len(CORPUS)
+
+
+@pytest.mark.parametrize("secret", CORPUS, ids=lambda s: s.name)
+def test_each_format_is_redacted(secret):
+    out = redact_text(secret.text)
+    assert secret.value not in out
+    assert f"[REDACTED:{secret.kind}]" in out or "[REDACTED:secret-assignment]" in out
+    assert redact_text(out) == out
+
+
+def test_no_secret_reaches_any_store(repo, tmp_path):
+    events = hook_payloads(repo)
+    # A few through real hook subprocesses (what an agent runs), the rest through the same
+    # hook code in this process (a subprocess per event would take minutes).
+    for payload in events[:3]:
+        assert run_hook(payload, repo).returncode == 0
+    for payload in events[3:]:
+        out = io.BytesIO()
+        assert hook.run("claude-code", [], io.BytesIO(json.dumps(payload).encode()), out) == 0
     project = Registry().resolve(repo)
-    result = compile_project(project)
-    assert result.commit
-    history = subprocess.run(["git", "log", "-p", "--all", "--format=%B"], cwd=project.wiki_dir,
-                             capture_output=True, check=True).stdout
-    stores = {"git history": history, "context": project.context_file.read_bytes()}
-    for folder in (project.raw_dir, project.wiki_dir, project.index_dir, project.state_dir):
-        for f in folder.rglob("*"):
-            if f.is_file():
-                stores[str(f)] = f.read_bytes()
-    for kind, secret in SECRETS.items():
-        for where, blob in stores.items():
-            assert secret.encode() not in blob, f"{kind} secret found in {where}"
-    raw = b"".join(v for k, v in stores.items() if k.endswith(".jsonl"))
-    assert raw.count(b"[REDACTED:") >= len(SECRETS)
-    assert b"db.example.com" in raw and b"API_TOKEN=" in raw  # context around secrets is kept
+    assert not project.error_log.exists(), project.error_log.read_text()
+    report = import_sessions(Registry(), discover(paths=[transcript(repo, tmp_path)]),
+                             project=project)
+    assert report.observations > 4 * len(CORPUS)
+
+    client = RecordingClient()
+    llm = LLMSettings(enabled=True, max_calls_per_compile=50)
+    first = compile_project(project, llm=llm, llm_client=client)
+    assert first.commit and client.requests
+    # More work on one session, compiled again: a second commit over the same pages.
+    for payload in hook_payloads(repo)[:14]:
+        payload = {**payload, "tool_use_id": "again-" + payload.get("tool_use_id", "")}
+        hook.run("claude-code", [], io.BytesIO(json.dumps(payload).encode()), io.BytesIO())
+    second = compile_project(project, llm=llm, llm_client=client)
+    assert second.commit and second.commit != first.commit
+
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    wiki = project.wiki_dir
+    stores = {
+        "raw log": files_under(project.raw_dir),
+        "pages": files_under(wiki, skip=".git"),
+        "git objects": {"all": every_git_object(wiki), "reachable": reachable_objects(wiki),
+                        "log": git(wiki, "log", "-p", "--all", "--format=%H%n%B")},
+        "state": files_under(project.state_dir),
+        "context": {"compiled": ensure_compiled_context(project).encode(),
+                    "large": build_project_context(project, 60_000).encode()},
+        "LLM requests": {str(i): r.encode() for i, r in enumerate(client.requests)},
+    }
+    index_files = files_under(project.index_dir)
+    assert index_files and stores["pages"] and len(stores["raw log"]) >= 4
+    # (a positive control: words of the same pages are among the index's terms)
+    assert b"wikimemtest" in b"".join(index_files.values())
+    leaks = []
+    for s in CORPUS:
+        for store, blobs in stores.items():
+            for where, blob in blobs.items():
+                if any(n in blob for n in needles(s.value)):
+                    leaks.append(f"{s.name} in {store} ({where})")
+        for where, blob in index_files.items():
+            if any(n in blob for n in index_needles(s.value)):
+                leaks.append(f"{s.name} in the index ({where})")
+        for hit in index.search(s.value, include_all=True, limit=5):
+            if s.value in hit.snippet or s.value in hit.title:
+                leaks.append(f"{s.name} in search results ({hit.path})")
+    assert not leaks, "\n".join(leaks)
+
+    # The redaction left the context readable, and the pipeline really carried the events.
+    raw = b"".join(stores["raw log"].values())
+    assert raw.count(b"[REDACTED:") >= 5 * len(CORPUS)
+    assert b"wikimemtest.blob.core.windows.net" in raw and b"DJANGO_SECRET_KEY=" in raw
+    pages = b"".join(stores["pages"].values())
+    assert b"[REDACTED:" in pages and b"Set up" in pages
+
+
+# -- false positives ---------------------------------------------------------------------------
+
+
+def ordinary_sample() -> str:
+    """Text that looks random but holds no secret, and real source code."""
+    import base64
+    import random
+    import uuid
+    from pathlib import Path
+
+    import wikimem
+
+    rng = random.Random(7)
+    hexs = lambda n: "".join(rng.choice("0123456789abcdef") for _ in range(n))  # noqa: E731
+    parts = []
+    for _ in range(200):
+        sha = hexs(40)
+        parts += [
+            f"commit {sha}\nMerge: {sha[:7]} {hexs(7)}\n    Fix the retry loop, see {hexs(12)}",
+            f"id={uuid.UUID(int=rng.getrandbits(128))} trace {uuid.uuid5(uuid.NAMESPACE_DNS, sha)}",
+            f'"integrity": "sha512-{base64.b64encode(rng.randbytes(64)).decode()}",',
+            f'{{file = "pkg-1.0-py3-none-any.whl", hash = "sha256:{hexs(64)}"}},',
+            f"docker pull ghcr.io/org/app@sha256:{hexs(64)}",
+            f"AbstractProxyFactoryBeanRegistryPostProcessorAdapter{rng.randint(1, 99)}Impl",
+            f"etag: W/\"{hexs(32)}\" x-request-id: {hexs(16)}",
+        ]
+    parts.append("![plot](data:image/png;base64,"
+                 + base64.b64encode(rng.randbytes(30_000)).decode() + ")")
+    parts.append("The token expired, so please enter your password again; the secret to a "
+                 "good API key rotation policy is automation.")
+    src = Path(wikimem.__file__).parent
+    for name in ("compile.py", "index.py", "pages.py", "sessions.py", "render.py", "hook.py",
+                 "purge.py", "privacy.py", "installers.py", "memory.py"):
+        parts.append((src / name).read_text())
+    return "\n".join(parts)
+
+
+def test_ordinary_text_is_left_untouched():
+    text = ordinary_sample()
+    assert len(text) > 300_000
+    assert redact_text(text) == text
+
+
+def test_false_positive_rate_on_real_agent_sessions():
+    from conftest import SHARED_DATA
+
+    base = SHARED_DATA / "agents"
+    if not base.is_dir():
+        pytest.skip("../shared/data is not here")
+    size = lines = changed = 0
+    for path in sorted(base.rglob("*.jsonl"))[:200]:
+        text = path.read_text(errors="replace")
+        out = redact_text(text)
+        size += len(text)
+        lines += text.count("\n") + 1
+        changed += sum(1 for a, b in zip(text.splitlines(), out.splitlines(), strict=False)
+                       if a != b)
+    assert size > 1_000_000
+    # Real sessions of real projects: what is redacted is mostly test credentials in code
+    # (`api_key: "sk_test_..."`); it must stay a small share of the lines.
+    assert changed / lines < 0.01, (changed, lines)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wikimem import importers, rawlog
+from wikimem import importers, privacy, rawlog
 from wikimem.adapters import ADAPTERS, Event
 from wikimem.capture import make_observation
 from wikimem.errors import WikimemError
@@ -47,6 +47,7 @@ class ImportReport:
     sessions_updated: int = 0  # of those, sessions that got new observations
     observations: int = 0  # observations added
     duplicates: int = 0  # observations already in the raw log (skipped)
+    ignored: int = 0  # events about files in `ignore_paths` (dropped)
     events: Counter = field(default_factory=Counter)  # events read, by agent
     skipped_records: Counter = field(default_factory=Counter)  # by record type
     skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -65,6 +66,7 @@ class ImportReport:
             "sessions_updated": self.sessions_updated,
             "observations": self.observations,
             "duplicates": self.duplicates,
+            "ignored": self.ignored,
             "events": dict(sorted(self.events.items())),
             "skipped_records": dict(self.skipped_records.most_common()),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files],
@@ -231,11 +233,19 @@ class _Run:
                                             "file": str(path), "cwd": cwd, "reason": reason})
             return
         observations = []
+        settings = privacy.apply(target)  # the project's own patterns, allow-list, ignore_paths
         for item in items:
             ev = item.event
             data = {**ev.data, "imported_from": path.name}
             event = Event(ev.session, ev.kind, ev.cwd or cwd, data, uid=ev.uid)
+            pattern = privacy.ignored_by(settings, event, target.root)
+            if pattern is not None:
+                privacy.record_ignored(target, agent, event, pattern)
+                report.ignored += 1
+                continue
             observations.append(make_observation(agent, event, data, ts=item.ts))
+        if not observations:
+            return
         target.ensure_dirs()
         added = 0
         with rawlog.transaction(target.raw_dir, observations[0].session) as log:

@@ -17,6 +17,11 @@ plain arguments.
     max_tokens_per_day = 300000
     max_output_tokens = 2000
     timeout = 30
+
+    ignore_paths = [".env"]    # (top level) events about these files are never recorded
+    [redact]                   # see wikimem/privacy.py; also read from the project's
+    patterns = []              # .wikimem.toml: extra regexes -> [REDACTED:custom]
+    allow = []                 # exact values never redacted
 """
 
 from __future__ import annotations
@@ -52,6 +57,20 @@ def load() -> Config:
                      data.get("tasks", {}).get("claim_expiry_minutes"), 30, "claim expiry")
     return Config(context_budget=int(budget), claim_expiry_minutes=float(expiry),
                   llm=_llm(data.get("llm", {})))
+
+
+def apply_privacy(project, *, strict: bool = True):
+    """Use the project's `[redact]` settings in this process; a mistake in them is an error
+    (`strict`), else logged once in the project's error log like the hook does, and the
+    faulty entries are left out."""
+    from wikimem import privacy
+
+    settings = privacy.apply(project)
+    if settings.errors:
+        if strict:
+            raise WikimemError("; ".join(settings.errors) + ".")
+        privacy.report_errors(project, settings)
+    return settings
 
 
 def _llm(section: dict) -> LLMSettings:

@@ -45,7 +45,7 @@ def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[C
         checks += [check_wiki(project), check_index(project)]
         checks += check_hooks(cwd)
         checks += [check_last_event(project), check_pending(project), check_errors(project),
-                   check_raw(project)]
+                   check_raw(project), check_privacy(project)]
     return checks
 
 
@@ -235,3 +235,20 @@ def _age(delta: timedelta) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def check_privacy(project: Project) -> Check:
+    """`[redact]` patterns and allow-list, `ignore_paths`: readable, valid, what they do."""
+    from wikimem import privacy
+
+    settings = privacy.load(project)
+    files = [str(p) for p in privacy.config_files(project) if p.is_file()]
+    if settings.errors:
+        return Check("privacy", "FAIL", "; ".join(settings.errors),
+                     "Fix the entries named (the hook leaves them out until then).")
+    dropped = privacy.ignored_count(project)
+    detail = (f"{len(settings.patterns)} redaction pattern(s), {len(settings.allow)} allowed "
+              f"value(s), {len(settings.ignore)} ignored path pattern(s)"
+              + (f" ({dropped} event(s) dropped)" if dropped else "")
+              + (f" from {', '.join(files)}" if files else ""))
+    return Check("privacy", "PASS", detail)

@@ -250,3 +250,143 @@ def log(repo: git.Repo, limit: int = 10) -> list[dict]:
         }
         for c in repo.iter_commits(max_count=limit)
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# History rewriting (wikimem purge)
+# --------------------------------------------------------------------------------------------
+
+
+def rewrite_history(repo: git.Repo, blob, message, path=None) -> int:
+    """Rewrite every commit of every ref; returns the number of commits rewritten.
+
+    `blob(data)` returns a blob's new bytes, or None to leave it out: where a commit added or
+    changed a file to a left-out blob, the file keeps its previous (rewritten) version, or
+    stays absent. `message(data)` returns a commit or tag message's new bytes. Streams
+    `git fast-export --all` through the filters into `git fast-import --force`, so commit
+    hashes change from the first rewritten commit on; authors, dates and order are kept.
+    `path(name)`, if given, renames files (bytes in, bytes out). Old objects stay until
+    `drop_unreachable`.
+    """
+    import subprocess
+
+    cwd = repo.working_tree_dir
+    exporter = subprocess.Popen(
+        ["git", *_SAFE, "fast-export", "--all", "--signed-tags=strip",
+         "--tag-of-filtered-object=rewrite", "--reencode=yes", "--no-use-done-feature"],
+        cwd=cwd, stdout=subprocess.PIPE)
+    importer = subprocess.Popen(["git", *_SAFE, "fast-import", "--force", "--quiet"],
+                                cwd=cwd, stdin=subprocess.PIPE)
+    src, dst = exporter.stdout, importer.stdin
+    dropped: set[bytes] = set()  # marks of left-out blobs
+    commits = 0
+    current = b""  # the command the next `data` belongs to
+    pending_blob: list[bytes] = []  # a blob's header lines, held until its data is filtered
+    ops: list[bytes] = []  # a commit's file changes, held until the commit ends
+    try:
+        while line := src.readline():
+            if line.startswith(b"data "):
+                body = src.read(int(line[5:]))
+                if current == b"blob":
+                    new = blob(body)
+                    if new is None:
+                        mark = next((h[5:].strip() for h in pending_blob
+                                     if h.startswith(b"mark ")), b"")
+                        dropped.add(mark)
+                        pending_blob = []
+                        current = b"skip-lf"
+                        continue
+                    dst.writelines(pending_blob)
+                    pending_blob = []
+                    current = b"blob-data"
+                else:
+                    new = message(body)
+                dst.write(b"data %d\n" % len(new) + new)
+                continue
+            if current == b"skip-lf" and line == b"\n":
+                current = b""
+                continue
+            head = line.split(b" ", 1)[0].rstrip(b"\n")
+            if head in (b"blob", b"commit", b"tag", b"reset"):
+                current = head
+                if head == b"commit":
+                    commits += 1
+            if current == b"blob" and not line.startswith(b"data "):
+                pending_blob.append(line)
+                continue
+            if current == b"commit" and line.startswith((b"M ", b"D ")):
+                ops.append(line)
+                continue
+            if ops:
+                dst.writelines(_file_ops(ops, dropped, path))
+                ops = []
+            dst.write(line)
+    finally:
+        src.close()
+        dst.close()
+        exporter.wait()
+        importer.wait()
+    if exporter.returncode or importer.returncode:
+        for crash in Path(repo.git_dir).glob("fast_import_crash_*"):
+            crash.unlink()  # it holds the stream, secrets included
+        raise WikimemError(f"Rewriting the wiki's history failed (git fast-export "
+                           f"{exporter.returncode}, fast-import {importer.returncode}); no "
+                           "branch was changed. Run `git fsck` in the wiki and try again.")
+    _run(repo, "reset", "-q")  # the index follows the rewritten HEAD; files stay as they are
+    return commits
+
+
+def _file_ops(ops: list[bytes], dropped: set[bytes], path) -> list[bytes]:
+    """A commit's `M`/`D` lines without left-out blobs, with renamed paths; a deletion the
+    renaming made equal to a file the commit writes is no deletion any more."""
+    out, written = [], set()
+    for line in ops:
+        if line.startswith(b"M "):
+            parts = line.split(b" ", 3)
+            if len(parts) == 4 and parts[2] in dropped:
+                continue
+            if path is not None and len(parts) == 4:
+                parts[3] = path(parts[3])
+                line = b" ".join(parts)
+            written.add(parts[-1])
+        elif path is not None:
+            renamed = path(line[2:])
+            if renamed != line[2:] and renamed in written | {
+                    o.split(b" ", 3)[-1] for o in ops if o.startswith(b"M ")}:
+                continue
+            line = b"D " + renamed
+        out.append(line)
+    return out
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a blob with these bytes."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+
+
+def tree_blobs(repo: git.Repo, rev: str = "HEAD") -> set[str]:
+    """The ids of every blob in a commit's tree."""
+    if head(repo) is None:
+        return set()
+    out = _run(repo, "ls-tree", "-r", "-z", rev)
+    return {entry.split(" ", 2)[2].split("\t", 1)[0] for entry in out.split("\0") if entry}
+
+
+def drop_unreachable(repo: git.Repo) -> None:
+    """Forget reflogs and delete every object no ref reaches (after a rewrite)."""
+    git_dir = Path(repo.git_dir)
+    for name in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "COMMIT_EDITMSG"):
+        (git_dir / name).unlink(missing_ok=True)
+    for crash in git_dir.glob("fast_import_crash_*"):  # they hold the stream, secrets included
+        crash.unlink()
+    _run(repo, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+    _run(repo, "gc", "-q", "--prune=now")
+    _run(repo, "prune", "--expire=now")
+
+
+def all_objects(repo: git.Repo) -> bytes:
+    """The content of every object in the repository, reachable or not."""
+    return repo.git.execute(["git", "cat-file", "--batch-all-objects", "--batch"],
+                            stdout_as_string=False)

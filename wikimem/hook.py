@@ -22,12 +22,15 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
     `argv` is the rest of the command line (agents such as Codex's legacy `notify` pass the
     event there instead of on stdin); `stdin`/`stdout` are binary streams.
     """
+    if os.name != "nt":
+        # Everything this process (and the compile it starts) creates is the user's alone.
+        os.umask(0o077)
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     error_log: Path | None = None
     raw = b""
     try:
-        from wikimem import adapters
+        from wikimem import adapters, privacy
         from wikimem.capture import capture
         from wikimem.observation import COMPILE_TRIGGERS
         from wikimem.project import Registry
@@ -48,6 +51,14 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         event = adapter.normalize(payload)
         project = Registry().resolve(event.cwd or os.getcwd())
         error_log = project.error_log
+        # The user's redaction patterns, allow-list and ignore_paths (read only if configured).
+        settings = privacy.apply(project)
+        if settings.errors:
+            privacy.report_errors(project, settings)
+        ignored = privacy.ignored_by(settings, event, project.root)
+        if ignored is not None:
+            privacy.record_ignored(project, adapter.AGENT, event, ignored)
+            return 0
         result = capture(adapter.AGENT, event, payload, project=project)
         if event.kind == "session_start":
             context = _read_context(project.context_file)

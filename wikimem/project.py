@@ -40,9 +40,17 @@ def home() -> Path:
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 where we create it."""
     if not os.path.isdir(path):
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name != "nt":
-            os.chmod(path, 0o700)
+        # (Path.mkdir gives the parents it creates the default mode, not `mode`.)
+        missing = [Path(path)]
+        while not os.path.isdir(missing[-1].parent) and missing[-1].parent != missing[-1]:
+            missing.append(missing[-1].parent)
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                continue
+            if os.name != "nt":
+                os.chmod(d, 0o700)
     return path
 
 

@@ -17,6 +17,7 @@ import click
 from wikimem import __version__
 from wikimem.errors import WikimemError
 
+_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "uninstall"}
 # errno values that mean "no room to write": no space, a file size limit, a disk quota.
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
@@ -70,16 +71,30 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
     back. Data lives under $WIKIMEM_HOME (see `wikimem path --home`).
     """
     ctx.obj = {"project_ref": project_ref}
+    if os.name != "nt" and ctx.invoked_subcommand not in _SETTINGS_WRITERS:
+        # Files and folders created under the wikimem home are the user's alone (0600,
+        # 0700), git objects and index segments included. Not for the commands that write
+        # agents' settings files, which keep the user's usual modes.
+        os.umask(0o077)
 
 
-def project_from(ctx: click.Context, *, create: bool = False):
+def project_from(ctx: click.Context, *, create: bool = False, strict: bool = True):
+    """The project of `--project` or the working directory, with its privacy settings in use.
+
+    A mistake in those settings is an error (`strict`), or - for the compile a hook starts,
+    which nobody watches - a line in the project's error log, the faulty entry left out.
+    """
+    from wikimem import config
     from wikimem.project import Registry
 
     ref = (ctx.obj or {}).get("project_ref")
     registry = Registry()
     if ref and not os.path.isdir(ref):
-        return registry.find(ref)
-    return registry.resolve(ref or os.getcwd(), create=create)
+        project = registry.find(ref)
+    else:
+        project = registry.resolve(ref or os.getcwd(), create=create)
+    config.apply_privacy(project, strict=strict)
+    return project
 
 
 def compile_settings() -> dict:
@@ -194,7 +209,7 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
 
     from wikimem.compile import compile_project, plan_llm
 
-    project = project_from(ctx)
+    project = project_from(ctx, strict=not quiet)
     settings = compile_settings()
     if use_llm is not None:
         settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
@@ -347,6 +362,7 @@ from wikimem.cli import (  # noqa: E402, F401
     imports,
     install,
     memory,
+    purge,
     serve,
     watch,
 )

@@ -89,6 +89,8 @@ def _summary(report, compiled: list[dict], project, *, no_compile: bool) -> None
         f"{report.files} file(s): {report.observations} observation(s) added, "
         f"{report.duplicates} already stored."
     )
+    if report.ignored:
+        click.echo(f"  {report.ignored} event(s) about files in ignore_paths were dropped.")
     if report.events:
         click.echo("  events read: " + ", ".join(f"{a} {n}" for a, n in
                                                   sorted(report.events.items())))
