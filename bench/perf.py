@@ -31,8 +31,12 @@ slow them down):
 In the parent: the hook as whole processes (the installed `wikimem` console script and
 `python -m wikimem`) with a PostToolUse and a SessionStart payload, alternating with the
 baseline `python -c "import json, os, sys"` (same interpreter, same stdin), >= 30 runs each,
-bytecode caching on as in a normal install; and capture throughput in process
-(`adapter.normalize` + `capture.capture`) beside a bare `json.dumps` + `os.write` per event.
+bytecode caching on as in a normal install, on the largest wiki built and with 1,000 other
+projects in the registry (nothing the hook does may grow with either); and capture throughput
+in process (`adapter.normalize` + `capture.capture`, one event at a time as a hook captures
+it) beside a bare `json.dumps` + `os.write` per event, also split into the first event of each
+session (which creates its files) and the rest; and the same events through `capture_many`
+(one lock and one write per session), reported beside it.
 
 `--quick`: 1,000 sessions only (under a minute). Default: 1,000 and 10,000. Writes
 bench/results/perf.json (or --out) and prints a table.
@@ -63,6 +67,7 @@ CWD = "/home/dev/src/acme"  # the agent's working directory inside the generated
 START = datetime(2023, 1, 2, 8, 0, tzinfo=UTC)
 SPAN_DAYS = 3 * 365
 INCREMENTAL_RUNS = 5
+HOOK_PROJECTS = 1000  # other projects in the registry while the hook is measured
 QUERIES = 200
 
 PACKAGES = ["core", "api", "web", "auth", "jobs", "billing", "search", "cli"]
@@ -547,6 +552,21 @@ def _hook_env(home: Path) -> dict:
     return env
 
 
+def pad_registry(home: Path, projects: int) -> None:
+    """Register `projects` other projects, so a hook that read the registry would pay for it."""
+    from wikimem.project import Registry
+
+    registry = Registry(home)
+    data = registry.load()
+    wid = next(iter(data["workspaces"]), "00000000-0000-4000-8000-000000000000")
+    data["workspaces"].setdefault(wid, {"name": "default"})
+    for i in range(projects):
+        data["projects"][f"00000000-0000-4000-9000-{i:012d}"] = {
+            "name": f"other-{i}", "workspace": wid, "root": f"/home/dev/src/other-{i}",
+            "keys": [f"git:/home/dev/src/other-{i}/.git"], "created": "2025-01-01T00:00:00Z"}
+    registry._save(data)
+
+
 def hook_bench(home: Path, runs: int) -> dict:
     """Median wall time of hook processes vs the bare interpreter, runs alternating."""
     script = Path(sys.executable).parent / ("wikimem.exe" if os.name == "nt" else "wikimem")
@@ -625,9 +645,14 @@ def hook_bench(home: Path, runs: int) -> dict:
 
 
 def capture_bench(home: Path, events: int) -> dict:
-    """Events per second through normalize + capture, beside json.dumps + os.write per event."""
+    """Events per second through normalize + capture, beside json.dumps + os.write per event.
+
+    Each event is captured on its own, as a hook captures it (its own lock, checks and
+    writes; no batching). Also split: the first event of each session (which creates the
+    session's two files) and all the others.
+    """
     from wikimem.adapters import claude_code
-    from wikimem.capture import capture
+    from wikimem.capture import capture, capture_many
     from wikimem.project import Registry
 
     rng = random.Random(3)
@@ -637,19 +662,38 @@ def capture_bench(home: Path, events: int) -> dict:
     payloads = payloads[:events]
     project = Registry(home).resolve(CWD + "-capture", create=True)
     project.ensure_dirs()
-    t = time.perf_counter()
+    seen: set[str] = set()
+    first: list[float] = []
+    rest: list[float] = []
+    clock = time.perf_counter
+    t = clock()
     for payload in payloads:
+        t0 = clock()
         capture("claude-code", claude_code.normalize(payload), payload, project=project)
-    took = time.perf_counter() - t
+        (rest if payload["session_id"] in seen else first).append(clock() - t0)
+        seen.add(payload["session_id"])
+    took = clock() - t
     sink = home / "baseline.jsonl"
-    t = time.perf_counter()
+    t = clock()
     for payload in payloads:
         fd = os.open(sink, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(fd, (json.dumps(payload) + "\n").encode())
         os.close(fd)
-    base = time.perf_counter() - t
+    base = clock() - t
+    # The same events through capture_many (what import and backfill can use): one lock and
+    # one write per session instead of per event.
+    batch_project = Registry(home).resolve(CWD + "-capture-many", create=True)
+    t = clock()
+    capture_many("claude-code", [(claude_code.normalize(p), p, None) for p in payloads],
+                 project=batch_project)
+    batch = clock() - t
     return {"events": events, "capture_events_per_s": round(events / took),
-            "baseline_events_per_s": round(events / base)}
+            "capture_many_events_per_s": round(events / batch),
+            "baseline_events_per_s": round(events / base),
+            "sessions": len(first),
+            "session_first_event_median_ms": _ms(statistics.median(first)),
+            "later_events_per_s": round(len(rest) / sum(rest)),
+            "later_event_median_us": round(statistics.median(rest) * 1e6, 1)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,7 +748,12 @@ def table(result: dict) -> str:
         f"{h['start']['bare_median_ms']} ms -> {result['hook_ratio_start']}x "
         f"(without site: {h['start']['ratio_module_nosite']}x)",
         f"capture            {result['capture_events_per_s']:,} events/s "
-        f"(json.dumps + os.write: {c['baseline_events_per_s']:,}/s)",
+        f"(json.dumps + os.write: {c['baseline_events_per_s']:,}/s); "
+        f"after a session's first event {c['later_events_per_s']:,}/s, "
+        f"a session's first event {c['session_first_event_median_ms']} ms "
+        f"({c['sessions']} sessions); capture_many {c['capture_many_events_per_s']:,}/s",
+        f"hook measured on   {h['wiki_pages']:,} pages, {h['registry_projects']:,} registered "
+        f"projects",
         "",
         f"{'sessions':>9} {'pages':>7} {'full s':>8} {'incr s':>7} {'proc s':>6} {'git s':>6} "
         f"{'incr/git':>8} "
@@ -761,7 +810,12 @@ def main() -> None:
             t = time.perf_counter()
             per_size[str(size)] = run_size(size, work / f"home-{size}", env)
             print(f"{size:,} sessions done in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-        hook = hook_bench(work / f"home-{sizes[0]}", runs)
+        # The hook on the largest wiki, with a registry of HOOK_PROJECTS other projects.
+        hook_home = work / f"home-{max(sizes)}"
+        pad_registry(hook_home, HOOK_PROJECTS)
+        hook = hook_bench(hook_home, runs)
+        hook.update(wiki_pages=per_size[str(max(sizes))]["pages"],
+                    registry_projects=HOOK_PROJECTS + 1)
         capture = capture_bench(work / "home-capture", 5_000 if args.quick else 20_000)
         largest = per_size[str(max(sizes))]
         result = {

@@ -1,6 +1,7 @@
 """The hook as Claude Code runs it: a subprocess fed one payload on stdin."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,7 +27,8 @@ def errors(repo):
     return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
 
-def test_hook_imports_only_the_standard_library(repo, tmp_path):
+def _modules_after_a_hook(repo, *python_args: str, env: dict | None = None) -> set[str]:
+    """Run one hook in a fresh interpreter; the modules it had loaded by the end."""
     payload = json.dumps(fixture_payload("post_tool_use_bash", cwd=str(repo)))
     probe = (
         "import sys, io, json\n"
@@ -34,16 +36,38 @@ def test_hook_imports_only_the_standard_library(repo, tmp_path):
         f"sys.stdin = io.TextIOWrapper(io.BytesIO({payload.encode()!r}))\n"
         "from wikimem.entry import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = {'click', 'whoosh', 'git', 'frontmatter', 'yaml', 'mistune', 'anthropic',\n"
-        "         'mcp', 'watchdog'}\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('wikimem'))))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
-                         text=True, check=True).stdout.splitlines()
-    assert json.loads(out[-2]) == []
-    loaded = set(json.loads(out[-1]))
-    assert not loaded & {"wikimem.cli", "wikimem.compile", "wikimem.index", "wikimem.pages"}
+    out = subprocess.run([sys.executable, *python_args, "-c", probe], cwd=repo,
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_hook_imports_only_the_standard_library(repo, tmp_path):
+    modules = _modules_after_a_hook(repo)
+    heavy = {"click", "whoosh", "git", "frontmatter", "yaml", "mistune", "anthropic", "mcp",
+             "watchdog"}
+    assert not {m for m in modules if m.split(".")[0] in heavy}
+    assert not modules & {"wikimem.cli", "wikimem.compile", "wikimem.index", "wikimem.pages"}
+    assert len(raw_records(repo)) == 1
+
+
+def test_hook_path_imports_without_site(repo):
+    """What the hook path itself imports, with no `site` (and so no editable-install finder
+    loading modules for it): no contextlib, importlib or pathlib (which imports urllib.parse,
+    ipaddress and fnmatch)."""
+    from pathlib import Path
+
+    import wikimem
+
+    Registry().resolve(repo)  # registering a project (once) may import more
+    source = str(Path(wikimem.__file__).resolve().parent.parent)
+    modules = _modules_after_a_hook(repo, "-S", env={"PYTHONPATH": source})
+    assert "wikimem.capture" in modules
+    assert not modules & {"contextlib", "importlib", "pathlib", "urllib.parse", "dataclasses",
+                          "inspect", "typing", "threading", "uuid", "datetime", "subprocess",
+                          "hashlib"}
     assert len(raw_records(repo)) == 1
 
 

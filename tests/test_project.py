@@ -1,5 +1,6 @@
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -90,3 +91,61 @@ def test_registry_is_json(repo, wikimem_home):
     Registry().resolve(repo)
     data = json.loads((wikimem_home / "registry.json").read_text())
     assert data["version"] == 1 and len(data["projects"]) == 1
+
+
+# -- the lookup cache: the hook resolves its project without reading the whole registry -------
+
+
+def _many_projects(home, n):
+    """A registry holding n other projects (as years of use would leave it)."""
+    reg = Registry()
+    data = reg.load()
+    wid = next(iter(data["workspaces"]))
+    for i in range(n):
+        data["projects"][f"00000000-0000-4000-8000-{i:012d}"] = {
+            "name": f"other-{i}", "workspace": wid, "root": f"/src/other-{i}",
+            "keys": [f"path:/src/other-{i}"], "created": "2026-01-01T00:00:00Z"}
+    reg._save(data)
+
+
+def test_a_known_project_is_found_without_reading_the_registry(repo, wikimem_home):
+    first = Registry().resolve(repo)  # registers it
+    _many_projects(wikimem_home, 2000)
+    assert Registry().resolve(repo) == first  # reads the registry, remembers the answer
+    probe = ("import sys, json\n"
+             "opened = []\n"
+             "sys.addaudithook(lambda ev, args: ev == 'open' and opened.append(str(args[0])))\n"
+             "from wikimem.project import Registry\n"
+             f"p = Registry().resolve({str(repo)!r})\n"
+             "print(json.dumps([p.project_id, opened]))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    pid, opened = json.loads(out)
+    assert pid == first.project_id
+    assert str(wikimem_home / "registry.json") not in opened
+    assert any("/lookup/" in path for path in opened)
+
+
+def test_lookups_follow_every_change_to_the_registry(repo, wikimem_home):
+    reg = Registry()
+    project = reg.resolve(repo)
+    assert reg.resolve(repo) == project
+    reg.rename(project.project_id, "renamed")
+    assert reg.resolve(repo).name == "renamed"
+    # Edited by hand: the same repository now belongs to another project.
+    data = json.loads((wikimem_home / "registry.json").read_text())
+    entry = data["projects"].pop(project.project_id)
+    data["projects"]["11111111-2222-4333-8444-555555555555"] = {**entry, "name": "moved"}
+    (wikimem_home / "registry.json").write_text(json.dumps(data, indent=1))
+    moved = reg.resolve(repo)
+    assert (moved.project_id, moved.name) == ("11111111-2222-4333-8444-555555555555", "moved")
+
+
+def test_a_damaged_lookup_entry_is_ignored(repo, wikimem_home):
+    project = Registry().resolve(repo)
+    Registry().resolve(repo)
+    (entry,) = (wikimem_home / "lookup").iterdir()
+    assert (entry.stat().st_mode & 0o777) == 0o600
+    for damage in ("{not json", '{"registry": 1}', '{"registry": null, "project": 5}', ""):
+        entry.write_text(damage)
+        assert Registry().resolve(repo) == project

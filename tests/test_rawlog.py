@@ -1,5 +1,10 @@
 import json
 import os
+import subprocess
+import sys
+import threading
+
+import pytest
 
 from wikimem import rawlog
 from wikimem.observation import Observation, new_id
@@ -71,3 +76,115 @@ def test_hostile_session_ids_stay_inside(tmp_path):
     for p in tmp_path.iterdir():
         assert p.parent == tmp_path
     assert rawlog.session_filename("../../etc").startswith("x-")
+
+
+# -- concurrent writers -------------------------------------------------------------------------
+
+_WRITER = """
+import sys
+from pathlib import Path
+from wikimem import rawlog
+from wikimem.observation import Observation, new_id
+
+raw, me, shared, own = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+stored = 0
+for i in range(max(shared, own)):
+    for key in ([f"u-shared-{i}"] if i < shared else []) + ([f"u-{me}-{i}"] if i < own else []):
+        o = Observation(id=new_id(), key=key, session="s1", agent="x", kind="prompt",
+                        ts="2026-01-01T00:00:00.000Z", data={"by": me, "pad": "x" * 300})
+        stored += rawlog.append(raw, o)
+print(stored)
+"""
+
+
+def test_concurrent_writer_processes_store_every_event_exactly_once(tmp_path):
+    """Four processes append to one session at once, re-delivering each other's events."""
+    raw = tmp_path / "raw"
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(raw), f"w{n}", "60", "90"],
+                              stdout=subprocess.PIPE, text=True) for n in range(4)]
+    stored = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(stored) == 60 + 4 * 90
+    result = rawlog.read(raw / "s1.jsonl")
+    keys = [o.key for o in result.observations]
+    assert not result.bad_lines and len(keys) == len(set(keys)) == 60 + 4 * 90
+    assert (raw / "s1.keys").read_text().split() == keys  # the keys file follows the log
+
+
+def test_threads_of_one_process_exclude_each_other(tmp_path):
+    """A session's files are cached per process; a second thread must not share its lock."""
+    def work(me):
+        for i in range(150):
+            for key in (f"u-shared-{i}", f"u-{me}-{i}"):
+                if rawlog.append(tmp_path, obs(key)):
+                    counts[me] += 1
+
+    counts = dict.fromkeys(range(4), 0)
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations]
+    assert sum(counts.values()) == len(keys) == len(set(keys)) == 150 + 4 * 150
+
+
+def test_a_session_deleted_and_recreated_elsewhere_is_read_again(tmp_path):
+    """Files this process holds open were purged, then another process began the session."""
+    assert rawlog.append(tmp_path, obs("u-1"))
+    for suffix in (".jsonl", ".keys"):
+        (tmp_path / f"s1{suffix}").unlink()
+    code = ("import sys\nfrom pathlib import Path\nfrom wikimem import rawlog\n"
+            "from wikimem.observation import Observation, new_id\n"
+            "o = Observation(id=new_id(), key='u-2', session='s1', agent='x', kind='prompt',"
+            " ts='2026-01-01T00:00:00.000Z')\n"
+            f"print(rawlog.append(Path({str(tmp_path)!r}), o))\n")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
+    assert not rawlog.append(tmp_path, obs("u-2"))  # the other process stored it
+    assert rawlog.append(tmp_path, obs("u-1"))  # purged: stored again
+    assert [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations] == ["u-2", "u-1"]
+    assert ((tmp_path / "s1.keys").stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
+    """Parent and child append the same events at once; each is stored once."""
+    assert rawlog.append(tmp_path, obs("u-first"))  # the parent now holds the files open
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            for i in range(300):
+                rawlog.append(tmp_path, obs(f"u-shared-{i}"))
+            code = 0
+        finally:
+            os._exit(code)
+    for i in range(300):
+        rawlog.append(tmp_path, obs(f"u-shared-{i}"))
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    keys = [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations]
+    assert len(keys) == len(set(keys)) == 301
+
+
+def test_purge_rewrites_a_log_under_the_writers_lock(tmp_path):
+    """purge rewrites raw/<session>.jsonl under the lock every append takes (the keys file)."""
+    from wikimem import purge
+
+    assert rawlog.append(tmp_path, obs("u-1", secret="tok-123"))
+    done = threading.Event()
+
+    def rewrite():
+        purge._rewrite(tmp_path / "s1.jsonl", lambda b: b.replace(b"tok-123", b"x"), True)
+        done.set()
+
+    with rawlog.transaction(tmp_path, "s1") as log:
+        worker = threading.Thread(target=rewrite)
+        worker.start()
+        worker.join(timeout=0.5)
+        assert not done.is_set()  # waiting for the lock this transaction holds
+        assert log.append(obs("u-2"))
+    worker.join()
+    assert done.is_set()
+    assert [o.key for o in rawlog.read(tmp_path / "s1.jsonl").observations] == ["u-1", "u-2"]
+    assert b"tok-123" not in (tmp_path / "s1.jsonl").read_bytes()

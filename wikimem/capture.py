@@ -10,13 +10,12 @@ import json
 import os
 import sys
 from collections import namedtuple
-from pathlib import Path
 
 from wikimem import rawlog
 from wikimem.adapters import Event
 from wikimem.observation import Observation, new_id, sha256_hex, utc_now
 from wikimem.project import Project, Registry
-from wikimem.redact import redact_text, redact_value
+from wikimem.redact import redact_entry, redact_text, redact_value
 
 DEFAULT_CAP = 2000
 # Per-key caps (characters) for strings inside an observation's data.
@@ -66,6 +65,49 @@ def cap_value(value, limit: int = DEFAULT_CAP, *, _key: str | None = None, _dept
     return value
 
 
+def clean_value(value, limit: int = DEFAULT_CAP, *, _key: str | None = None, _depth: int = 0):
+    """`cap_value(redact_value(value))` - redact, then cap - in one walk and one copy.
+
+    Dicts with string keys, lists and scalars (what JSON gives) are walked here; anything
+    else (tuples, long lists, deep nesting, other types) takes the two-step path.
+    """
+    cls = type(value)
+    if _depth < 50 and cls is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                break
+            name = redact_text(k)
+            vcls = type(v)
+            if vcls is str:
+                text = redact_entry(k, v)
+                cap = CAPS.get(name, limit)
+                out[name] = text if len(text) <= cap else cap_text(text, cap)
+            elif vcls in _SCALARS:
+                out[name] = v
+            else:
+                out[name] = clean_value(v, limit, _key=name, _depth=_depth + 1)
+        else:
+            return out
+    elif _depth < 50 and cls is list and len(value) <= 200:
+        cap = CAPS.get(_key or "", limit)
+        items = []
+        for v in value:
+            vcls = type(v)
+            if vcls is str:
+                text = redact_text(v)
+                items.append(text if len(text) <= cap else cap_text(text, cap))
+            elif vcls in _SCALARS:
+                items.append(v)
+            else:
+                items.append(clean_value(v, limit, _key=_key, _depth=_depth + 1))
+        return items
+    return cap_value(redact_value(value), limit, _key=_key, _depth=_depth)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def idempotency_key(agent: str, event: Event, payload) -> str:
     """`u-` + hash of the agent's own event id when it gave one, else `p-` + payload hash."""
     if event.uid:
@@ -78,7 +120,7 @@ def idempotency_key(agent: str, event: Event, payload) -> str:
 def make_observation(agent: str, event: Event, payload, *, ts: str | None = None) -> Observation:
     """Redact, cap and stamp an Event."""
     session = cap_text(redact_text(event.session), MAX_SESSION_ID) or "unknown-session"
-    data = cap_value(redact_value(event.data))
+    data = clean_value(event.data)
     obs = Observation(
         id=new_id(),
         key=idempotency_key(agent, event, payload),
@@ -90,8 +132,8 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
         data=data,
     )
     limit = DEFAULT_CAP
-    # (`to_json` is computed once per observation: the raw log writes this same line.)
-    while len(obs.to_json().encode("utf-8", "surrogatepass")) > MAX_LINE and limit > 50:
+    # (`to_line` is computed once per observation: the raw log writes these same bytes.)
+    while len(obs.to_line()) > MAX_LINE and limit > 50:
         limit //= 4
         small = {k: cap_text(str(v), limit) if not isinstance(v, int | float | bool) else v
                  for k, v in data.items()}
@@ -104,7 +146,8 @@ def make_observation(agent: str, event: Event, payload, *, ts: str | None = None
 Captured = namedtuple("Captured", "project observation stored")
 
 
-_dirs_made: set[Path] = set()  # project folders this process has created or found
+# Projects this process has set up: project folder -> its raw folder.
+_raw_dirs: dict[str, str] = {}
 
 
 def capture(
@@ -117,19 +160,50 @@ def capture(
     ts: str | None = None,
 ) -> Captured:
     """Store one event in its project's raw log (the project of its cwd unless given)."""
-    if project is None:
-        project = (registry or Registry()).resolve(event.cwd or os.getcwd())
-    if project.dir not in _dirs_made:
-        # Once per process (importers capture thousands of events): a folder removed while
-        # it runs comes back with the next append (raw/) or compile (the others).
-        project.ensure_dirs()
-        _dirs_made.add(project.dir)
+    project, raw_dir = _target(event, project, registry)
     obs = make_observation(agent, event, payload, ts=ts)
-    stored = rawlog.append(project.raw_dir, obs)
+    stored = rawlog.append(raw_dir, obs)
     return Captured(project, obs, stored)
 
 
-def log_error(log_path: Path, message: str, **details) -> None:
+def _target(event: Event, project: Project | None, registry: Registry | None):
+    """The event's project (that of its cwd unless given) and its raw folder, made once."""
+    if project is None:
+        project = (registry or Registry()).resolve(event.cwd or os.getcwd())
+    raw_dir = _raw_dirs.get(project.folder)
+    if raw_dir is None:
+        # Once per process (importers capture thousands of events): a folder removed while
+        # it runs comes back with the next append (raw/) or compile (the others).
+        project.ensure_dirs()
+        raw_dir = _raw_dirs[project.folder] = project.file("raw")
+    return project, raw_dir
+
+
+def capture_many(agent: str, items, *, project: Project | None = None,
+                 registry: Registry | None = None) -> list[Captured]:
+    """`capture` for many events at once: (event, payload, ts or None) each, in order.
+
+    The same observations as capturing them one by one, appended with one lock and one write
+    per session (import and backfill hand over thousands). Events without a project are
+    resolved from their cwd, as `capture` does.
+    """
+    batches: dict[tuple, list] = {}
+    out: list = []
+    for event, payload, ts in items:
+        target, raw_dir = _target(event, project, registry)
+        obs = make_observation(agent, event, payload, ts=ts)
+        batches.setdefault((raw_dir, obs.session), []).append(len(out))
+        out.append((target, obs))
+    stored = [False] * len(out)
+    for (raw_dir, session), positions in batches.items():
+        with rawlog.transaction(raw_dir, session) as log:
+            for i, ok in zip(positions, log.append_many([out[i][1] for i in positions]),
+                             strict=True):
+                stored[i] = ok
+    return [Captured(p, obs, ok) for (p, obs), ok in zip(out, stored, strict=True)]
+
+
+def log_error(log_path: str | os.PathLike, message: str, **details) -> None:
     """Append one JSON line to an error log; never raises.
 
     When the log itself cannot be written (a full disk, a read-only home) the message goes
@@ -138,7 +212,7 @@ def log_error(log_path: Path, message: str, **details) -> None:
     record = {"ts": utc_now(), "error": message}
     record.update({k: redact_text(cap_text(str(v), 1000)) for k, v in details.items()})
     try:
-        log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(os.fspath(log_path)), mode=0o700, exist_ok=True)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 MAX_STDIN = 64 * 1024 * 1024  # bytes; a larger event is recorded as an error, not parsed
 
@@ -27,13 +26,13 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         os.umask(0o077)
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
-    error_log: Path | None = None
+    error_log: str | None = None
     raw = b""
     try:
         from wikimem import adapters, privacy
         from wikimem.capture import capture
         from wikimem.observation import COMPILE_TRIGGERS
-        from wikimem.project import Registry
+        from wikimem.project import CONTEXT_FILE, ERROR_LOG, Registry
 
         adapter = adapters.get(agent)
         if argv and argv[-1].lstrip().startswith("{"):
@@ -50,7 +49,7 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         payload = _parse(raw)
         event = adapter.normalize(payload)
         project = Registry().resolve(event.cwd or os.getcwd())
-        error_log = project.error_log
+        error_log = project.file(ERROR_LOG)
         # The user's redaction patterns, allow-list and ignore_paths (read only if configured).
         settings = privacy.apply(project)
         if settings.errors:
@@ -61,7 +60,7 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
             return 0
         result = capture(adapter.AGENT, event, payload, project=project)
         if event.kind == "session_start":
-            context = _read_context(project.context_file)
+            context = _read_context(project.file(CONTEXT_FILE))
             out = adapter.session_start_output(context) if context else None
             if out:
                 stdout.write((out + "\n").encode("utf-8"))
@@ -72,14 +71,14 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
     except BaseException as exc:  # noqa: BLE001 - the hook must fail open, whatever happened
         try:
             from wikimem.capture import log_error
-            from wikimem.project import Registry, home
+            from wikimem.project import ERROR_LOG, Registry, home_folder
 
             if error_log is None:
                 # The payload never said where it came from: the hook runs in the project.
                 try:
-                    error_log = Registry().resolve(os.getcwd()).error_log
+                    error_log = Registry().resolve(os.getcwd()).file(ERROR_LOG)
                 except Exception:  # noqa: BLE001 - fall back to the home-level log
-                    error_log = home() / "errors.log"
+                    error_log = os.path.join(home_folder(), "errors.log")
             log_error(
                 error_log,
                 f"{type(exc).__name__}: {exc}",
@@ -111,9 +110,10 @@ def _parse(raw: bytes) -> dict:
     return payload
 
 
-def _read_context(path: Path) -> str:
+def _read_context(path: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     except OSError:
         return ""
 
@@ -126,7 +126,7 @@ def spawn_compile(project) -> None:
     """Start `wikimem compile` for the project, detached, so the agent never waits for it."""
     import subprocess
 
-    log = project.state_dir / "compile.log"
+    log = project.file("state", "compile.log")
     kwargs: dict = {}
     if os.name == "nt":  # pragma: no cover - Windows only
         kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | NEW_PROCESS_GROUP

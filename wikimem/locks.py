@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -39,16 +37,39 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-@contextmanager
-def locked(path: str | os.PathLike, *, blocking: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on `path` (created 0600); yields False if non-blocking and busy."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        got = _lock(fd, blocking)
+def lock_fd(fd: int) -> None:
+    """Take an exclusive lock on an open file, waiting for it."""
+    _lock(fd, True)
+
+
+def unlock_fd(fd: int) -> None:
+    """Release a lock taken with `lock_fd`."""
+    _unlock(fd)
+
+
+class locked:  # (named like the function it was: `with locked(path) as got`)
+    """Hold an exclusive lock on `path` (created 0600); yields False if non-blocking and busy.
+
+    (A class rather than a `contextlib.contextmanager`: the hook path does not import
+    contextlib.)
+    """
+
+    def __init__(self, path: str | os.PathLike, *, blocking: bool = True):
+        self._path, self._blocking = path, blocking
+        self._fd, self._got = -1, False
+
+    def __enter__(self) -> bool:
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            yield got
+            self._got = _lock(self._fd, self._blocking)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        return self._got
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._got:
+                _unlock(self._fd)
         finally:
-            if got:
-                _unlock(fd)
-    finally:
-        os.close(fd)
+            os.close(self._fd)

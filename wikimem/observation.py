@@ -55,11 +55,26 @@ COMPILE_TRIGGERS = frozenset({"stop", "session_end", "pre_compact"})
 _lock = _thread.allocate_lock()  # what threading.Lock() is, without importing threading
 _last_ms = 0
 _seq = 0
+_ms_text = (-1, "")  # (the last id's milliseconds, their first 13 characters of an id)
+# Random hex digits for ids, drawn from the OS 1 KB at a time (one system call per 128 ids,
+# not one per id). A forked child starts with none, so parent and child never share them.
+_random = ""
+_random_at = 0
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # 0b10xx: RFC 9562
+
+
+def _forget_random() -> None:
+    global _random
+    _random = ""
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id(now_ms: int | None = None) -> str:
     """A UUIDv7: 48-bit Unix milliseconds, then a counter and randomness; monotonic per process."""
-    global _last_ms, _seq
+    global _last_ms, _seq, _ms_text, _random, _random_at
     with _lock:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -71,10 +86,16 @@ def new_id(now_ms: int | None = None) -> str:
             _seq = 0
         _last_ms = ms
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        at = _random_at
+        if at + 16 > len(_random):
+            _random, at = os.urandom(1024).hex(), 0
+        _random_at = at + 16
+        rand = _random[at:at + 16]
+        if _ms_text[0] != ms:
+            h = f"{ms:012x}"
+            _ms_text = (ms, f"{h[:8]}-{h[8:]}")
+        head = _ms_text[1]
+    return f"{head}-7{seq:03x}-{_VARIANT[rand[0]]}{rand[1:4]}-{rand[4:]}"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -82,11 +103,18 @@ def sha256_hex(data: bytes) -> str:
     return _sha256(data).hexdigest()
 
 
+_second = (-1, "")  # (a Unix second, its text): one strftime per second, not per event
+
+
 def utc_now() -> str:
     """Now as the raw log writes timestamps: 2026-11-21T06:43:25.123Z."""
     # From the clock directly, not through `datetime`: the hook would import it just for this.
-    ms = time.time_ns() // 1_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    global _second
+    sec, ms = divmod(time.time_ns() // 1_000_000, 1000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{ms:03d}Z"
 
 
 def format_ts(dt) -> str:
@@ -97,6 +125,10 @@ def format_ts(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# One encoder for every line (`json.dumps` with options builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class Observation:
     """One agent event after normalization, redaction and capping. Immutable.
 
@@ -105,14 +137,16 @@ class Observation:
     holds exactly them, so `Observation(**{**o.__dict__, "ts": ...})` makes a changed copy.
     """
 
-    # `_json` caches the line `to_json` made: capture checks its size, the raw log writes it.
-    __slots__ = ("__dict__", "_json")
+    # `_json` caches the line `to_json` made, `_line` its bytes: capture checks their size,
+    # the raw log writes them.
+    __slots__ = ("__dict__", "_json", "_line")
     __hash__ = None  # `data` is a dict: observations are compared, never hashed
 
     def __init__(self, id: str, key: str, session: str, agent: str, kind: str, ts: str,
                  cwd: str = "", data: dict | None = None, v: int = SCHEMA_VERSION):
-        self.__dict__.update(id=id, key=key, session=session, agent=agent, kind=kind, ts=ts,
-                             cwd=cwd, data={} if data is None else data, v=v)
+        # In schema order, `v` first: `to_json` encodes this dict as it is.
+        self.__dict__.update(v=v, id=id, key=key, session=session, agent=agent, kind=kind,
+                             ts=ts, cwd=cwd, data={} if data is None else data)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r}: observations are immutable")
@@ -130,7 +164,9 @@ class Observation:
         return f"Observation({fields})"
 
     def __reduce__(self):  # copy and pickle through the constructor
-        return (self.__class__, tuple(self.__dict__.values()))
+        d = self.__dict__
+        return (self.__class__, (d["id"], d["key"], d["session"], d["agent"], d["kind"],
+                                 d["ts"], d["cwd"], d["data"], d["v"]))
 
     def to_json(self) -> str:
         """One line of the raw log (no trailing newline)."""
@@ -138,26 +174,25 @@ class Observation:
             return self._json
         except AttributeError:
             pass
-        record = {
-            "v": self.v,
-            "id": self.id,
-            "key": self.key,
-            "session": self.session,
-            "agent": self.agent,
-            "kind": self.kind,
-            "ts": self.ts,
-            "cwd": self.cwd,
-            "data": self.data,
-        }
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        text = _encode(self.__dict__)
         try:
-            text.encode("utf-8")
+            line = (text + "\n").encode("utf-8")
         except UnicodeEncodeError:
             # Trigger: a lone surrogate (agents cut emoji pairs in half). Why: it cannot be
             # written as UTF-8. Outcome: it becomes U+FFFD; the rest of the line is kept.
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            line = (text + "\n").encode("utf-8")
         object.__setattr__(self, "_json", text)
+        object.__setattr__(self, "_line", line)
         return text
+
+    def to_line(self) -> bytes:
+        """`to_json` as UTF-8 with its newline: the bytes the raw log appends."""
+        try:
+            return self._line
+        except AttributeError:
+            self.to_json()
+            return self._line
 
     @classmethod
     def from_dict(cls, record: dict) -> Observation:

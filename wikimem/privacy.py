@@ -29,7 +29,6 @@ import json
 import os
 import re
 from collections import namedtuple
-from pathlib import Path
 
 from wikimem import redact
 
@@ -43,13 +42,20 @@ EMPTY = Privacy((), frozenset(), (), ())
 _cache: dict[str, Privacy] = {}
 
 
-def config_files(project) -> list[Path]:
-    """The files that may configure a project's privacy: the home's, then the project's."""
-    from wikimem.project import home
+def config_files(project) -> list:
+    """The files that may configure a project's privacy (Paths): the home's, the project's."""
+    from pathlib import Path
 
-    files = [home() / HOME_CONFIG]
+    return [Path(f) for f in _config_files(project)]
+
+
+def _config_files(project) -> list[str]:
+    """`config_files` as strings (the hook path does not import pathlib)."""
+    from wikimem.project import home_folder
+
+    files = [os.path.join(home_folder(), HOME_CONFIG)]
     if project is not None and getattr(project, "root", ""):
-        files.append(Path(project.root) / MARKER)
+        files.append(os.path.join(project.root, MARKER))
     return files
 
 
@@ -60,7 +66,7 @@ def load(project) -> Privacy:
     (the lists read, keyed by the files' size, mtime and inode): importing `tomllib` costs a
     hook more than the rest of its work.
     """
-    files = config_files(project)
+    files = _config_files(project)
     signature = []
     for path in files:
         try:
@@ -94,7 +100,7 @@ def apply(project) -> Privacy:
     return privacy
 
 
-def _cached_lists(cache_file: Path | None, key: str) -> dict | None:
+def _cached_lists(cache_file: os.PathLike | None, key: str) -> dict | None:
     if cache_file is None:
         return None
     try:
@@ -105,7 +111,7 @@ def _cached_lists(cache_file: Path | None, key: str) -> dict | None:
         return None
 
 
-def _store_lists(cache_file: Path | None, key: str, lists: dict) -> None:
+def _store_lists(cache_file: os.PathLike | None, key: str, lists: dict) -> None:
     if cache_file is None:
         return
     from wikimem.project import ensure_private_dir
@@ -121,7 +127,7 @@ def _store_lists(cache_file: Path | None, key: str, lists: dict) -> None:
         pass  # (a read-only home: parsed again next time)
 
 
-def _read(paths: list[Path]) -> dict:
+def _read(paths: list[str]) -> dict:
     """The lists the files give, with what is wrong in them (`errors`)."""
     import tomllib  # only when a file exists and changed: the hook runs without it otherwise
 
@@ -166,7 +172,7 @@ def _compile(lists: dict) -> Privacy:
     return Privacy(tuple(patterns), allow, tuple(ignore), tuple(errors))
 
 
-def _strings(table: dict, key: str, label: str, path: Path, errors: list[str]) -> list[str]:
+def _strings(table: dict, key: str, label: str, path, errors: list[str]) -> list[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         errors.append(f"{label} in {path} must be a list of strings")
@@ -317,7 +323,7 @@ def report_errors(project, privacy: Privacy) -> None:
         pass
 
 
-def _append(path: Path, record: dict) -> None:
+def _append(path: str | os.PathLike, record: dict) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -13,37 +13,62 @@ import json
 import os
 import sys
 from collections import namedtuple
-from pathlib import Path
 
 from wikimem.errors import ProjectNotFound, WikimemError
 from wikimem.locks import locked
+from wikimem.observation import sha256_hex
 
 MARKER = ".wikimem.toml"
+LOOKUP_DIR = "lookup"
 REGISTRY_VERSION = 1
 DEFAULT_WORKSPACE = "default"
 
 
-def home() -> Path:
+def home() -> os.PathLike:
     """The wikimem home: `$WIKIMEM_HOME`, else the platform's per-user data directory."""
+    return _path(home_folder())
+
+
+def home_folder() -> str:
+    """`home()` as a string (the hook path works with strings: see `_path`)."""
     env = os.environ.get("WIKIMEM_HOME")
     if env:
-        return Path(env).expanduser()
+        return os.path.expanduser(env)
+    user = os.path.expanduser("~")
     if sys.platform == "win32":  # pragma: no cover - Windows only
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "wikimem"
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(user, "AppData", "Local")
+        return os.path.join(base, "wikimem")
     if sys.platform == "darwin":  # pragma: no cover - macOS only
-        return Path.home() / "Library" / "Application Support" / "wikimem"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "wikimem"
+        return os.path.join(user, "Library", "Application Support", "wikimem")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(user, ".local", "share")
+    return os.path.join(base, "wikimem")
 
 
-def ensure_private_dir(path: Path) -> Path:
+def _path(folder) -> os.PathLike:
+    """A `pathlib.Path` (what every Path-returning function here returns), importing pathlib
+    only now.
+
+    Why: pathlib (with urllib.parse, ipaddress and fnmatch, which it imports) costs the hook
+    process about as much as all of wikimem's own modules, and the hook needs no Path: it
+    works with the string forms (`home_folder`, `Project.folder`, `Project.file`).
+    """
+    from pathlib import Path
+
+    return Path(folder)
+
+
+def _signature(st: os.stat_result) -> list:
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def ensure_private_dir(path):
     """Create `path` (and parents) with mode 0700 where we create it."""
     if not os.path.isdir(path):
-        # (Path.mkdir gives the parents it creates the default mode, not `mode`.)
-        missing = [Path(path)]
-        while not os.path.isdir(missing[-1].parent) and missing[-1].parent != missing[-1]:
-            missing.append(missing[-1].parent)
+        # (os.makedirs gives the parents it creates the default mode, not `mode`.)
+        missing = [os.path.abspath(path)]
+        while (not os.path.isdir(os.path.dirname(missing[-1]))
+               and os.path.dirname(missing[-1]) != missing[-1]):
+            missing.append(os.path.dirname(missing[-1]))
         for d in reversed(missing):
             try:
                 os.mkdir(d, 0o700)
@@ -56,47 +81,55 @@ def ensure_private_dir(path: Path) -> Path:
 
 # Value types are named tuples, not dataclasses: `dataclasses` imports `inspect`, which would
 # cost the hook process more than its whole job.
-class Project(namedtuple("Project", "name project_id workspace workspace_id root dir")):
+class Project(namedtuple("Project", "name project_id workspace workspace_id root folder")):
     """A registered project and where its data lives (immutable).
 
     `root` is the directory the project was resolved from (repository root, marker dir);
-    `dir` the project's folder under the wikimem home.
+    `folder` the project's folder under the wikimem home (`dir` is the same as a Path).
     """
 
     __slots__ = ()
 
     @property
-    def raw_dir(self) -> Path:
+    def dir(self) -> os.PathLike:
+        return _path(self.folder)
+
+    def file(self, *parts: str) -> str:
+        """A path inside the project's folder, as a string (what the hook path uses)."""
+        return os.path.join(self.folder, *parts)
+
+    @property
+    def raw_dir(self) -> os.PathLike:
         return self.dir / "raw"
 
     @property
-    def wiki_dir(self) -> Path:
+    def wiki_dir(self) -> os.PathLike:
         return self.dir / "wiki"
 
     @property
-    def index_dir(self) -> Path:
+    def index_dir(self) -> os.PathLike:
         return self.dir / "index"
 
     @property
-    def state_dir(self) -> Path:
+    def state_dir(self) -> os.PathLike:
         return self.dir / "state"
 
     @property
-    def error_log(self) -> Path:
-        return self.state_dir / "errors.log"
+    def error_log(self) -> os.PathLike:
+        return self.dir / ERROR_LOG
 
     @property
-    def context_file(self) -> Path:
+    def context_file(self) -> os.PathLike:
         """The precomputed session-start block the hook prints."""
-        return self.state_dir / "context.md"
+        return self.dir / CONTEXT_FILE
 
     def ensure_dirs(self) -> None:
         """Create the project's folders (0700) if they are missing."""
-        # Checked as strings first: capture calls this for every event.
-        base = os.fspath(self.dir)
-        if all(os.path.isdir(os.path.join(base, d)) for d in ("raw", "wiki", "index", "state")):
+        base = self.folder
+        folders = [base, *(os.path.join(base, d) for d in ("raw", "wiki", "index", "state"))]
+        if all(os.path.isdir(d) for d in folders[1:]):
             return
-        for d in (self.dir, self.raw_dir, self.wiki_dir, self.index_dir, self.state_dir):
+        for d in folders:
             ensure_private_dir(d)
 
     def as_dict(self) -> dict:
@@ -106,44 +139,49 @@ class Project(namedtuple("Project", "name project_id workspace workspace_id root
             "workspace": self.workspace,
             "workspace_id": self.workspace_id,
             "root": self.root,
-            "dir": str(self.dir),
-            "wiki": str(self.wiki_dir),
+            "dir": self.folder,
+            "wiki": os.path.join(self.folder, "wiki"),
         }
+
+
+ERROR_LOG = os.path.join("state", "errors.log")
+CONTEXT_FILE = os.path.join("state", "context.md")
 
 
 # Where a working directory sits: its project root, repository key and marker settings.
 Location = namedtuple("Location", "root key marker")
 
 
-def _git_common_dir(dotgit: Path) -> Path | None:
+def _git_common_dir(dotgit: str) -> str | None:
     """Mirror `git rev-parse --git-common-dir` for the `.git` entry found at a directory.
 
     Done in Python because the hook resolves the project on every event and a git
     subprocess would cost more than the rest of the hook together.
     """
-    if dotgit.is_dir():
+    if os.path.isdir(dotgit):
         return dotgit
     try:
-        text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+        with open(dotgit, encoding="utf-8", errors="replace") as f:
+            text = f.read().strip()
     except OSError:
         return None
     if not text.startswith("gitdir:"):
         return None
-    gitdir = Path(text[len("gitdir:") :].strip())
-    if not gitdir.is_absolute():
-        gitdir = dotgit.parent / gitdir
-    commondir = gitdir / "commondir"
-    if commondir.is_file():
+    gitdir = text[len("gitdir:") :].strip()
+    if not os.path.isabs(gitdir):
+        gitdir = os.path.join(os.path.dirname(dotgit), gitdir)
+    commondir = os.path.join(gitdir, "commondir")
+    if os.path.isfile(commondir):
         try:
-            rel = commondir.read_text(encoding="utf-8").strip()
+            with open(commondir, encoding="utf-8") as f:
+                rel = f.read().strip()
         except OSError:
             return gitdir
-        common = Path(rel)
-        return common if common.is_absolute() else gitdir / common
+        return rel if os.path.isabs(rel) else os.path.join(gitdir, rel)
     return gitdir
 
 
-def _read_marker(path: Path) -> dict:
+def _read_marker(path: str) -> dict:
     import tomllib  # only when a marker exists: the hook imports this module on every event
 
     try:
@@ -158,58 +196,88 @@ def _read_marker(path: Path) -> dict:
 
 
 def locate(start: str | os.PathLike) -> Location:
-    """Find the project root, repository key and marker for a working directory."""
-    start_path = Path(os.path.abspath(os.path.expanduser(os.fspath(start))))
-    marker_dir: Path | None = None
-    repo_root: Path | None = None
-    common: Path | None = None
-    for d in (start_path, *start_path.parents):
-        if marker_dir is None and (d / MARKER).is_file():
+    """Find the project root (a Path), repository key and marker for a working directory."""
+    loc = _locate(start)
+    return Location(_path(loc.root), loc.key, loc.marker)
+
+
+def _locate(start: str | os.PathLike) -> Location:
+    """`locate`, with the root as a string."""
+    start_path = os.path.abspath(os.path.expanduser(os.fspath(start)))
+    marker_dir: str | None = None
+    repo_root: str | None = None
+    common: str | None = None
+    d = start_path
+    while True:
+        if marker_dir is None and os.path.isfile(os.path.join(d, MARKER)):
             marker_dir = d
-        dotgit = d / ".git"
+        dotgit = os.path.join(d, ".git")
         if os.path.lexists(dotgit):
             common = _git_common_dir(dotgit)
             if common is not None:
-                common = Path(os.path.realpath(common))
-                repo_root = common.parent if common.name == ".git" else d
+                common = os.path.realpath(common)
+                repo_root = os.path.dirname(common) if os.path.basename(common) == ".git" else d
                 break
-    marker = _read_marker(marker_dir / MARKER) if marker_dir else {}
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    marker = _read_marker(os.path.join(marker_dir, MARKER)) if marker_dir else {}
     if repo_root is not None and common is not None:
-        return Location(Path(os.path.realpath(repo_root)), f"git:{common}", marker)
+        return Location(os.path.realpath(repo_root), f"git:{common}", marker)
     root = marker_dir or start_path
-    real = Path(os.path.realpath(root)) if root.exists() else root
+    real = os.path.realpath(root) if os.path.exists(root) else root
     return Location(real, f"path:{real}", marker)
 
 
 class Registry:
     """`$WIKIMEM_HOME/registry.json`: workspaces and projects by UUID, with names and keys."""
 
-    def __init__(self, home_dir: Path | None = None):
-        self.home = home_dir or home()
-        self.path = self.home / "registry.json"
+    def __init__(self, home_dir: str | os.PathLike | None = None):
+        self._home = os.fspath(home_dir) if home_dir else home_folder()
+        self._file = os.path.join(self._home, "registry.json")
+
+    @property
+    def home(self) -> os.PathLike:
+        return _path(self._home)
+
+    @property
+    def path(self) -> os.PathLike:
+        return _path(self._file)
 
     def load(self) -> dict:
+        return self._load()[0]
+
+    def _load(self) -> tuple[dict, list | None]:
+        """The registry, and the signature of the file it was read from (None: no file)."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
+            with open(self._file, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = json.loads(f.read())
         except FileNotFoundError:
-            return {"version": REGISTRY_VERSION, "workspaces": {}, "projects": {}}
+            return {"version": REGISTRY_VERSION, "workspaces": {}, "projects": {}}, None
         except (OSError, ValueError) as exc:
             raise WikimemError(
-                f"The project registry {self.path} cannot be read ({exc}). "
+                f"The project registry {self._file} cannot be read ({exc}). "
                 "Restore it from a backup or move it aside to start a new one."
             ) from exc
+        if not isinstance(data, dict):
+            raise WikimemError(
+                f"The project registry {self._file} is not a JSON object. "
+                "Restore it from a backup or move it aside to start a new one."
+            )
         data.setdefault("workspaces", {})
         data.setdefault("projects", {})
-        return data
+        return data, _signature(st)
 
     def _save(self, data: dict) -> None:
-        tmp = self.path.with_name(f".registry.{os.getpid()}.tmp")
+        tmp = os.path.join(self._home, f".registry.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
-        os.replace(tmp, self.path)
+        os.replace(tmp, self._file)
+        self._forget_lookups()
 
     def _project(self, data: dict, pid: str) -> Project:
         entry = data["projects"][pid]
@@ -221,7 +289,7 @@ class Registry:
             workspace=wname,
             workspace_id=wid,
             root=entry.get("root", ""),
-            dir=self.home / wid / pid,
+            folder=os.path.join(self._home, wid, pid),
         )
 
     def projects(self) -> list[Project]:
@@ -253,17 +321,22 @@ class Registry:
 
     def resolve(self, cwd: str | os.PathLike, *, create: bool = True) -> Project:
         """The project for a working directory, registering it on first sight."""
-        loc = locate(cwd)
-        data = self.load()
+        loc = _locate(cwd)
+        found = self._looked_up(loc)
+        if found is not None:
+            return found
+        data, signature = self._load()
         pid = self._match(data, loc)
         if pid is not None:
-            return self._project(data, pid)
+            project = self._project(data, pid)
+            self._remember(loc, project, signature)
+            return project
         if not create:
             raise ProjectNotFound(
                 f"{loc.root} is not a wikimem project yet. Run `wikimem init` there."
             )
-        ensure_private_dir(self.home)
-        with locked(self.home / "registry.lock"):
+        ensure_private_dir(self._home)
+        with locked(os.path.join(self._home, "registry.lock")):
             data = self.load()  # re-read: another process may have registered it meanwhile
             pid = self._match(data, loc)
             if pid is None:
@@ -274,7 +347,7 @@ class Registry:
     def rename(self, ref: str, new_name: str) -> Project:
         """Give a project a new name; its UUID and files stay where they are."""
         project = self.find(ref)
-        with locked(self.home / "registry.lock"):
+        with locked(os.path.join(self._home, "registry.lock")):
             data = self.load()
             clash = [
                 pid
@@ -288,6 +361,64 @@ class Registry:
             data["projects"][project.project_id]["name"] = new_name
             self._save(data)
         return self._project(data, project.project_id)
+
+    # The lookup cache: `lookup/<hash of the location>.json` holds the project a location
+    # resolved to and the signature of the registry it was read from. The hook resolves the
+    # project on every event; with the cache that costs a stat and one small file, whatever
+    # the number of projects. An entry counts only while registry.json is the file it was
+    # made from (same inode, size and modification time), and every save removes them all.
+
+    def _lookup_path(self, loc: Location) -> str:
+        basis = json.dumps([loc.key, sorted(loc.marker.items())], ensure_ascii=False)
+        name = sha256_hex(basis.encode("utf-8", "surrogatepass"))[:32]
+        return os.path.join(self._home, LOOKUP_DIR, name + ".json")
+
+    def _looked_up(self, loc: Location) -> Project | None:
+        try:
+            signature = _signature(os.stat(self._file))
+            with open(self._lookup_path(loc), "rb") as f:
+                entry = json.loads(f.read())
+            if (entry["registry"] != signature or entry["key"] != loc.key
+                    or entry["marker"] != loc.marker):
+                return None
+            name, pid, workspace, wid, root = entry["project"]
+            return Project(name=name, project_id=pid, workspace=workspace, workspace_id=wid,
+                           root=root, folder=os.path.join(self._home, wid, pid))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember(self, loc: Location, project: Project, signature: list | None) -> None:
+        if signature is None:
+            return
+        entry = {"registry": signature, "key": loc.key, "marker": loc.marker,
+                 "project": [project.name, project.project_id, project.workspace,
+                             project.workspace_id, project.root]}
+        path = self._lookup_path(loc)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            ensure_private_dir(os.path.join(self._home, LOOKUP_DIR))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError:  # a cache: a read-only home just goes without it
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _forget_lookups(self) -> None:
+        try:
+            with os.scandir(os.path.join(self._home, LOOKUP_DIR)) as entries:
+                for e in entries:
+                    try:
+                        os.unlink(e.path)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
 
     @staticmethod
     def _match(data: dict, loc: Location) -> str | None:
@@ -315,7 +446,7 @@ class Registry:
         if wid is None:
             wid = str(uuid.uuid4())
             data["workspaces"][wid] = {"name": wname}
-        name = loc.marker.get("name") or loc.root.name or "project"
+        name = loc.marker.get("name") or os.path.basename(loc.root) or "project"
         taken = {e["name"] for e in data["projects"].values() if e["workspace"] == wid}
         base, n = name, 2
         while name in taken:

@@ -322,7 +322,7 @@ def _rewrite(path: Path, change, raw: bool) -> bool:
     """Rewrite a file through `change(bytes) -> bytes` atomically; True if it changed."""
     lock = None
     if raw and path.suffix == ".jsonl":
-        lock = locked(path.with_suffix(".lock"))  # the raw log's own writers' lock
+        lock = locked(path.with_suffix(".keys"))  # the raw log's writers' lock (rawlog.py)
         lock.__enter__()
     try:
         data = path.read_bytes()

@@ -2,24 +2,29 @@
 
 `raw/<session>.jsonl` holds the session's observations, one JSON object per line. Beside it,
 `raw/<session>.keys` lists the idempotency key of every stored line so a re-delivered event
-is recognised without parsing the log. Appends happen under `raw/<session>.lock`; files are
-0600 in 0700 folders. Nothing in wikimem rewrites these files; only purge may delete them.
+is recognised without parsing the log. Appends happen under a lock on the keys file; files
+are 0600 in 0700 folders. Nothing in wikimem rewrites these files; only purge may delete them.
+
+A process keeps the files of the sessions it appended to lately open (`_Files`), with the
+keys it has read and the sizes it last saw: the next append to the same session takes the
+lock, compares sizes with one `fstat` per file and reads only what other processes added
+since. A file that was removed meanwhile (its link count is 0) is opened again by name.
 """
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from wikimem.locks import locked
+from wikimem.locks import lock_fd, unlock_fd
 from wikimem.observation import Observation, sha256_hex
-from wikimem.project import ensure_private_dir
+from wikimem.project import _path, ensure_private_dir
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
 def session_filename(session: str) -> str:
@@ -29,7 +34,7 @@ def session_filename(session: str) -> str:
     return "x-" + sha256_hex(session.encode("utf-8", "surrogatepass"))[:32]
 
 
-def append(raw_dir: Path, obs: Observation) -> bool:
+def append(raw_dir: str | os.PathLike, obs: Observation) -> bool:
     """Append one observation to its session file; False if its key says it is a re-delivery.
 
     Keys starting `u-` come from an id the agent gave the event (a tool-use id, a transcript
@@ -38,74 +43,60 @@ def append(raw_dir: Path, obs: Observation) -> bool:
     typed twice). Those count as a re-delivery only when nothing else was stored in the
     session in between.
     """
-    with transaction(raw_dir, obs.session) as log:
-        return log.append(obs)
+    files = _acquire(raw_dir, obs.session)
+    done = False
+    try:
+        stored = files.append(obs)
+        done = True
+        return stored
+    finally:
+        _release(files, done)
 
 
 class SessionLog:
     """One session's log while its lock is held: read it whole, append to it."""
 
-    def __init__(self, raw_dir: Path, session: str):
-        # Kept as strings: capture appends through here for every event.
-        self._base = os.path.join(raw_dir, session_filename(session))
-        self._stored: StoredKeys | None = None  # what the keys file held (shared: read only)
-        self._added: set[str] = set()  # keys this log appended since
-        self._last: str | None = None
+    def __init__(self, files: _Files):
+        self._files = files
 
     @property
-    def path(self) -> Path:
-        return Path(self._base + ".jsonl")
+    def path(self) -> os.PathLike:
+        return _path(self._files.base + ".jsonl")
 
     @property
-    def keys_path(self) -> Path:
-        return Path(self._base + ".keys")
+    def keys_path(self) -> os.PathLike:
+        return _path(self._files.base + ".keys")
 
     def read(self) -> list[Observation]:
         return read(self.path).observations
 
     def append(self, obs: Observation) -> bool:
-        kfd = os.open(self._base + ".keys", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            if self._stored is None:
-                self._stored = _read_keys(kfd, self._base + ".keys")
-                self._last = self._stored.last
-            key = obs.key
-            if key == self._last or (key.startswith("u-") and (
-                    key in self._stored.all or key in self._added)):
-                return False
-            line = (obs.to_json() + "\n").encode("utf-8")
-            fd = os.open(self._base + ".jsonl", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    # Trigger: an earlier writer died mid-line. Why: keep its fragment on a
-                    # line of its own. Outcome: readers skip exactly one bad line, never two.
-                    line = b"\n" + line
-                _write_all(fd, line)
-            finally:
-                os.close(fd)
-            _write_all(kfd, (key + "\n").encode("ascii"))  # after the line it stands for
-        finally:
-            os.close(kfd)
-        self._added.add(key)
-        self._last = key
-        return True
+        return self._files.append(obs)
+
+    def append_many(self, observations) -> list[bool]:
+        """Append each observation unless its key says it is a re-delivery (see `append`),
+        in one write: what import and backfill use. Returns which were stored."""
+        return self._files.append_many(observations)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of `data`: a full disk or a file-size limit makes `os.write` stop short,
-    and the next write raises why (ENOSPC, EFBIG), so a cut line is never taken as stored."""
-    done = os.write(fd, data)
-    while done < len(data):
-        done += os.write(fd, data[done:])
+class transaction:  # (named like the function it was: `with transaction(raw, s) as log`)
+    """Hold a session's log lock: what is read inside stays true for what is appended.
 
+    (A class rather than a `contextlib.contextmanager`: the hook path does not import
+    contextlib.)
+    """
 
-@contextmanager
-def transaction(raw_dir: Path, session: str) -> Iterator[SessionLog]:
-    """Hold a session's log lock: what is read inside stays true for what is appended."""
-    ensure_private_dir(raw_dir)
-    with locked(os.path.join(raw_dir, session_filename(session) + ".lock")):
-        yield SessionLog(raw_dir, session)
+    def __init__(self, raw_dir: str | os.PathLike, session: str):
+        self._raw_dir, self._session = raw_dir, session
+        self._files: _Files | None = None
+
+    def __enter__(self) -> SessionLog:
+        self._files = _acquire(self._raw_dir, self._session)
+        return SessionLog(self._files)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        files, self._files = self._files, None
+        _release(files, exc_type is None)
 
 
 class StoredKeys:
@@ -126,35 +117,206 @@ class StoredKeys:
         self.last = key
 
 
-# Keys files this process read lately: path -> (inode, size read, the key line ending there,
-# the keys), most recent last. A keys file only grows, under the session's lock, so the next
-# read in this process takes just the lines added since - by anyone - instead of the whole
-# file again.
-_known_keys: dict[str, tuple[int, int, bytes, StoredKeys]] = {}
-_KNOWN_KEYS_MAX = 32  # sessions; an importer walks thousands
+class _Files:
+    """A session's keys and log files, open, and what this process knows of them.
 
+    The keys file is also the session's lock. `keys_size` bytes of it are in `keys` (the last
+    key line is `keys_tail`); `log_size` is the log's size after this process's last append
+    (its last byte a newline). Used only while the lock is held; between uses it waits in
+    `_open_files`.
+    """
 
-def _read_keys(fd: int, name: str) -> StoredKeys:
-    """The keys in the open keys file `name` (call with the session's lock held)."""
-    stat = os.fstat(fd)
-    size = stat.st_size
-    inode, start, tail, keys = _known_keys.pop(name, (0, 0, b"", None))
-    if (keys is None or inode != stat.st_ino or start > size
-            or os.pread(fd, len(tail), start - len(tail)) != tail):
-        # First read, or not the file read before (purged and recreated meanwhile).
-        keys, start = StoredKeys(), 0
-    new = _pread_all(fd, start, size - start)
-    if new and not new.endswith(b"\n"):
-        # A writer died mid-key: take the whole file as it is, and remember nothing.
-        keys = StoredKeys()
-        keys.add_text(_pread_all(fd, 0, size).decode("ascii", "replace"))
+    __slots__ = ("raw_dir", "base", "name", "keys_fd", "log_fd", "keys", "keys_size",
+                 "keys_tail", "log_size", "locked_size")
+
+    def __init__(self, raw_dir, base: str):
+        self.raw_dir = raw_dir
+        self.base = base
+        self.name: tuple = ()  # its key in `_open_files`
+        self.keys_fd = self.log_fd = -1
+        self.keys: StoredKeys | None = None
+        self.keys_size = self.log_size = -1
+        self.keys_tail = b""
+        self.locked_size = -1  # the keys file's size when the lock was taken, until first used
+
+    def lock(self) -> None:
+        """Take the session's lock: open the keys file (again, if it was removed) and lock it."""
+        while True:
+            if self.keys_fd < 0:
+                try:
+                    self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
+                except FileNotFoundError:  # the raw folder is gone (or never was): make it
+                    ensure_private_dir(self.raw_dir)
+                    self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
+                self.keys, self.keys_size, self.keys_tail = None, -1, b""
+            lock_fd(self.keys_fd)
+            try:
+                st = os.fstat(self.keys_fd)
+            except BaseException:
+                unlock_fd(self.keys_fd)
+                raise
+            if st.st_nlink:
+                self.locked_size = st.st_size
+                return
+            # Trigger: the file was deleted while this process held it open (a purge). Why:
+            # other processes lock the new file by that name, not this one. Outcome: again.
+            unlock_fd(self.keys_fd)
+            os.close(self.keys_fd)
+            self.keys_fd = -1
+
+    def unlock(self) -> None:
+        self.locked_size = -1
+        unlock_fd(self.keys_fd)
+
+    def close(self) -> None:
+        for fd in (self.keys_fd, self.log_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.keys_fd = self.log_fd = -1
+
+    def append(self, obs: Observation) -> bool:
+        keys = self._read_keys()
+        key = obs.key
+        if key == keys.last or (key.startswith("u-") and key in keys.all):
+            return False
+        self._write(keys, obs.to_line(), (key + "\n").encode("ascii"), (key,))
+        return True
+
+    def append_many(self, observations) -> list[bool]:
+        """`append` for each observation in turn, with one write to each file for them all."""
+        keys = self._read_keys()
+        stored, lines, added = [], [], []
+        last = keys.last
+        for obs in observations:
+            key = obs.key
+            if key == last or (key.startswith("u-") and (key in keys.all or key in added)):
+                stored.append(False)
+                continue
+            stored.append(True)
+            lines.append(obs.to_line())
+            added.append(key)
+            last = key
+        if added:
+            entries = "".join(k + "\n" for k in added).encode("ascii")
+            self._write(keys, b"".join(lines), entries, added)
+        return stored
+
+    def _write(self, keys: StoredKeys, lines: bytes, entries: bytes, added) -> None:
+        """Append lines to the log, then their keys to the keys file (the lock is held)."""
+        fd = self.log_fd
+        st = os.fstat(fd) if fd >= 0 else None
+        if st is None or st.st_nlink == 0:  # not open yet, or removed since
+            if fd >= 0:
+                os.close(fd)
+            self.log_fd = fd = os.open(self.base + ".jsonl", _FLAGS, 0o600)
+            self.log_size = -1
+            st = os.fstat(fd)
+        size = st.st_size
+        if size and size != self.log_size and os.pread(fd, 1, size - 1) != b"\n":
+            # Trigger: an earlier writer died mid-line. Why: keep its fragment on a line of
+            # its own. Outcome: readers skip exactly one bad line, never two.
+            lines = b"\n" + lines
+        _write_all(fd, lines)
+        self.log_size = size + len(lines)
+        _write_all(self.keys_fd, entries)  # after the lines they stand for
+        for key in added:
+            keys.add(key)
+        if keys is self.keys:  # (else the file held a cut key: it is read whole next time)
+            self.keys_size += len(entries)
+            self.keys_tail = entries[entries.rfind(b"\n", 0, -1) + 1:]
+
+    def _read_keys(self) -> StoredKeys:
+        """The keys in the keys file, reading only what was added since the last look."""
+        fd = self.keys_fd
+        size = self.locked_size
+        if size < 0:  # a second append in one transaction: look again
+            size = os.fstat(fd).st_size
+        self.locked_size = -1
+        keys = self.keys
+        if keys is not None and size == self.keys_size:
+            return keys
+        start, tail = self.keys_size, self.keys_tail
+        if (keys is None or start > size
+                or os.pread(fd, len(tail), start - len(tail)) != tail):
+            keys, start = StoredKeys(), 0
+        new = _pread_all(fd, start, size - start)
+        if new and not new.endswith(b"\n"):
+            # A writer died mid-key: take the whole file as it is, and remember nothing (the
+            # next key appended lands on the fragment's line).
+            keys = StoredKeys()
+            keys.add_text(_pread_all(fd, 0, size).decode("ascii", "replace"))
+            self.keys, self.keys_size, self.keys_tail = None, -1, b""
+            return keys
+        keys.add_text(new.decode("ascii", "replace"))
+        self.keys, self.keys_size = keys, size
+        self.keys_tail = b"" if keys.last is None else keys.last.encode("ascii", "replace") + b"\n"
         return keys
-    keys.add_text(new.decode("ascii", "replace"))
-    tail = b"" if keys.last is None else keys.last.encode("ascii", "replace") + b"\n"
-    _known_keys[name] = (stat.st_ino, size, tail, keys)
-    if len(_known_keys) > _KNOWN_KEYS_MAX:
-        del _known_keys[next(iter(_known_keys))]
-    return keys
+
+
+# Files of the sessions this process appended to lately, by (folder, session), most recent
+# last. A `_Files` is taken out while in use, so a second thread (or a nested transaction)
+# opens its own descriptors and the lock excludes it as it excludes another process. A forked
+# child drops its parent's (closing its copies unlocks nothing: no lock is held between
+# appends). Windows keeps none: there an open file cannot be deleted, and purge must be able to.
+_open_files: dict[tuple, _Files] = {}  # by (raw folder, session), as callers name them
+_OPEN_MAX = 0 if os.name == "nt" else 16  # sessions (two descriptors each)
+_cache_lock = _thread.allocate_lock()
+
+
+def _forget_open_files() -> None:
+    """In a forked child: the cached files are the parent's (and so are their locks)."""
+    global _cache_lock
+    _cache_lock = _thread.allocate_lock()  # (a thread of the parent may have held it)
+    for files in _open_files.values():
+        files.close()
+    _open_files.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_open_files)
+
+
+def _acquire(raw_dir, session: str) -> _Files:
+    """The session's files with its lock held."""
+    with _cache_lock:
+        files = _open_files.pop((raw_dir, session), None)
+    if files is None:
+        files = _Files(raw_dir, os.path.join(raw_dir, session_filename(session)))
+        files.name = (raw_dir, session)
+    try:
+        files.lock()
+    except BaseException:
+        files.close()
+        raise
+    return files
+
+
+def _release(files: _Files, keep: bool) -> None:
+    """Unlock; keep the files open for the next append unless what happened was cut short."""
+    try:
+        files.unlock()
+    finally:
+        evicted = files
+        if keep and _OPEN_MAX:
+            with _cache_lock:
+                if files.name not in _open_files:
+                    _open_files[files.name] = files
+                    evicted = None
+                    if len(_open_files) > _OPEN_MAX:
+                        evicted = _open_files.pop(next(iter(_open_files)))
+        if evicted is not None:
+            evicted.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: a full disk or a file-size limit makes `os.write` stop short,
+    and the next write raises why (ENOSPC, EFBIG), so a cut line is never taken as stored."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _pread_all(fd: int, offset: int, size: int) -> bytes:
@@ -185,7 +347,7 @@ class ReadResult:
                 f"bad_lines={self.bad_lines!r}, end_offset={self.end_offset!r})")
 
 
-def read(path: Path, start: int = 0) -> ReadResult:
+def read(path: str | os.PathLike, start: int = 0) -> ReadResult:
     """Read complete lines from byte `start`; a partial last line is left for later."""
     result = ReadResult(end_offset=start)
     try:
@@ -206,7 +368,7 @@ def read(path: Path, start: int = 0) -> ReadResult:
     return result
 
 
-def session_file_sizes(raw_dir: Path) -> list[tuple[str, int]]:
+def session_file_sizes(raw_dir: str | os.PathLike) -> list[tuple[str, int]]:
     """(name, size in bytes) of every session log in the raw folder, in name order."""
     try:
         with os.scandir(raw_dir) as entries:
@@ -216,8 +378,8 @@ def session_file_sizes(raw_dir: Path) -> list[tuple[str, int]]:
     return sorted(found)
 
 
-def session_files(raw_dir: Path) -> Iterator[Path]:
-    """Every session log in the raw folder, in name order."""
+def session_files(raw_dir: os.PathLike) -> Iterator[os.PathLike]:
+    """Every session log in the raw folder (a Path), in name order."""
     try:
         # Names sorted as strings (as Path objects, ten thousand took a tenth of a second).
         names = sorted(e.name for e in os.scandir(raw_dir) if e.name.endswith(".jsonl"))

@@ -30,9 +30,12 @@ the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import sys
 
-__all__ = ["SECRET_KINDS", "configure", "redact_text", "redact_value"]
+__all__ = ["SECRET_KINDS", "configure", "redact_entry", "redact_text", "redact_value"]
 
 SECRET_KINDS: tuple[str, ...] = (
     "private-key",
@@ -395,6 +398,74 @@ _RULES: tuple[_Rule, ...] = (
      r"(?i:ass)" + _OP_START),
 )
 
+# --------------------------------------------------------------------------------------------
+# Compiled patterns kept beside the module's bytecode
+# --------------------------------------------------------------------------------------------
+
+# Parsing and compiling the needs pattern is most of what importing this module costs (the full
+# pattern, when a text needs it, three times that), and every hook process imports it. So the
+# compiled programs of the large patterns are kept in __pycache__ next to the module's .pyc, as
+# Python keeps bytecode: `redact.<name>.<cache tag>.re`, a marshal of the interpreter's version
+# and the regex engine's MAGIC, the pattern text, and what `re` hands the engine (`_sre.compile`:
+# flags, code, groups). Loading one is a fraction of a millisecond. A file that does not match
+# the running interpreter and pattern exactly, or that the engine refuses, is ignored and the
+# pattern compiled as usual; with PYTHONDONTWRITEBYTECODE (or a read-only install) nothing is
+# written. Parsing and code generation are `re`'s own (`re._parser`, `re._compiler`).
+try:
+    import _sre
+    from re import _compiler, _parser
+
+    _KEPT_KEY = (sys.version, _sre.MAGIC, _sre.CODESIZE)
+except ImportError:  # pragma: no cover - another Python implementation
+    _sre = None
+
+
+def _kept_path(name: str) -> str | None:
+    tag = sys.implementation.cache_tag
+    if _sre is None or not tag:
+        return None
+    return os.path.join(os.path.dirname(__file__), "__pycache__", f"redact.{name}.{tag}.re")
+
+
+def _compile_kept(name: str, pattern: str) -> re.Pattern[str]:
+    """`re.compile(pattern)`, through the program kept under `name` when there is one."""
+    path = _kept_path(name)
+    if path is None:
+        return re.compile(pattern)
+    try:
+        with open(path, "rb") as f:
+            key, text, flags, code, groups, groupindex, indexgroup = marshal.loads(f.read())
+        if key == _KEPT_KEY and text == pattern:
+            return _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
+    except Exception:  # noqa: BLE001 - missing, stale or damaged: compile it instead
+        pass
+    try:
+        parsed = _parser.parse(pattern, 0)
+        code = [int(c) for c in _compiler._code(parsed, 0)]  # (some are int subclasses)
+        groupindex = dict(parsed.state.groupdict)
+        indexgroup = [None] * parsed.state.groups
+        for k, i in groupindex.items():
+            indexgroup[i] = k
+        program = (_KEPT_KEY, pattern, int(parsed.state.flags), code,
+                   int(parsed.state.groups) - 1, groupindex, tuple(indexgroup))
+        compiled = _sre.compile(*program[1:])
+    except Exception:  # noqa: BLE001 - `re`'s internals differ here: the public way
+        return re.compile(pattern)
+    if not sys.dont_write_bytecode:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(marshal.dumps(program))
+            os.replace(tmp, path)
+        except (OSError, ValueError):  # a read-only install: compile every time
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return compiled
+
+
 _SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _redact_once
 
 
@@ -427,7 +498,7 @@ def _build():
                 handlers[f"r{n}"] = (_SKIP if kind is None else _TOKEN, kind, back)
             by_anchor.setdefault(anchor, []).append(body)
     alternatives = [f"{re.escape(a)}(?:{'|'.join(b)})" for a, b in by_anchor.items()]
-    return re.compile("|".join(alternatives)), handlers
+    return _compile_kept("full", "|".join(alternatives)), handlers
 
 
 # The full pattern takes ~10 ms to compile - as long as all the rest a hook process does - and
@@ -443,7 +514,8 @@ def _quick_pattern() -> re.Pattern[str]:
     for anchors, *_, needs in _RULES:
         for anchor in anchors if needs else ():
             by_anchor.setdefault(anchor, {})[needs] = None
-    return re.compile("|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
+    return _compile_kept(
+        "needs", "|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
 
 
 _MAY_HOLD_SECRET = _quick_pattern()
@@ -541,11 +613,34 @@ def redact_text(text: str) -> str:
     """
     if not text:
         return text
+    if len(text) > _MEMO_LENGTH:
+        return _redact_uncached(text)
+    try:
+        return _memo[text]
+    except KeyError:
+        pass
+    done = _redact_uncached(text)
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    _memo[text] = done
+    return done
+
+
+def _redact_uncached(text: str) -> str:
     if _MAY_HOLD_SECRET.search(text) is not None:
         text = _redact_passes(text)
     if _custom:
         text = _redact_custom(text)
     return text
+
+
+# Short texts recur from event to event - dict keys, tool names, paths, the transcript path
+# of the session - so their results are remembered (redaction is a pure function of the text
+# and of `configure`, which forgets them): up to _MEMO_SIZE texts of at most _MEMO_LENGTH
+# characters, forgotten all at once when full.
+_MEMO_LENGTH = 256
+_MEMO_SIZE = 4096
+_memo: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,6 +661,7 @@ def configure(patterns=(), allow=()) -> None:
     global _custom, _allow
     _custom = tuple(patterns)
     _allow = frozenset(allow)
+    _memo.clear()  # (results remembered under the old settings)
 
 
 def _custom_sub(m: re.Match[str]) -> str:
@@ -615,24 +711,48 @@ _DICT_LITERAL = re.compile(rf"{_NOT_TEMPLATE}\S{{8,}}")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
 
 
-def _redact_entry(key: str, value: str) -> str:
+def redact_entry(key: str, value: str) -> str:
     """Redact a string value found under the string key `key` of a dict."""
     redacted = redact_text(value)
     if redacted != value or value in _allow:
         return redacted
-    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
-    if m is None or not _DICT_LITERAL.fullmatch(value):
+    try:
+        rule = _name_rules[key]
+    except KeyError:
+        rule = _name_rule(key)
+    if rule is None or not _DICT_LITERAL.fullmatch(value):
         return value
-    if m.group("k") is not None:
-        k = m.start() + (1 if key[m.start()] in "_-" else 0)
-        key_name = _key_name(key, k)
+    key_name, aws_name = rule
+    if key_name is not None:
         if key_name == _NOT_SECRET or (key_name == _NEEDS_DIGIT and not _DIGIT.search(value)):
             return value
-        if _AWS_SECRET_VALUE.fullmatch(value):
-            name = key.lower().replace("_", "").replace("-", "")
-            if name.endswith(("secretaccesskey", "awssecretkey")):
-                return "[REDACTED:aws-secret]"
+        if aws_name and _AWS_SECRET_VALUE.fullmatch(value):
+            return "[REDACTED:aws-secret]"
     return "[REDACTED:secret-assignment]"
+
+
+def _name_rule(key: str) -> tuple[int | None, bool] | None:
+    """What a dict key says about its string value (remembered, like short texts).
+
+    None: not a secret's name; else (for a name ending in a weak `key`, how `_key_name` judges
+    it, else None; whether it is an AWS secret access key's name).
+    """
+    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
+    rule = None
+    if m is not None and m.group("k") is None:
+        rule = (None, False)
+    elif m is not None:
+        k = m.start() + (1 if key[m.start()] in "_-" else 0)
+        name = key.lower().replace("_", "").replace("-", "")
+        rule = (_key_name(key, k), name.endswith(("secretaccesskey", "awssecretkey")))
+    if len(key) <= _MEMO_LENGTH:
+        if len(_name_rules) >= _MEMO_SIZE:
+            _name_rules.clear()
+        _name_rules[key] = rule
+    return rule
+
+
+_name_rules: dict[str, tuple[int | None, bool] | None] = {}
 
 
 def redact_value(value):
@@ -654,7 +774,7 @@ _RECURSION_DEPTH = 64
 def _walk(value, name: str | None, depth: int, active: set[int]):
     """Recursive walk for the usual shallow case; `name` is the dict key above a value."""
     if isinstance(value, str):
-        return redact_text(value) if name is None else _redact_entry(name, value)
+        return redact_text(value) if name is None else redact_entry(name, value)
     if not isinstance(value, dict | list | tuple):
         return value
     if depth >= _RECURSION_DEPTH:
@@ -663,19 +783,28 @@ def _walk(value, name: str | None, depth: int, active: set[int]):
         return "[circular]"
     active.add(id(value))
     depth += 1
+    # (Strings and scalars are handled inline: they are most of what an event holds.)
     if isinstance(value, dict):
-        out: dict | list | tuple = {
-            (redact_text(k) if isinstance(k, str) else k): _walk(
-                v, k if isinstance(k, str) else None, depth, active
-            )
-            for k, v in value.items()
-        }
+        out: dict | list | tuple = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                out[k] = _walk(v, None, depth, active)
+            elif type(v) is str:
+                out[redact_text(k)] = redact_entry(k, v)
+            elif type(v) in _SCALARS:
+                out[redact_text(k)] = v
+            else:
+                out[redact_text(k)] = _walk(v, k, depth, active)
     else:
-        out = [_walk(v, None, depth, active) for v in value]
+        out = [redact_text(v) if type(v) is str else v if type(v) in _SCALARS
+               else _walk(v, None, depth, active) for v in value]
         if isinstance(value, tuple):
             out = tuple(out)
     active.discard(id(value))
     return out
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _walk_deep(value, active: set[int]):
@@ -723,7 +852,7 @@ def _walk_deep(value, active: set[int]):
                 continue
             child = "[circular]"
         elif isinstance(child, str):
-            child = redact_text(child) if name is None else _redact_entry(name, child)
+            child = redact_text(child) if name is None else redact_entry(name, child)
         if isinstance(out, dict):
             out[key] = child
         else:

@@ -5,114 +5,61 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.adapters import Event
+from wikimem.adapters import (
+    HOOK_CONSUMED,
+    HOOK_KINDS,
+    HOOK_PLAIN,
+    SUBAGENT_KINDS,
+    Event,
+    add_tool_facts,
+    additional_context,
+    copy_plain,
+    event,
+    event_uid,
+    exit_code,
+    input_command,
+    keep_extra,
+    named_files,
+    start,
+    tool_call,
+)
 
 AGENT = "claude-code"
 
-KINDS = {
-    "SessionStart": "session_start",
-    "UserPromptSubmit": "prompt",
-    "PreToolUse": "tool_pre",
-    "PostToolUse": "tool_post",
-    "PostToolUseFailure": "tool_failure",
-    "PermissionRequest": "permission_request",
-    "Notification": "notification",
-    "Stop": "stop",
-    "SubagentStart": "subagent_start",
-    "SubagentStop": "subagent_stop",
-    "PreCompact": "pre_compact",
-    "SessionEnd": "session_end",
-}
+KINDS = HOOK_KINDS
 
 # Payload key -> observation data key, for keys kept as they are.
-_PLAIN = {
-    "prompt": "prompt",
-    "prompt_id": "prompt_id",
-    "source": "source",
-    "model": "model",
-    "reason": "reason",
-    "trigger": "trigger",
-    "custom_instructions": "custom_instructions",
-    "message": "message",
-    "notification_type": "notification_type",
-    "last_assistant_message": "message",
-    "agent_id": "agent_id",
-    "agent_type": "agent_type",
-    "permission_mode": "permission_mode",
-    "transcript_path": "transcript_path",
-    "agent_transcript_path": "agent_transcript_path",
-    "tool_use_id": "tool_use_id",
-    "error": "error",
-    "is_interrupt": "interrupted",
-    "duration_ms": "duration_ms",
-}
-_CONSUMED = {"session_id", "cwd", "hook_event_name", "tool_name", "tool_input", "tool_response"}
+_PLAIN = {**HOOK_PLAIN, "prompt_id": "prompt_id", "is_interrupt": "interrupted",
+          "duration_ms": "duration_ms"}
+_KNOWN = HOOK_CONSUMED | set(_PLAIN)
 
 CHANGING_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 READING_TOOLS = {"Read", "Grep", "Glob", "LS", "NotebookRead"}
+_PATH_KEYS = ("file_path", "notebook_path", "path")
 _EXIT_CODE = re.compile(r"[Ee]xit code:? (\d+)")
 
 
 def normalize(payload: dict) -> Event:
     """Map one Claude Code hook payload to an Event; unknown events become kind `other`."""
-    name = payload.get("hook_event_name")
-    kind = KINDS.get(name, "other") if isinstance(name, str) else "other"
-    data: dict = {}
-    if kind == "other":
-        data["event"] = name if isinstance(name, str) else repr(name)
-    for key, target in _PLAIN.items():
-        if payload.get(key) is not None:
-            data[target] = payload[key]
-    tool = payload.get("tool_name")
-    if isinstance(tool, str):
-        data["tool"] = tool
-        tool_input = payload.get("tool_input")
-        if tool_input is not None:
-            data["input"] = tool_input
-        files = tool_files(tool, tool_input)
-        if files:
-            data["files"] = files
-        if tool == "Bash" and isinstance(tool_input, dict):
-            if isinstance(tool_input.get("command"), str):
-                data["command"] = tool_input["command"]
+    name, kind, data = start(payload, KINDS)
+    copy_plain(payload, _PLAIN, data)
+    tool, tool_input = tool_call(payload, data)
+    if tool is not None:
+        command = input_command(tool_input) if tool == "Bash" else None
+        add_tool_facts(data, tool_files(tool, tool_input), command)
         if kind == "tool_post":
             _tool_result(tool, payload.get("tool_response"), data)
         elif kind == "tool_failure":
-            match = _EXIT_CODE.search(str(payload.get("error") or ""))
-            data["exit_code"] = int(match.group(1)) if match else 1
-    extra = {k: v for k, v in payload.items() if k not in _CONSUMED and k not in _PLAIN}
-    if extra:
-        data["extra"] = extra
-    uid = None
-    if isinstance(payload.get("tool_use_id"), str):
-        uid = f"{name}:{payload['tool_use_id']}"
-    elif kind in ("subagent_start", "subagent_stop") and isinstance(payload.get("agent_id"), str):
-        uid = f"{name}:{payload['agent_id']}"
-    session = payload.get("session_id")
-    cwd = payload.get("cwd")
-    return Event(
-        session=session if isinstance(session, str) else "",
-        kind=kind,
-        cwd=cwd if isinstance(cwd, str) else "",
-        data=data,
-        uid=uid,
-    )
+            data["exit_code"] = exit_code(payload.get("error"), _EXIT_CODE)
+    keep_extra(payload, data, _KNOWN)
+    uid = event_uid(name, payload.get("tool_use_id"),
+                    payload.get("agent_id") if kind in SUBAGENT_KINDS else None)
+    return event(payload.get("session_id"), kind, payload.get("cwd"), data, uid)
 
 
 def tool_files(tool: str, tool_input) -> list[dict]:
     """Files a tool call names, each as {"path": ..., "op": "read" | "change"}."""
-    if not isinstance(tool_input, dict):
-        return []
-    op = "change" if tool in CHANGING_TOOLS else "read" if tool in READING_TOOLS else None
-    if op is None:
-        return []
-    found = []
-    for key in ("file_path", "notebook_path", "path"):
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            found.append({"path": value, "op": op})
-            break
-    return found
+    return named_files(tool, tool_input, CHANGING_TOOLS, READING_TOOLS, _PATH_KEYS)
 
 
 def _tool_result(tool: str, response, data: dict) -> None:
@@ -158,7 +105,4 @@ def _tool_result(tool: str, response, data: dict) -> None:
 
 def session_start_output(context: str) -> str:
     """What Claude Code reads from a SessionStart hook's stdout."""
-    return json.dumps(
-        {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}},
-        ensure_ascii=False,
-    )
+    return additional_context(context)

@@ -17,49 +17,36 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.adapters import Event
+from wikimem.adapters import (
+    HOOK_CONSUMED,
+    HOOK_KINDS,
+    HOOK_PLAIN,
+    SUBAGENT_KINDS,
+    Event,
+    add_tool_facts,
+    additional_context,
+    copy_plain,
+    event,
+    event_uid,
+    exit_code,
+    keep_extra,
+    shell_result,
+    start,
+    tool_call,
+)
 
 AGENT = "codex"
 
 KINDS = {
-    "SessionStart": "session_start",
-    "UserPromptSubmit": "prompt",
-    "PreToolUse": "tool_pre",
-    "PostToolUse": "tool_post",
-    "PostToolUseFailure": "tool_failure",
-    "PermissionRequest": "permission_request",
-    "Notification": "notification",
-    "Stop": "stop",
+    **HOOK_KINDS,
     "StopFailure": "stop",  # the turn ended on an API error; `error` says which
-    "SubagentStart": "subagent_start",
-    "SubagentStop": "subagent_stop",
-    "PreCompact": "pre_compact",
-    "SessionEnd": "session_end",
     # PostCompact is kept as kind `other` (data.event = "PostCompact"): PreCompact already
     # marks the compaction, and SessionStart(source=compact) follows it.
 }
 
 # Payload key -> observation data key, for keys kept as they are.
-_PLAIN = {
-    "prompt": "prompt",
-    "turn_id": "turn_id",
-    "source": "source",
-    "model": "model",
-    "reason": "reason",
-    "trigger": "trigger",
-    "custom_instructions": "custom_instructions",
-    "message": "message",
-    "notification_type": "notification_type",
-    "last_assistant_message": "message",
-    "agent_id": "agent_id",
-    "agent_type": "agent_type",
-    "permission_mode": "permission_mode",
-    "transcript_path": "transcript_path",
-    "agent_transcript_path": "agent_transcript_path",
-    "tool_use_id": "tool_use_id",
-    "error": "error",
-}
-_CONSUMED = {"session_id", "cwd", "hook_event_name", "tool_name", "tool_input", "tool_response"}
+_PLAIN = {**HOOK_PLAIN, "turn_id": "turn_id"}
+_KNOWN = HOOK_CONSUMED | set(_PLAIN)
 
 # Codex names every shell-like tool `Bash` in hook payloads (HookToolName::bash()); older
 # builds and forks used the model-facing names.
@@ -87,50 +74,24 @@ def normalize(payload: dict) -> Event:
         "thread-id" in payload or isinstance(payload.get("type"), str)
     ):
         return _notify(payload)
-    name = payload.get("hook_event_name")
-    kind = KINDS.get(name, "other") if isinstance(name, str) else "other"
-    data: dict = {}
-    if kind == "other":
-        data["event"] = name if isinstance(name, str) else repr(name)
-    for key, target in _PLAIN.items():
-        if payload.get(key) is not None:
-            data[target] = payload[key]
-    tool = payload.get("tool_name")
-    if isinstance(tool, str):
-        data["tool"] = tool
-        tool_input = payload.get("tool_input")
-        if tool_input is not None:
-            data["input"] = tool_input
+    name, kind, data = start(payload, KINDS)
+    copy_plain(payload, _PLAIN, data)
+    tool, tool_input = tool_call(payload, data)
+    if tool is not None:
         command = shell_command(tool, tool_input)
-        if command is not None:
-            data["command"] = command
-        files = tool_files(tool, tool_input, command)
-        if files:
-            data["files"] = files
+        add_tool_facts(data, tool_files(tool, tool_input, command), command)
         if kind == "tool_post":
             _tool_result(tool, payload.get("tool_response"), data)
         elif kind == "tool_failure":
-            match = _EXIT_CODE.search(str(payload.get("error") or ""))
-            data["exit_code"] = int(match.group(1)) if match else 1
-    extra = {k: v for k, v in payload.items() if k not in _CONSUMED and k not in _PLAIN}
-    if extra:
-        data["extra"] = extra
-    uid = None
-    if isinstance(payload.get("tool_use_id"), str) and payload["tool_use_id"]:
-        uid = f"{name}:{payload['tool_use_id']}"
-    elif kind in ("subagent_start", "subagent_stop") and isinstance(payload.get("agent_id"), str):
-        uid = f"{name}:{payload['agent_id']}"
-    elif kind == "prompt" and isinstance(payload.get("turn_id"), str) and payload["turn_id"]:
-        uid = f"{name}:{payload['turn_id']}"  # one prompt opens each turn
-    session = payload.get("session_id")
-    cwd = payload.get("cwd")
-    return Event(
-        session=session if isinstance(session, str) else "",
-        kind=kind,
-        cwd=cwd if isinstance(cwd, str) else "",
-        data=data,
-        uid=uid,
+            data["exit_code"] = exit_code(payload.get("error"), _EXIT_CODE)
+    keep_extra(payload, data, _KNOWN)
+    uid = event_uid(
+        name,
+        payload.get("tool_use_id") or None,
+        payload.get("agent_id") if kind in SUBAGENT_KINDS else None,
+        (payload.get("turn_id") or None) if kind == "prompt" else None,  # one prompt a turn
     )
+    return event(payload.get("session_id"), kind, payload.get("cwd"), data, uid)
 
 
 def _notify(payload: dict) -> Event:
@@ -157,19 +118,9 @@ def _notify(payload: dict) -> Event:
     turn = payload.get("turn-id")
     if turn is not None:
         data["turn_id"] = turn
-    extra = {k: v for k, v in payload.items() if k not in _NOTIFY_CONSUMED}
-    if extra:
-        data["extra"] = extra
-    session = payload.get("thread-id")
-    cwd = payload.get("cwd")
-    uid = f"{kind_name}:{turn}" if isinstance(kind_name, str) and isinstance(turn, str) else None
-    return Event(
-        session=session if isinstance(session, str) else "",
-        kind=kind,
-        cwd=cwd if isinstance(cwd, str) else "",
-        data=data,
-        uid=uid,
-    )
+    keep_extra(payload, data, _NOTIFY_CONSUMED)
+    uid = event_uid(kind_name, turn) if isinstance(kind_name, str) else None
+    return event(payload.get("thread-id"), kind, payload.get("cwd"), data, uid)
 
 
 def shell_command(tool: str, tool_input) -> str | None:
@@ -246,14 +197,7 @@ def _tool_result(tool: str, response, data: dict) -> None:
         if response.get("isError") is True:
             data["error"] = data["output"]
         return
-    code = response.get("exit_code", response.get("exitCode"))
-    if isinstance(code, int) and not isinstance(code, bool):
-        data["exit_code"] = code
-    out = response.get("output", response.get("stdout"))
-    if isinstance(out, str):
-        err = response.get("stderr")
-        data["output"] = out + (f"\n[stderr]\n{err}" if isinstance(err, str) and err else "")
-    else:
+    if not shell_result(response, data, ("exit_code", "exitCode"), ("output", "stdout")):
         data["output"] = json.dumps(response, ensure_ascii=False, sort_keys=True)
 
 
@@ -270,7 +214,4 @@ def session_start_output(context: str) -> str:
     allowed) and codex-rs/hooks/src/events/session_start.rs: stdout that parses is used, plain
     text becomes context, and text that looks like JSON but does not parse fails the hook.
     """
-    return json.dumps(
-        {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}},
-        ensure_ascii=False,
-    )
+    return additional_context(context)

@@ -15,7 +15,19 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.adapters import Event
+from wikimem.adapters import (
+    SUBAGENT_KINDS,
+    Event,
+    add_tool_facts,
+    event,
+    event_uid,
+    exit_code,
+    input_command,
+    keep_extra,
+    named_files,
+    shell_result,
+    start,
+)
 
 AGENT = "cursor"
 
@@ -77,12 +89,8 @@ _HOOK_TOOL = {
 
 def normalize(payload: dict) -> Event:
     """Map one Cursor hook payload to an Event; unknown events become kind `other`."""
-    name = payload.get("hook_event_name")
-    kind = KINDS.get(name, "other") if isinstance(name, str) else "other"
+    name, kind, data = start(payload, KINDS)
     consumed = set(_CONSUMED)
-    data: dict = {}
-    if kind == "other":
-        data["event"] = name if isinstance(name, str) else repr(name)
     for key, target in _PLAIN.items():
         if payload.get(key) is not None and target not in data:
             data[target] = payload[key]
@@ -98,27 +106,15 @@ def normalize(payload: dict) -> Event:
     cwd = _cwd(payload, consumed)
     if isinstance(name, str):
         _tool(name, kind, payload, data, consumed)
-    extra = {k: v for k, v in payload.items() if k not in consumed}
-    if extra:
-        data["extra"] = extra
-    uid = None
-    tool_use_id = payload.get("tool_use_id")
-    if isinstance(tool_use_id, str) and tool_use_id:
-        uid = f"{name}:{tool_use_id}"
-    elif kind in ("subagent_start", "subagent_stop") and isinstance(payload.get("subagent_id"),
-                                                                     str):
-        uid = f"{name}:{payload['subagent_id']}"
-    elif kind == "prompt" and isinstance(payload.get("generation_id"), str) and (
-        payload["generation_id"]
-    ):
-        uid = f"{name}:{payload['generation_id']}"  # each prompt starts a generation
-    return Event(
-        session=session if isinstance(session, str) else "",
-        kind=kind,
-        cwd=cwd,
-        data=data,
-        uid=uid,
+    keep_extra(payload, data, consumed)
+    uid = event_uid(
+        name,
+        payload.get("tool_use_id") or None,
+        payload.get("subagent_id") if kind in SUBAGENT_KINDS else None,
+        # each prompt starts a generation
+        (payload.get("generation_id") or None) if kind == "prompt" else None,
     )
+    return event(session, kind, cwd, data, uid)
 
 
 def _cwd(payload: dict, consumed: set) -> str:
@@ -159,12 +155,8 @@ def _tool(name: str, kind: str, payload: dict, data: dict, consumed: set) -> Non
             pass
     if tool_input is not None:
         data["input"] = tool_input
-    files = tool_files(tool, tool_input)
-    if files:
-        data["files"] = files
-    if tool in SHELL_TOOLS and isinstance(tool_input, dict):
-        if isinstance(tool_input.get("command"), str):
-            data["command"] = tool_input["command"]
+    command = input_command(tool_input) if tool in SHELL_TOOLS else None
+    add_tool_facts(data, tool_files(tool, tool_input), command)
     if kind == "tool_post":
         if name == "afterShellExecution":
             output = payload.get("output")
@@ -176,22 +168,12 @@ def _tool(name: str, kind: str, payload: dict, data: dict, consumed: set) -> Non
             output = payload.get("tool_output")
         _tool_result(tool, output, data)
     elif kind == "tool_failure":
-        match = _EXIT_CODE.search(str(payload.get("error_message") or ""))
-        data["exit_code"] = int(match.group(1)) if match else 1
+        data["exit_code"] = exit_code(payload.get("error_message"), _EXIT_CODE)
 
 
 def tool_files(tool: str, tool_input) -> list[dict]:
     """Files a tool call names, each as {"path": ..., "op": "read" | "change"}."""
-    if not isinstance(tool_input, dict):
-        return []
-    op = "change" if tool in CHANGING_TOOLS else "read" if tool in READING_TOOLS else None
-    if op is None:
-        return []
-    for key in _PATH_KEYS:
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            return [{"path": value, "op": op}]
-    return []
+    return named_files(tool, tool_input, CHANGING_TOOLS, READING_TOOLS, _PATH_KEYS)
 
 
 def _tool_result(tool: str, output, data: dict) -> None:
@@ -209,17 +191,11 @@ def _tool_result(tool: str, output, data: dict) -> None:
         except ValueError:
             parsed = output
     if isinstance(parsed, dict):
-        code = parsed.get("exitCode", parsed.get("exit_code"))
-        if isinstance(code, int) and not isinstance(code, bool):
-            data["exit_code"] = code
-        out = parsed.get("stdout", parsed.get("output"))
-        if isinstance(out, str):
-            err = parsed.get("stderr")
-            data["output"] = out + (f"\n[stderr]\n{err}" if isinstance(err, str) and err else "")
-        elif isinstance(parsed.get("content"), list):
+        recorded = shell_result(parsed, data, ("exitCode", "exit_code"), ("stdout", "output"))
+        if not recorded and isinstance(parsed.get("content"), list):
             texts = [c.get("text") for c in parsed["content"] if isinstance(c, dict)]
             data["output"] = "\n".join(t for t in texts if isinstance(t, str))
-        else:
+        elif not recorded:
             data["output"] = output if isinstance(output, str) else json.dumps(
                 parsed, ensure_ascii=False, sort_keys=True)
     elif isinstance(output, str):

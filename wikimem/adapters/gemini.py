@@ -11,7 +11,20 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.adapters import Event
+from wikimem.adapters import (
+    HOOK_CONSUMED,
+    Event,
+    add_tool_facts,
+    additional_context,
+    copy_plain,
+    event,
+    file_op,
+    input_command,
+    keep_extra,
+    named_files,
+    start,
+    tool_call,
+)
 
 AGENT = "gemini"
 
@@ -38,7 +51,7 @@ _PLAIN = {
     "transcript_path": "transcript_path",
     "model": "model",
 }
-_CONSUMED = {"session_id", "cwd", "hook_event_name", "tool_name", "tool_input", "tool_response"}
+_KNOWN = HOOK_CONSUMED | set(_PLAIN)
 
 # Built-in tool names: packages/core/src/tools/tool-names.ts (grep was `search_file_content`
 # before it became `grep_search`; `read_file` took `absolute_path` before `file_path`).
@@ -55,61 +68,32 @@ _SHELL_TRAILER = re.compile(r"\n(?:Process Group PGID|Background PIDs): [^\n]*",
 
 def normalize(payload: dict) -> Event:
     """Map one Gemini CLI hook payload to an Event; unknown events become kind `other`."""
-    name = payload.get("hook_event_name")
-    kind = KINDS.get(name, "other") if isinstance(name, str) else "other"
-    data: dict = {}
-    if kind == "other":
-        data["event"] = name if isinstance(name, str) else repr(name)
-    for key, target in _PLAIN.items():
-        if payload.get(key) is not None:
-            data[target] = payload[key]
-    tool = payload.get("tool_name")
-    if isinstance(tool, str):
-        data["tool"] = tool
-        tool_input = payload.get("tool_input")
-        if tool_input is not None:
-            data["input"] = tool_input
-        files = tool_files(tool, tool_input)
-        if files:
-            data["files"] = files
-        if tool in SHELL_TOOLS and isinstance(tool_input, dict):
-            if isinstance(tool_input.get("command"), str):
-                data["command"] = tool_input["command"]
+    _, kind, data = start(payload, KINDS)
+    copy_plain(payload, _PLAIN, data)
+    tool, tool_input = tool_call(payload, data)
+    if tool is not None:
+        command = input_command(tool_input) if tool in SHELL_TOOLS else None
+        add_tool_facts(data, tool_files(tool, tool_input), command)
         if kind == "tool_post":
             error = _tool_result(tool, payload.get("tool_response"), data)
             if error is not None:
                 kind = "tool_failure"
                 data["error"] = error
                 data.setdefault("exit_code", 1)
-    extra = {k: v for k, v in payload.items() if k not in _CONSUMED and k not in _PLAIN}
-    if extra:
-        data["extra"] = extra
-    session = payload.get("session_id")
-    cwd = payload.get("cwd")
-    return Event(
-        session=session if isinstance(session, str) else "",
-        kind=kind,
-        cwd=cwd if isinstance(cwd, str) else "",
-        data=data,
-        uid=None,
-    )
+    keep_extra(payload, data, _KNOWN)
+    return event(payload.get("session_id"), kind, payload.get("cwd"), data)
 
 
 def tool_files(tool: str, tool_input) -> list[dict]:
     """Files a tool call names, each as {"path": ..., "op": "read" | "change"}."""
-    if not isinstance(tool_input, dict):
-        return []
-    op = "change" if tool in CHANGING_TOOLS else "read" if tool in READING_TOOLS else None
-    if op is None:
-        return []
-    for key in _PATH_KEYS:
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            return [{"path": value, "op": op}]
+    found = named_files(tool, tool_input, CHANGING_TOOLS, READING_TOOLS, _PATH_KEYS)
+    if found or not isinstance(tool_input, dict):
+        return found
+    op = file_op(tool, CHANGING_TOOLS, READING_TOOLS)
     paths = tool_input.get("paths")  # read_many_files (older versions)
-    if isinstance(paths, list):
-        return [{"path": p, "op": op} for p in paths if isinstance(p, str) and p]
-    return []
+    if op is None or not isinstance(paths, list):
+        return []
+    return [{"path": p, "op": op} for p in paths if isinstance(p, str) and p]
 
 
 def _tool_result(tool: str, response, data: dict) -> str | None:
@@ -170,7 +154,4 @@ def session_start_output(context: str) -> str:
     (`SessionStartOutput.hookSpecificOutput = {hookEventName: 'SessionStart',
     additionalContext}`). Gemini escapes `<` and `>` in the context it injects.
     """
-    return json.dumps(
-        {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}},
-        ensure_ascii=False,
-    )
+    return additional_context(context)
