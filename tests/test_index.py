@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -706,3 +706,111 @@ def test_snippet_prefers_the_window_with_most_query_words():
     assert len(snippet) <= 242
     # stems: "happy" is indexed as "happi"
     assert make_snippet("We were happy with it.", ["happi"]) == "We were **happy** with it."
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing the compiler's pages from memory
+
+
+def _odd_pages() -> list[Page]:
+    """Frontmatter and bodies whose YAML round trip is least obvious."""
+    return [
+        Page("notes/odd-values.md", {
+            "title": "Odd: values # here", "kind": "Note", "status": "Active",
+            "created": "2026-11-01", "updated": "2026-11-02T10:00:00+02:00",
+            "aliases": ["yes", "null", "123", "D3"], "tags": ["a, b", "on", "1.5"],
+            "sources": ["session:x", "commit:0123abc"], "session_id": "0042",
+        }, "  leading spaces\n\nA NUL \0 here, trailing space   \n\n\n"),
+        Page("notes/no-title.md", {"kind": "note", "tags": []}, "## Heading only\n\ntext\n"),
+        Page("notes/unicode.md", {"title": "Ünïcödé — “quotes”", "created": "not a date"},
+             "# Ünïcödé\n\n[[notes/odd-values|odd]] and `[[not a link]]`\n"),
+        Page("notes/multiline.md", {"title": "line one\nline two", "updated": None},
+             "> quoted\n\n```\ncode [[inside]]\n```\n"),
+    ]
+
+
+def test_compiler_pages_index_as_their_files(tmp_path: Path, monkeypatch):
+    """A page indexed from the compiler's memory gives the document its file gives."""
+    from conftest import session_events
+
+    from wikimem import compile as compile_module
+    from wikimem.adapters import claude_code
+    from wikimem.capture import capture
+    from wikimem.compile import compile_project
+    from wikimem.memory import Memory
+    from wikimem.observation import format_ts
+    from wikimem.project import Registry
+
+    seen: dict[str, Page] = {}
+    original = compile_module._index
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs.get("pages") or {})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(compile_module, "_index", spy)
+    registry, project = Registry(), None
+    start = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    for n, name in enumerate(("01-node-bump.jsonl", "02-issue-triage.jsonl")):
+        for i, payload in enumerate(session_events(Path("/work/example/p"), name)):
+            project = capture("claude-code", claude_code.normalize(payload), payload,
+                              registry=registry,
+                              ts=format_ts(start + timedelta(days=n, seconds=i))).project
+    memory = Memory(project, agent="alice", now=start)
+    old = memory.add("decision", "Cache sessions in Redis", {"why": "speed: it's fast"})
+    memory.add("decision", "Cache sessions in memory", {"why": "one process"},
+               supersedes=[old.page])
+    memory.add("lesson", "Clocks drift", {"why": "NTP"})
+    memory.add("task", "Port the importer", {"acceptance": "imports v2 logs"})
+    compile_project(project)
+    assert {"index.md", "context.md", old.page} <= set(seen)
+    assert any(rel.startswith("sessions/") for rel in seen)
+
+    odd = {p.path: p for p in _odd_pages()}
+    write_pages(project.wiki_dir, list(odd.values()))
+    si = SearchIndex(tmp_path / "ix", project.wiki_dir)
+    for rel, page in {**seen, **odd}.items():
+        from_file = si._document(rel)
+        assert from_file is not None and si._document(rel, page) == from_file, rel
+
+
+def test_update_and_rebuild_with_pages_read_no_files(tmp_path: Path, wiki: Path, monkeypatch):
+    from wikimem import index as wikimem_index
+
+    si = SearchIndex(tmp_path / "index", wiki)
+    pages = {p.path: p for p in _pages()}
+    reads = []
+    original = wikimem_index.read_page
+    monkeypatch.setattr(wikimem_index, "read_page", lambda p: reads.append(p) or original(p))
+    assert si.rebuild(pages) == 7
+    assert [p.name for p in reads] == ["roadmap.md"]  # the one page not given
+    assert paths(si.search("zephyr")) == [WHOOSH]
+
+    page = pages[CACHE]
+    page.body = "The cache moved to a quokka burrow.\n"
+    write_pages(wiki, [page])
+    reads.clear()
+    si.update([CACHE, HUMAN], pages={CACHE: page})
+    assert [p.name for p in reads] == ["roadmap.md"]
+    assert paths(si.search("quokka")) == [CACHE]
+    assert paths(si.search("zeppelin")) == [HUMAN]
+
+
+def test_update_segments_score_as_compressed_ones(tmp_path: Path, monkeypatch):
+    """Updates write their segments uncompressed: same postings, same scores."""
+    from whoosh import index as windex
+    from whoosh.codec.whoosh3 import W3Codec
+
+    from wikimem import index as wikimem_index
+
+    plain = _random_wiki(tmp_path / "plain")
+    ix = windex.open_dir(str(plain.index_dir))
+    try:
+        assert [s.codec()._compression for s in ix._segments()][-1] == 0
+    finally:
+        ix.close()
+    monkeypatch.setattr(wikimem_index, "_UPDATE_CODEC", W3Codec())
+    packed = _random_wiki(tmp_path / "packed")
+    for question in QUESTIONS:
+        ours = [(h.path, h.score) for h in plain.search(question, limit=30)]
+        assert ours and ours == [(h.path, h.score) for h in packed.search(question, limit=30)]

@@ -16,6 +16,7 @@ from wikimem import privacy, redact
 from wikimem.adapters import Event
 from wikimem.backfill import discover, import_sessions
 from wikimem.cli import cli
+from wikimem.errors import WikimemError
 from wikimem.project import Registry
 
 ACME = "ACME-" + "20261121"
@@ -238,3 +239,27 @@ def test_parsed_settings_are_cached_across_hook_processes(repo):
                            text=True, check=True).stdout.split()[-1] for _ in range(2)]
     assert runs == ["True", "False"]  # parsed once; the next hook reads the JSON cache
     assert "[REDACTED:custom]" in raw_text(repo) and ACME not in raw_text(repo)
+
+
+def test_project_marker_is_cached_across_hook_processes(repo):
+    """A `.wikimem.toml` (names and ignore_paths) is parsed by the first hook only."""
+    (repo / ".wikimem.toml").write_text('[project]\nname = "billing"\n')
+    probe = (
+        "import sys, io, json\n"
+        "sys.argv = ['wikimem', 'hook', 'claude-code']\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(" + repr(
+            json.dumps(prompt(repo, "hello")).encode()) + "))\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('tomllib' in sys.modules)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                           text=True, check=True).stdout.split()[-1] for _ in range(2)]
+    assert runs == ["True", "False"]
+    assert Registry().resolve(repo).name == "billing"
+    # An edit is seen at once (the cache is keyed by the file's inode, size and mtime).
+    (repo / ".wikimem.toml").write_text('[project]\nname = "invoices"\n')
+    assert Registry().resolve(repo).name == "invoices"
+    (repo / ".wikimem.toml").write_text("name = [unclosed")
+    with pytest.raises(WikimemError, match="not valid TOML"):
+        Registry().resolve(repo)

@@ -472,7 +472,11 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         result.commit = _commit_leftovers(repo, project.wiki_dir, leftovers, result.written,
                                           result.removed, message)
         faults.point("after-commit")
-    _index(project, reindex + result.written, result.removed, result, rebuild=rebuild)
+    # The pages whose files now hold exactly their rendering are indexed from memory.
+    rendered = {rel: by_path[rel] for rel in (*result.written, *written.unchanged)
+                if rel in by_path}
+    _index(project, reindex + result.written, result.removed, result, rebuild=rebuild,
+           pages=rendered)
     _atomic_write(project.context_file, block)
     faults.point("before-state-save")
     state.save()
@@ -635,20 +639,21 @@ def _structured_key(memory: MemoryState, stems: dict[str, str]) -> str:
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _index(project, changed, removed, result: CompileResult, *, rebuild: bool) -> None:
+def _index(project, changed, removed, result: CompileResult, *, rebuild: bool,
+           pages: dict[str, Page] | None = None) -> None:
     from wikimem.index import MARKER, SearchIndex
 
     index = SearchIndex(project.index_dir, project.wiki_dir)
     if rebuild:
-        index.rebuild()
+        index.rebuild(pages)
     elif (changed or removed) and not (project.index_dir / MARKER).exists():
         # No index yet (a first compile): build it from the pages now. `update` would read
         # every changed page first, then find no index and rebuild from the pages anyway.
-        index.rebuild()
+        index.rebuild(pages)
         result.index_rebuilt = True
         return
     elif changed or removed:
-        index.update(sorted({p for p in changed if p.endswith(".md")}), removed)
+        index.update(sorted({p for p in changed if p.endswith(".md")}), removed, pages)
     result.index_rebuilt = index.rebuilt
 
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -32,6 +32,7 @@ from whoosh import index, scoring
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.matching.wrappers import FilterMatcher
@@ -41,8 +42,8 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from wikimem import faults
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
-from wikimem.markdown import Parsed, link_key, parse
-from wikimem.pages import read_page, wiki_pages
+from wikimem.markdown import link_key, parse
+from wikimem.pages import FRONTMATTER_ORDER, Page, read_page, wiki_pages
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
@@ -66,6 +67,14 @@ WRITE_LOCK_TIMEOUT = 30.0  # seconds an update waits for another process's write
 # another process from swapping the index folder.
 KEEP_SEARCHER_OPEN = os.name != "nt"
 _TOC_NAME = re.compile(r"_MAIN_(\d+)\.toc")
+# Segments an update writes (and merges) store their posting blocks uncompressed: zlib costs
+# more than the bytes it saves for a handful of pages (a third of a 10k-page update). The
+# postings and scores are the same; readers see each block's compression in its header.
+# (Whoosh's `inlinelimit` above 1 would skip the blocks altogether, but fails in whoosh 2.7.)
+_UPDATE_CODEC = W3Codec(compression=0)
+# The writer's in-memory posting pool for a rebuild: Whoosh's default (128 MB) spills a
+# 10k-page wiki's postings to temporary run files and merges them back.
+REBUILD_LIMIT_MB = 512
 
 _ANALYZER = StemmingAnalyzer()
 # Words as Whoosh's default tokenizer sees them ("v1.2" stays one word). Everything else in a
@@ -86,6 +95,17 @@ def _with_names(text: str, names: list[str]) -> str:
     lowered = text.lower()
     missing = [n for n in dict.fromkeys(names) if n and n.lower() not in lowered]
     return "\n".join([*missing, text]) if missing else text
+
+
+def _page_source(page: Page) -> tuple[dict, str]:
+    """The frontmatter and body `read_page` gives for the file `page.render()` wrote.
+
+    Render writes the keys of FRONTMATTER_ORDER only, each a string, list of strings or null
+    (which YAML reads back as themselves), and the body right-stripped with NULs replaced.
+    tests/test_index.py compares both ways over a compiled wiki.
+    """
+    meta = {k: page.meta[k] for k in FRONTMATTER_ORDER if k in page.meta}
+    return meta, page.body.rstrip().replace("\0", "\ufffd")
 
 
 def make_schema() -> Schema:
@@ -463,7 +483,7 @@ class SearchIndex:
 
     # -- documents --------------------------------------------------------------------------
 
-    def _read(self, rel: str) -> tuple[dict, Parsed] | None:
+    def _read(self, rel: str) -> tuple[dict, str] | None:
         path = self.wiki_dir / rel
         if not path.is_file():
             return None
@@ -475,14 +495,18 @@ class SearchIndex:
             # Frontmatter that is not valid YAML comes back as part of the body: keep it out
             # of the text (it would otherwise turn into a heading and be searchable).
             body = _FRONTMATTER_BLOCK.sub("", body, count=1)
-        return (meta if isinstance(meta, dict) else {}), parse(body)
+        return (meta if isinstance(meta, dict) else {}), body
 
-    def _document(self, rel: str) -> dict | None:
-        """The fields to index for one page, or None when the page cannot be read."""
-        page = self._read(rel)
-        if page is None:
+    def _document(self, rel: str, page: Page | None = None) -> dict | None:
+        """The fields to index for one page, or None when the page cannot be read.
+
+        With `page` (the compiler's page whose rendering the file holds) nothing is read:
+        its frontmatter and body are what reading the file back would give.
+        """
+        found = _page_source(page) if page is not None else self._read(rel)
+        if found is None:
             return None
-        meta, parsed = page
+        meta, parsed = found[0], parse(found[1])
         stem = PurePosixPath(rel).stem
         title = _as_text(meta.get("title")) or parsed.title or stem
         aliases = _as_list(meta.get("aliases"))
@@ -616,17 +640,19 @@ class SearchIndex:
 
         return self._with_index(once)
 
-    def rebuild(self) -> int:
+    def rebuild(self, pages: Mapping[str, Page] | None = None) -> int:
         """Recreate the index from every page; returns how many pages were indexed.
 
         The new index is built in a temporary sibling folder and renamed into place, so a
         concurrent search sees either the old index or the new one, never a half-built one.
+        `pages` (by path) are pages whose files hold exactly their rendering (the compiler's,
+        just written or found unchanged): they are indexed without reading their files.
         """
         _release(self._held)
         with self._write_lock():
-            return self._rebuild_locked()
+            return self._rebuild_locked(pages or {})
 
-    def _rebuild_locked(self) -> int:
+    def _rebuild_locked(self, pages: Mapping[str, Page]) -> int:
         parent = self.index_dir.parent
         self._remove_leftovers()
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.index_dir.name}.build-", dir=parent))
@@ -635,17 +661,19 @@ class SearchIndex:
             ix = storage.create_index(SCHEMA)
             count = 0
             try:
-                writer = ix.writer()
+                # One segment, written once: a posting pool large enough for a 10k-page wiki
+                # to stay in memory, and no merge (there is nothing to merge with).
+                writer = ix.writer(limitmb=REBUILD_LIMIT_MB)
                 try:
                     for rel in wiki_pages(self.wiki_dir) if self.wiki_dir.is_dir() else []:
-                        doc = self._document(rel)
+                        doc = self._document(rel, pages.get(rel))
                         if doc is not None:
                             writer.add_document(**doc)
                             count += 1
                 except BaseException:
                     writer.cancel()
                     raise
-                writer.commit()
+                writer.commit(merge=False)
             finally:
                 ix.close()
                 storage.close_files()
@@ -690,8 +718,18 @@ class SearchIndex:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def update(self, changed: Iterable[str], removed: Iterable[str] = ()) -> None:
-        """Reindex `changed` pages (gone ones count as removed) and drop `removed` ones."""
+    def update(
+        self,
+        changed: Iterable[str],
+        removed: Iterable[str] = (),
+        pages: Mapping[str, Page] | None = None,
+    ) -> None:
+        """Reindex `changed` pages (gone ones count as removed) and drop `removed` ones.
+
+        `pages` (by path) are the compiler's pages whose files hold exactly their rendering:
+        those are indexed from memory, not read back and parsed as YAML again.
+        """
+        pages = pages or {}
         changed_rels = [r for r in (_normalize_rel(p) for p in changed) if r]
         removed_rels = [r for r in (_normalize_rel(p) for p in removed) if r]
         if not changed_rels and not removed_rels and self._marker_ok(self.index_dir):
@@ -700,7 +738,7 @@ class SearchIndex:
         docs: dict[str, dict | None] = {}
 
         def write(ix: index.Index) -> None:
-            writer = ix.writer(timeout=WRITE_LOCK_TIMEOUT, delay=0.1)
+            writer = ix.writer(timeout=WRITE_LOCK_TIMEOUT, delay=0.1, codec=_UPDATE_CODEC)
             try:
                 for rel, doc in docs.items():
                     if doc is None:
@@ -719,7 +757,7 @@ class SearchIndex:
                 for rel in removed_rels:
                     docs[rel] = None
                 for rel in changed_rels:
-                    docs[rel] = self._document(rel)
+                    docs[rel] = self._document(rel, pages.get(rel))
                 self._with_index(write, after_rebuild=False)
         except index.LockError as exc:
             raise WikimemError(

@@ -182,7 +182,47 @@ def _git_common_dir(dotgit: str) -> str | None:
 
 
 def _read_marker(path: str) -> dict:
-    import tomllib  # only when a marker exists: the hook imports this module on every event
+    """The project keys of a `.wikimem.toml`.
+
+    Importing `tomllib` costs a hook more than the rest of its work, so what a marker said is
+    kept in `lookup/marker-<hash of its path>.json` under the home, valid while the file has
+    the same inode, size and modification time; the hook then reads that small JSON instead.
+    """
+    try:
+        signature = _signature(os.stat(path))
+    except OSError as exc:
+        raise WikimemError(f"{path} cannot be read ({exc}); fix or remove it.") from exc
+    cache = os.path.join(home_folder(), LOOKUP_DIR,
+                         "marker-" + sha256_hex(path.encode("utf-8", "surrogatepass"))[:32]
+                         + ".json")
+    try:
+        with open(cache, "rb") as f:
+            entry = json.loads(f.read())
+        if entry["path"] == path and entry["signature"] == signature:
+            return {str(k): str(v) for k, v in entry["marker"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    marker = _parse_marker(path)
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        ensure_private_dir(os.path.dirname(cache))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps({"path": path, "signature": signature, "marker": marker},
+                                    ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, cache)
+    except OSError:  # a cache: a read-only home just parses the file each time
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return marker
+
+
+def _parse_marker(path: str) -> dict:
+    import tomllib  # only when a marker changed: the hook imports this module on every event
 
     try:
         with open(path, "rb") as f:
@@ -413,6 +453,8 @@ class Registry:
         try:
             with os.scandir(os.path.join(self._home, LOOKUP_DIR)) as entries:
                 for e in entries:
+                    if e.name.startswith("marker-"):
+                        continue  # (what a marker file says does not depend on the registry)
                     try:
                         os.unlink(e.path)
                     except OSError:
