@@ -31,8 +31,8 @@ sys.path[:0] = [root + "/bench", root]
 import perf
 import wikimem
 assert wikimem.__file__.startswith(root), wikimem.__file__
-home = Path(tempfile.mkdtemp(prefix="wikimem-capture-ab-")) / "home"
-print(json.dumps(perf.capture_bench(home, int(sys.argv[2]))))
+with tempfile.TemporaryDirectory(prefix="wikimem-capture-ab-") as work:
+    print(json.dumps(perf.capture_bench(Path(work) / "home", int(sys.argv[2]))))
 """
 
 
