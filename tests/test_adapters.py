@@ -178,7 +178,7 @@ def accounted(payload: dict, event) -> list[str]:
         if value in values or value in (event.session, event.cwd, [event.cwd]):
             continue
         if key in ("hook_event_name", "tool_name", "tool_input", "tool_response", "tool_output",
-                   "type", "input-messages"):
+                   "type", "input-messages", "user_email"):  # (user_email: left out on purpose)
             continue
         missing.append(key)
     return missing
@@ -322,6 +322,16 @@ def test_cursor_events():
     assert (e.kind, e.data["message"]) == ("stop", "The subagent created YOLO.md")
     e = cursor.normalize(load("cursor", "post_tool_use_read"))
     assert e.data["files"] == [{"path": "/x", "op": "read"}] and "output" not in e.data
+
+
+def test_cursor_user_email_is_not_kept():
+    """The signed-in account's address is left out (not kept under `extra` like other keys)."""
+    with_email = [(n, p) for n, p in fixtures("cursor") if p.get("user_email")]
+    assert len(with_email) >= 3  # (recorded payloads carry it)
+    for _name, payload in with_email:
+        e = cursor.normalize(payload)
+        assert "user_email" not in json.dumps(e.data)
+        assert payload["user_email"] not in json.dumps(e.data)
 
 
 def test_cursor_file_edit_shell_and_roots():

@@ -69,6 +69,9 @@ _PLAIN = {
     "tool_use_id": "tool_use_id",
 }
 _CONSUMED = {"conversation_id", "hook_event_name", "tool_name", "tool_input", "tool_output"}
+# Left out on purpose, not kept under `extra`: the signed-in account's address is personal
+# data about the user, not about the work, and would end up on pages and in git history.
+_PRIVATE = {"user_email"}
 
 CHANGING_TOOLS = {"Write", "StrReplace", "Delete", "Edit", "MultiEdit", "EditNotebook",
                   "ApplyPatch", "search_replace", "write", "delete_file", "edit_file"}
@@ -106,7 +109,7 @@ def normalize(payload: dict) -> Event:
     cwd = _cwd(payload, consumed)
     if isinstance(name, str):
         _tool(name, kind, payload, data, consumed)
-    keep_extra(payload, data, consumed)
+    keep_extra(payload, data, consumed | _PRIVATE)
     uid = event_uid(
         name,
         payload.get("tool_use_id") or None,
