@@ -191,7 +191,13 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     if not glob or glob.startswith("#") or glob.startswith("!"):
         raise re.error("empty, a comment, or a negation (not supported)")
     anchored = "/" in glob.rstrip("/")
-    glob = glob.strip("/")
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(prefix + translate_glob(glob.strip("/")) + "(?:/.*)?", re.S)
+
+
+def translate_glob(glob: str) -> str:
+    """The regular expression for a glob's wildcards: `*` and `?` within one folder, `**/` any
+    folders (none too), `**` anything, `[...]`/`[!...]` a class; everything else literal."""
     out = []
     i = 0
     while i < len(glob):
@@ -211,15 +217,14 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         elif c == "[":
             end = glob.find("]", i + 1)
             if end == -1:
-                raise re.error(f"unclosed [ in {pattern!r}")
+                raise re.error(f"unclosed [ in {glob!r}")
             body = glob[i + 1:end].replace("\\", "\\\\")
             out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
             i = end + 1
         else:
             out.append(re.escape(c))
             i += 1
-    prefix = "" if anchored else "(?:.*/)?"
-    return re.compile(prefix + "".join(out) + "(?:/.*)?", re.S)
+    return "".join(out)
 
 
 # Tool input keys that name a file, across agents (Claude Code, Codex, Gemini CLI, Cursor).

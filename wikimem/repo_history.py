@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from wikimem.errors import WikimemError
+from wikimem.privacy import translate_glob
 
 RS, US = b"\x1e", b"\x1f"
 LOG_FORMAT = "%x1e%H%x1f%P%x1f%aN%x1f%aI%x1f%s%x1f%b%x1f"
@@ -63,25 +64,9 @@ def _lines(name: str) -> list[tuple[str, str]]:
 
 
 def glob_regex(pattern: str) -> re.Pattern:
-    """A case-insensitive regex for a glob: `*` within one folder, `**/` any folders."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.I)
+    """A case-insensitive regex for a glob (`privacy.translate_glob`: `*` within one folder,
+    `**/` any folders, `[...]` a class)."""
+    return re.compile(translate_glob(pattern) + r"\Z", re.I)
 
 
 @dataclass(frozen=True)
