@@ -56,6 +56,7 @@ from wikimem.render import (
     topic_pages,
 )
 from wikimem.sessions import SessionRecord, digest
+from wikimem.sessions import page_path as session_page_path
 
 STATE_VERSION = 1
 # Summaries appended to state/sessions.jsonl before sessions.json is written whole again
@@ -106,7 +107,7 @@ class SessionSummary(NamedTuple):
 
     @property
     def page_path(self) -> str:
-        return f"sessions/{self.stem}.md"
+        return session_page_path(self.stem)
 
 
 _summary_fields = itemgetter(*SessionSummary._fields)

@@ -33,6 +33,7 @@ from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.pages import is_machine_page
 from wikimem.project import Project, Registry
+from wikimem.sessions import page_path as session_page_path
 
 PURGED = "[REDACTED:purged]"
 
@@ -212,7 +213,7 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
                 report.files_scrubbed.append(str(path.relative_to(project.dir)))
         _recompile(project, report, compile_settings)
         repo = gitrepo.open_repo(project.wiki_dir)
-        left = [rel for rel in (f"sessions/{stem}.md", f"sessions/{stem}.machine.md")
+        left = [rel for rel in (session_page_path(stem), f"sessions/{stem}.machine.md")
                 if stem and (project.wiki_dir / rel).exists()]
         for rel in left:  # a copy a person edited: the compiler keeps those, purge does not
             (project.wiki_dir / rel).unlink()

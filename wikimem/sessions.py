@@ -88,7 +88,7 @@ class SessionRecord:
 
     @property
     def page_path(self) -> str:
-        return f"sessions/{self.stem}.md"
+        return page_path(self.stem)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -240,6 +240,11 @@ def candidates(obs: list[Observation]) -> list[dict]:
                     "agent": o.agent,
                 }
     return list(found.values())
+
+
+def page_path(stem: str) -> str:
+    """Where a session's page lives in the wiki, by its stem (`<date>-<short id>`)."""
+    return f"sessions/{stem}.md"
 
 
 def short_id(session: str) -> str:
