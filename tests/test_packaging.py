@@ -31,3 +31,27 @@ def test_wheel_installs_into_fresh_venv_and_runs_demo(tmp_path):
     assert "Wiki folder:" in out and "wikimem: Compile 2 sessions" in out
     assert "sessions/" in out.split("wikimem search")[1]
     assert "<wikimem-context" in out and "</wikimem-context>" in out
+    # The README's first command runs `python -m wikimem demo` from the repository root, where
+    # the source folder shadows the installed wheel on sys.path.
+    readme = subprocess.run([str(bindir / "python"), "-m", "wikimem", "demo", "--home",
+                             str(tmp_path / "demo-root")], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
+    assert readme.returncode == 0, readme.stderr
+    assert "Wiki folder:" in readme.stdout and "</wikimem-context>" in readme.stdout
+
+
+def test_data_packages_resolve_from_the_source_tree():
+    """`python -m wikimem` at the repository root imports the source tree, which has no
+    wikimem/templates: the data must still be found (the quick start broke this way)."""
+    code = ("from wikimem import datafiles\n"
+            "for pkg, name in [('templates', 'session.md'), ('bootstrap', 'sources.txt'),\n"
+            "                  ('bootstrap', 'prompts/overview.md'),\n"
+            "                  ('demo_data', 'SOURCES.md')]:\n"
+            "    print(pkg, len(datafiles.read_text(pkg, name)))\n")
+    # -S: no site-packages, so no installed or editable wikimem can answer for the source tree.
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    sizes = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert int(sizes["templates"]) == len((ROOT / "templates" / "session.md").read_text())
+    assert int(sizes["demo_data"]) > 0

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
-from wikimem import gitrepo
+from wikimem import datafiles, gitrepo
 from wikimem.compile import compile_project
 from wikimem.index import SearchIndex
 from wikimem.project import Registry
@@ -27,7 +27,7 @@ DEMO_QUERY = "bump node 22"
 
 def demo_sessions() -> list[tuple[str, list[str]]]:
     """The bundled sessions: (file name, payload lines with {{CWD}}/{{HOME}} placeholders)."""
-    folder = resources.files("wikimem.demo_data")
+    folder = datafiles.folder("demo_data")
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".jsonl"):
@@ -37,8 +37,18 @@ def demo_sessions() -> list[tuple[str, list[str]]]:
 
 
 def run_demo(home_dir: str | None, echo: Callable[[str], None] = print) -> Path:
-    """Run the demo; returns the wiki folder."""
-    base = Path(home_dir) if home_dir else Path(tempfile.mkdtemp(prefix="wikimem-demo-"))
+    """Run the demo; returns the wiki folder. A throwaway folder it made is removed on failure."""
+    if home_dir:
+        return _run_demo(Path(home_dir), echo)
+    base = Path(tempfile.mkdtemp(prefix="wikimem-demo-"))
+    try:
+        return _run_demo(base, echo)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+def _run_demo(base: Path, echo: Callable[[str], None]) -> Path:
     home = base / "home"
     repo_dir = base / "serverless-plugins"
     repo_dir.mkdir(parents=True, exist_ok=True)

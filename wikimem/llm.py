@@ -25,10 +25,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Protocol
 
-from wikimem import rawlog
+from wikimem import datafiles, rawlog
 from wikimem.adapters import Event
 from wikimem.capture import log_error, make_observation
 from wikimem.observation import Observation, format_ts
@@ -130,8 +129,7 @@ class Request:
 
 
 def system_prompt() -> str:
-    return resources.files("wikimem.templates").joinpath(
-        "consolidate-prompt.md").read_text(encoding="utf-8")
+    return datafiles.read_text("templates", "consolidate-prompt.md")
 
 
 def session_payload(rec: SessionRecord) -> dict:
@@ -428,8 +426,7 @@ def overview_request(facts: str) -> Request:
     """The request that asks for a better project overview from bootstrap's facts."""
     from string import Template
 
-    text = resources.files("wikimem.bootstrap").joinpath("prompts/overview.md").read_text(
-        encoding="utf-8")
+    text = datafiles.read_text("bootstrap", "prompts/overview.md")
     prompt = redact_text(Template(text).safe_substitute(input=facts))
     digest = _sha(prompt)
     return Request(session_id="bootstrap:overview", content_hash=digest, input_hash=digest,

@@ -10,10 +10,10 @@ import hashlib
 import re
 from collections import defaultdict
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from string import Template
 
+from wikimem import datafiles
 from wikimem.pages import Page
 from wikimem.sessions import SessionRecord
 
@@ -35,7 +35,7 @@ def renderer_identity() -> str:
         from wikimem import __version__
 
         digest.update(__version__.encode())
-    for item in sorted(resources.files("wikimem.templates").iterdir(), key=lambda t: t.name):
+    for item in sorted(datafiles.folder("templates").iterdir(), key=lambda t: t.name):
         if item.name.endswith(".md"):
             digest.update(item.name.encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()
@@ -44,7 +44,7 @@ def renderer_identity() -> str:
 @cache
 def template(name: str) -> Template:
     """A page template from the wikimem.templates package."""
-    text = resources.files("wikimem.templates").joinpath(name).read_text(encoding="utf-8")
+    text = datafiles.read_text("templates", name)
     return Template(text)
 
 

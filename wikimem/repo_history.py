@@ -24,9 +24,9 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
+from wikimem import datafiles
 from wikimem.errors import WikimemError
 from wikimem.privacy import translate_glob
 
@@ -50,7 +50,7 @@ PARAGRAPH = 600
 
 def data_file(name: str) -> str:
     """A file of the `wikimem.bootstrap` data package (the repository's `bootstrap/`)."""
-    return resources.files("wikimem.bootstrap").joinpath(name).read_text(encoding="utf-8")
+    return datafiles.read_text("bootstrap", name)
 
 
 def _lines(name: str) -> list[tuple[str, str]]:
