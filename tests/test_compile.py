@@ -1,36 +1,26 @@
 """Compile through its real path: raw log -> pages -> git -> Whoosh index -> context."""
 
-import os
 import shutil
 import subprocess
-from datetime import UTC, datetime, timedelta
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conftest import session_events
+from golden_wiki import (
+    FAKE_CWD,
+    GOLDEN,
+    T0,
+    assert_matches_golden,
+    compile_golden_wiki,
+    feed,
+    read_wiki,
+)
 
-from wikimem.adapters import claude_code
-from wikimem.capture import capture
 from wikimem.compile import compile_project
 from wikimem.index import SearchIndex
-from wikimem.observation import format_ts
 from wikimem.pages import read_page, wiki_pages
-from wikimem.project import Registry
-
-GOLDEN = Path(__file__).parent / "golden" / "wiki"
-FAKE_CWD = Path("/work/example/serverless-plugins")
-T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-
-
-def feed(events, start: datetime, registry=None):
-    """Capture recorded payloads in-process with fixed, increasing timestamps."""
-    registry = registry or Registry()
-    project = None
-    for i, payload in enumerate(events):
-        event = claude_code.normalize(payload)
-        project = capture("claude-code", event, payload, registry=registry,
-                          ts=format_ts(start + timedelta(seconds=i))).project
-    return project
 
 
 def snapshot(wiki: Path) -> dict[str, bytes]:
@@ -48,22 +38,35 @@ def sessions():
             session_events(FAKE_CWD, "02-issue-triage.jsonl"))
 
 
-def test_golden_pages(sessions):
+def test_golden_pages():
     """The pages compiled from the recorded fixture sessions, byte for byte."""
-    first, second = sessions
-    feed(first, T0)
-    project = feed(second, T0 + timedelta(days=1))
-    compile_project(project)
-    got = snapshot(project.wiki_dir)
-    if os.environ.get("WIKIMEM_UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        for rel, data in got.items():
-            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / rel).write_bytes(data)
-    want = {rel: (GOLDEN / rel).read_bytes() for rel in wiki_pages(GOLDEN)}
-    assert sorted(got) == sorted(want)
-    for rel in want:
-        assert got[rel].decode() == want[rel].decode(), rel
+    assert_matches_golden(compile_golden_wiki())
+
+
+def test_a_changed_golden_byte_fails_and_nothing_rewrites_it(tmp_path, monkeypatch):
+    """The test only compares: no switch makes it write the golden files it checks."""
+    golden = tmp_path / "golden"
+    shutil.copytree(GOLDEN, golden)
+    page = golden / "context.md"
+    data = bytearray(page.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    page.write_bytes(bytes(data))
+    monkeypatch.setenv("WIKIMEM_UPDATE_GOLDEN", "1")  # the switch the test once had
+    with pytest.raises(AssertionError, match=r"context\.md differs.*scripts/update_golden\.py"):
+        assert_matches_golden(read_wiki(GOLDEN), golden)
+    assert page.read_bytes() == bytes(data)
+
+
+def test_update_golden_script_writes_the_committed_golden_files(tmp_path):
+    """scripts/update_golden.py compiles the same wiki the test compares (into a folder given
+    here, not over tests/golden)."""
+    out = tmp_path / "regenerated"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "update_golden.py"
+    r = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert str(out) in r.stdout
+    assert read_wiki(out) == read_wiki(GOLDEN)
 
 
 def test_rebuild_equals_incremental_byte_for_byte(sessions):

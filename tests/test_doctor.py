@@ -63,3 +63,43 @@ def test_unregistered_directory_fails_with_fix(tmp_path):
     r = doctor(tmp_path, "--json")
     assert r.exit_code == 1
     assert by_name(r)["project"]["fix"] == "Run `wikimem init` here."
+
+
+def test_wiki_left_mid_cherry_pick_fails_doctor_as_it_stops_compile(repo):
+    """Doctor and compile ask the same question of the wiki repository (gitrepo)."""
+    import subprocess
+
+    from wikimem.errors import WikimemError
+    from wikimem.pages import wiki_pages
+
+    run_hook(fixture_payload("user_prompt_submit", cwd=str(repo)), repo)
+    project = Registry().resolve(repo)
+    compile_project(project)
+    wiki = project.wiki_dir
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=wiki, capture_output=True, text=True)
+
+    page = wiki_pages(wiki)[0]
+    git("checkout", "-q", "-b", "side")
+    (wiki / page).write_text("side version\n")
+    git("commit", "-qam", "side")
+    git("checkout", "-q", "main")
+    (wiki / page).write_text("main version\n")
+    git("commit", "-qam", "main")
+    pick = git("cherry-pick", "side")
+    assert pick.returncode != 0 and (wiki / ".git" / "CHERRY_PICK_HEAD").exists()
+
+    try:
+        compile_project(project)
+        refused = ""
+    except WikimemError as exc:
+        refused = str(exc)
+    assert "middle of a cherry-pick" in refused
+    check = by_name(doctor(repo, "--json"))["wiki"]
+    assert check["status"] == "FAIL", check
+    assert "middle of a cherry-pick" in check["detail"]
+    assert "git cherry-pick --continue" in check["fix"]
+    assert "git cherry-pick --abort" in check["fix"]
+    git("cherry-pick", "--abort")
+    assert by_name(doctor(repo, "--json"))["wiki"]["status"] == "PASS"

@@ -281,24 +281,53 @@ def test_missing_index_dir(tmp_path: Path, wiki: Path):
     assert paths(other.search("zeppelin")) == [HUMAN]
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        'what did we decide about "the cache"?',
-        "foo AND (",
-        "title:",
-        "tags:search OR",
-        "NOT",
-        '"unbalanced',
-        "[2020 TO",
-        "zephyr^2~ *",
-        "((()))",
-        "{}:^~*?",
-        "кэш и поиск",
-    ],
-)
-def test_natural_language_and_syntax_characters_do_not_raise(idx: SearchIndex, question: str):
-    assert isinstance(idx.search(question), list)
+# A question, search options, the pages expected (best first), and the word every hit's
+# snippet shows in bold -- or None: the words are only in the top hit's title or tags, so its
+# snippet is the start of its text, with nothing in bold. Query syntax is not syntax here:
+# AND/OR/NOT are stop words, `field:`, quotes, brackets and `^~*?` are dropped.
+SYNTAX_CASES = [
+    ('what did we decide about "the cache"?', {}, [CACHE], "cache"),  # lesson: retracted
+    ('what did we decide about "the cache"?', {"include_all": True},
+     [CACHE, INDEX, LESSON], "cache"),
+    ("foo AND (", {}, [], None),
+    ("zephyr AND (", {}, [WHOOSH], None),
+    ("title:", {}, [], None),  # no page says "title"
+    ("title:zeppelin", {}, [HUMAN], "zeppelin"),
+    ("tags:search OR", {}, [WHOOSH], None),  # the SQLite decision is superseded
+    ("tags:search OR", {"include_all": True}, [WHOOSH, SQLITE], None),
+    ("tags:search OR", {"kinds": ["decision"]}, [WHOOSH], None),
+    ("tags:search OR", {"kinds": ["session"]}, [], None),
+    ("NOT", {}, [], None),
+    ("NOT zephyr", {}, [WHOOSH], None),
+    ('"unbalanced', {}, [], None),
+    ('"disposable', {}, [CACHE], "disposable"),
+    ("[2020 TO", {}, [], None),
+    ("[2020 TO zeppelin", {}, [HUMAN], "zeppelin"),
+    ("zephyr^2~ *", {}, [WHOOSH], None),
+    ("zephyr^2~ *", {"since": date(2026, 11, 10)}, [WHOOSH], None),
+    ("zephyr^2~ *", {"since": date(2026, 11, 11)}, [], None),  # updated on the 10th
+    ("((()))", {}, [], None),
+    ("((disposable))", {}, [CACHE], "disposable"),
+    ("{}:^~*?", {}, [], None),
+    ("{pipeline}:^~*?", {}, [SESSION], None),  # a tag of the session page
+    ("кэш и поиск", {}, [], None),
+    ("кэш zeppelin", {}, [HUMAN], "zeppelin"),
+]
+
+
+@pytest.mark.parametrize(("question", "options", "expected", "bold"), SYNTAX_CASES)
+def test_questions_with_syntax_characters_find_what_their_words_find(
+    idx: SearchIndex, question: str, options: dict, expected: list[str], bold: str | None
+):
+    hits = idx.search(question, **options)
+    assert isinstance(hits, list)
+    assert paths(hits) == expected
+    if bold is not None:
+        for hit in hits:
+            assert f"**{bold}**" in hit.snippet.lower(), hit
+    elif hits:
+        assert "**" not in hits[0].snippet and hits[0].snippet
+    assert idx.rebuilt is False
 
 
 def test_question_finds_relevant_pages(idx: SearchIndex):
@@ -814,3 +843,116 @@ def test_update_segments_score_as_compressed_ones(tmp_path: Path, monkeypatch):
     for question in QUESTIONS:
         ours = [(h.path, h.score) for h in plain.search(question, limit=30)]
         assert ours and ours == [(h.path, h.score) for h in packed.search(question, limit=30)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whoosh internals: used when there, else Whoosh's public API; never a reason to rebuild
+
+
+@pytest.fixture
+def internals_checked_again():
+    """`_internals()` is checked once per process: again in this test, and after it."""
+    from wikimem import index as wikimem_index
+
+    check = wikimem_index._internals
+    check.cache_clear()
+    yield wikimem_index
+    check.cache_clear()
+
+
+def _index_files(si: SearchIndex) -> tuple:
+    """What a rebuild or an update would change: the folder, and each file's inode and mtime."""
+    st = si.index_dir.stat()
+    files = sorted((p.name, p.stat().st_ino, p.stat().st_mtime_ns) for p in si.index_dir.iterdir())
+    return st.st_ino, files
+
+
+SEARCHES = [
+    *((q, {}) for q in QUESTIONS),
+    ("cache retry timeout", {"kinds": ["note"]}),
+    ("deadlock", {"limit": 3}),
+]
+
+
+def _ranked(si: SearchIndex) -> list:
+    return [[(h.path, h.score, h.snippet) for h in si.search(q, **kw)] for q, kw in SEARCHES]
+
+
+def test_search_without_a_private_whoosh_attribute_ranks_the_same_and_rebuilds_nothing(
+    tmp_path: Path, monkeypatch, internals_checked_again
+):
+    from wikimem.index import WEIGHTING
+
+    si = _random_wiki(tmp_path)
+    assert internals_checked_again._internals() is not None  # this Whoosh has them
+    fast = _ranked(si)
+    assert all(fast)
+    before = _index_files(si)
+
+    # A Whoosh whose BM25F keeps its per-field B elsewhere.
+    monkeypatch.delattr(WEIGHTING, "_field_B")
+    internals_checked_again._internals.cache_clear()
+    for fresh in (si, SearchIndex(si.index_dir, si.wiki_dir)):  # kept searcher, and not
+        assert _ranked(fresh) == fast
+        assert fresh.rebuilt is False
+        fresh.close()
+    assert internals_checked_again._internals() is None
+    assert _index_files(si) == before
+
+
+def test_public_whoosh_path_ranks_like_the_fast_path(tmp_path: Path, monkeypatch,
+                                                    internals_checked_again):
+    """Every private read has its public fallback: with none of them, the same results."""
+    si = _random_wiki(tmp_path)
+    fast = _ranked(si)
+    si.close()
+    monkeypatch.setattr(internals_checked_again, "_internals", lambda: None)
+    assert _ranked(si) == fast
+    assert si.rebuilt is False
+
+
+@pytest.mark.parametrize("missing", [
+    "BM25F._field_B", "W3LeafMatcher._read_ids", "W3LeafMatcher._next_block",
+    "W3PerDocReader._cached_reader", "NumericColumn.Reader._fixedlen",
+])
+def test_internals_check_notices_each_missing_private_read(monkeypatch, internals_checked_again,
+                                                           missing: str):
+    from whoosh.codec import whoosh3
+    from whoosh.columns import NumericColumn
+
+    from wikimem.index import WEIGHTING
+
+    owner_name, attr = missing.rsplit(".", 1)
+    if owner_name == "BM25F":
+        monkeypatch.delattr(WEIGHTING, attr)
+    elif owner_name == "NumericColumn.Reader":  # an attribute each reader sets for itself
+        original = NumericColumn.Reader.__init__
+
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            delattr(self, attr)
+
+        monkeypatch.setattr(NumericColumn.Reader, "__init__", init)
+    else:
+        monkeypatch.delattr(getattr(whoosh3, owner_name), attr)
+    assert internals_checked_again._internals() is None
+
+
+def test_an_error_that_is_not_damage_is_raised_and_the_index_kept(tmp_path: Path, monkeypatch):
+    """A bug (here: wikimem calling something that is not there) is not a damaged index."""
+    from wikimem import index as wikimem_index
+
+    si = _random_wiki(tmp_path)
+    assert si.search("cache")
+    before = _index_files(si)
+
+    def broken(self, scores):
+        return self.no_such_method(scores)
+
+    monkeypatch.setattr(wikimem_index._TermScores, "add", broken)
+    for fresh in (si, SearchIndex(si.index_dir, si.wiki_dir)):
+        with pytest.raises(AttributeError, match="no_such_method"):
+            fresh.search("cache")
+        assert fresh.rebuilt is False
+        fresh.close()
+    assert _index_files(si) == before

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from wikimem import rawlog
+from wikimem import gitrepo, rawlog
 from wikimem.errors import WikimemError
 from wikimem.project import Project, Registry, home
 
@@ -81,10 +81,11 @@ def check_wiki(project: Project) -> Check:
     if (git_dir / "index.lock").exists():
         return Check("wiki", "FAIL", "a stale git lock file is in the wiki repository",
                      f"If no git command is running: rm {git_dir / 'index.lock'}")
-    for marker in ("MERGE_HEAD", "REBASE_HEAD", "rebase-merge", "rebase-apply"):
-        if (git_dir / marker).exists():
-            return Check("wiki", "FAIL", f"the wiki repository is mid-merge/rebase ({marker})",
-                         f"Finish or abort it: cd {wiki} && git merge --abort (or rebase).")
+    operation = gitrepo.operation_in_progress(git_dir)
+    if operation is not None:
+        return Check("wiki", "FAIL", f"the wiki repository is in the middle of "
+                     f"{operation.what}: compile will not commit into it until it ends",
+                     f"In {wiki}, {operation.advice}.")
     fsck = subprocess.run(["git", "fsck", "--no-dangling", "--no-progress"], cwd=wiki,
                           capture_output=True, text=True)
     if fsck.returncode != 0:

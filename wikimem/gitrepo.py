@@ -7,8 +7,10 @@ wrote what.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
@@ -32,15 +34,59 @@ _SAFE = [
 STALE_LOCK_SECONDS = 600
 # Lock files git creates while it updates the index or a ref (removed when it finishes).
 _LOCK_FILES = ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "packed-refs.lock", "config.lock")
-# Files git leaves while an operation waits for a person: the wiki must not be committed to.
-_MID_OPERATION = {
-    "MERGE_HEAD": ("a merge", "git commit", "git merge --abort"),
-    "rebase-merge": ("a rebase", "git rebase --continue", "git rebase --abort"),
-    "rebase-apply": ("a rebase or `git am`", "git rebase --continue", "git rebase --abort"),
-    "CHERRY_PICK_HEAD": ("a cherry-pick", "git cherry-pick --continue",
-                         "git cherry-pick --abort"),
-    "REVERT_HEAD": ("a revert", "git revert --continue", "git revert --abort"),
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A git operation stopped in a repository, waiting for a person to finish it."""
+
+    name: str  # merge, rebase, am, cherry-pick, revert or bisect
+    what: str  # as a sentence names it: "a merge"
+    advice: str  # how to end it: "finish it (`git commit`) or abort it (`git merge --abort`)"
+
+
+def _stopped(name: str, what: str, finish: str, abort: str) -> Operation:
+    return Operation(name, what, f"finish it (`{finish}`) or abort it (`{abort}`)")
+
+
+_OPERATIONS = {
+    "merge": _stopped("merge", "a merge", "git commit", "git merge --abort"),
+    "rebase": _stopped("rebase", "a rebase", "git rebase --continue", "git rebase --abort"),
+    "am": _stopped("am", "a `git am`", "git am --continue", "git am --abort"),
+    "cherry-pick": _stopped("cherry-pick", "a cherry-pick", "git cherry-pick --continue",
+                            "git cherry-pick --abort"),
+    "revert": _stopped("revert", "a revert", "git revert --continue", "git revert --abort"),
+    "bisect": Operation("bisect", "a bisect", "end it (`git bisect reset`)"),
 }
+
+
+def operation_in_progress(git_dir: str | os.PathLike) -> Operation | None:
+    """The operation a repository is in the middle of (read from the files git keeps while
+    it waits for a person, in the order `git status` reads them), or None."""
+    d = Path(git_dir)
+    if (d / "rebase-merge").is_dir():
+        name = "rebase"
+    elif (d / "rebase-apply").is_dir():
+        name = "am" if (d / "rebase-apply" / "applying").exists() else "rebase"
+    elif (d / "MERGE_HEAD").exists():
+        name = "merge"
+    elif (d / "CHERRY_PICK_HEAD").exists():
+        name = "cherry-pick"
+    elif (d / "REVERT_HEAD").exists():
+        name = "revert"
+    elif (d / "sequencer" / "todo").exists():
+        # A cherry-pick or revert of several commits, stopped between two of them (a person
+        # committed a resolved conflict without `--continue`): its next command says which.
+        try:
+            todo = (d / "sequencer" / "todo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            todo = ""
+        name = "revert" if todo.lstrip().startswith("revert") else "cherry-pick"
+    elif (d / "BISECT_LOG").exists():
+        name = "bisect"
+    else:
+        return None
+    return _OPERATIONS[name]
 
 
 def open_repo(wiki_dir: Path) -> git.Repo:
@@ -114,13 +160,13 @@ def _run(repo: git.Repo, *args: str, env: dict | None = None,
 
 def check_not_mid_operation(repo: git.Repo) -> None:
     """Refuse to commit into a wiki a person left mid-merge (or mid-rebase, cherry-pick...)."""
-    git_dir = Path(repo.git_dir)
-    for name, (what, finish, abort) in _MID_OPERATION.items():
-        if (git_dir / name).exists():
-            raise WikimemError(
-                f"The wiki repository {repo.working_dir} is in the middle of {what}. Finish it "
-                f"(`{finish}`) or abort it (`{abort}`) there, then compile again. Nothing is "
-                "lost: the raw log keeps every observation.")
+    operation = operation_in_progress(repo.git_dir)
+    if operation is not None:
+        advice = operation.advice[0].upper() + operation.advice[1:]
+        raise WikimemError(
+            f"The wiki repository {repo.working_dir} is in the middle of {operation.what}. "
+            f"{advice} there, then compile again. Nothing is lost: the raw log keeps every "
+            "observation.")
 
 
 def remove_stale_locks(repo: git.Repo, since: float | None = None) -> list[str]:

@@ -575,9 +575,9 @@ class SearchIndex:
         for attempt in range(2):
             try:
                 return self._attempt(action)
-            except (index.LockError, WikimemError):
-                raise
-            except Exception:
+            except Exception as exc:
+                if not _is_damage(exc):
+                    raise
                 if attempt == 0:
                     # Perhaps a concurrent commit or rebuild swapped files under us: look again.
                     time.sleep(0.05)
@@ -627,9 +627,9 @@ class SearchIndex:
         if KEEP_SEARCHER_OPEN:
             try:
                 return action(self._cached_searcher())
-            except (index.LockError, WikimemError):
-                raise
-            except Exception:
+            except Exception as exc:
+                if not _is_damage(exc):
+                    raise
                 # Missing, replaced mid-search, or damaged: drop it and take the path that
                 # retries and rebuilds.
                 _release(self._held)
@@ -891,6 +891,26 @@ class SearchIndex:
         return self._with_searcher(run) or []
 
 
+# Errors that are a bug, not damage, unless Whoosh's own code raised them: a damaged file makes
+# Whoosh (and the pickles it loads) raise nearly anything, these included, but a rebuild
+# cures nothing when wikimem calls what is not there (or a Whoosh whose API changed).
+_BUG_ERRORS = (AttributeError, TypeError, NameError)
+_WHOOSH_DIR = os.path.dirname(index.__file__) + os.sep
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether an error reading the index may mean it is missing, damaged or replaced (and
+    a rebuild is the cure)."""
+    if isinstance(exc, index.LockError | WikimemError):
+        return False
+    if not isinstance(exc, _BUG_ERRORS):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_WHOOSH_DIR)
+
+
 class _HeldSearcher:
     """An open index and searcher kept between searches, with the files they opened, and
     what searches found out about this version of the index (see SearchIndex._memo)."""
@@ -970,60 +990,160 @@ def _query_terms(q: wq.Query) -> list[tuple[str, str]]:
     return [(leaf.fieldname, leaf.text) for leaf in q.leaves() if isinstance(leaf, wq.Term)]
 
 
+# ---------------------------------------------------------------------------------------------
+# Whoosh internals
+#
+# Three reads go past Whoosh's public API, for speed: a block matcher's decoded arrays (its
+# `_read_ids`, `_read_weights`, `_next_block`, `_ids`, `_weights`), the length column's raw bytes
+# (the segment's `_perdoc._cached_reader`, the column's `_fixedlen`, `_dbfile`, `_basepos`,
+# `_count`) and BM25F's per-field B (`_field_B`). They are used only when `_internals()` found
+# them, once per process, reading what the public API reads; otherwise the public API is used,
+# with the same results, more slowly. A Whoosh without them is not a damaged index.
+
+
+@dataclass(frozen=True)
+class _Internals:
+    """What `_internals()` found: the classes whose private parts it read."""
+
+    block_matcher: type  # a term's postings in blocks: their decoded arrays are read
+    segment_reader: type  # a segment: its length columns' bytes are read
+
+
+@functools.cache
+def _internals() -> _Internals | None:
+    """Whoosh's internals the fast paths read, or None when the public API must be used.
+
+    Checked on a two-document index in memory: every private read must be there and give
+    what Whoosh's public API gives.
+    """
+    try:
+        return _probe_internals()
+    except Exception:  # whatever a changed Whoosh raises here means: do not use them
+        return None
+
+
+def _probe_internals() -> _Internals | None:
+    from whoosh.filedb.filestore import RamStorage
+
+    class InMemory(RamStorage):
+        def temp_storage(self, name=None):  # the writer's scratch space: not a temp folder
+            return RamStorage()
+
+    if not isinstance(WEIGHTING._field_B, dict):
+        return None
+    ix = InMemory().create_index(SCHEMA)
+    writer = ix.writer()
+    # Two documents: a term in one document only is kept inline, without a block.
+    writer.add_document(path="a.md", body="probe probe words", tags="probe")
+    writer.add_document(path="b.md", body="probe")
+    writer.commit()
+    with ix.reader() as reader:
+        public = _public_postings(_unwrap(reader.postings("body", "probe")))
+        for wanted in (None, [1]):
+            matcher = _unwrap(reader.postings("body", "probe"))
+            fast = [pair for ids, weights in _block_postings(matcher, wanted)
+                    for pair in zip(ids, weights, strict=True)]
+            if fast != public or len(fast) != 2:
+                return None
+        for fieldname in ("body", "tags"):
+            if _fast_length_bytes(reader, fieldname) != _public_length_bytes(reader, fieldname):
+                return None
+    return _Internals(type(matcher), type(reader))
+
+
+def _unwrap(m: Any) -> Any:
+    """The segment's own matcher under the wrapper that skips deleted documents."""
+    while isinstance(m, FilterMatcher):
+        m = m.child
+    return m
+
+
+def _block_postings(m: Any, wanted: Sequence[int] | None = None) -> Iterator[tuple[Any, Any]]:
+    """(docnums, weights) of a block matcher, block by block, read from its decoded arrays
+    (private: see `_internals`). With `wanted` (sorted segment docnums), blocks holding none
+    of them are skipped without being decoded (a block's header says its last docnum)."""
+    k, passed = 0, -1  # wanted[k] is the first wanted docnum after block ends so far
+    while m.is_active():
+        if wanted is not None:
+            k = bisect.bisect_right(wanted, passed, k)
+            if k == len(wanted):
+                return
+            passed = m.block_max_id()
+            if wanted[k] > passed:
+                m._next_block()
+                continue
+        m._read_ids()
+        m._read_weights()
+        yield m._ids, m._weights
+        m._next_block()
+
+
+def _public_postings(m: Any) -> list[tuple[int, float]]:
+    """(docnum, weight) of every posting, one at a time through Whoosh's public API."""
+    out = []
+    while m.is_active():
+        out.append((m.id(), m.weight()))
+        m.next()
+    return out
+
+
 def _posting_blocks(
     reader: Any, fieldname: str, text: str, wanted: Sequence[int] | None = None
 ) -> Iterator[tuple[Any, Any]]:
     """(docnums, weights) of one term's postings in one segment, block by block.
 
     Deleted documents may be included (callers drop them from the results). Whoosh's codec
-    decodes a whole block into arrays; reading them directly saves two method calls per
-    posting. With `wanted` (sorted segment docnums), blocks holding none of them are skipped
-    without being decoded (a block's header says its last docnum). Any other matcher (a short
-    list inlined in the term table) is read one posting at a time, whole.
+    decodes a whole block into arrays; reading them directly (when `_internals` allows)
+    saves two method calls per posting, and `wanted` lets blocks be skipped undecoded. Any
+    other matcher (a short list inlined in the term table) is read one posting at a time.
     """
-    m = reader.postings(fieldname, text)
-    while isinstance(m, FilterMatcher):
-        m = m.child
-    if all(hasattr(m, a) for a in ("_read_ids", "_read_weights", "_next_block", "_atend")):
-        k, passed = 0, -1  # wanted[k] is the first wanted docnum after block ends so far
-        while m.is_active():
-            if wanted is not None:
-                k = bisect.bisect_right(wanted, passed, k)
-                if k == len(wanted):
-                    return
-                passed = m.block_max_id()
-                if wanted[k] > passed:
-                    m._next_block()
-                    continue
-            m._read_ids()
-            m._read_weights()
-            yield m._ids, m._weights
-            m._next_block()
+    m = _unwrap(reader.postings(fieldname, text))
+    internals = _internals()
+    if internals is not None and isinstance(m, internals.block_matcher):
+        yield from _block_postings(m, wanted)
         return
-    ids, weights = [], []
-    while m.is_active():
-        ids.append(m.id())
-        weights.append(m.weight())
-        m.next()
-    yield ids, weights
+    postings = _public_postings(m)
+    yield [d for d, _ in postings], [w for _, w in postings]
 
 
 def _length_bytes(reader: Any, fieldname: str) -> Sequence[int]:
     """Each document's length in `fieldname` as Whoosh stores it: one byte per document."""
+    internals = _internals()
+    if internals is not None and isinstance(reader, internals.segment_reader):
+        raw = _fast_length_bytes(reader, fieldname)
+        if raw is not None:
+            return raw
+    return _public_length_bytes(reader, fieldname)
+
+
+def _fast_length_bytes(reader: Any, fieldname: str) -> bytes | None:
+    """The length column's bytes read in one go (private: see `_internals`), or None when
+    the column is not stored as one byte per document."""
     count = reader.doc_count_all()
-    try:
-        column = reader._perdoc._cached_reader(_LENGTH_COLUMN % fieldname, _LENGTHS)
-    except AttributeError:
-        column = False
+    column = reader._perdoc._cached_reader(_LENGTH_COLUMN % fieldname, _LENGTHS)
     if column is None:  # no document has this field
         return bytes(count)
-    if column is not False and getattr(column, "_fixedlen", 0) == 1:
-        raw = column._dbfile.get(column._basepos, column._count)
-        if isinstance(raw, bytes) and len(raw) == column._count:
-            return raw + bytes(max(0, count - len(raw)))
+    if column._fixedlen != 1:
+        return None
+    raw = column._dbfile.get(column._basepos, column._count)
+    if not isinstance(raw, bytes) or len(raw) != column._count:
+        return None
+    return raw + bytes(max(0, count - len(raw)))
+
+
+def _public_length_bytes(reader: Any, fieldname: str) -> bytes:
     return bytes(
-        length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0) for d in range(count)
+        length_to_byte(reader.doc_field_length(d, fieldname, 0) or 0)
+        for d in range(reader.doc_count_all())
     )
+
+
+def _field_b(weighting: scoring.BM25F, fieldname: str) -> float:
+    """BM25F's B for a field: its own when set (private: see `_internals`), else the
+    weighting's (the public API has no per-field B; WEIGHTING sets none)."""
+    if _internals() is not None:
+        return weighting._field_B.get(fieldname, weighting.B)
+    return weighting.B
 
 
 class _TermScores:
@@ -1032,7 +1152,7 @@ class _TermScores:
     def __init__(self, searcher: Any, fieldname: str, text: str, lengths: dict) -> None:
         weighting = searcher.weighting
         k1 = weighting.K1
-        b = weighting._field_B.get(fieldname, weighting.B)
+        b = _field_b(weighting, fieldname)
         self.fieldname, self.text = fieldname, text
         self.idf, self.k1p1, self.norm = 0.0, k1 + 1, [0.0] * 256
         self.parts: list[tuple[Any, int, Sequence[int]]] = []

@@ -1,0 +1,45 @@
+"""Regenerate tests/golden/wiki: the pages compiled from the two recorded fixture sessions.
+
+Run it after a change to what compile writes, then review `git diff tests/golden` before
+committing: the golden test (tests/test_compile.py::test_golden_pages) only compares, and
+never writes these files. Usage: python scripts/update_golden.py [OUTPUT_DIR]
+(default: tests/golden/wiki). Needs wikimem's dev install (the test helpers import pytest).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+def main() -> int:
+    sys.path.insert(0, str(TESTS))
+    from golden_wiki import GOLDEN, compile_golden_wiki
+
+    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else GOLDEN
+    with tempfile.TemporaryDirectory(prefix="wikimem-golden-") as tmp:
+        # What tests/conftest.py gives every test: its own home, no auto-compile, and a git
+        # configuration of its own.
+        gitconfig = Path(tmp) / "gitconfig"
+        gitconfig.write_text("[user]\n\tname = Test Human\n\temail = human@example.com\n")
+        os.environ.update({
+            "WIKIMEM_HOME": str(Path(tmp) / "wm-home"),
+            "WIKIMEM_AUTO_COMPILE": "0",
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_CONFIG_NOSYSTEM": "1",
+        })
+        os.environ.pop("WIKIMEM_PROJECT", None)
+        pages = compile_golden_wiki()
+    shutil.rmtree(out, ignore_errors=True)
+    for rel, data in sorted(pages.items()):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    print(f"Wrote {len(pages)} golden pages to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
