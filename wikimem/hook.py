@@ -138,13 +138,21 @@ def spawn_compile(project) -> None:
     """Start `wikimem compile` for the project, detached, so the agent never waits for it."""
     import subprocess
 
+    from wikimem.project import ERROR_LOG, open_private
+
     log = project.file("state", "compile.log")
     kwargs: dict = {}
     if os.name == "nt":  # pragma: no cover - Windows only
         kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | NEW_PROCESS_GROUP
     else:
         kwargs["start_new_session"] = True
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as exc:
+        # Trigger: a link in the log's place, a full disk. Why: the compile matters more than
+        # its output. Outcome: it runs without a log, and the error log says why.
+        _record(exc, project.file(ERROR_LOG), "wikimem", b"")
+        fd = subprocess.DEVNULL
     try:
         subprocess.Popen(
             [sys.executable, "-m", "wikimem", "--project", project.project_id, "compile",
@@ -156,4 +164,5 @@ def spawn_compile(project) -> None:
             **kwargs,
         )
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
