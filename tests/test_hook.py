@@ -1,13 +1,16 @@
 """The hook as Claude Code runs it: a subprocess fed one payload on stdin."""
 
+import errno
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import fixture_payload, run_hook
+from conftest import FIXTURES, fixture_payload, run_hook
 
 from wikimem import rawlog
 from wikimem.project import Registry
@@ -124,16 +127,107 @@ def test_missing_fields_still_record(repo):
     assert rec.session == "unknown-session" and rec.data["prompt"] == "hello there friend"
 
 
-def test_unwritable_home_exits_0(repo, tmp_path):
-    home = tmp_path / "ro-home"
-    home.mkdir()
-    home.chmod(0o500)
-    try:
-        r = run_hook(fixture_payload("user_prompt_submit", cwd=str(repo)), repo,
-                     env={"WIKIMEM_HOME": str(home / "sub")})
-        assert r.returncode == 0
-    finally:
-        home.chmod(0o700)
+def compiled_context(repo) -> str:
+    """A project with one compiled Claude Code session: the context SessionStart prints."""
+    from wikimem.compile import compile_project
+
+    for name in ("user_prompt_submit", "stop"):
+        assert run_hook(fixture_payload(name, cwd=str(repo), session_id="s-1"), repo
+                        ).returncode == 0
+    compile_project(project_for(repo))
+    context = project_for(repo).context_file.read_text()
+    assert "QA our Attio MCP tools" in context
+    return context
+
+
+def printed_context(agent: str, stdout: bytes) -> str:
+    """The context block in a session-start hook's output, in the agent's own form."""
+    out = json.loads(stdout)
+    return out["additional_context"] if agent == "cursor" else \
+        out["hookSpecificOutput"]["additionalContext"]
+
+
+def agent_payload(agent: str, name: str, repo, **overrides) -> dict:
+    data = json.loads((FIXTURES / agent / f"{name}.json").read_text())
+    for key in ("cwd", "workspace_roots"):
+        if key in data:
+            data[key] = [str(repo)] if key == "workspace_roots" else str(repo)
+    return {**data, **overrides}
+
+
+@pytest.mark.parametrize("failure", ["read-only", "full"])
+def test_unwritable_home_exits_0(repo, wikimem_home, monkeypatch, capsys, failure):
+    """A read-only or full home, simulated in-process (root ignores permission bits): every
+    write into the home fails. The hook stores nothing, says why on stderr (the error log
+    cannot be written either), and the agent still gets its session-start context."""
+    from wikimem import hook
+
+    context = compiled_context(repo)
+    project = project_for(repo)
+    def stored():  # (a full disk may still create empty files)
+        return {f.name: f.read_bytes() for f in project.raw_dir.iterdir() if f.stat().st_size}
+
+    before = stored()
+    home = str(wikimem_home) + os.sep
+    real_open, real_write, real_mkdir = os.open, os.write, os.mkdir
+    under_home: set[int] = set()
+    errno_ = errno.EROFS if failure == "read-only" else errno.ENOSPC
+
+    def refuse(path):
+        raise OSError(errno_, os.strerror(errno_), os.fspath(path))
+
+    def open_(path, flags, mode=0o777, **kw):
+        inside = os.path.abspath(os.fspath(path)).startswith(home)
+        if inside and failure == "read-only" and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            refuse(path)
+        fd = real_open(path, flags, mode, **kw)
+        if inside:
+            under_home.add(fd)
+        return fd
+
+    def write(fd, data):
+        if fd in under_home:
+            refuse(f"fd {fd}")
+        return real_write(fd, data)
+
+    def mkdir(path, *args, **kw):
+        if os.path.abspath(os.fspath(path)).startswith(home):
+            refuse(path)
+        return real_mkdir(path, *args, **kw)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(os, "replace", lambda src, dst, **kw: refuse(dst))
+    capsys.readouterr()
+    stdout = io.BytesIO()
+    payload = fixture_payload("session_start", cwd=str(repo), session_id="s-2")
+    code = hook.run("claude-code", [], stdin=io.BytesIO(json.dumps(payload).encode()),
+                    stdout=stdout)
+    monkeypatch.undo()
+
+    assert code == 0
+    assert stored() == before  # nothing stored
+    err = capsys.readouterr().err
+    assert os.strerror(errno_) in err and "errors.log could not be written" in err
+    assert printed_context("claude-code", stdout.getvalue()) == context
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "codex", "gemini", "cursor"])
+def test_session_start_prints_the_context_when_capture_fails(repo, agent):
+    context = compiled_context(repo)
+    project = project_for(repo)
+    shutil.rmtree(project.raw_dir)
+    project.raw_dir.write_text("")  # a file where the raw folder should be: capture fails
+    payload = (fixture_payload("session_start", cwd=str(repo), session_id="s-2")
+               if agent == "claude-code" else agent_payload(agent, "session_start", repo))
+    r = run_hook(payload, repo, agent=agent)
+    assert r.returncode == 0
+    printed = printed_context(agent, r.stdout)
+    assert printed == context or (agent == "gemini" and "QA our Attio MCP tools" in printed)
+    (err,) = errors(repo)
+    assert "Not a directory" in err["error"] and err["agent"] == agent
+    assert project.raw_dir.read_text() == ""
 
 
 def test_unknown_agent_exits_0_and_logs(repo):

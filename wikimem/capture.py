@@ -14,7 +14,7 @@ from collections import namedtuple
 from wikimem import rawlog
 from wikimem.adapters import Event
 from wikimem.observation import Observation, new_id, sha256_hex, utc_now
-from wikimem.project import Project, Registry
+from wikimem.project import Project, Registry, ensure_home_dir, open_private
 from wikimem.redact import redact_entry, redact_text, redact_value
 
 DEFAULT_CAP = 2000
@@ -178,8 +178,9 @@ def _target(event: Event, project: Project | None, registry: Registry | None):
     raw_dir = _raw_dirs.get(project.folder)
     if raw_dir is None:
         # Once per process (importers capture thousands of events): a folder removed while
-        # it runs comes back with the next append (raw/) or compile (the others).
-        project.ensure_dirs()
+        # it runs comes back with the next append (raw/) or compile (the others). Only the
+        # raw folder must be real here: a linked `wiki/` is the compiler's to refuse.
+        project.ensure_dirs("raw")
         raw_dir = _raw_dirs[project.folder] = project.file("raw")
     return project, raw_dir
 
@@ -211,14 +212,15 @@ def capture_many(agent: str, items, *, project: Project | None = None,
 def log_error(log_path: str | os.PathLike, message: str, **details) -> None:
     """Append one JSON line to an error log; never raises.
 
-    When the log itself cannot be written (a full disk, a read-only home) the message goes
-    to stderr instead, which agents show in their hook output or debug log.
+    When the log itself cannot be written (a full disk, a read-only home, a symbolic link
+    in its place) the message goes to stderr instead, which agents show in their hook output
+    or debug log.
     """
     record = {"ts": utc_now(), "error": message}
     record.update({k: redact_text(cap_text(str(v), 1000)) for k, v in details.items()})
     try:
-        os.makedirs(os.path.dirname(os.fspath(log_path)), mode=0o700, exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        ensure_home_dir(os.path.dirname(os.fspath(log_path)))
+        fd = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
         finally:

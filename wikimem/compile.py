@@ -36,6 +36,7 @@ from wikimem.pages import (
     RENDER_IDENTITY,
     Page,
     is_machine_page,
+    linked_part,
     read_page,
     recorded_hash,
     remove_temporaries,
@@ -43,7 +44,13 @@ from wikimem.pages import (
     wiki_pages,
     write_pages,
 )
-from wikimem.project import Project
+from wikimem.project import (
+    Project,
+    ensure_home_dir,
+    open_nofollow,
+    open_private,
+    write_atomic,
+)
 from wikimem.render import (
     HUBS,
     context_page,
@@ -73,6 +80,7 @@ class CompileResult:
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     human_edited: list[str] = field(default_factory=list)  # pages left alone
+    refused: list[str] = field(default_factory=list)  # behind a symbolic link: not written
     human_commit: str | None = None
     commit: str | None = None
     bad_lines: dict[str, list[int]] = field(default_factory=dict)
@@ -220,12 +228,14 @@ class State:
     def save(self) -> None:
         # Compact JSON: with `indent`, json falls back from its C encoder to Python.
         if self._unsaved or not self._loaded or self._journaled < 0:
-            self.records_dir.mkdir(exist_ok=True)
+            ensure_home_dir(self.records_dir)
             for name in sorted(self._unsaved):
                 # Written in place, not through a temporary file (half the cost, and a first
                 # compile writes one per session): a record cut short by a crash does not
                 # parse, and `record` digests that session again from the raw log.
-                with open(self._record_path(name), "w", encoding="utf-8") as f:
+                fd = open_nofollow(self._record_path(name),
+                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                with open(fd, "w", encoding="utf-8") as f:
                     f.write(json.dumps(self._records[name], sort_keys=True,
                                        separators=(",", ":")))
             if not self._loaded:  # a rebuild: records of logs that are gone go too
@@ -236,7 +246,7 @@ class State:
             self._save_catalog()
             self._unsaved.clear()
             self._loaded = True
-        _atomic_write(
+        write_atomic(
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
                         "offered": self.offered, "rendered": self.rendered,
@@ -249,15 +259,16 @@ class State:
         pending = len(self._unsaved)
         if not self._loaded or self._journaled < 0 or \
                 self._journaled + pending > max(JOURNAL_MIN, len(self.catalog) // 4):
-            _atomic_write(self.catalog_path,
-                          json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
+            write_atomic(self.catalog_path,
+                         json.dumps(self.catalog, sort_keys=True, separators=(",", ":")))
             self.journal_path.unlink(missing_ok=True)
             self._journaled = 0
             return
         lines = "".join(json.dumps({"log": name, **self.catalog[name]}, sort_keys=True,
                                    separators=(",", ":")) + "\n"
                         for name in sorted(self._unsaved))
-        with open(self.journal_path, "a", encoding="utf-8", newline="\n") as f:
+        fd = open_private(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        with open(fd, "a", encoding="utf-8", newline="\n") as f:
             f.write(lines)
         self._journaled += pending
 
@@ -308,7 +319,7 @@ def compile_project(
             # Marked, then tried once more: the holder sees the mark when it finishes.
             return result or CompileResult(busy=True)
         else:
-            pending.touch()
+            os.close(open_private(pending, os.O_WRONLY | os.O_CREAT))
             marked = True
 
 
@@ -370,7 +381,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
                                               "Finish an interrupted compile")
         _index(project, reindex, [], result, rebuild=False)
         if not project.context_file.exists() and state.catalog:
-            _atomic_write(project.context_file, build_context(
+            write_atomic(project.context_file, build_context(
                 project.name, _context_records(state, _ordered(state.catalog)),
                 state=_memory(project, state), budget=budget))
         journal.end()
@@ -447,11 +458,16 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     journal.note(by_path)
     written = write_pages(project.wiki_dir, pages, memo=state.rendered, kept=kept)
     result.written, result.human_edited = written.written, written.human_edited
+    result.refused = written.refused
     offers = [offer for rel in result.human_edited
               if (offer := _offer(project.wiki_dir, by_path[rel], state))]
     if offers:
         journal.note(p.path for p in offers)
-        result.written += write_pages(project.wiki_dir, offers).written
+        more = write_pages(project.wiki_dir, offers)
+        result.written += more.written
+        result.refused = sorted(result.refused + more.refused)
+    if result.refused:
+        _report_refused(project, result.refused)
     if rebuild:
         produced = set(by_path) | set(kept) | {p.path for p in offers}
         stale = [rel for rel in wiki_pages(project.wiki_dir) if rel not in produced
@@ -478,7 +494,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
                 if rel in by_path}
     _index(project, reindex + result.written, result.removed, result, rebuild=rebuild,
            pages=rendered)
-    _atomic_write(project.context_file, block)
+    write_atomic(project.context_file, block)
     faults.point("before-state-save")
     state.save()
     journal.end()
@@ -530,15 +546,31 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
     def _save(self) -> None:
-        _atomic_write(self.path, json.dumps({"pid": os.getpid(), "pages": sorted(self._pages)},
-                                            separators=(",", ":")))
+        write_atomic(self.path, json.dumps({"pid": os.getpid(), "pages": sorted(self._pages)},
+                                           separators=(",", ":")))
+
+
+def _report_refused(project: Project, refused: list[str]) -> None:
+    """Say in the error log which pages were not written, and which links hid them."""
+    seen: dict[str, bool] = {}
+    links = sorted({linked_part(project.wiki_dir, rel, seen) or rel for rel in refused})
+    log_error(project.error_log,
+              f"not written: {len(refused)} page(s) behind a symbolic link in the wiki "
+              f"({', '.join(refused[:5])}{', ...' if len(refused) > 5 else ''}). wikimem "
+              "does not write through links in its home: remove "
+              + ", ".join(str(project.wiki_dir / link) for link in links[:5])
+              + " and compile again.", stage="compile")
 
 
 def _leftovers(wiki_dir: Path, interrupted: set[str]) -> set[str]:
     """Pages an interrupted compile named that hold machine text (or are gone): not a
-    person's edits, whatever `git status` says."""
+    person's edits, whatever `git status` says. Pages behind a symbolic link are not the
+    machine's to commit (it never writes through one)."""
     found = set()
+    seen: dict[str, bool] = {}
     for rel in interrupted:
+        if linked_part(wiki_dir, rel, seen):
+            continue
         try:
             text = (wiki_dir / rel).read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -823,19 +855,13 @@ def _merge(into: CompileResult, more: CompileResult) -> CompileResult:
     into.observations += more.observations
     into.written = sorted(set(into.written) | set(more.written))
     into.human_edited = sorted(set(into.human_edited) | set(more.human_edited))
+    into.refused = sorted(set(into.refused) | set(more.refused))
     into.commit = more.commit or into.commit
     into.bad_lines.update(more.bad_lines)
     into.broken_links.update(more.broken_links)
     into.removed = sorted(set(into.removed) | set(more.removed))
     into.index_rebuilt = into.index_rebuilt or more.index_rebuilt
     return into
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def ensure_compiled_context(project: Project) -> str:

@@ -42,7 +42,7 @@ def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[C
         checks.append(Check("project", "PASS", f"{project.workspace}/{project.name}"))
     checks.append(check_git())
     if project is not None:
-        checks += [check_wiki(project), check_index(project)]
+        checks += [check_links(project), check_wiki(project), check_index(project)]
         checks += check_hooks(cwd)
         checks += [check_last_event(project), check_pending(project), check_errors(project),
                    check_raw(project), check_privacy(project)]
@@ -70,6 +70,41 @@ def check_git() -> Check:
         return Check("git", "FAIL", "git is not installed", "Install git (https://git-scm.com).")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
     return Check("git", "PASS", version)
+
+
+def check_links(project: Project) -> Check:
+    """Every symbolic link in the project's folder (raw/, wiki/ but its .git, index/, state/
+    and beside them): wikimem never writes through one, so what it hides is not recorded."""
+    found = [d for d in (project.dir.parent, project.dir) if d.is_symlink()]
+    if not found:
+        found = _links(project.dir, skip=project.wiki_dir / ".git")
+    if not found:
+        return Check("links", "PASS", "no symbolic links in the project's folders")
+    named = ", ".join(f"{link} -> {os.readlink(link)}" for link in found)
+    return Check("links", "FAIL",
+                 f"{len(found)} symbolic link(s) in the project's folders, not written "
+                 f"through: {named}",
+                 "Remove each (rm " + " ".join(str(link) for link in found[:5])
+                 + (" ..." if len(found) > 5 else "") + ") and put back the real folder or "
+                 "file; then run `wikimem compile`.")
+
+
+def _links(top: Path, skip: Path) -> list[Path]:
+    """Every symbolic link below `top`, not looking into links nor into `skip`."""
+    found: list[Path] = []
+    folders = [top]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    if e.is_symlink():
+                        found.append(Path(e.path))
+                    elif e.is_dir() and Path(e.path) != skip:
+                        folders.append(Path(e.path))
+        except OSError:  # (gone meanwhile, or not a folder)
+            continue
+    return sorted(found)
 
 
 def check_wiki(project: Project) -> Check:

@@ -17,6 +17,7 @@ import git
 
 from wikimem import faults
 from wikimem.errors import WikimemError
+from wikimem.project import write_atomic
 
 MACHINE_NAME = "wikimem"
 MACHINE_EMAIL = "wikimem@localhost"
@@ -108,7 +109,7 @@ def open_repo(wiki_dir: Path) -> git.Repo:
             cfg.set_value("core", "autocrlf", "false")
             cfg.set_value("core", "quotepath", "false")
             cfg.set_value("core", "untrackedCache", "true")
-        (wiki_dir / ".gitignore").write_text(".obsidian/workspace*.json\n.trash/\n*.tmp\n")
+        write_atomic(wiki_dir / ".gitignore", ".obsidian/workspace*.json\n.trash/\n*.tmp\n")
         commit(repo, [".gitignore"], "Create the wiki repository")
     except (git.GitCommandError, WikimemError, OSError) as exc:
         # Why: a half-made .git (a full disk during `git init`) would fail every later

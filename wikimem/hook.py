@@ -1,7 +1,8 @@
 """`wikimem hook <agent>`: the capture process an agent runs on every event (stdlib only).
 
 It must never slow down or break the agent: it imports only the standard library, does one
-locked append, prints the precomputed context on session start, starts a detached compile
+locked append, prints the precomputed context on session start (also when the append
+failed: a read-only or full home still gets what was compiled before), starts a detached compile
 after Stop/SessionEnd/PreCompact, and exits 0 whatever happens, writing what went wrong to
 the project's error log (or `$WIKIMEM_HOME/errors.log` when no project can be resolved).
 """
@@ -58,37 +59,48 @@ def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> i
         if ignored is not None:
             privacy.record_ignored(project, adapter.AGENT, event, ignored)
             return 0
-        result = capture(adapter.AGENT, event, payload, project=project)
+        try:
+            result = capture(adapter.AGENT, event, payload, project=project)
+        except Exception as exc:  # noqa: BLE001 - recorded; the context is printed anyway
+            # Trigger: a read-only or full home, a planted link. Why: what was compiled
+            # before is still there and the agent still wants it. Outcome: say why, go on.
+            result = None
+            _record(exc, error_log, agent, raw)
         if event.kind == "session_start":
             context = _read_context(project.file(CONTEXT_FILE))
             out = adapter.session_start_output(context) if context else None
             if out:
                 stdout.write((out + "\n").encode("utf-8"))
                 stdout.flush()
-        if event.kind in COMPILE_TRIGGERS and result.stored and _auto_compile():
+        if event.kind in COMPILE_TRIGGERS and result and result.stored and _auto_compile():
             spawn_compile(project)
         return 0
     except BaseException as exc:  # noqa: BLE001 - the hook must fail open, whatever happened
-        try:
-            from wikimem.capture import log_error
-            from wikimem.project import ERROR_LOG, Registry, home_folder
-
-            if error_log is None:
-                # The payload never said where it came from: the hook runs in the project.
-                try:
-                    error_log = Registry().resolve(os.getcwd()).file(ERROR_LOG)
-                except Exception:  # noqa: BLE001 - fall back to the home-level log
-                    error_log = os.path.join(home_folder(), "errors.log")
-            log_error(
-                error_log,
-                f"{type(exc).__name__}: {exc}",
-                agent=agent,
-                stage="hook",
-                input_excerpt=raw[:300].decode("utf-8", "replace"),
-            )
-        except BaseException:  # noqa: BLE001
-            pass
+        _record(exc, error_log, agent, raw)
         return 0
+
+
+def _record(exc: BaseException, error_log: str | None, agent: str, raw: bytes) -> None:
+    """Write what went wrong to the project's error log (stderr if that fails); never raises."""
+    try:
+        from wikimem.capture import log_error
+        from wikimem.project import ERROR_LOG, Registry, home_folder
+
+        if error_log is None:
+            # The payload never said where it came from: the hook runs in the project.
+            try:
+                error_log = Registry().resolve(os.getcwd()).file(ERROR_LOG)
+            except Exception:  # noqa: BLE001 - fall back to the home-level log
+                error_log = os.path.join(home_folder(), "errors.log")
+        log_error(
+            error_log,
+            f"{type(exc).__name__}: {exc}",
+            agent=agent,
+            stage="hook",
+            input_excerpt=raw[:300].decode("utf-8", "replace"),
+        )
+    except BaseException:  # noqa: BLE001
+        pass
 
 
 class HookInputError(ValueError):
@@ -126,13 +138,21 @@ def spawn_compile(project) -> None:
     """Start `wikimem compile` for the project, detached, so the agent never waits for it."""
     import subprocess
 
+    from wikimem.project import ERROR_LOG, open_private
+
     log = project.file("state", "compile.log")
     kwargs: dict = {}
     if os.name == "nt":  # pragma: no cover - Windows only
         kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | NEW_PROCESS_GROUP
     else:
         kwargs["start_new_session"] = True
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as exc:
+        # Trigger: a link in the log's place, a full disk. Why: the compile matters more than
+        # its output. Outcome: it runs without a log, and the error log says why.
+        _record(exc, project.file(ERROR_LOG), "wikimem", b"")
+        fd = subprocess.DEVNULL
     try:
         subprocess.Popen(
             [sys.executable, "-m", "wikimem", "--project", project.project_id, "compile",
@@ -144,4 +164,5 @@ def spawn_compile(project) -> None:
             **kwargs,
         )
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)

@@ -43,7 +43,7 @@ from wikimem import faults
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.markdown import link_key, parse
-from wikimem.pages import FRONTMATTER_ORDER, Page, read_page, wiki_pages
+from wikimem.pages import FRONTMATTER_ORDER, Page, linked_part, read_page, wiki_pages
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
@@ -753,11 +753,23 @@ class SearchIndex:
 
         try:
             with self._write_lock():
+                if _has_links(self.index_dir):
+                    # Trigger: a symbolic link among the index's files. Why: Whoosh would
+                    # open and create files through it. Outcome: a new index is built beside
+                    # it and swapped in; the link leaves with the old folder, its target
+                    # untouched.
+                    self._rebuild_locked(pages)
+                    self.rebuilt = True
+                    return
                 # Pages are read under the lock, so a rebuild cannot overtake with older text.
+                seen: dict[str, bool] = {}
                 for rel in removed_rels:
                     docs[rel] = None
                 for rel in changed_rels:
-                    docs[rel] = self._document(rel, pages.get(rel))
+                    if rel not in pages and linked_part(self.wiki_dir, rel, seen):
+                        docs[rel] = None  # behind a symbolic link: not the wiki's page
+                    else:
+                        docs[rel] = self._document(rel, pages.get(rel))
                 self._with_index(write, after_rebuild=False)
         except index.LockError as exc:
             raise WikimemError(
@@ -1285,6 +1297,15 @@ def _make_hit(stored: dict, score: float, snippet: str) -> Hit:
         tags=_split_keyword(stored.get("tags")),
         sources=_split_keyword(stored.get("sources")),
     )
+
+
+def _has_links(folder: Path) -> bool:
+    """True when a file in the index folder is a symbolic link."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.is_symlink() for e in entries)
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:

@@ -31,7 +31,7 @@ from wikimem import datafiles, rawlog
 from wikimem.adapters import Event
 from wikimem.capture import log_error, make_observation
 from wikimem.observation import Observation, format_ts
-from wikimem.project import Project
+from wikimem.project import Project, ensure_home_dir, write_atomic
 from wikimem.redact import redact_text, redact_value
 from wikimem.sessions import SessionRecord
 
@@ -310,9 +310,7 @@ class Usage:
     def add(self, completion: Completion) -> None:
         self.today["calls"] += 1
         self.today["tokens"] += completion.input_tokens + completion.output_tokens
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
 
 def consolidate(
@@ -399,12 +397,10 @@ def _cached(cache_dir, request: Request) -> Completion | None:
 
 
 def _store(cache_dir, request: Request, completion: Completion) -> None:
-    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = cache_dir / f"{request.input_hash}.json"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps({"text": completion.text, "input_tokens": completion.input_tokens,
-                               "output_tokens": completion.output_tokens}), encoding="utf-8")
-    os.replace(tmp, target)
+    ensure_home_dir(cache_dir)
+    write_atomic(cache_dir / f"{request.input_hash}.json",
+                 json.dumps({"text": completion.text, "input_tokens": completion.input_tokens,
+                             "output_tokens": completion.output_tokens}))
 
 
 def _record(project, rec, request, answer, model, completion, now) -> None:

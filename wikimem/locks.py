@@ -61,6 +61,8 @@ else:  # (one call each: the raw log takes and releases a lock per captured even
 class locked:  # (named like the function it was: `with locked(path) as got`)
     """Hold an exclusive lock on `path` (created 0600); yields False if non-blocking and busy.
 
+    A symbolic link at `path` is refused (SymlinkRefused), not followed to create its target.
+
     (A class rather than a `contextlib.contextmanager`: the hook path does not import
     contextlib.)
     """
@@ -70,7 +72,9 @@ class locked:  # (named like the function it was: `with locked(path) as got`)
         self._fd, self._got = -1, False
 
     def __enter__(self) -> bool:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        from wikimem.project import open_nofollow  # (project.py imports this module)
+
+        self._fd = open_nofollow(self._path, os.O_RDWR | os.O_CREAT)
         try:
             self._got = _lock(self._fd, self._blocking)
         except BaseException:

@@ -3,6 +3,8 @@
 Frontmatter keys are written in FRONTMATTER_ORDER, so the same page data always gives the
 same bytes. The last key, `content_hash`, is the sha256 of the page text without that line:
 a page whose hash no longer matches was edited by a human, and the compiler leaves it alone.
+A page that is a symbolic link, or sits in a linked folder, is neither read nor written: the
+gate refuses it and writes the others.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import frontmatter
 import yaml
 
 from wikimem import faults
-from wikimem.errors import WikimemError
+from wikimem.errors import SymlinkRefused, WikimemError
+from wikimem.project import check_no_links, open_nofollow
 
 FRONTMATTER_ORDER = (
     "title",
@@ -182,6 +185,35 @@ class WriteResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     human_edited: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # behind a symbolic link: not written
+
+
+def linked_part(wiki_dir: Path, rel: str, seen: dict[str, bool] | None = None,
+                *, page: bool = True) -> str | None:
+    """The first part of a page path (a folder inside the wiki, or the page itself unless
+    `page` is False) that is a symbolic link, or None. `seen` caches the folders' answers."""
+    seen = {} if seen is None else seen
+    parts = rel.split("/")
+    for i in range(1, len(parts) + (1 if page else 0)):
+        sub = "/".join(parts[:i])
+        linked = seen.get(sub)
+        if linked is None:
+            linked = os.path.islink(wiki_dir / sub)
+            if i < len(parts):
+                seen[sub] = linked
+        if linked:
+            return sub
+    return None
+
+
+def _current(target: Path) -> str | None:
+    """The text of a page file, None when there is none; SymlinkRefused when it is a link."""
+    try:
+        fd = open_nofollow(target, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with open(fd, encoding="utf-8") as f:
+        return f.read()
 
 
 def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
@@ -194,13 +226,21 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
     every compile re-renders costs more than the rest of an incremental compile. It is
     replaced by the entries of this call's pages and of `kept`: pages the caller did not
     render again because it knows they are unchanged (their files hold the memo's bytes).
+
+    A page that is a symbolic link, or lies in a folder that is one, is refused (never read
+    or written through: the link may lead out of the wiki); the others are written.
     """
+    check_no_links(wiki_dir)  # (the wiki folder itself, and the home's folders above it)
     result = WriteResult()
     known = dict(memo or {})
+    seen: dict[str, bool] = {}  # folder inside the wiki -> is a link
     if memo is not None:
         memo.clear()
         for rel in kept:
             if rel in known:
+                if linked_part(wiki_dir, rel, seen):
+                    result.refused.append(rel)
+                    continue
                 memo[rel] = known[rel]
                 result.unchanged.append(rel)
     batch: list[tuple[Path, str, str]] = []  # (file, page path, text) to write
@@ -208,9 +248,12 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
         rel = check_page_path(page.path)
         target = wiki_dir / rel
         try:
-            current = target.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = None
+            if linked_part(wiki_dir, rel, seen, page=False):
+                raise SymlinkRefused(target)
+            current = _current(target)
+        except SymlinkRefused:
+            result.refused.append(rel)
+            continue
         if memo is not None:
             fingerprint = page.fingerprint()
             entry = known.get(rel)
@@ -233,6 +276,7 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
             _replace_all(batch, result)
             batch = []
     _replace_all(batch, result)
+    result.refused.sort()
     return result
 
 
@@ -275,8 +319,12 @@ def _temporary(target: Path) -> Path:
 
 
 def remove_temporaries(wiki_dir: Path, rels) -> None:
-    """Delete the temporary files a killed writer may have left beside these pages."""
+    """Delete the temporary files a killed writer may have left beside these pages (not in
+    a linked folder: those were never written)."""
+    seen: dict[str, bool] = {}
     for rel in rels:
+        if linked_part(wiki_dir, rel, seen, page=False):
+            continue
         target = wiki_dir / rel
         with contextlib.suppress(OSError):
             for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
@@ -309,14 +357,23 @@ def read_page(path: Path) -> tuple[dict, str]:
 
 
 def wiki_pages(wiki_dir: Path) -> list[str]:
-    """Every markdown page in the wiki, as sorted relative POSIX paths (skipping dot-folders)."""
-    found = []
-    base = os.fspath(wiki_dir)
-    for root, dirs, files in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        # (Plain strings: a wiki holds tens of thousands of pages.)
-        rel = os.path.relpath(root, base).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        found += [prefix + name for name in files
-                  if name.endswith(".md") and not name.startswith(".")]
+    """Every markdown page in the wiki, as sorted relative POSIX paths (skipping dot-folders,
+    and symbolic links: what one leads to is not the wiki's)."""
+    found: list[str] = []
+    # (Plain strings: a wiki holds tens of thousands of pages.)
+    folders = [(os.fspath(wiki_dir), "")]
+    while folders:
+        path, prefix = folders.pop()
+        try:
+            with os.scandir(path) as entries:
+                for e in entries:
+                    name = e.name
+                    if name.startswith(".") or e.is_symlink():
+                        continue
+                    if e.is_dir():
+                        folders.append((e.path, prefix + name + "/"))
+                    elif name.endswith(".md"):
+                        found.append(prefix + name)
+        except OSError:  # (gone meanwhile, or not a folder: what os.walk skipped too)
+            continue
     return sorted(found)

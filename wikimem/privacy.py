@@ -114,17 +114,13 @@ def _cached_lists(cache_file: os.PathLike | None, key: str) -> dict | None:
 def _store_lists(cache_file: os.PathLike | None, key: str, lists: dict) -> None:
     if cache_file is None:
         return
-    from wikimem.project import ensure_private_dir
+    from wikimem.project import ensure_home_dir, write_atomic
 
-    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
     try:
-        ensure_private_dir(cache_file.parent)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "lists": lists}, f)
-        os.replace(tmp, cache_file)
+        ensure_home_dir(cache_file.parent)
+        write_atomic(cache_file, json.dumps({"key": key, "lists": lists}))
     except OSError:
-        pass  # (a read-only home: parsed again next time)
+        pass  # (a read-only home, a linked folder: parsed again next time)
 
 
 def _read(paths: list[str]) -> dict:
@@ -311,6 +307,7 @@ def report_errors(project, privacy: Privacy) -> None:
         return
     from wikimem.capture import log_error
     from wikimem.observation import sha256_hex
+    from wikimem.project import write_atomic
 
     text = "\n".join(privacy.errors)
     seen = project.state_dir / "privacy-errors.seen"
@@ -323,15 +320,17 @@ def report_errors(project, privacy: Privacy) -> None:
     for message in privacy.errors:
         log_error(project.error_log, "Configuration ignored: " + message, stage="config")
     try:
-        seen.write_text(digest, encoding="ascii")
+        write_atomic(seen, digest)
     except OSError:
         pass
 
 
 def _append(path: str | os.PathLike, record: dict) -> None:
+    from wikimem.project import ensure_home_dir, open_private
+
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        ensure_home_dir(path.parent)
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
         finally:

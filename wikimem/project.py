@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from collections import namedtuple
 
-from wikimem.errors import ProjectNotFound, WikimemError
+from wikimem.errors import ProjectNotFound, SymlinkRefused, WikimemError
 from wikimem.locks import locked
 from wikimem.observation import sha256_hex
 
@@ -59,6 +60,87 @@ def _path(folder) -> os.PathLike:
 
 def _signature(st: os.stat_result) -> list:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+# Flags that make `os.open` refuse a symbolic link as the file itself (0 where unknown).
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def check_no_links(path, *, inclusive: bool = True) -> None:
+    """Raise SymlinkRefused if a folder between the home and `path` (and `path` itself, when
+    `inclusive`) is a symbolic link. Paths outside the home are not looked at.
+
+    Why: O_NOFOLLOW guards only a path's last part; a linked folder above it (`raw/`, the
+    project's folder) would still lead the write out of the home.
+    """
+    home = os.path.abspath(home_folder())
+    path = os.path.abspath(os.fspath(path))
+    if not path.startswith(home + os.sep):
+        return
+    parts = path[len(home) + 1:].split(os.sep)
+    if not inclusive:
+        parts.pop()
+    folder = home
+    for part in parts:
+        folder = os.path.join(folder, part)
+        try:
+            mode = os.lstat(folder).st_mode
+        except OSError:  # (missing, or not a folder: what follows makes it or says why)
+            return
+        if stat.S_ISLNK(mode):
+            raise SymlinkRefused(folder)
+
+
+def open_nofollow(path, flags: int, mode: int = 0o600) -> int:
+    """`os.open`, refusing a symbolic link at `path` with SymlinkRefused."""
+    try:
+        return os.open(path, flags | NOFOLLOW, mode)
+    except OSError:
+        if os.path.islink(path):
+            raise SymlinkRefused(path) from None
+        raise
+
+
+def open_private(path, flags: int) -> int:
+    """`os.open` (0600) for a file in the home: never through a link, at it or above it."""
+    check_no_links(path, inclusive=False)
+    return open_nofollow(path, flags)
+
+
+def write_atomic(path, data: str | bytes) -> None:
+    """Replace the file at `path` in the home with `data`: written to a temporary file beside
+    it, then renamed over it (a link at `path` is replaced, never written through)."""
+    check_no_links(path, inclusive=False)
+    tmp = os.path.join(os.path.dirname(os.fspath(path)),
+                       f".{os.path.basename(os.fspath(path))}.{os.getpid()}.tmp")
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    try:
+        os.unlink(tmp)  # (left by a killed process with the same pid)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def ensure_home_dir(path):
+    """`ensure_private_dir` for a folder in the home: a link on the way is refused, not
+    followed (SymlinkRefused)."""
+    check_no_links(path)
+    return ensure_private_dir(path)
 
 
 def ensure_private_dir(path):
@@ -123,10 +205,20 @@ class Project(namedtuple("Project", "name project_id workspace workspace_id root
         """The precomputed session-start block the hook prints."""
         return self.dir / CONTEXT_FILE
 
-    def ensure_dirs(self) -> None:
-        """Create the project's folders (0700) if they are missing."""
+    def ensure_dirs(self, *checked: str) -> None:
+        """Create the project's folders (0700) if they are missing.
+
+        Its workspace's folder, its own and the folders named in `checked` (all four when
+        none is named) must not be symbolic links: wikimem never writes through one
+        (SymlinkRefused). The hook names only `raw`, so a linked `wiki/` stops compiles,
+        not capture.
+        """
         base = self.folder
-        folders = [base, *(os.path.join(base, d) for d in ("raw", "wiki", "index", "state"))]
+        for d in (os.path.dirname(base), base,
+                  *(os.path.join(base, d) for d in checked or LAYOUT)):
+            if os.path.islink(d):
+                raise SymlinkRefused(d)
+        folders = [base, *(os.path.join(base, d) for d in LAYOUT)]
         if all(os.path.isdir(d) for d in folders[1:]):
             return
         for d in folders:
@@ -144,6 +236,7 @@ class Project(namedtuple("Project", "name project_id workspace workspace_id root
         }
 
 
+LAYOUT = ("raw", "wiki", "index", "state")  # a project's folders
 ERROR_LOG = os.path.join("state", "errors.log")
 CONTEXT_FILE = os.path.join("state", "context.md")
 
@@ -203,21 +296,12 @@ def _read_marker(path: str) -> dict:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     marker = _parse_marker(path)
-    tmp = f"{cache}.{os.getpid()}.tmp"
     try:
-        ensure_private_dir(os.path.dirname(cache))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps({"path": path, "signature": signature, "marker": marker},
-                                    ensure_ascii=False).encode("utf-8", "surrogatepass"))
-        finally:
-            os.close(fd)
-        os.replace(tmp, cache)
-    except OSError:  # a cache: a read-only home just parses the file each time
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        ensure_home_dir(os.path.dirname(cache))
+        write_atomic(cache, json.dumps({"path": path, "signature": signature, "marker": marker},
+                                       ensure_ascii=False))
+    except OSError:  # a cache: a read-only home (or a linked folder) parses the file each time
+        pass
     return marker
 
 
@@ -311,12 +395,7 @@ class Registry:
         return data, _signature(st)
 
     def _save(self, data: dict) -> None:
-        tmp = os.path.join(self._home, f".registry.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, self._file)
+        write_atomic(self._file, json.dumps(data, indent=2, sort_keys=True) + "\n")
         self._forget_lookups()
 
     def _project(self, data: dict, pid: str) -> Project:
@@ -434,20 +513,11 @@ class Registry:
                  "project": [project.name, project.project_id, project.workspace,
                              project.workspace_id, project.root]}
         path = self._lookup_path(loc)
-        tmp = f"{path}.{os.getpid()}.tmp"
         try:
-            ensure_private_dir(os.path.join(self._home, LOOKUP_DIR))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, json.dumps(entry, ensure_ascii=False).encode("utf-8"))
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError:  # a cache: a read-only home just goes without it
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            ensure_home_dir(os.path.join(self._home, LOOKUP_DIR))
+            write_atomic(path, json.dumps(entry, ensure_ascii=False))
+        except OSError:  # a cache: a read-only home (or a linked folder) goes without it
+            pass
 
     def _forget_lookups(self) -> None:
         try:

@@ -32,7 +32,7 @@ from wikimem import gitrepo, rawlog
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.pages import is_machine_page
-from wikimem.project import Project, Registry
+from wikimem.project import Project, Registry, open_private
 from wikimem.sessions import page_path as session_page_path
 
 PURGED = "[REDACTED:purged]"
@@ -331,7 +331,7 @@ def _rewrite(path: Path, change, raw: bool) -> bool:
         if new == data:
             return False
         tmp = path.with_name(f".{path.name}.purge.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "wb") as f:
             f.write(new)
             f.flush()

@@ -4,6 +4,7 @@
 `raw/<session>.keys` lists the idempotency key of every stored line so a re-delivered event
 is recognised without parsing the log. Appends happen under a lock on the keys file; files
 are 0600 in 0700 folders. Nothing in wikimem rewrites these files; only purge may delete them.
+A symbolic link in their place (or in the raw folder's) is refused, never written through.
 
 A process keeps the files of the sessions it appended to lately open (`_Files`), with the
 keys it has read and the sizes it last saw: the next append to the same session takes the
@@ -21,10 +22,10 @@ from collections.abc import Iterator
 
 from wikimem.locks import lock_fd, unlock_fd
 from wikimem.observation import Observation, sha256_hex
-from wikimem.project import _path, ensure_private_dir
+from wikimem.project import _path, ensure_home_dir, open_nofollow, open_private
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND
 
 
 def session_filename(session: str) -> str:
@@ -143,11 +144,12 @@ class _Files:
         """Take the session's lock: open the keys file (again, if it was removed) and lock it."""
         while True:
             if self.keys_fd < 0:
+                # (Never through a link: at the file, at the raw folder or above it.)
                 try:
-                    self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
+                    self.keys_fd = open_private(self.base + ".keys", _FLAGS)
                 except FileNotFoundError:  # the raw folder is gone (or never was): make it
-                    ensure_private_dir(self.raw_dir)
-                    self.keys_fd = os.open(self.base + ".keys", _FLAGS, 0o600)
+                    ensure_home_dir(self.raw_dir)
+                    self.keys_fd = open_private(self.base + ".keys", _FLAGS)
                 self.keys, self.keys_size, self.keys_tail = None, -1, b""
             lock_fd(self.keys_fd)
             try:
@@ -212,7 +214,8 @@ class _Files:
         if st is None or st.st_nlink == 0:  # not open yet, or removed since
             if fd >= 0:
                 os.close(fd)
-            self.log_fd = fd = os.open(self.base + ".jsonl", _FLAGS, 0o600)
+            # (The keys file beside it was opened after the same check of its folders.)
+            self.log_fd = fd = open_nofollow(self.base + ".jsonl", _FLAGS)
             self.log_size = -1
             st = os.fstat(fd)
         size = st.st_size
@@ -357,11 +360,12 @@ def read(path: str | os.PathLike, start: int = 0) -> ReadResult:
     """Read complete lines from byte `start`; a partial last line is left for later."""
     result = ReadResult(end_offset=start)
     try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            blob = f.read()
+        fd = open_nofollow(path, os.O_RDONLY)  # (a log is never read through a link either)
     except FileNotFoundError:
         return result
+    with open(fd, "rb") as f:
+        f.seek(start)
+        blob = f.read()
     cut = blob.rfind(b"\n") + 1  # 0 when no complete line yet
     for n, raw in enumerate(blob[:cut].split(b"\n")[:-1], start=1):
         if not raw.strip():
@@ -375,20 +379,24 @@ def read(path: str | os.PathLike, start: int = 0) -> ReadResult:
 
 
 def session_file_sizes(raw_dir: str | os.PathLike) -> list[tuple[str, int]]:
-    """(name, size in bytes) of every session log in the raw folder, in name order."""
+    """(name, size in bytes) of every session log in the raw folder, in name order (a link
+    is not a log: `wikimem doctor` names it)."""
     try:
         with os.scandir(raw_dir) as entries:
-            found = [(e.name, e.stat().st_size) for e in entries if e.name.endswith(".jsonl")]
+            found = [(e.name, e.stat(follow_symlinks=False).st_size) for e in entries
+                     if e.name.endswith(".jsonl") and not e.is_symlink()]
     except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted(found)
 
 
 def session_files(raw_dir: os.PathLike) -> Iterator[os.PathLike]:
-    """Every session log in the raw folder (a Path), in name order."""
+    """Every session log in the raw folder (a Path), in name order (links left out)."""
     try:
         # Names sorted as strings (as Path objects, ten thousand took a tenth of a second).
-        names = sorted(e.name for e in os.scandir(raw_dir) if e.name.endswith(".jsonl"))
+        with os.scandir(raw_dir) as entries:
+            names = sorted(e.name for e in entries
+                           if e.name.endswith(".jsonl") and not e.is_symlink())
     except (FileNotFoundError, NotADirectoryError):
         return
     for name in names:

@@ -38,7 +38,7 @@ from wikimem.capture import idempotency_key, make_observation
 from wikimem.memory import MemoryState, fold, one_line, slugify
 from wikimem.observation import Observation
 from wikimem.pages import Page
-from wikimem.project import Project
+from wikimem.project import Project, open_private, write_atomic
 from wikimem.render import NONE, bullets, code_span, escape_text, quote, template
 from wikimem.repo_history import Collected, Planned, decision_patterns, sources
 from wikimem.sessions import make_title
@@ -257,21 +257,18 @@ def append_all(log: rawlog.SessionLog, observations: list[Observation]) -> None:
     if not observations:
         return
     data = "".join(o.to_json() + "\n" for o in observations).encode("utf-8")
-    fd = os.open(log.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = open_private(log.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)  # (never via a link)
     try:
         size = os.fstat(fd).st_size
-        if size:
-            with open(log.path, "rb") as f:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":  # an earlier writer died mid-line: keep it apart
-                    data = b"\n" + data
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # an earlier writer died mid-line: keep it apart
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
     keys = "".join(o.key + "\n" for o in observations).encode("ascii")
-    kfd = os.open(log.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    kfd = open_private(log.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         os.write(kfd, keys)
     finally:
@@ -652,10 +649,8 @@ def _save_digest(project: Project, repo: Repo, stamp: list | None = None) -> Dig
     found = digest(repo)
     stamp = stamp or _stamp(log_path(project))
     if stamp is not None and project.state_dir.is_dir():
-        target = project.state_dir / "bootstrap.json"
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"stamp": stamp, "digest": asdict(found)}), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(project.state_dir / "bootstrap.json",
+                     json.dumps({"stamp": stamp, "digest": asdict(found)}))
     return found
 
 

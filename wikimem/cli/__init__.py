@@ -234,6 +234,8 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
         click.echo(f"  wrote {rel}")
     for rel in result.human_edited:
         click.echo(f"  kept {rel} (edited by a person; not overwritten)")
+    for rel in result.refused:
+        click.echo(f"  not written: {rel} (behind a symbolic link; `wikimem doctor` names it)")
     for name, lines in result.bad_lines.items():
         click.echo(f"  skipped {len(lines)} unreadable line(s) in raw/{name}: {lines[:5]}")
     for page, targets in result.broken_links.items():
