@@ -55,7 +55,7 @@ from wikimem.render import (
     session_page,
     topic_pages,
 )
-from wikimem.sessions import SessionRecord, digest
+from wikimem.sessions import PAGE_NAMES, SessionRecord, digest
 from wikimem.sessions import page_path as session_page_path
 
 STATE_VERSION = 1
@@ -145,6 +145,7 @@ class State:
         self.rendered: dict[str, list[str]] = {}
         # what the structured pages in `rendered` were rendered from (_structured_key)
         self.structured: str | None = None
+        self.names: int | None = None  # the page naming the catalog's stems follow
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
@@ -160,6 +161,7 @@ class State:
                 rendered = data.get("rendered", {})
                 self.rendered = rendered if isinstance(rendered, dict) else {}
                 self.structured = data.get("structured")
+                self.names = data.get("names")
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
                     self.catalog = {name: _summary(d) for name, d in catalog.items()}
@@ -240,7 +242,7 @@ class State:
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
                         "offered": self.offered, "rendered": self.rendered,
-                        "structured": self.structured},
+                        "structured": self.structured, "names": PAGE_NAMES},
                        separators=(",", ":")),
         )
 
@@ -317,6 +319,12 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     say = progress or (lambda _msg: None)
     result = CompileResult()
     state = State(project) if rebuild else State(project).load()
+    if state.catalog and state.names != PAGE_NAMES:
+        # Trigger: the wiki was compiled by a wikimem that named session pages otherwise.
+        # Why: every page name, link and index entry changes together. Outcome: rebuilt once
+        # (the pages under the old names are machine pages the rebuild no longer produces).
+        say("Session pages are named differently now: rebuilding the wiki once.")
+        rebuild, state = True, State(project)
     repo = gitrepo.open_repo(project.wiki_dir)
     gitrepo.check_not_mid_operation(repo)
     journal = Journal(project)

@@ -196,6 +196,11 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
     render again because it knows they are unchanged (their files hold the memo's bytes).
     """
     result = WriteResult()
+    paths = [page.path for page in pages]
+    if len(set(paths)) != len(paths):
+        twice = sorted({rel for rel in paths if paths.count(rel) > 1})
+        raise WikimemError(f"Two pages of one compile have the same path: {', '.join(twice)}. "
+                           "This is a bug in wikimem; please report it.")
     known = dict(memo or {})
     if memo is not None:
         memo.clear()
