@@ -241,6 +241,31 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
     return result
 
 
+def remove_pages(wiki_dir: Path, rels: Iterable[str]) -> WriteResult:
+    """Delete pages the compiler no longer produces, never one a person edited.
+
+    The other half of the gate: `written` lists the pages removed, `human_edited` those left
+    as they are (a person's text is theirs), `unchanged` those already gone.
+    """
+    result = WriteResult()
+    for rel in sorted(set(rels)):
+        target = wiki_dir / check_page_path(rel)
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            result.unchanged.append(rel)
+            continue
+        except (OSError, UnicodeError):
+            result.human_edited.append(rel)  # not ours to judge: left alone
+            continue
+        if not is_machine_page(text):
+            result.human_edited.append(rel)
+            continue
+        target.unlink()
+        result.written.append(rel)
+    return result
+
+
 # Pages written to temporary files before they are made durable and renamed into place
 # together; from SYNC_FROM pages on, with one os.sync() instead of an fsync per file (a
 # first compile of ten thousand pages spent 40 s in fsync).
