@@ -540,7 +540,8 @@ def test_cli_import_from_default_locations(fake_home, repo):
     assert "Compiled myproject: 2 session(s)" in result.stdout
     project = Registry().resolve(repo, create=False)
     session_pages = sorted(p.name for p in (project.wiki_dir / "sessions").glob("*.md"))
-    assert session_pages == ["2025-09-25-db82a7c5.md", "2025-10-21-b250d766.md"]
+    assert session_pages == ["2025-09-25-db82a7c5-c7177743.md",
+                             "2025-10-21-b250d766-9799a57d.md"]
 
     again = runner.invoke(cli, ["import", "--json"])
     assert again.exit_code == 0, again.output

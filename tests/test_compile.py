@@ -101,8 +101,8 @@ def test_incremental_rewrites_only_touched_pages(sessions):
     compile_project(project)
     feed(second[10:], T0 + timedelta(days=40, minutes=1))
     result = compile_project(project)
-    s1 = "sessions/2026-03-02-5d5a7275.md"
-    s2 = "sessions/2026-04-11-ecad6805.md"
+    s1 = "sessions/2026-03-02-5d5a7275-e69786bf.md"
+    s2 = "sessions/2026-04-11-ecad6805-3e1ed5b8.md"
     assert s2 in result.written and s1 not in result.written
     assert "timeline/2026-03.md" not in result.written
     assert {"index.md", "context.md", "timeline/2026-04.md"} <= set(result.written)
@@ -124,12 +124,12 @@ def test_commit_identity_message_and_trailers(sessions):
 def test_human_edit_is_committed_as_human_and_never_overwritten(sessions):
     project = feed(sessions[1][:20], T0)
     compile_project(project)
-    page = project.wiki_dir / "sessions/2026-03-02-ecad6805.md"
+    page = project.wiki_dir / "sessions/2026-03-02-ecad6805-3e1ed5b8.md"
     edited = page.read_text().replace("## Outcome", "## Outcome\n\nMy own note.")
     page.write_text(edited)
     feed(sessions[1][20:], T0 + timedelta(minutes=3))
     result = compile_project(project)
-    assert result.human_edited == ["sessions/2026-03-02-ecad6805.md"]
+    assert result.human_edited == ["sessions/2026-03-02-ecad6805-3e1ed5b8.md"]
     assert page.read_text() == edited
     log = git_log(project.wiki_dir)
     assert log[0].startswith("wikimem|") and log[1] == "Test Human|Human edits: 1 file"
@@ -143,17 +143,17 @@ def test_pages_have_frontmatter_and_links(sessions):
     feed(first, T0)
     project = feed(second, T0 + timedelta(hours=2))
     result = compile_project(project)
-    meta, body = read_page(project.wiki_dir / "sessions/2026-03-02-ecad6805.md")
+    meta, body = read_page(project.wiki_dir / "sessions/2026-03-02-ecad6805-3e1ed5b8.md")
     for key in ("title", "kind", "created", "updated", "sources", "tags", "status",
                 "supersedes", "superseded_by"):
         assert key in meta
     assert meta["kind"] == "session" and meta["status"] == "active"
     assert meta["sources"][0] == "session:abc7156b-6420-4373-a150-9b2eecad6805"
-    assert "[[2026-03-02-5d5a7275|this sls offiline package" in body
+    assert "[[2026-03-02-5d5a7275-e69786bf|this sls offiline package" in body
     assert "docs/open-issue-triage.md" in body
     assert result.broken_links == {}
     assert SearchIndex(project.index_dir, project.wiki_dir).backlinks(
-        "sessions/2026-03-02-5d5a7275.md")
+        "sessions/2026-03-02-5d5a7275-e69786bf.md")
 
 
 def test_search_finds_prompt_words_and_index_survives_corruption(sessions):
@@ -161,12 +161,12 @@ def test_search_finds_prompt_words_and_index_survives_corruption(sessions):
     compile_project(project)
     index = SearchIndex(project.index_dir, project.wiki_dir)
     hits = index.search("offiline package", kinds=["session"])
-    assert hits[0].path == "sessions/2026-03-02-5d5a7275.md"
+    assert hits[0].path == "sessions/2026-03-02-5d5a7275-e69786bf.md"
     for f in project.index_dir.iterdir():
         if f.is_file():
             f.write_bytes(b"garbage")
     again = SearchIndex(project.index_dir, project.wiki_dir)
-    assert again.search("offiline package")[0].path == "sessions/2026-03-02-5d5a7275.md"
+    assert again.search("offiline package")[0].path == "sessions/2026-03-02-5d5a7275-e69786bf.md"
     assert again.rebuilt
 
 
@@ -178,4 +178,4 @@ def test_damaged_raw_line_is_reported_not_fatal(sessions):
     feed(sessions[0][5:8], T0 + timedelta(minutes=1))
     result = compile_project(project)
     assert result.bad_lines == {raw.name: [6]}
-    assert "sessions/2026-03-02-5d5a7275.md" in result.written
+    assert "sessions/2026-03-02-5d5a7275-e69786bf.md" in result.written

@@ -91,7 +91,7 @@ def planted(repo, monkeypatch):
     result = CliRunner().invoke(cli, ["note", f"Rotate {PLANTED} every quarter"])
     assert result.exit_code == 0, result.output  # (recording a note compiles)
     # A person edits B's page and mentions the value there too.
-    page = next(project.wiki_dir.glob("sessions/*-0000000b.md"))
+    page = next(project.wiki_dir.glob("sessions/*-0000000b-*.md"))
     page.write_text(page.read_text() + f"\nHuman note: not {PLANTED}.\n")
     compile_project(project)
     assert set(found_in(project, PLANTED)) >= {"raw", "pages", "git objects", "git log",
@@ -124,7 +124,7 @@ def test_purge_secret_removes_it_from_every_store(planted):
     commits_after = int(git(project.wiki_dir, "rev-list", "--count", "HEAD"))
     assert commits_after == commits_before + 2
     assert "[REDACTED:purged]" in (project.raw_dir / f"{SESSION_A}.jsonl").read_text()
-    human = next(project.wiki_dir.glob("sessions/*-0000000b.md"))
+    human = next(project.wiki_dir.glob("sessions/*-0000000b-*.md"))
     assert "Human note: not [REDACTED:purged]." in human.read_text()
     # In a file name (the note's slug) it became a word that keeps the path valid.
     note = next(project.wiki_dir.glob("notes/N1-*.md"))
@@ -136,7 +136,7 @@ def test_purge_secret_removes_it_from_every_store(planted):
 
 def test_purge_session_removes_it_from_every_store(planted):
     project = planted
-    page = next(project.wiki_dir.glob("sessions/*-0000000a.md")).relative_to(project.wiki_dir)
+    page = next(project.wiki_dir.glob("sessions/*-0000000a-*.md")).relative_to(project.wiki_dir)
     result = CliRunner().invoke(cli, ["purge", "--session", SESSION_A], input="y\n")
     assert result.exit_code == 0, result.output
     assert "permanently removes session " + SESSION_A in result.output
@@ -152,7 +152,7 @@ def test_purge_session_removes_it_from_every_store(planted):
         "raw log": 0, "state": 0, "pages": 0, "git objects": 0, "git files": 0, "index": 0}
     assert found_in(project, PLANTED) == []
     assert_still_works(project)
-    meta, _ = read_page(next(project.wiki_dir.glob("sessions/*-0000000b.md")))
+    meta, _ = read_page(next(project.wiki_dir.glob("sessions/*-0000000b-*.md")))
     assert meta["session_id"] == SESSION_B
 
 

@@ -5,9 +5,14 @@ import sys
 import threading
 
 import pytest
+from conftest import run_hook
 
 from wikimem import rawlog
-from wikimem.observation import Observation, new_id
+from wikimem.compile import compile_project
+from wikimem.memory import Memory, memory_observations
+from wikimem.observation import Observation, new_id, sha256_hex
+from wikimem.pages import read_page
+from wikimem.project import Registry
 
 
 def obs(key, session="s1", kind="prompt", ts="2026-01-01T00:00:00.000Z", **data):
@@ -76,6 +81,49 @@ def test_hostile_session_ids_stay_inside(tmp_path):
     for p in tmp_path.iterdir():
         assert p.parent == tmp_path
     assert rawlog.session_filename("../../etc").startswith("x-")
+
+
+# -- session ids that name wikimem's own files (issue 11) ---------------------------------------
+
+
+@pytest.mark.parametrize("sid", ["wikimem-memory", "WIKIMEM-MEMORY", "wikimem-bootstrap",
+                                 "wikimem-llm"])
+def test_a_session_id_cannot_write_into_wikimems_own_logs(repo, sid):
+    Memory(Registry().resolve(repo), agent="test").add("note", "Keep notes short")
+    r = run_hook({"session_id": sid, "cwd": str(repo), "hook_event_name": "UserPromptSubmit",
+                  "prompt": "Plan the walrus migration for the billing service"}, repo)
+    assert r.returncode == 0 and r.stderr == b""
+    project = Registry().resolve(repo)
+    assert [o.kind for o in memory_observations(project)] == ["memory"]
+    internal = ("wikimem-memory", "wikimem-bootstrap", "wikimem-llm")
+    for name in internal:
+        assert not [o for o in rawlog.read(project.raw_dir / f"{name}.jsonl").observations
+                    if o.kind == "prompt"]
+    # Nor a file whose name differs only in case (one file on macOS and Windows).
+    folded = [p.name.lower() for p in project.raw_dir.iterdir()]
+    assert all(folded.count(f"{name}.jsonl") <= 1 for name in internal)
+    compile_project(project)
+    (page,) = (project.wiki_dir / "sessions").glob("*.md")
+    assert read_page(page)[0]["session_id"] == sid
+    assert "walrus" in (project.wiki_dir / "index.md").read_text()
+
+
+def test_no_session_id_maps_to_an_internal_or_another_ids_file():
+    hashed = "x-" + sha256_hex(b"my session")[:32]
+    for sid in ("wikimem-memory", "Wikimem-Bootstrap", "wikimem-llm", "wikimem-anything",
+                hashed):
+        name = rawlog.session_filename(sid)
+        assert name.startswith("x-") and name != hashed and not name.lower().startswith(
+            "wikimem-"), sid
+    assert rawlog.session_filename("my session") == hashed
+
+
+def test_raw_log_names_of_ordinary_ids_are_unchanged():
+    """Backward compatibility: logs already on disk keep being appended to and read."""
+    for sid in ("s-1", "abc7156b-6420-4373-a150-9b2eecad6805", "ses_stage0_small",
+                "wikimem", "x-y", "a.b"):
+        assert rawlog.session_filename(sid) == sid
+    assert rawlog.session_filename("../../etc") == "x-" + sha256_hex(b"../../etc")[:32]
 
 
 # -- concurrent writers -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def test_digest_rules():
                              "Should we also pin the browser version?"),
     ])
     assert rec.title == "Fix the flaky login test."
-    assert rec.stem == "2026-03-01-1234567"
+    assert rec.stem == "2026-03-01-sess-1234567"
     assert rec.files_changed == ["src/login.py"]
     assert rec.files_read == ["/elsewhere/x.py", "README.md"]
     assert [(c.command, c.exit_code) for c in rec.commands] == [("pytest -x", 0),

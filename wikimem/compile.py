@@ -11,6 +11,7 @@ work started by several hooks at once coalesces instead of running twice.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ from wikimem.pages import (
     linked_part,
     read_page,
     recorded_hash,
+    remove_pages,
     remove_temporaries,
     text_sha256,
     wiki_pages,
@@ -62,7 +64,7 @@ from wikimem.render import (
     session_page,
     topic_pages,
 )
-from wikimem.sessions import SessionRecord, digest
+from wikimem.sessions import PAGE_NAMES, SessionRecord, digest
 from wikimem.sessions import page_path as session_page_path
 
 STATE_VERSION = 1
@@ -153,6 +155,7 @@ class State:
         self.rendered: dict[str, list[str]] = {}
         # what the structured pages in `rendered` were rendered from (_structured_key)
         self.structured: str | None = None
+        self.names: int | None = None  # the page naming the catalog's stems follow
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
@@ -168,6 +171,7 @@ class State:
                 rendered = data.get("rendered", {})
                 self.rendered = rendered if isinstance(rendered, dict) else {}
                 self.structured = data.get("structured")
+                self.names = data.get("names")
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
                     self.catalog = {name: _summary(d) for name, d in catalog.items()}
@@ -250,7 +254,7 @@ class State:
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
                         "offered": self.offered, "rendered": self.rendered,
-                        "structured": self.structured},
+                        "structured": self.structured, "names": PAGE_NAMES},
                        separators=(",", ":")),
         )
 
@@ -328,6 +332,12 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     say = progress or (lambda _msg: None)
     result = CompileResult()
     state = State(project) if rebuild else State(project).load()
+    if state.catalog and state.names != PAGE_NAMES:
+        # Trigger: the wiki was compiled by a wikimem that named session pages otherwise.
+        # Why: every page name, link and index entry changes together. Outcome: rebuilt once
+        # (the pages under the old names are machine pages the rebuild no longer produces).
+        say("Session pages are named differently now: rebuilding the wiki once.")
+        rebuild, state = True, State(project)
     repo = gitrepo.open_repo(project.wiki_dir)
     gitrepo.check_not_mid_operation(repo)
     journal = Journal(project)
@@ -346,6 +356,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     #    its whole log (a session page is a function of all its observations, so incremental
     #    and rebuild give the same record). One log at a time: a first compile reads them all.
     affected: dict[str, list] = {}  # raw file -> its new observations (system logs only)
+    before: dict[str, dict | None] = {}  # raw file digested -> its summary before (None: new)
     sessions_changed = False
     changed: list[SessionRecord] = []  # digested sessions, for LLM consolidation
     for name, size in rawlog.session_file_sizes(project.raw_dir):
@@ -370,6 +381,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         affected[name] = []
         whole = new if start == 0 else rawlog.read(path)
         if whole.observations:
+            before[name] = state.catalog.get(name)
             state.put(name, digest(whole.observations))
             if llm is not None:
                 changed.append(state.record(name))
@@ -427,6 +439,21 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         i = position[rec["session_id"]]
         to_render.update({i, i + 1} if i + 1 < len(records) else {i})
     to_render.update(i for i, r in enumerate(records) if r.page_path in memory.retracted)
+    # A session whose earliest event arrived late starts earlier now: it may have moved in
+    # the order (the session that came after it links to it as "previous"), to another
+    # month and, across midnight, to another page name. Its old page goes (through the gate).
+    moved = {name: old for name, old in before.items() if old is not None
+             and (old["started"], old["stem"]) != (state.catalog[name]["started"],
+                                                   state.catalog[name]["stem"])}
+    old_months: set[str] = set()
+    gone: list[str] = []
+    if moved and not rebuild:
+        to_render.update(position[sid] for sid in _old_successors(state.catalog, before, moved)
+                         if sid in position)
+        old_months = {old["started"][:7] for old in moved.values()}
+        gone = [rel for name, old in sorted(moved.items())
+                if old["stem"] != state.catalog[name]["stem"]
+                for rel in (session_page_path(old["stem"]), f"sessions/{old['stem']}.machine.md")]
     if rebuild:
         to_render = set(range(len(records)))
     pages: list[Page] = []
@@ -436,8 +463,11 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
                                   memory.retracted.get(rec.page_path)))
         if sessions_changed or rebuild:
             result.sessions.append(rec.session_id)
-    months = None if rebuild else {records[i].date[:7] for i in to_render}
-    pages += month_pages(records, months)
+    months = None if rebuild else {records[i].date[:7] for i in to_render} | old_months
+    timeline = month_pages(records, months)
+    pages += timeline
+    # A month whose only session moved out of it has no page any more.
+    gone += sorted({f"timeline/{m}.md" for m in old_months} - {p.path for p in timeline})
     stems = {r.session_id: r.stem for r in records}
     structured, kept = _structured_pages(project.wiki_dir, memory, stems, state)
     pages += structured
@@ -470,12 +500,13 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
         _report_refused(project, result.refused)
     if rebuild:
         produced = set(by_path) | set(kept) | {p.path for p in offers}
-        stale = [rel for rel in wiki_pages(project.wiki_dir) if rel not in produced
-                 and is_machine_page((project.wiki_dir / rel).read_text(encoding="utf-8"))]
-        journal.note(stale)
-        for rel in stale:
-            (project.wiki_dir / rel).unlink()
-            result.removed.append(rel)
+        gone = [rel for rel in wiki_pages(project.wiki_dir) if rel not in produced]
+    gone = [rel for rel in gone if rel not in by_path]
+    if gone:
+        journal.note(gone)
+        result.removed += remove_pages(project.wiki_dir, gone).written
+        for rel in result.removed:
+            state.offered.pop(rel, None)
     folders = {rel.rpartition("/")[0] for rel in [*by_path, *memory.items]}
     result.broken_links = _broken_links(project.wiki_dir, result.written,
                                         {**by_path, **{p.path: p for p in offers}},
@@ -589,6 +620,22 @@ def _commit_leftovers(repo, wiki_dir: Path, leftovers: set[str], written: list[s
     gone = {rel for rel in leftovers if not (wiki_dir / rel).exists()}
     paths = sorted(set(written) | (leftovers - gone))
     return gitrepo.commit(repo, paths, message, removed=sorted(set(removed) | gone))
+
+
+def _old_successors(catalog: dict[str, dict], before: dict[str, dict | None],
+                    moved: dict[str, dict]) -> set[str]:
+    """The sessions that came right after each moved session before this compile (their
+    pages' "previous" link named it)."""
+    # The order the last compile rendered: the sessions it knew, where they were then.
+    then = [d for name, d in catalog.items() if name not in before]
+    then += [old for old in before.values() if old is not None]
+    order = sorted((d["started"], d["session_id"]) for d in then)
+    found = set()
+    for old in moved.values():
+        at = bisect.bisect_right(order, (old["started"], old["session_id"]))
+        if at < len(order):
+            found.add(order[at][1])
+    return found
 
 
 def _system_log(name: str) -> bool:

@@ -36,7 +36,7 @@ from wikimem.redact import redact_text, redact_value
 from wikimem.sessions import SessionRecord
 
 LLM_SESSION = "wikimem-llm"
-LOG_NAME = f"{rawlog.session_filename(LLM_SESSION)}.jsonl"
+LOG_NAME = f"{rawlog.internal_filename(LLM_SESSION)}.jsonl"
 DEFAULT_MODEL = "claude-haiku-4-5"
 MAX_TOPICS = 5
 MAX_TOPIC_BODY = 6000
@@ -412,7 +412,8 @@ def _record(project, rec, request, answer, model, completion, now) -> None:
     event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
                   uid=f"consolidation:{request.input_hash}")
     ts = format_ts(now or datetime.now(UTC))
-    rawlog.append(project.raw_dir, make_observation("wikimem-llm", event, data, ts=ts))
+    rawlog.append(project.raw_dir, make_observation("wikimem-llm", event, data, ts=ts),
+                  internal=True)
 
 
 # --- bootstrap ---------------------------------------------------------------------------
@@ -460,7 +461,7 @@ def improve_overview(project: Project, facts: str, settings: LLMSettings, *,
     event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
                   uid=f"bootstrap:{request.input_hash}")
     rawlog.append(project.raw_dir, make_observation(
-        "wikimem-llm", event, data, ts=format_ts(now or datetime.now(UTC))))
+        "wikimem-llm", event, data, ts=format_ts(now or datetime.now(UTC))), internal=True)
     report.consolidated.append("bootstrap:overview")
     return report
 

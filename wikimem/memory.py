@@ -115,12 +115,12 @@ def one_line(text: str, limit: int = 100) -> str:
 
 
 def memory_observations(project: Project) -> list[Observation]:
-    return rawlog.read(project.raw_dir / f"{rawlog.session_filename(MEMORY_SESSION)}.jsonl"
+    return rawlog.read(project.raw_dir / f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl"
                        ).observations
 
 
 def is_memory_log(name: str) -> bool:
-    return name == f"{rawlog.session_filename(MEMORY_SESSION)}.jsonl"
+    return name == f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl"
 
 
 def candidate_items(candidates: list[dict]) -> dict[str, Item]:
@@ -258,7 +258,7 @@ class Memory:
 
     def _locked(self):
         self.project.ensure_dirs()
-        return rawlog.transaction(self.project.raw_dir, MEMORY_SESSION)
+        return rawlog.transaction(self.project.raw_dir, MEMORY_SESSION, internal=True)
 
     def add(self, kind: str, title: str, fields: dict | None = None, *,
             supersedes: list[str] = (), sources: list[str] = (), status: str | None = None,

@@ -232,6 +232,11 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
     """
     check_no_links(wiki_dir)  # (the wiki folder itself, and the home's folders above it)
     result = WriteResult()
+    paths = [page.path for page in pages]
+    if len(set(paths)) != len(paths):
+        twice = sorted({rel for rel in paths if paths.count(rel) > 1})
+        raise WikimemError(f"Two pages of one compile have the same path: {', '.join(twice)}. "
+                           "This is a bug in wikimem; please report it.")
     known = dict(memo or {})
     seen: dict[str, bool] = {}  # folder inside the wiki -> is a link
     if memo is not None:
@@ -277,6 +282,31 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
             batch = []
     _replace_all(batch, result)
     result.refused.sort()
+    return result
+
+
+def remove_pages(wiki_dir: Path, rels: Iterable[str]) -> WriteResult:
+    """Delete pages the compiler no longer produces, never one a person edited.
+
+    The other half of the gate: `written` lists the pages removed, `human_edited` those left
+    as they are (a person's text is theirs), `unchanged` those already gone.
+    """
+    result = WriteResult()
+    for rel in sorted(set(rels)):
+        target = wiki_dir / check_page_path(rel)
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            result.unchanged.append(rel)
+            continue
+        except (OSError, UnicodeError):
+            result.human_edited.append(rel)  # not ours to judge: left alone
+            continue
+        if not is_machine_page(text):
+            result.human_edited.append(rel)
+            continue
+        target.unlink()
+        result.written.append(rel)
     return result
 
 

@@ -25,26 +25,44 @@ from wikimem.observation import Observation, sha256_hex
 from wikimem.project import _path, ensure_home_dir, open_nofollow, open_private
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_HASHED = re.compile(r"x-[0-9a-f]{32}")
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND
+# wikimem's own logs (structured memory, bootstrap, LLM answers) are `raw/wikimem-<what>.jsonl`.
+INTERNAL_PREFIX = "wikimem-"
 
 
 def session_filename(session: str) -> str:
-    """A file stem for a session id that cannot escape the raw folder."""
-    if _SAFE_SESSION.fullmatch(session) and ".." not in session:
+    """The file stem of an agent's session: the id itself when it is a plain file name, else
+    `x-` and a hash of it. Never a name outside the raw folder, and never one of wikimem's
+    own logs: an id starting `wikimem-` (in any case: one file on macOS and Windows) is
+    hashed, as is one shaped like a hash, so no id can take another's file either. (Every
+    other id keeps the name it always had: logs already on disk go on being appended to.)
+    """
+    if _SAFE_SESSION.fullmatch(session) and ".." not in session \
+            and session[:8].lower() != INTERNAL_PREFIX and not _HASHED.fullmatch(session):
         return session
     return "x-" + sha256_hex(session.encode("utf-8", "surrogatepass"))[:32]
 
 
-def append(raw_dir: str | os.PathLike, obs: Observation) -> bool:
+def internal_filename(name: str) -> str:
+    """The file stem of one of wikimem's own logs (`wikimem-memory`...): only wikimem's
+    writers name these, with `internal=True`; an agent's session id cannot (see above)."""
+    if not (name.startswith(INTERNAL_PREFIX) and _SAFE_SESSION.fullmatch(name)):
+        raise ValueError(f"not an internal log name: {name!r}")
+    return name
+
+
+def append(raw_dir: str | os.PathLike, obs: Observation, *, internal: bool = False) -> bool:
     """Append one observation to its session file; False if its key says it is a re-delivery.
 
     Keys starting `u-` come from an id the agent gave the event (a tool-use id, a transcript
     record uuid) and are unique across the session. Keys starting `p-` hash the payload
     itself; the agent gave no id, so two equal payloads may be two real events ("continue"
     typed twice). Those count as a re-delivery only when nothing else was stored in the
-    session in between.
+    session in between. `internal`: the observation belongs to one of wikimem's own logs,
+    named by its session (`internal_filename`).
     """
-    files = _acquire(raw_dir, obs.session)
+    files = _acquire(raw_dir, obs.session, internal)
     done = False
     try:
         stored = files.append(obs)
@@ -87,12 +105,12 @@ class transaction:  # (named like the function it was: `with transaction(raw, s)
     contextlib.)
     """
 
-    def __init__(self, raw_dir: str | os.PathLike, session: str):
-        self._raw_dir, self._session = raw_dir, session
+    def __init__(self, raw_dir: str | os.PathLike, session: str, *, internal: bool = False):
+        self._raw_dir, self._session, self._internal = raw_dir, session, internal
         self._files: _Files | None = None
 
     def __enter__(self) -> SessionLog:
-        self._files = _acquire(self._raw_dir, self._session)
+        self._files = _acquire(self._raw_dir, self._session, self._internal)
         return SessionLog(self._files)
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -270,7 +288,7 @@ class _Files:
 # opens its own descriptors and the lock excludes it as it excludes another process. A forked
 # child drops its parent's (closing its copies unlocks nothing: no lock is held between
 # appends). Windows keeps none: there an open file cannot be deleted, and purge must be able to.
-_open_files: dict[tuple, _Files] = {}  # by (raw folder, session), as callers name them
+_open_files: dict[tuple, _Files] = {}  # by (raw folder, session, internal), as callers name them
 _OPEN_MAX = 0 if os.name == "nt" else 16  # sessions (two descriptors each)
 _cache_lock = _thread.allocate_lock()
 
@@ -288,13 +306,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_open_files)
 
 
-def _acquire(raw_dir, session: str) -> _Files:
+def _acquire(raw_dir, session: str, internal: bool = False) -> _Files:
     """The session's files with its lock held."""
+    name = (raw_dir, session, internal)
     with _cache_lock:
-        files = _open_files.pop((raw_dir, session), None)
+        files = _open_files.pop(name, None)
     if files is None:
-        files = _Files(raw_dir, os.path.join(raw_dir, session_filename(session)))
-        files.name = (raw_dir, session)
+        stem = internal_filename(session) if internal else session_filename(session)
+        files = _Files(raw_dir, os.path.join(raw_dir, stem))
+        files.name = name
     try:
         files.lock()
     except BaseException:

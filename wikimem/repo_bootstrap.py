@@ -46,7 +46,7 @@ from wikimem.sessions import make_title
 SESSION = "wikimem-bootstrap"
 AGENT = "bootstrap"
 KIND = "bootstrap"
-LOG_NAME = f"{rawlog.session_filename(SESSION)}.jsonl"
+LOG_NAME = f"{rawlog.internal_filename(SESSION)}.jsonl"
 RECENT_DAYS = 90
 TOP_FILES = 25
 CONTEXT_RULES = 12
@@ -278,7 +278,7 @@ def append_all(log: rawlog.SessionLog, observations: list[Observation]) -> None:
 def record(project: Project, collected: Collected, progress=None) -> RecordReport:
     """Append what was collected to the project's raw log; returns what was added."""
     project.ensure_dirs()
-    with rawlog.transaction(project.raw_dir, SESSION) as log:
+    with rawlog.transaction(project.raw_dir, SESSION, internal=True) as log:
         new, report = plan_observations(log.read(), collected, progress)
         append_all(log, new)
     return report

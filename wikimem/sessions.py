@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from wikimem.observation import Observation
-from wikimem.rawlog import session_filename
+from wikimem.observation import Observation, sha256_hex
 
 MAX_PROMPTS = 30
 MAX_COMMANDS = 40
@@ -46,6 +45,16 @@ _RULES = (
 MAX_CANDIDATES = 10
 MAX_REPLIES = 40
 MAX_REPLY = 4000
+# Bump when page_stem names a session's page otherwise: a wiki compiled before is rebuilt once.
+PAGE_NAMES = 2
+# Page names (page_tag): an id of lowercase words up to PLAIN_TAG_LEN characters is its own
+# tag; other ids give a slug of up to SLUG_LEN characters and a hash.
+PLAIN_TAG_LEN = 24
+SLUG_LEN = 16
+_PLAIN_TAG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_HEX_END = re.compile(r"(?:^|-)[0-9a-f]{8}$")
+_TAG_WORD = re.compile(r"[a-z0-9]+")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 
 
 @dataclass
@@ -145,7 +154,7 @@ def digest(observations: list[Observation]) -> SessionRecord:
         ended=_second(obs[-1].ts),
         title="",
         summary="",
-        stem=f"{first.ts[:10]}-{short_id(first.session)}",
+        stem=page_stem(first.session, first.ts),
         observations=len(obs),
     )
     read, changed = set(), set()
@@ -243,17 +252,39 @@ def candidates(obs: list[Observation]) -> list[dict]:
 
 
 def page_path(stem: str) -> str:
-    """Where a session's page lives in the wiki, by its stem (`<date>-<short id>`)."""
+    """Where a session's page lives in the wiki, by its stem (`page_stem`)."""
     return f"sessions/{stem}.md"
 
 
-def short_id(session: str) -> str:
-    """Eight characters that tell sessions apart in page names.
+def page_stem(session: str, started: str) -> str:
+    """A session page's name: `<date>-<tag>`, a function of the session id and the day it
+    started (its earliest event) only, so it never depends on which other sessions exist or
+    on the order their events arrived in. Every page name and link comes from here."""
+    return f"{started[:10]}-{page_tag(session)}"
 
-    The *last* eight: UUIDv7 session ids (Codex) begin with a timestamp, so sessions started
-    within the same hour share their first characters; the tail is random in v4 and v7.
+
+def page_tag(session: str) -> str:
+    """Short, readable and distinct for every session id, also ignoring case.
+
+    A short id of lowercase words (`s-1`, `alpha-session`) is its own tag. Any other id gets
+    a readable slug of itself (a UUID: its last eight digits) and eight hex digits of the
+    sha256 of the whole id: ids that share their tail (`alpha-session`, `beta-session`) or
+    differ only in case or punctuation still get different tags. The two kinds cannot
+    meet: a plain tag never ends in eight hex digits (alone or after a `-`); a hashed tag
+    always does.
     """
-    return session_filename(session)[-8:].lstrip("-._") or session_filename(session)[:8]
+    if len(session) <= PLAIN_TAG_LEN and _PLAIN_TAG.fullmatch(session) \
+            and not _HEX_END.search(session):
+        return session
+    words = _TAG_WORD.findall(session.lower())
+    slug = "-".join(words)
+    if _UUID.fullmatch(session):
+        slug = words[-1][-8:]  # the random end of a v4/v7 UUID, as shown by the agents
+    elif len(slug) > SLUG_LEN:
+        cut = slug[:SLUG_LEN + 1]
+        slug = cut[:cut.rfind("-")] if "-" in cut[SLUG_LEN // 2:] else cut[:SLUG_LEN]
+    digest = sha256_hex(session.encode("utf-8", "surrogatepass"))[:8]
+    return f"{slug or 'session'}-{digest}"
 
 
 def _cap(text: str, limit: int) -> str:
