@@ -391,12 +391,14 @@ class Registry:
         with locked(os.path.join(self._home, "registry.lock")):
             data = self.load()  # re-read: another process may have registered it meanwhile
             pid = self._match(data, loc)
-            if pid is None:
+            registered = pid is None
+            if registered:
                 pid = self._register(data, loc)
                 self._save(data)
-                if self._on_register is not None:
-                    self._on_register(self._project(data, pid))
-        return self._project(data, pid)
+        project = self._project(data, pid)
+        if registered and self._on_register is not None:
+            self._on_register(project)
+        return project
 
     def _in_home(self, cwd: str | os.PathLike) -> list[str] | None:
         """The parts of `cwd`'s path below the home, or None if it is not inside the home."""

@@ -120,10 +120,10 @@ def project_from(ctx: click.Context, *, create: bool = False, strict: bool = Tru
     in use.
 
     Commands that record something pass `create`: an unregistered folder is then registered
-    (and that is said on stderr, unless the command says it itself: `announce`); the
-    others need a registered project. A mistake in the
-    privacy settings is an error (`strict`), or - for the compile a hook starts, which nobody
-    watches - a line in the project's error log, the faulty entry left out.
+    and that is said on stderr (unless the command says it itself: `announce`); the others
+    need a registered project. A mistake in the privacy settings is an error (`strict`), or -
+    for the compile a hook starts, which nobody watches - a line in the project's error log,
+    the faulty entry left out.
     """
     from wikimem import config
     from wikimem.project import Registry
