@@ -616,3 +616,90 @@ def test_hooks_in_both_scopes_are_pointed_out(home, repo):
     plan = installers.plan("claude-code", "project", cwd=repo)
     assert any(n.startswith(f"wikimem hooks are also installed in {home}/.claude/settings.json")
                for n in plan.notes)
+
+
+# --- uninstall undoes install exactly (issue 11) ------------------------------------------
+
+@pytest.mark.parametrize("mcp", [False, True], ids=["hooks", "mcp"])
+@pytest.mark.parametrize("agent", installers.AGENTS)
+def test_uninstall_deletes_the_file_and_folders_wikimem_created(home, agent, mcp):
+    flag = ["--mcp"] if mcp else []
+    path = installers.settings_path(agent, "user", mcp=mcp)
+    assert list(home.iterdir()) == []
+    assert wm("install-mcp" if mcp else "install-hooks", "--agent", agent,
+              "--apply").exit_code == 0
+    assert path.is_file()
+    dry = wm("uninstall", "--agent", agent, *flag)
+    assert f"Note: wikimem created {path} and nothing else changed it since: it is deleted" \
+        in dry.output
+    assert "+++ /dev/null" in dry.output and path.is_file()
+    r = wm("uninstall", "--agent", agent, *flag, "--apply")
+    assert r.exit_code == 0, r.output
+    assert list(home.iterdir()) == []  # no file, no folder, no backup left behind
+
+
+ODD_LAYOUT = '{\n"theme": "dark",\n"list": ["a", "b"],\n"hooks": {}, "x": {"y": 1}\n}'
+
+
+@pytest.mark.parametrize("agent", installers.AGENTS)
+def test_uninstall_gives_back_the_exact_bytes_of_a_file_in_any_layout(home, agent):
+    path = installers.settings_path(agent, "user")
+    path.parent.mkdir(parents=True)
+    path.write_text(ODD_LAYOUT)
+    installed = wm("install-hooks", "--agent", agent, "--apply")
+    assert installed.exit_code == 0 and path.read_text() != ODD_LAYOUT
+    [backup] = backups(path)
+    r = wm("uninstall", "--agent", agent, "--apply")
+    assert f"Note: Nothing else changed {path} since wikimem installed into it: it gets " \
+           f"back the exact bytes it had before (from {backup})." in r.output
+    assert path.read_text() == ODD_LAYOUT
+    # The next install starts afresh from what is there now.
+    wm("install-hooks", "--agent", agent, "--apply")
+    wm("uninstall", "--agent", agent, "--apply")
+    assert path.read_text() == ODD_LAYOUT
+
+
+def test_two_installs_into_one_file_are_undone_one_after_the_other(home):
+    path = home / ".gemini" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(ODD_LAYOUT)
+    wm("install-hooks", "--agent", "gemini", "--apply")
+    wm("install-mcp", "--agent", "gemini", "--apply")
+    wm("uninstall", "--agent", "gemini", "--apply")
+    data = json.loads(path.read_text())
+    assert "wikimem" in data["mcpServers"] and not wikimem_handlers(data, "SessionStart")
+    wm("uninstall", "--agent", "gemini", "--mcp", "--apply")
+    assert path.read_text() == ODD_LAYOUT
+
+
+@pytest.mark.parametrize("agent", installers.AGENTS)
+@pytest.mark.parametrize("layout", [
+    '{\n"theme":"dark",\n"x":{\n"y":1\n}\n}\n',  # no indentation, no space after colons
+    '{\n    "theme": "dark",\n    "x": {\n        "y": 1\n    }\n}',  # 4 spaces, no newline
+    '{\r\n\t"theme": "dark",\r\n\t"x": {\r\n\t\t"y": 1\r\n\t}\r\n}\r\n',  # tabs, CRLF
+], ids=["flat", "4-spaces", "tabs-crlf"])
+def test_uninstall_after_other_changes_keeps_them_and_the_files_layout(home, agent, layout):
+    path = installers.settings_path(agent, "user")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(layout.encode())
+    wm("install-hooks", "--agent", agent, "--apply")
+    changed = path.read_bytes().replace(b'"dark"', b'"light"')  # another tool's edit
+    path.write_bytes(changed)
+    r = wm("uninstall", "--agent", agent, "--apply")
+    assert r.exit_code == 0 and "exact bytes" not in r.output
+    assert path.read_bytes() == layout.replace('"dark"', '"light"').encode()
+    # The file is the user's own now: a later install and uninstall leave it as it is.
+    wm("install-hooks", "--agent", agent, "--apply")
+    wm("uninstall", "--agent", agent, "--apply")
+    assert path.read_bytes() == layout.replace('"dark"', '"light"').encode()
+
+
+def test_uninstall_without_the_backup_removes_only_wikimems_entries(home):
+    path = home / ".codex" / "hooks.json"
+    original = put("codex_hooks.json", path)
+    wm("install-hooks", "--agent", "codex", "--apply")
+    for b in backups(path):
+        b.unlink()
+    r = wm("uninstall", "--agent", "codex", "--apply")
+    assert r.exit_code == 0 and "exact bytes" not in r.output
+    assert path.read_bytes() == original  # a normally laid out file comes back anyway

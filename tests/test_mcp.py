@@ -97,3 +97,19 @@ def test_real_stdio_subprocess(project, repo):
     assert not result.isError
     first = json.loads(result.content[0].text)
     assert first["kind"] == "session" and "Attio" in first["title"]
+
+
+def test_search_tool_checks_kind_and_query_as_the_cli_does(project):
+    from mcp.server.fastmcp.exceptions import ToolError
+
+    from wikimem.mcp_server import build_server
+
+    server = build_server(project)
+    hits = [json.loads(t) for t in call(server, "search", {"query": "QA Attio tools",
+                                                           "kind": "sessions"})]
+    assert hits and {h["kind"] for h in hits} == {"session"}
+    with pytest.raises(ToolError, match="'bogus' is not a page kind. Use one of: session, "
+                                        "decision, lesson"):
+        asyncio.run(server.call_tool("search", {"query": "QA", "kind": "bogus"}))
+    with pytest.raises(ToolError, match="The query is empty: say what to search for."):
+        asyncio.run(server.call_tool("search", {"query": "  "}))

@@ -53,6 +53,10 @@ HIDDEN_STATUSES = ("superseded", "retracted")
 # Pages derived from other pages (they repeat what the pages they list say); searched only
 # when asked for by --kind or --all, so they do not crowd out the pages they summarize.
 DERIVED_KINDS = ("index", "context", "hub", "timeline")
+# Every kind of page wikimem writes: sessions, structured items, LLM topic pages, the pages
+# `wikimem bootstrap` derives from a repository, then the derived pages.
+PAGE_KINDS = ("session", "decision", "lesson", "note", "goal", "task", "topic", "overview",
+              "modules", "rules", "hotspots", "history", *DERIVED_KINDS)
 # The body holds the whole page text, title (its heading) included. Separately boosted title
 # and heading fields over-weighted a page's first sentence and the section names every session
 # page shares: on LongMemEval they cost 10 points of recall@5 (see docs/BENCHMARKS.md).
@@ -154,6 +158,38 @@ class Hit:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class SearchInputError(WikimemError):
+    """A search asked for wrongly: an empty query, a kind no page has. `param` names what."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
+def check_query(query: str) -> str:
+    """The query, if it has something to search for (the CLI and the MCP tool share this)."""
+    if not query or not query.strip():
+        raise SearchInputError("The query is empty: say what to search for.", "query")
+    return query
+
+
+def _plural(kind: str) -> str:
+    if kind.endswith("y"):
+        return kind[:-1] + "ies"
+    return kind + ("es" if kind.endswith("x") else "s")
+
+
+def _kind_names(kinds: Sequence[str]) -> dict[str, str]:
+    """What a user may type for each kind: the kind, and its singular or plural."""
+    names: dict[str, str] = {}
+    for kind in kinds:
+        other = kind[:-1] if kind.endswith("s") else _plural(kind)
+        names.setdefault(other, kind)
+    for kind in kinds:
+        names[kind] = kind
+    return names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -779,6 +815,25 @@ class SearchIndex:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def check_kinds(self, kinds: str | Sequence[str]) -> list[str]:
+        """The page kinds asked for, as stored: singular or plural, any case. A kind no page
+        of wikimem's has, nor any page in this index, is a SearchInputError listing them."""
+        if isinstance(kinds, str):
+            kinds = [kinds]
+        asked = [k.strip().lower() for k in kinds if k and k.strip()]
+        known = _kind_names(PAGE_KINDS)
+        if any(k not in known for k in asked):
+            # A person may give their own pages a kind of their own (`kind: recipe`).
+            own = sorted(k for k in (self._with_searcher(_indexed_kinds) or ())
+                         if k not in PAGE_KINDS)
+            known = _kind_names([*PAGE_KINDS, *own])
+            unknown = next((k for k in asked if k not in known), None)
+            if unknown is not None:
+                raise SearchInputError(
+                    f"{unknown!r} is not a page kind. Use one of: "
+                    f"{', '.join([*PAGE_KINDS, *own])} (plurals too).", "kind")
+        return list(dict.fromkeys(known[k] for k in asked))
+
     def parse_query(self, text: str) -> wq.Query | None:
         """The Whoosh query for a user's plain-text question, or None when nothing is left.
 
@@ -818,15 +873,14 @@ class SearchIndex:
         limit: int = 10,
     ) -> list[Hit]:
         """The best pages for a plain-text question, best first."""
+        kinds = self.check_kinds(kinds)
         if limit <= 0:
             return []
         q = self.parse_query(query)
         if q is None:
             return []
         filters: list[wq.Query] = []
-        if isinstance(kinds, str):
-            kinds = [kinds]
-        kind_terms = [wq.Term("kind", k.strip().lower()) for k in kinds if k and k.strip()]
+        kind_terms = [wq.Term("kind", k) for k in kinds]
         if kind_terms:
             filters.append(wq.Or(kind_terms))
         start, end = _bound(since, end=False), _bound(until, end=True)
@@ -954,6 +1008,12 @@ def _docs(searcher: Any, q: wq.Query, memo: dict) -> frozenset[int]:
         found = frozenset(searcher.docs_for_query(q))
         _remember(memo, key, found)
     return found
+
+
+def _indexed_kinds(searcher: Any) -> set[str]:
+    """Every kind some indexed page has."""
+    return {k if isinstance(k, str) else k.decode("utf-8", "replace")
+            for k in searcher.reader().field_terms("kind")}
 
 
 def _count_backlinks(searcher: Any, path: str, docnum: int, memo: dict | None = None) -> int:

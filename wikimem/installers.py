@@ -11,6 +11,11 @@ hooks, stay as they are:
 * Codex's `config.toml` is never re-serialized: wikimem appends (or removes) one block
   between `# >>> wikimem: ... >>>` and `# <<< wikimem: ... <<<` lines, and checks with
   tomllib that the result means the old file plus exactly our entry.
+* `apply` keeps a small record of each install under `$WIKIMEM_HOME/installs/`: whether
+  wikimem created the file (and the folders it made for it), the backup of the original and
+  its hash, and the hash of the file as wikimem left it. An uninstall that finds the file
+  exactly as the install(s) left it gives back the original bytes, or deletes the file
+  wikimem created; otherwise it removes only wikimem's entries.
 
 wikimem's entries are recognized by their command (`... wikimem hook <agent>`) or, for MCP,
 by the server name `wikimem`; nothing else is ever touched. Where each agent keeps its
@@ -20,6 +25,7 @@ settings, and the source for it, is written next to each agent's table below.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -28,6 +34,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -291,10 +298,17 @@ class Plan:
     after: str | None  # None: the file does not exist and will not be created
     changed: bool
     notes: list[str] = field(default_factory=list)
+    # uninstall only: "restore" (after is the file as it was before wikimem's install),
+    # "delete" (wikimem created the file: it goes), or "" (only wikimem's entries go)
+    undo: str = ""
 
     @property
     def creates(self) -> bool:
         return self.changed and self.before is None
+
+    @property
+    def deletes(self) -> bool:
+        return self.changed and self.undo == "delete"
 
     def diff(self) -> str:
         """A unified diff of the settings file, before and after."""
@@ -302,7 +316,7 @@ class Plan:
             (self.before or "").splitlines(keepends=True),
             (self.after or "").splitlines(keepends=True),
             fromfile=str(self.path) if self.before is not None else "/dev/null",
-            tofile=str(self.path),
+            tofile=str(self.path) if self.after is not None else "/dev/null",
         )
         out = []
         for line in lines:
@@ -312,7 +326,9 @@ class Plan:
     def to_dict(self) -> dict:
         return {"agent": self.agent, "scope": self.scope, "kind": self.kind,
                 "action": self.action, "path": str(self.path), "changed": self.changed,
-                "creates": self.creates, "diff": self.diff(), "notes": list(self.notes)}
+                "creates": self.creates, "deletes": self.deletes,
+                "restores": self.changed and self.undo == "restore", "diff": self.diff(),
+                "notes": list(self.notes)}
 
 
 def plan(agent: str, scope: str, *, mcp: bool = False, uninstall: bool = False,
@@ -341,16 +357,19 @@ def plan(agent: str, scope: str, *, mcp: bool = False, uninstall: bool = False,
     changed = after is not None and after != before
     if not changed:
         after = before
+    undo = ""
+    if uninstall and changed:
+        after, undo = _undo_install(path, kind, before, after, notes)
     if not uninstall:
         notes.extend(_agent_notes(agent, scope, kind, path, cwd))
     return Plan(agent, scope, kind, "uninstall" if uninstall else "install", path, before,
-                after, changed, notes)
+                after, changed, notes, undo)
 
 
 def apply(plan: Plan) -> Path | None:
-    """Write a plan: back the file up, then replace it atomically. Returns the backup path
-    (None when nothing was written or the file is new)."""
-    if not plan.changed or plan.after is None:
+    """Write a plan: back the file up, then replace it atomically (or, for a file wikimem
+    created, delete it). Returns the backup path (None when nothing was backed up)."""
+    if not plan.changed:
         return None
     current = _read(plan.path)
     if current != plan.before:
@@ -360,9 +379,159 @@ def apply(plan: Plan) -> Path | None:
     # Why: a settings file is often a symlink into a dotfiles repository; replacing the
     # link would silently cut it off, so write through it to the file it points to.
     target = Path(os.path.realpath(plan.path))
+    if plan.deletes:
+        # (No backup: the file holds only what wikimem wrote; installing again remakes it.)
+        record = _load_record(target) or {}
+        target.unlink()
+        for folder in record.get("created_dirs", []):  # deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break  # not empty (or gone): it is someone else's now
+        _drop_record(target)
+        return None
+    if plan.after is None:
+        return None
     backup = _backup(target) if plan.before is not None else None
-    _atomic_write(target, plan.after)
+    if plan.action == "install":
+        # The record first: if it cannot be written, nothing else is changed either.
+        try:
+            _save_record(target, _installed_record(target, plan, backup))
+        except OSError:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+            raise
+        _atomic_write(target, plan.after)
+    else:
+        _atomic_write(target, plan.after)
+        _carry_record(target, plan)
     return backup
+
+
+# --- what install changed, so that uninstall can undo it exactly --------------------------
+
+INSTALLS_DIR = "installs"
+
+
+def _sha(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _record_file(target: Path) -> Path:
+    from wikimem.project import home
+
+    name = hashlib.sha256(os.fsencode(target)).hexdigest()[:32]
+    return home() / INSTALLS_DIR / f"{name}.json"
+
+
+def _load_record(target: Path) -> dict | None:
+    """What wikimem's installs did to the file at `target` (None: no usable record)."""
+    try:
+        record = json.loads(_record_file(target).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("path") != str(target):
+        return None
+    return record
+
+
+def _save_record(target: Path, record: dict) -> None:
+    from wikimem.project import ensure_private_dir
+
+    path = _record_file(target)
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _drop_record(target: Path) -> None:
+    # A record left behind is harmless: it counts only while the file hashes as recorded.
+    try:
+        _record_file(target).unlink()
+    except OSError:
+        pass
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """`folder` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _installed_record(target: Path, plan: Plan, backup: Path | None) -> dict:
+    record = _load_record(target)
+    if record is not None and record.get("installed") == _sha(plan.before):
+        # Another install into a file only wikimem changed since the first one (hooks and
+        # then the MCP server, say): the original stays the one before the first.
+        kinds = list(record.get("kinds") or [])
+        record["kinds"] = kinds if plan.kind in kinds else [*kinds, plan.kind]
+    else:
+        record = {
+            "path": str(target),
+            "original": {"exists": plan.before is not None, "sha256": _sha(plan.before),
+                         "backup": str(backup) if backup else None},
+            "created_dirs": ([str(d) for d in _missing_dirs(target.parent)]
+                             if plan.before is None else []),
+            "kinds": [plan.kind],
+        }
+    record["installed"] = _sha(plan.after)
+    return record
+
+
+def _carry_record(target: Path, plan: Plan) -> None:
+    """After an uninstall that kept the file: the record still describes it only when this
+    removed one of several installs from a file nobody else changed."""
+    record = _load_record(target)
+    if record is None:
+        return
+    kinds = [k for k in record.get("kinds") or [] if k != plan.kind]
+    if (plan.undo or not kinds or record.get("installed") != _sha(plan.before)
+            or plan.kind not in (record.get("kinds") or [])):
+        _drop_record(target)
+        return
+    record["kinds"], record["installed"] = kinds, _sha(plan.after)
+    try:
+        _save_record(target, record)
+    except OSError:
+        _drop_record(target)
+
+
+def _undo_install(path: Path, kind: str, before: str | None, after: str | None,
+                  notes: list[str]) -> tuple[str | None, str]:
+    """What an uninstall of `kind` leaves in `path`: when the file is exactly what wikimem's
+    install of only that made it, the file as it was before (or no file, if wikimem created
+    it); otherwise `after`, the file without wikimem's entries. Returns (text, Plan.undo)."""
+    target = Path(os.path.realpath(path))
+    record = _load_record(target)
+    if (record is None or record.get("installed") != _sha(before)
+            or record.get("kinds") != [kind]):
+        return after, ""
+    original = record.get("original") or {}
+    if not original.get("exists"):
+        if path.is_symlink():  # someone linked it since: theirs, whatever it holds
+            return after, ""
+        notes.append(f"wikimem created {path} and nothing else changed it since: it is "
+                     "deleted" + (" with the folders made for it, if empty"
+                                  if record.get("created_dirs") else "") + ".")
+        return None, "delete"
+    backup = original.get("backup")
+    try:
+        data = Path(backup).read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, TypeError, UnicodeDecodeError):
+        return after, ""  # the backup is gone or unreadable: remove our entries only
+    if hashlib.sha256(data).hexdigest() != original.get("sha256"):
+        return after, ""
+    notes.append(f"Nothing else changed {path} since wikimem installed into it: it gets back "
+                 f"the exact bytes it had before (from {backup}).")
+    return text, "restore"
 
 
 def _read(path: Path) -> str | None:
@@ -420,6 +589,12 @@ class _Style:
     bom: bool = False
 
 
+def _key_separator(body: str) -> str:
+    """How the file writes `"key": value`: the most common spacing around its colons."""
+    found = Counter(m.group(1) for m in re.finditer(r'"([ \t]*:[ \t]?)(?=[^\s])', body))
+    return found.most_common(1)[0][0] if found else ": "
+
+
 def _detect_style(text: str) -> _Style:
     body = text.lstrip("\ufeff")
     style = _Style(bom=text.startswith("\ufeff"), crlf="\r\n" in body,
@@ -428,11 +603,14 @@ def _detect_style(text: str) -> _Style:
     if m:
         ws = m.group(1)
         style.indent = len(ws) if set(ws) == {" "} else ws
+        style.separators = (",", _key_separator(body))
     elif "\n" not in body.strip():
         style.indent = None
-        colon = ": " if re.search(r'"\s*: ', body) else ":"
         comma = ", " if re.search(r"[\]}\"\w],\s", body) else ","
-        style.separators = (comma, colon)
+        style.separators = (comma, _key_separator(body))
+    else:  # one item per line, none indented
+        style.indent = 0
+        style.separators = (",", _key_separator(body))
     non_ascii = any(ord(c) > 127 for c in body)
     style.ensure_ascii = not non_ascii and bool(re.search(r"\\u[0-9a-fA-F]{4}", body))
     return style

@@ -37,7 +37,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         load_catalog,
         load_memory,
     )
-    from wikimem.index import SearchIndex
+    from wikimem.index import SearchIndex, check_query
     from wikimem.memory import Memory
 
     server = FastMCP("wikimem", instructions=INSTRUCTIONS)
@@ -67,9 +67,11 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
 
         Use before starting work on something that may have been done, decided or tried
         before, or when the user refers to earlier work. `kind` narrows to one page kind
-        (session, decision, lesson, note, goal, task). Returns ranked pages with snippets;
-        read one in full with read_page.
+        (session, decision, lesson, note, goal, task; plurals too); an unknown kind is an
+        error that lists them. Returns ranked pages with snippets; read one in full with
+        read_page.
         """
+        check_query(query)
         with index_lock:
             hits = index.search(query, kinds=[kind] if kind else (),
                                 include_all=include_superseded, limit=max(1, min(limit, 50)))

@@ -355,11 +355,16 @@ def _locate(start: str | os.PathLike) -> Location:
 
 
 class Registry:
-    """`$WIKIMEM_HOME/registry.json`: workspaces and projects by UUID, with names and keys."""
+    """`$WIKIMEM_HOME/registry.json`: workspaces and projects by UUID, with names and keys.
 
-    def __init__(self, home_dir: str | os.PathLike | None = None):
+    `on_register`, if given, is called with each project this registry registers (the CLI
+    says so aloud).
+    """
+
+    def __init__(self, home_dir: str | os.PathLike | None = None, *, on_register=None):
         self._home = os.fspath(home_dir) if home_dir else home_folder()
         self._file = os.path.join(self._home, "registry.json")
+        self._on_register = on_register
 
     @property
     def home(self) -> os.PathLike:
@@ -439,7 +444,14 @@ class Registry:
         )
 
     def resolve(self, cwd: str | os.PathLike, *, create: bool = True) -> Project:
-        """The project for a working directory, registering it on first sight."""
+        """The project for a working directory, registering it on first sight.
+
+        A directory inside a project's own folder under the home (its wiki, raw log, state,
+        index) belongs to that project; the rest of the home belongs to none.
+        """
+        inside = self._in_home(cwd)
+        if inside is not None:
+            return self._home_project(cwd, inside)
         loc = _locate(cwd)
         found = self._looked_up(loc)
         if found is not None:
@@ -458,10 +470,36 @@ class Registry:
         with locked(os.path.join(self._home, "registry.lock")):
             data = self.load()  # re-read: another process may have registered it meanwhile
             pid = self._match(data, loc)
-            if pid is None:
+            registered = pid is None
+            if registered:
                 pid = self._register(data, loc)
                 self._save(data)
-        return self._project(data, pid)
+        project = self._project(data, pid)
+        if registered and self._on_register is not None:
+            self._on_register(project)
+        return project
+
+    def _in_home(self, cwd: str | os.PathLike) -> list[str] | None:
+        """The parts of `cwd`'s path below the home, or None if it is not inside the home."""
+        where = os.path.realpath(os.path.abspath(os.path.expanduser(os.fspath(cwd))))
+        home_dir = os.path.realpath(self._home)
+        if where != home_dir and not where.startswith(home_dir.rstrip(os.sep) + os.sep):
+            return None
+        return [p for p in where[len(home_dir):].split(os.sep) if p]
+
+    def _home_project(self, cwd, parts: list[str]) -> Project:
+        # Why: `cd "$(wikimem path)"` is how people look at the wiki; it is a git repository
+        # of its own, and resolving it like any other folder would offer to register it.
+        data = self.load()
+        if len(parts) >= 2:
+            entry = data["projects"].get(parts[1])
+            if isinstance(entry, dict) and entry.get("workspace") == parts[0]:
+                return self._project(data, parts[1])
+        raise ProjectNotFound(
+            f"{os.fspath(cwd)} is inside the wikimem home ({self._home}), not in a project's "
+            "folder. Run the command in the project's repository, or name it with --project "
+            "(`wikimem projects` lists them)."
+        )
 
     def rename(self, ref: str, new_name: str) -> Project:
         """Give a project a new name; its UUID and files stay where they are."""

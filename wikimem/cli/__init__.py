@@ -23,12 +23,35 @@ _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
 
 
+def _quiet_broken_pipe() -> None:
+    """The reader of our output left (`wikimem search x | head -1`): end quietly, as git does.
+
+    Whatever is still buffered for stdout goes to the null device, so the interpreter's last
+    flush does not fail again on the closed pipe.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # no real file behind stdout (a test runner's buffer): nothing will flush it
+    raise click.exceptions.Exit(0)
+
+
 class WikimemGroup(click.Group):
     """A click group that turns domain and OS errors into clean `Error:` messages."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:  # `wikimem --help | head -1`
+            _quiet_broken_pipe()
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except WikimemError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
@@ -78,21 +101,39 @@ def cli(ctx: click.Context, project_ref: str | None) -> None:
         os.umask(0o077)
 
 
-def project_from(ctx: click.Context, *, create: bool = False, strict: bool = True):
-    """The project of `--project` or the working directory, with its privacy settings in use.
+def announce_registered(project) -> None:
+    """Say on stderr that a command registered a new project (stdout may be --json)."""
+    click.echo(f"Registered project {project.workspace}/{project.name} at {project.root}.",
+               err=True)
 
-    A mistake in those settings is an error (`strict`), or - for the compile a hook starts,
-    which nobody watches - a line in the project's error log, the faulty entry left out.
+
+def registry():
+    """The project registry, announcing every project it registers."""
+    from wikimem.project import Registry
+
+    return Registry(on_register=announce_registered)
+
+
+def project_from(ctx: click.Context, *, create: bool = False, strict: bool = True,
+                 path: str | None = None, announce: bool = True):
+    """The project of `path`, `--project` or the working directory, with its privacy settings
+    in use.
+
+    Commands that record something pass `create`: an unregistered folder is then registered
+    and that is said on stderr (unless the command says it itself: `announce`); the others
+    need a registered project. A mistake in the privacy settings is an error (`strict`), or -
+    for the compile a hook starts, which nobody watches - a line in the project's error log,
+    the faulty entry left out.
     """
     from wikimem import config
     from wikimem.project import Registry
 
-    ref = (ctx.obj or {}).get("project_ref")
-    registry = Registry()
-    if ref and not os.path.isdir(ref):
-        project = registry.find(ref)
+    projects = registry() if announce else Registry()
+    ref = path or (ctx.obj or {}).get("project_ref")
+    if ref and not path and not os.path.isdir(ref):
+        project = projects.find(ref)
     else:
-        project = registry.resolve(ref or os.getcwd(), create=create)
+        project = projects.resolve(ref or os.getcwd(), create=create)
     config.apply_privacy(project, strict=strict)
     return project
 
@@ -117,9 +158,9 @@ def echo_json(data) -> None:
 def init(ctx: click.Context, path: str | None, json_: bool) -> None:
     """Register the project at PATH (default: here) and create its wiki repository."""
     from wikimem import gitrepo
-    from wikimem.project import Registry
 
-    project = Registry().resolve(path, create=True) if path else project_from(ctx, create=True)
+    # (What init prints says which project it registered: no second announcement.)
+    project = project_from(ctx, create=True, path=path, announce=False)
     project.ensure_dirs()
     gitrepo.open_repo(project.wiki_dir)
     if json_:
@@ -128,7 +169,8 @@ def init(ctx: click.Context, path: str | None, json_: bool) -> None:
     click.echo(f"Project {project.workspace}/{project.name} ({project.project_id})")
     click.echo(f"  root: {project.root}")
     click.echo(f"  wiki: {project.wiki_dir}")
-    click.echo("Next: install the agent hook so sessions are recorded (see README, 'Hooks').")
+    click.echo("Next: install the agent hooks so sessions are recorded "
+               "(see README, 'Use it in your project').")
 
 
 @cli.group(invoke_without_command=True)
@@ -295,7 +337,9 @@ def parse_date(ctx, param, value: str | None):
 
 @cli.command()
 @click.argument("query", nargs=-1, required=True)
-@click.option("--kind", "kinds", multiple=True, help="Only pages of this kind (repeatable).")
+@click.option("--kind", "kinds", multiple=True,
+              help="Only pages of this kind: session, decision, lesson, note, goal, task, ... "
+                   "(singular or plural; repeatable).")
 @click.option("--since", callback=parse_date, help="Only pages updated on/after this date.")
 @click.option("--until", callback=parse_date, help="Only pages updated on/before this date.")
 @click.option("--all", "include_all", is_flag=True, help="Include superseded and retracted pages.")
@@ -304,14 +348,19 @@ def parse_date(ctx, param, value: str | None):
 @click.pass_context
 def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
     """Search the project's wiki (ranked, with snippets)."""
-    from wikimem.index import SearchIndex
+    from wikimem.index import SearchIndex, SearchInputError, check_query
 
+    try:
+        text = check_query(" ".join(query))
+    except SearchInputError as exc:
+        raise click.UsageError(str(exc)) from exc
     project = project_from(ctx)
     index = SearchIndex(project.index_dir, project.wiki_dir)
-    hits = index.search(
-        " ".join(query), kinds=kinds, since=since, until=until,
-        include_all=include_all, limit=limit,
-    )
+    try:
+        hits = index.search(text, kinds=kinds, since=since, until=until,
+                            include_all=include_all, limit=limit)
+    except SearchInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--kind'") from exc
     if json_:
         echo_json([h.to_dict() for h in hits])
         return

@@ -35,7 +35,6 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     again records only what changed; pages a person edited are kept.
     """
     from wikimem.errors import ProjectNotFound
-    from wikimem.project import Registry
     from wikimem.repo_bootstrap import preview, record
     from wikimem.repo_history import collect
 
@@ -46,10 +45,7 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
         click.echo(("\r" + msg) if interactive else msg, err=True, nl=not interactive)
 
     try:
-        if path:
-            project = Registry().resolve(path, create=not dry_run)
-        else:
-            project = project_from(ctx, create=not dry_run)
+        project = project_from(ctx, create=not dry_run, path=path)
     except ProjectNotFound:
         if not dry_run:
             raise

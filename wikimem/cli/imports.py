@@ -6,7 +6,14 @@ import sys
 
 import click
 
-from wikimem.cli import cli, compile_settings, echo_json, json_option, project_from
+from wikimem.cli import (
+    cli,
+    compile_settings,
+    echo_json,
+    json_option,
+    project_from,
+    registry,
+)
 
 
 def _agent_choices() -> list[str]:
@@ -38,7 +45,6 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
     new; secrets are redacted as in live capture. Then compiles the projects that changed.
     """
     from wikimem.backfill import describe_default_locations, discover, import_sessions
-    from wikimem.project import Registry
 
     if not paths and agent is not None and agent not in ("claude-code", "claude", "codex",
                                                             "gemini"):
@@ -65,7 +71,7 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
         if interactive and done == total:
             click.echo("", err=True)
 
-    report = import_sessions(Registry(), sources, project=project, all_projects=all_projects,
+    report = import_sessions(registry(), sources, project=project, all_projects=all_projects,
                              include_captured=include_captured, progress=progress)
     compiled = []
     if not no_compile:

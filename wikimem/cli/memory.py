@@ -16,15 +16,24 @@ agent_option = click.option(
     "--agent", envvar="WIKIMEM_AGENT", default=None, metavar="NAME",
     help="Who is recording this (default: $WIKIMEM_AGENT, else 'human').",
 )
+# A claim is held by a name, and only its holder may heartbeat, release or finish it: with a
+# default, two agents that both forgot --agent would share one claim.
+holder_option = click.option(
+    "--agent", envvar="WIKIMEM_AGENT", default=None, metavar="NAME",
+    help="Who holds the claim (required; or set $WIKIMEM_AGENT).",
+)
 
 
-def _memory(ctx, agent: str | None, *, required: bool = False):
+def _memory(ctx, agent: str | None, *, required: bool = False, create: bool = False):
+    """The project and its Memory. `create`: the command records something new, so an
+    unregistered folder becomes a project (said aloud); the other commands change what is
+    there and need a registered project."""
     from wikimem.config import load
     from wikimem.memory import Memory
 
     if required and not agent:
         raise click.UsageError("Say who is working: --agent NAME (or set WIKIMEM_AGENT).")
-    project = project_from(ctx, create=True)
+    project = project_from(ctx, create=create)
     return project, Memory(project, agent=agent or "human",
                            claim_expiry_minutes=load().claim_expiry_minutes)
 
@@ -67,7 +76,7 @@ def _report(item, json_: bool, verb: str) -> None:
 @click.pass_context
 def decide(ctx, what, why, ruled_out, assumes, context_, supersedes, agent, json_) -> None:
     """Record a decision (an ADR-style page under decisions/)."""
-    project, memory = _memory(ctx, agent)
+    project, memory = _memory(ctx, agent, create=True)
     replaced = [resolve_ref(project, ref) for ref in supersedes]
     item = memory.add("decision", what, {"why": why, "ruled_out": ruled_out,
                                          "assumes": assumes, "context": context_},
@@ -88,7 +97,7 @@ def decide(ctx, what, why, ruled_out, assumes, context_, supersedes, agent, json
 @click.pass_context
 def lesson(ctx, what_went_wrong, correct, verified_by, agent, json_) -> None:
     """Record a lesson: what went wrong and what to do instead (lessons/)."""
-    project, memory = _memory(ctx, agent)
+    project, memory = _memory(ctx, agent, create=True)
     item = memory.add("lesson", what_went_wrong, {"correct": correct,
                                                   "verified_by": verified_by})
     _compile(project)
@@ -102,7 +111,7 @@ def lesson(ctx, what_went_wrong, correct, verified_by, agent, json_) -> None:
 @click.pass_context
 def note(ctx, text, agent, json_) -> None:
     """Record a direction note (lighter than a decision; notes/)."""
-    project, memory = _memory(ctx, agent)
+    project, memory = _memory(ctx, agent, create=True)
     item = memory.add("note", text, {"text": text})
     _compile(project)
     _report(item, json_, "Noted")
@@ -181,7 +190,7 @@ def goal() -> None:
 @click.pass_context
 def goal_add(ctx, title, why, for_whom, success_signal, out_of_scope, agent, json_) -> None:
     """Add a goal."""
-    project, memory = _memory(ctx, agent)
+    project, memory = _memory(ctx, agent, create=True)
     item = memory.add("goal", title, {"why": why, "for": for_whom,
                                       "success_signal": success_signal,
                                       "out_of_scope": out_of_scope})
@@ -248,7 +257,7 @@ def task() -> None:
 @click.pass_context
 def task_add(ctx, title, goal_ref, acceptance, files, agent, json_) -> None:
     """Add a task (status todo)."""
-    project, memory = _memory(ctx, agent)
+    project, memory = _memory(ctx, agent, create=True)
     goal_page = memory.state().find(goal_ref, "goal").page if goal_ref else None
     item = memory.add("task", title, {"goal": goal_page, "acceptance": acceptance,
                                       "files": list(files)})
@@ -295,7 +304,7 @@ def _task_command(op: str, verb: str, *, text_arg: str | None = None, note_opt: 
         else:
             click.echo(f"{verb} {item.id} ({item.status}): {item.title}")
 
-    command = json_option(agent_option(click.pass_context(command)))
+    command = json_option(holder_option(click.pass_context(command)))
     if note_opt:
         command = click.option("--note", help="A checkpoint note: where the work stands.")(
             command)
@@ -310,7 +319,7 @@ def _task_command(op: str, verb: str, *, text_arg: str | None = None, note_opt: 
 @task.command("claim")
 @click.argument("task_id", metavar="[ID]", required=False)
 @click.option("--goal", "goal_ref", metavar="GOAL", help="Claim the first open task of a goal.")
-@agent_option
+@holder_option
 @json_option
 @click.pass_context
 def task_claim(ctx, task_id, goal_ref, agent, json_) -> None:
