@@ -191,10 +191,10 @@ def baseline(path: Path) -> float:
 
 def child(repo: str) -> None:
     """Run the bootstrap in this process (a fresh WIKIMEM_HOME) and print JSON."""
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
-    from wikimem.repo_bootstrap import record
-    from wikimem.repo_history import collect
+    from wikimem.repo.bootstrap import record
+    from wikimem.repo.collect import collect
 
     times = {}
     start = time.perf_counter()

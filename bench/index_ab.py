@@ -37,12 +37,12 @@ def main() -> None:
 
     from whoosh.codec.whoosh3 import W3Codec
 
-    from wikimem import compile as compile_module
-    from wikimem import index as index_module
-    from wikimem.adapters import claude_code
-    from wikimem.capture import capture
-    from wikimem.observation import format_ts
+    from wikimem.agents import claude_code
+    from wikimem.capture.observation import format_ts
+    from wikimem.capture.observe import capture
+    from wikimem.compile import build as compile_module
     from wikimem.project import Registry
+    from wikimem.search import index as index_module
 
     work = Path(tempfile.mkdtemp(prefix="wikimem-index-ab-"))
     try:

@@ -54,13 +54,13 @@ def wikimem_ranking(question: dict, workdir: Path) -> list[str]:
     """Session ids ranked by wikimem for the question, best first."""
     os.environ["WIKIMEM_HOME"] = str(workdir / "home")
     os.environ["WIKIMEM_AUTO_COMPILE"] = "0"
-    from wikimem.adapters import claude_code
-    from wikimem.capture import capture
-    from wikimem.compile import compile_project
-    from wikimem.index import SearchIndex
-    from wikimem.observation import format_ts
-    from wikimem.pages import read_page
+    from wikimem.agents import claude_code
+    from wikimem.capture.observation import format_ts
+    from wikimem.capture.observe import capture
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
+    from wikimem.search.index import SearchIndex
+    from wikimem.wiki.pages import read_page
 
     registry = Registry(workdir / "home")
     cwd = str(workdir / "project")

@@ -244,11 +244,11 @@ def memory_data(rng: random.Random, kind: str, n: int, decisions: list[str]) -> 
 
 def generate(project, sessions: int, seed: int = 11) -> dict:
     """Capture `sessions` sessions and 5% as many memory items into the project's raw log."""
-    from wikimem import rawlog
-    from wikimem.adapters import Event, claude_code
-    from wikimem.capture import capture, make_observation
+    from wikimem.agents import Event, claude_code
+    from wikimem.capture import rawlog
+    from wikimem.capture.observation import format_ts, new_id
+    from wikimem.capture.observe import capture, make_observation
     from wikimem.memory import MEMORY_SESSION
-    from wikimem.observation import format_ts, new_id
 
     rng = random.Random(seed)
     step = timedelta(days=SPAN_DAYS) / sessions
@@ -338,7 +338,7 @@ def _whoosh_baseline(project, qs: list[str]) -> list[float]:
     from whoosh import index as windex
     from whoosh import qparser
 
-    from wikimem.index import SEARCH_FIELDS
+    from wikimem.search.index import SEARCH_FIELDS
 
     ix = windex.open_dir(str(project.index_dir))
     parser = qparser.MultifieldParser(list(SEARCH_FIELDS), ix.schema, group=qparser.OrGroup)
@@ -360,7 +360,7 @@ def search_bench(project) -> dict:
     `wikimem search` process pays on top of its imports); the percentiles are the queries
     after it, on the same object (which keeps its searcher open while the index is unchanged).
     """
-    from wikimem.index import SearchIndex
+    from wikimem.search.index import SearchIndex
 
     qs = queries(random.Random(7))
     index = SearchIndex(project.index_dir, project.wiki_dir)
@@ -390,9 +390,9 @@ def search_bench(project) -> dict:
 def search_only(home: Path) -> dict:
     """search_bench on an existing home; an index of another schema version is rebuilt first
     (reindex_s), as the first search would."""
-    from wikimem.index import MARKER, SCHEMA_VERSION, SearchIndex
-    from wikimem.pages import wiki_pages
     from wikimem.project import Registry
+    from wikimem.search.index import MARKER, SCHEMA_VERSION, SearchIndex
+    from wikimem.wiki.pages import wiki_pages
 
     project = Registry(home).resolve(CWD, create=False)
     out: dict = {"pages": len(wiki_pages(project.wiki_dir))}
@@ -415,8 +415,8 @@ def _rss_mb() -> float:
 @contextlib.contextmanager
 def _stage_timer():
     """Time the stages of the compiles run inside: {stage: seconds}, summed per stage."""
-    from wikimem import compile as compile_module
-    from wikimem import gitrepo
+    from wikimem.compile import build as compile_module
+    from wikimem.wiki import gitrepo
 
     took: dict[str, float] = {}
     wrapped = [(gitrepo, "commit_human_edits", "git"), (gitrepo, "commit", "git"),
@@ -446,7 +446,7 @@ def _stage_timer():
 
 def build(size: int, home: Path) -> dict:
     """Generate the project and compile it once (its own process: its peak RSS is the build's)."""
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
 
     project = Registry(home).resolve(CWD, create=True)
@@ -471,13 +471,17 @@ def measure(size: int, home: Path) -> dict:
     """Incremental compiles, searches and context reads, in a fresh process as each would run."""
     import whoosh.index  # noqa: F401 - imported up front: the timings are of the work itself
 
-    from wikimem.adapters import claude_code
-    from wikimem.capture import capture
-    from wikimem.compile import build_project_context, compile_project, ensure_compiled_context
-    from wikimem.hook import _read_context
-    from wikimem.observation import format_ts
-    from wikimem.pages import wiki_pages
+    from wikimem.agents import claude_code
+    from wikimem.capture.hook import _read_context
+    from wikimem.capture.observation import format_ts
+    from wikimem.capture.observe import capture
+    from wikimem.compile.build import (
+        build_project_context,
+        compile_project,
+        ensure_compiled_context,
+    )
     from wikimem.project import Registry
+    from wikimem.wiki.pages import wiki_pages
 
     project = Registry(home).resolve(CWD, create=False)
     rng = random.Random(size)
@@ -651,8 +655,8 @@ def capture_bench(home: Path, events: int) -> dict:
     writes; no batching). Also split: the first event of each session (which creates the
     session's two files) and all the others.
     """
-    from wikimem.adapters import claude_code
-    from wikimem.capture import capture, capture_many
+    from wikimem.agents import claude_code
+    from wikimem.capture.observe import capture, capture_many
     from wikimem.project import Registry
 
     rng = random.Random(3)

@@ -5,7 +5,7 @@
         git show main:wikimem/redact.py > /tmp/redact_main.py
         python bench/secrets_fp.py --baseline /tmp/redact_main.py
 
-Runs `wikimem.redact.redact_text` (built-in rules only, as the hook does) over:
+Runs `wikimem.capture.redact.redact_text` (built-in rules only, as the hook does) over:
   * the wikimem source itself (wikimem/, docs/, README.md, bench/; not tests/, which holds
     fake secrets on purpose);
   * Python source installed in this interpreter's environment (stdlib and site-packages,
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from wikimem.redact import redact_text  # noqa: E402
+from wikimem.capture.redact import redact_text  # noqa: E402
 
 MARKER = "[REDACTED:"
 
@@ -147,7 +147,7 @@ def speed(baseline: str, limit: int, runs: int = 9) -> None:
     """Quick check and full scan, this redact.py against `baseline`, CPU time, same texts."""
     import importlib.util
 
-    import wikimem.redact as current
+    import wikimem.capture.redact as current
 
     spec = importlib.util.spec_from_file_location("baseline_redact", baseline)
     old = importlib.util.module_from_spec(spec)

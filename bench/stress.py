@@ -5,7 +5,7 @@
     python bench/stress.py concurrency|crash [...]
 
 **concurrency**: `--procs` worker processes each send `--events` Claude Code hook events
-through the hook's own entry function (`wikimem.hook.run` with the payload as stdin bytes:
+through the hook's own entry function (`wikimem.capture.hook.run` with the payload as stdin bytes:
 the code `wikimem hook claude-code` runs, without an interpreter start per event). Half the
 events go to the worker's own session, half to three sessions every worker shares; prompts
 and Stop messages carry no agent id (payload-hash keys), tool events do (`tool_use_id`).
@@ -106,7 +106,7 @@ def count_raw(raw_dir: Path, tag: str) -> dict:
 # -- worker roles (run as `stress.py --role ...`) ------------------------------------------------
 
 def role_hook_worker(args) -> dict:
-    from wikimem.hook import run
+    from wikimem.capture.hook import run
 
     sent = calls = redelivered = 0
     for i in range(args.events):
@@ -128,7 +128,7 @@ def role_hook_worker(args) -> dict:
 
 
 def role_compiler(args) -> dict:
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
 
     project = Registry().find(args.project)
@@ -161,8 +161,8 @@ def _ready(stop: Path) -> None:
 
 
 def role_searcher(args) -> dict:
-    from wikimem.index import SearchIndex
     from wikimem.project import Registry
+    from wikimem.search.index import SearchIndex
 
     project = Registry().find(args.project)
     stop = Path(args.stop)
@@ -222,7 +222,7 @@ def _git_checks(wiki: Path) -> dict:
 
 def _wait_idle(project, timeout: float = 600) -> bool:
     """Wait until no compile holds the lock, none is pending, and the raw log is compiled."""
-    from wikimem import rawlog
+    from wikimem.capture import rawlog
     from wikimem.locks import locked
 
     deadline = time.monotonic() + timeout
@@ -251,7 +251,7 @@ def concurrency(procs: int, events: int, sub_procs: int, sub_events: int) -> dic
 
 
 def _concurrency(work: Path, procs: int, events: int, sub_procs: int, sub_events: int) -> dict:
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
 
     home, repo = work / "home", work / "project"
@@ -374,9 +374,9 @@ def session_payloads(k: int, cwd: str) -> list[dict]:
 
 
 def feed(project, events: list[dict], start: datetime) -> None:
-    from wikimem.adapters import claude_code
-    from wikimem.capture import capture
-    from wikimem.observation import format_ts
+    from wikimem.agents import claude_code
+    from wikimem.capture.observation import format_ts
+    from wikimem.capture.observe import capture
 
     for i, p in enumerate(events):
         capture("claude-code", claude_code.normalize(p), p, project=project,
@@ -384,7 +384,7 @@ def feed(project, events: list[dict], start: datetime) -> None:
 
 
 def snapshot(wiki: Path) -> dict[str, bytes]:
-    from wikimem.pages import wiki_pages
+    from wikimem.wiki.pages import wiki_pages
 
     return {rel: (wiki / rel).read_bytes() for rel in wiki_pages(wiki)}
 
@@ -407,9 +407,9 @@ def _compile_process(home: Path, project_id: str, fault: str | None,
 
 
 def check_project(project, reference, token: str) -> dict:
-    from wikimem import rawlog
-    from wikimem.index import SearchIndex
-    from wikimem.pages import wiki_pages
+    from wikimem.capture import rawlog
+    from wikimem.search.index import SearchIndex
+    from wikimem.wiki.pages import wiki_pages
 
     git = _git_checks(project.wiki_dir)
     state = json.loads((project.state_dir / "compile.json").read_text())
@@ -440,7 +440,7 @@ def crash(trials: int, seed: int) -> dict:
 
 
 def _crash(work: Path, trials: int, seed: int) -> dict:
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
     from wikimem.project import Registry
 
     rng = random.Random(seed)

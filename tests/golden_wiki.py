@@ -12,12 +12,12 @@ from pathlib import Path
 
 from conftest import session_events
 
-from wikimem.adapters import claude_code
-from wikimem.capture import capture
-from wikimem.compile import compile_project
-from wikimem.observation import format_ts
-from wikimem.pages import wiki_pages
+from wikimem.agents import claude_code
+from wikimem.capture.observation import format_ts
+from wikimem.capture.observe import capture
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
+from wikimem.wiki.pages import wiki_pages
 
 GOLDEN = Path(__file__).parent / "golden" / "wiki"
 FAKE_CWD = Path("/work/example/serverless-plugins")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, run_hook
 
-from wikimem import adapters, rawlog
-from wikimem.adapters import codex, cursor, gemini
-from wikimem.capture import make_observation
-from wikimem.observation import KINDS
+from wikimem import agents as adapters
+from wikimem.agents import codex, cursor, gemini
+from wikimem.capture import rawlog
+from wikimem.capture.observation import KINDS
+from wikimem.capture.observe import make_observation
 from wikimem.project import Registry
 
 AGENTS = {"codex": codex, "gemini": gemini, "cursor": cursor}
@@ -55,7 +56,7 @@ def test_adapter_imports_only_stdlib_and_event(module):
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            if node.module == "wikimem.adapters":  # Event and the shared helpers
+            if node.module == "wikimem.agents":  # Event and the shared helpers
                 assert all(hasattr(adapters, a.name) for a in node.names)
             else:
                 imported.add((node.module or "").split(".")[0])
@@ -93,7 +94,7 @@ def test_cursor_session_start_output_is_snake_case():
 ])
 def test_session_start_hook_prints_the_agents_format(repo, agent, start, prompt, stop, extract):
     """Record a turn, compile, then a new session's start prints the block the agent reads."""
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
 
     def point(p):
         p = dict(p)

@@ -18,14 +18,14 @@ from click.testing import CliRunner
 from conftest import FIXTURES, SHARED_DATA, fixture_payload
 
 import wikimem.cli.imports  # noqa: F401 - registers `wikimem import`
-from wikimem import rawlog
-from wikimem.adapters import claude_code
-from wikimem.backfill import CAPTURED, OTHER_PROJECT, discover, import_sessions
-from wikimem.capture import MAX_LINE, capture, make_observation
+from wikimem.agents import claude_code
+from wikimem.agents.backfill import CAPTURED, OTHER_PROJECT, discover, import_sessions
+from wikimem.agents.importers import claude, codex, gemini, hooklog, parse_ts
+from wikimem.capture import rawlog
+from wikimem.capture.observation import KINDS
+from wikimem.capture.observe import MAX_LINE, capture, make_observation
 from wikimem.cli import cli
-from wikimem.compile import compile_project, load_catalog
-from wikimem.importers import claude, codex, gemini, hooklog, parse_ts
-from wikimem.observation import KINDS
+from wikimem.compile.build import compile_project, load_catalog
 from wikimem.project import Registry
 
 TRANSCRIPTS = FIXTURES / "transcripts"

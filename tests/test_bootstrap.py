@@ -11,11 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from wikimem.cli import cli
-from wikimem.compile import compile_project, load_memory
-from wikimem.markdown import parse, resolve_links
-from wikimem.pages import read_page, wiki_pages
+from wikimem.compile.build import compile_project, load_memory
 from wikimem.project import Registry
-from wikimem.repo_bootstrap import (
+from wikimem.repo.bootstrap import (
     LOG_NAME,
     _clean_remote,
     adr_status,
@@ -23,7 +21,9 @@ from wikimem.repo_bootstrap import (
     fold_log,
     parse_conventional,
 )
-from wikimem.repo_history import adr_facts, glob_regex, parse_record, rule_facts
+from wikimem.repo.collect import adr_facts, glob_regex, parse_record, rule_facts
+from wikimem.wiki.markdown import parse, resolve_links
+from wikimem.wiki.pages import read_page, wiki_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 # A fake, format-valid GitHub token, assembled at run time so no scanner flags this file.
@@ -647,7 +647,7 @@ def test_glob_patterns():
 
 
 def test_fold_ignores_other_kinds_and_keeps_latest_source():
-    from wikimem.observation import Observation
+    from wikimem.capture.observation import Observation
 
     def obs(i, data, kind="bootstrap"):
         return Observation(id=str(i), key=str(i), session="s", agent="bootstrap", kind=kind,
@@ -674,9 +674,9 @@ def test_remote_web_address_never_keeps_credentials():
 
 
 def test_context_keeps_the_project_line_and_shortens_rules_first():
-    from wikimem.context import build_context
+    from wikimem.compile.context import build_context
     from wikimem.memory import Item
-    from wikimem.repo_bootstrap import BootstrapMemoryState
+    from wikimem.repo.bootstrap import BootstrapMemoryState
 
     decision = Item(id="ADR-0002", kind="decision", page="decisions/ADR-0002-x.md",
                     title="Use PostgreSQL", status="active", created="2024-01-01T00:00:00Z",

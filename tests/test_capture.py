@@ -3,8 +3,8 @@ import json
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wikimem.adapters import Event
-from wikimem.capture import (
+from wikimem.agents import Event
+from wikimem.capture.observe import (
     MAX_LINE,
     cap_text,
     cap_value,
@@ -12,7 +12,7 @@ from wikimem.capture import (
     idempotency_key,
     make_observation,
 )
-from wikimem.redact import redact_value
+from wikimem.capture.redact import redact_value
 
 
 def test_cap_keeps_head_and_tail_and_says_how_much_was_cut():
@@ -99,8 +99,8 @@ def test_clean_value_is_redact_then_cap_on_long_and_deep_values():
 
 
 def test_capture_many_stores_what_capturing_one_by_one_stores(tmp_path):
-    from wikimem import rawlog
-    from wikimem.capture import capture, capture_many
+    from wikimem.capture import rawlog
+    from wikimem.capture.observe import capture, capture_many
     from wikimem.project import Registry
 
     def events(session):

@@ -18,9 +18,9 @@ from golden_wiki import (
     read_wiki,
 )
 
-from wikimem.compile import compile_project
-from wikimem.index import SearchIndex
-from wikimem.pages import read_page, wiki_pages
+from wikimem.compile.build import compile_project
+from wikimem.search.index import SearchIndex
+from wikimem.wiki.pages import read_page, wiki_pages
 
 
 def snapshot(wiki: Path) -> dict[str, bytes]:

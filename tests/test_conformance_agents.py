@@ -11,12 +11,12 @@ import pytest
 from conftest import SHARED_DATA, run_hook
 from test_adapters import accounted
 
-from wikimem import rawlog
-from wikimem.adapters import codex, cursor, gemini
-from wikimem.capture import MAX_LINE, make_observation
-from wikimem.observation import KINDS
+from wikimem.agents import codex, cursor, gemini
+from wikimem.capture import rawlog
+from wikimem.capture.observation import KINDS
+from wikimem.capture.observe import MAX_LINE, make_observation
+from wikimem.compile.sessions import digest
 from wikimem.project import Registry
-from wikimem.sessions import digest
 
 AGENTS_DIR = SHARED_DATA / "agents"
 pytestmark = pytest.mark.skipif(not AGENTS_DIR.is_dir(), reason="../shared/data is not present")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, run_hook
 
-from wikimem import rawlog
-from wikimem.adapters import claude_code
-from wikimem.capture import MAX_LINE, make_observation
-from wikimem.observation import KINDS
+from wikimem.agents import claude_code
+from wikimem.capture import rawlog
+from wikimem.capture.observation import KINDS
+from wikimem.capture.observe import MAX_LINE, make_observation
 from wikimem.project import Registry
 
 CLAUDE = SHARED_DATA / "agents" / "claude" / "hooks"

@@ -2,10 +2,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.context import build_context
+from wikimem.compile.context import build_context
+from wikimem.compile.sessions import SessionRecord
 from wikimem.memory import Memory
 from wikimem.project import Registry
-from wikimem.sessions import SessionRecord
 
 
 def rec(i, **kw):

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import FIXTURES, fixture_payload, run_hook
 
-from wikimem.compile import compile_project
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
 
 

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from conftest import fixture_payload, run_hook
 
 from wikimem.cli import cli
-from wikimem.compile import compile_project
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
 
 
@@ -70,7 +70,7 @@ def test_wiki_left_mid_cherry_pick_fails_doctor_as_it_stops_compile(repo):
     import subprocess
 
     from wikimem.errors import WikimemError
-    from wikimem.pages import wiki_pages
+    from wikimem.wiki.pages import wiki_pages
 
     run_hook(fixture_payload("user_prompt_submit", cwd=str(repo)), repo)
     project = Registry().resolve(repo)

@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 from conftest import fixture_payload, run_hook
 
-from wikimem import compile as compile_module
-from wikimem import gitrepo, hook, rawlog
-from wikimem.adapters import claude_code
-from wikimem.capture import capture
-from wikimem.compile import compile_project
-from wikimem.index import SearchIndex
-from wikimem.observation import format_ts
-from wikimem.pages import wiki_pages
+from wikimem.agents import claude_code
+from wikimem.capture import hook, rawlog
+from wikimem.capture.observation import format_ts
+from wikimem.capture.observe import capture
+from wikimem.compile import build as compile_module
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
+from wikimem.search.index import SearchIndex
+from wikimem.wiki import gitrepo
+from wikimem.wiki.pages import wiki_pages
 
 STRESS = Path(__file__).resolve().parents[1] / "bench" / "stress.py"
 CWD = "/work/example/crash-project"  # the agent's cwd in the events (need not exist)

@@ -1,4 +1,4 @@
-"""wikimem.gitrepo: which git operation a person left the wiki repository in."""
+"""wikimem.wiki.gitrepo: which git operation a person left the wiki repository in."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wikimem import gitrepo
+from wikimem.wiki import gitrepo
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

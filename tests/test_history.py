@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import git
 import pytest
 
-from wikimem import gitrepo, pages
 from wikimem.errors import WikimemError
-from wikimem.history import (
+from wikimem.wiki import gitrepo, pages
+from wikimem.wiki.timetravel import (
     ChainLink,
     Revision,
     chain,

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import FIXTURES, fixture_payload, run_hook
 
-from wikimem import rawlog
+from wikimem.capture import rawlog
 from wikimem.project import Registry
 
 
@@ -52,7 +52,7 @@ def test_hook_imports_only_the_standard_library(repo, tmp_path):
     heavy = {"click", "whoosh", "git", "frontmatter", "yaml", "mistune", "anthropic", "mcp",
              "watchdog"}
     assert not {m for m in modules if m.split(".")[0] in heavy}
-    assert not modules & {"wikimem.cli", "wikimem.compile", "wikimem.index", "wikimem.pages"}
+    assert not modules & {"wikimem.cli", "wikimem.compile", "wikimem.search", "wikimem.wiki"}
     assert len(raw_records(repo)) == 1
 
 
@@ -67,7 +67,7 @@ def test_hook_path_imports_without_site(repo):
     Registry().resolve(repo)  # registering a project (once) may import more
     source = str(Path(wikimem.__file__).resolve().parent.parent)
     modules = _modules_after_a_hook(repo, "-S", env={"PYTHONPATH": source})
-    assert "wikimem.capture" in modules
+    assert "wikimem.capture.observe" in modules
     assert not modules & {"contextlib", "importlib", "pathlib", "urllib.parse", "dataclasses",
                           "inspect", "typing", "threading", "uuid", "datetime", "subprocess",
                           "hashlib"}
@@ -129,7 +129,7 @@ def test_missing_fields_still_record(repo):
 
 def compiled_context(repo) -> str:
     """A project with one compiled Claude Code session: the context SessionStart prints."""
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
 
     for name in ("user_prompt_submit", "stop"):
         assert run_hook(fixture_payload(name, cwd=str(repo), session_id="s-1"), repo
@@ -160,7 +160,7 @@ def test_unwritable_home_exits_0(repo, wikimem_home, monkeypatch, capsys, failur
     """A read-only or full home, simulated in-process (root ignores permission bits): every
     write into the home fails. The hook stores nothing, says why on stderr (the error log
     cannot be written either), and the agent still gets its session-start context."""
-    from wikimem import hook
+    from wikimem.capture import hook
 
     context = compiled_context(repo)
     project = project_for(repo)
@@ -238,7 +238,7 @@ def test_unknown_agent_exits_0_and_logs(repo):
 
 
 def test_session_start_prints_claude_code_json(repo):
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
 
     run_hook(fixture_payload("user_prompt_submit", cwd=str(repo), session_id="s-1"), repo)
     run_hook(fixture_payload("stop", cwd=str(repo), session_id="s-1"), repo)

@@ -20,12 +20,12 @@ import yaml
 from click.testing import CliRunner
 from conftest import fixture_payload, run_hook
 
-from wikimem import rawlog
+from wikimem.capture import rawlog
 from wikimem.cli import cli
-from wikimem.compile import compile_project
+from wikimem.compile.build import compile_project
 from wikimem.errors import WikimemError
-from wikimem.pages import FRONTMATTER_ORDER, check_page_path, is_machine_page, wiki_pages
 from wikimem.project import Registry
+from wikimem.wiki.pages import FRONTMATTER_ORDER, check_page_path, is_machine_page, wiki_pages
 
 
 def project_for(repo):

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import wikimem.cli.install  # noqa: F401 - registers the commands on `cli`
-from wikimem import installers
+from wikimem.agents import installers
 from wikimem.cli import cli
 from wikimem.errors import WikimemError
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wikimem.llm import (
+from wikimem.compile.llm import (
     AnthropicClient,
     Completion,
     LLMError,
@@ -17,8 +17,8 @@ from wikimem.llm import (
     llm_observations,
     parse_answer,
 )
+from wikimem.compile.sessions import Command, SessionRecord
 from wikimem.project import Registry
-from wikimem.sessions import Command, SessionRecord
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ON = LLMSettings(enabled=True)

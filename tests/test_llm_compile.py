@@ -9,11 +9,11 @@ import pytest
 from conftest import fixture_payload, run_hook
 from test_llm import FakeClient
 
-from wikimem.compile import compile_project
-from wikimem.llm import LLMSettings, improve_overview
-from wikimem.pages import read_page, wiki_pages
+from wikimem.compile.build import compile_project
+from wikimem.compile.llm import LLMSettings, improve_overview
 from wikimem.project import Registry
-from wikimem.repo_bootstrap import facts_for_llm
+from wikimem.repo.bootstrap import facts_for_llm
+from wikimem.wiki.pages import read_page, wiki_pages
 
 ON = LLMSettings(enabled=True)
 

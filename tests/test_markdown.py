@@ -1,11 +1,11 @@
-"""wikimem.markdown: headings, wikilinks, plain text and broken-link detection."""
+"""wikimem.wiki.markdown: headings, wikilinks, plain text and broken-link detection."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wikimem.markdown import Parsed, link_key, parse, resolve_links
+from wikimem.wiki.markdown import Parsed, link_key, parse, resolve_links
 
 BODY = """# Compile the wiki
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import fixture_payload, run_hook
 
-from wikimem.compile import compile_project
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
 
 mcp = pytest.importorskip("mcp")
@@ -34,7 +34,7 @@ def call(server, name, args):
 
 
 def test_tools_in_process(project):
-    from wikimem.mcp_server import build_server
+    from wikimem.serve.mcp import build_server
 
     server = build_server(project)
     tools = {t.name: t for t in asyncio.run(server.list_tools())}
@@ -60,8 +60,8 @@ def test_tools_in_process(project):
 def test_task_tools_and_errors(project):
     from mcp.server.fastmcp.exceptions import ToolError
 
-    from wikimem.mcp_server import build_server
     from wikimem.memory import Memory
+    from wikimem.serve.mcp import build_server
 
     Memory(project).add("task", "Wire the exporter")
     server = build_server(project)
@@ -102,7 +102,7 @@ def test_real_stdio_subprocess(project, repo):
 def test_search_tool_checks_kind_and_query_as_the_cli_does(project):
     from mcp.server.fastmcp.exceptions import ToolError
 
-    from wikimem.mcp_server import build_server
+    from wikimem.serve.mcp import build_server
 
     server = build_server(project)
     hits = [json.loads(t) for t in call(server, "search", {"query": "QA Attio tools",

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.compile import compile_project, load_memory
+from wikimem.compile.build import compile_project, load_memory
 from wikimem.errors import WikimemError
-from wikimem.index import SearchIndex
 from wikimem.memory import Memory, memory_observations
-from wikimem.pages import read_page
 from wikimem.project import Registry
+from wikimem.search.index import SearchIndex
+from wikimem.wiki.pages import read_page
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

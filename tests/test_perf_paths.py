@@ -15,10 +15,10 @@ from pathlib import Path
 
 from conftest import fixture_payload
 
-from wikimem import rawlog
-from wikimem.observation import Observation, new_id
-from wikimem.pages import Page, content_hash, read_page, wiki_pages, write_pages
+from wikimem.capture import rawlog
+from wikimem.capture.observation import Observation, new_id
 from wikimem.project import Registry
+from wikimem.wiki.pages import Page, content_hash, read_page, wiki_pages, write_pages
 
 
 def obs(key, session="s1"):
@@ -36,7 +36,7 @@ def _hook_probe(repo, payload: dict) -> dict:
         f"sys.stdin = io.TextIOWrapper(io.BytesIO({json.dumps(payload).encode()!r}))\n"
         "from wikimem.entry import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "import wikimem.redact as r\n"
+        "import wikimem.capture.redact as r\n"
         "print(json.dumps({'modules': sorted(sys.modules), 'compiled': r._full is not None}))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
@@ -67,8 +67,8 @@ def test_hook_compiles_the_full_pattern_when_a_secret_may_be_there(repo):
 
 def _append_elsewhere(raw: Path, key: str, session: str = "s1") -> bool:
     """Append from another process, as a second hook would."""
-    code = ("import sys\nfrom pathlib import Path\nfrom wikimem import rawlog\n"
-            "from wikimem.observation import Observation, new_id\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom wikimem.capture import rawlog\n"
+            "from wikimem.capture.observation import Observation, new_id\n"
             f"o = Observation(id=new_id(), key={key!r}, session={session!r}, agent='x',"
             " kind='prompt', ts='2026-01-01T00:00:00.000Z')\n"
             f"print(rawlog.append(Path({str(raw)!r}), o))\n")
@@ -113,7 +113,7 @@ def test_key_cache_reads_a_key_cut_short_like_the_whole_file(tmp_path):
 
 
 def test_line_encoder_writes_what_json_encode_writes():
-    from wikimem.observation import _encode
+    from wikimem.capture.observation import _encode
 
     slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     value = {"v": 1, "s": "é \u2028 \"q\" \n \ud83d", "n": [1, -2.5, 1e300, None, True, False],
@@ -132,9 +132,9 @@ def test_line_encoder_writes_what_json_encode_writes():
 
 
 def test_payload_keys_are_what_they_were_with_json_dumps():
-    from wikimem.adapters import Event
-    from wikimem.capture import idempotency_key
-    from wikimem.observation import sha256_hex
+    from wikimem.agents import Event
+    from wikimem.capture.observation import sha256_hex
+    from wikimem.capture.observe import idempotency_key
 
     payload = {"z": 1, "a": ["é", {"y": 2.5, "b": None}], "when": Path("/x")}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
@@ -250,7 +250,7 @@ def _snapshot(wiki):
 
 
 def test_state_keeps_one_record_file_per_session_and_writes_only_new_ones(repo):
-    from wikimem.compile import State, compile_project, load_catalog
+    from wikimem.compile.build import State, compile_project, load_catalog
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -270,7 +270,7 @@ def test_state_keeps_one_record_file_per_session_and_writes_only_new_ones(repo):
 
 
 def test_state_from_an_older_wikimem_is_split_not_recompiled(repo):
-    from wikimem.compile import State, compile_project
+    from wikimem.compile.build import State, compile_project
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -291,7 +291,7 @@ def test_state_from_an_older_wikimem_is_split_not_recompiled(repo):
 
 
 def test_missing_record_is_digested_again_and_rebuild_drops_stale_ones(repo):
-    from wikimem.compile import State, compile_project
+    from wikimem.compile.build import State, compile_project
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -312,7 +312,7 @@ def test_missing_record_is_digested_again_and_rebuild_drops_stale_ones(repo):
 
 
 def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
-    from wikimem import gitrepo
+    from wikimem.wiki import gitrepo
 
     monkeypatch.setattr(gitrepo, "_PATHS_PER_CALL", 2)
     repo = gitrepo.open_repo(tmp_path / "wiki")
@@ -329,8 +329,8 @@ def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
 
 def _broken_links_the_long_way(wiki_dir, written):
     """Every page listed, every written page parsed from its file with mistune."""
-    from wikimem.markdown import parse, resolve_links
-    from wikimem.pages import read_page
+    from wikimem.wiki.markdown import parse, resolve_links
+    from wikimem.wiki.pages import read_page
 
     empty = parse("")
     return resolve_links({rel: parse(read_page(wiki_dir / rel)[1]) if rel in written else empty
@@ -338,7 +338,7 @@ def _broken_links_the_long_way(wiki_dir, written):
 
 
 def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
-    from wikimem.compile import _broken_links
+    from wikimem.compile.build import _broken_links
 
     pages = [Page("a.md", {"title": "A"}, "\n  # A\n\nSee [[b]], [[missing]] and `[[code]]`.\n"),
              Page("b.md", {"title": "B"}, "- [[a|back]]\n- [[gone/page.md]]\n\n\n"),
@@ -353,7 +353,7 @@ def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
 
 def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch):
     """Links found by folder guesses, by the listing and by mistune: the same answer."""
-    from wikimem import compile as compile_module
+    from wikimem.compile import build as compile_module
 
     wiki = tmp_path / "wiki"
     for rel in ("sessions/2026-01-01-AbCd1234.md", "timeline/2026-01.md", "decisions/D1-x.md",
@@ -394,7 +394,7 @@ def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch
 
 
 def test_commit_of_paths_that_hold_what_head_has_makes_no_commit(tmp_path):
-    from wikimem import gitrepo
+    from wikimem.wiki import gitrepo
 
     repo = gitrepo.open_repo(tmp_path / "wiki")
     (tmp_path / "wiki" / "a.md").write_text("one\n")
@@ -405,7 +405,7 @@ def test_commit_of_paths_that_hold_what_head_has_makes_no_commit(tmp_path):
 
 
 def test_wiki_repositories_use_the_untracked_cache(tmp_path):
-    from wikimem import gitrepo
+    from wikimem.wiki import gitrepo
 
     def setting(path):
         return subprocess.run(["git", "-C", str(path), "config", "core.untrackedCache"],
@@ -422,7 +422,7 @@ def test_wiki_repositories_use_the_untracked_cache(tmp_path):
 
 
 def test_broken_links_of_many_pages_list_the_wiki_once(tmp_path, monkeypatch):
-    from wikimem import compile as compile_module
+    from wikimem.compile import build as compile_module
 
     monkeypatch.setattr(compile_module, "_LIST_FROM", 2)
     pages = [Page(f"p{i}.md", {"title": str(i)}, f"[[p{i + 1}]] `[[code]]` [[x/p{i}]]")
@@ -440,7 +440,7 @@ def test_broken_links_of_many_pages_list_the_wiki_once(tmp_path, monkeypatch):
 
 
 def test_many_pages_are_made_durable_with_one_sync(tmp_path, monkeypatch):
-    from wikimem import pages as pages_module
+    from wikimem.wiki import pages as pages_module
 
     calls = []
     monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
@@ -470,8 +470,8 @@ def _add_session(project, repo, name, start):
 def test_session_summaries_are_appended_then_folded_in(repo, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from wikimem import compile as compile_module
-    from wikimem.compile import State, compile_project
+    from wikimem.compile import build as compile_module
+    from wikimem.compile.build import State, compile_project
 
     t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     project = _add_session(None, repo, "01-node-bump.jsonl", t0)
@@ -523,8 +523,8 @@ def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
     from conftest import session_events
     from test_compile import feed
 
-    from wikimem import compile as compile_module
-    from wikimem.compile import compile_project
+    from wikimem.compile import build as compile_module
+    from wikimem.compile.build import compile_project
     from wikimem.memory import Memory
 
     t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -603,7 +603,7 @@ def test_frontmatter_fast_path_writes_what_pyyaml_writes():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from wikimem.pages import FRONTMATTER_ORDER, _dump_yaml
+    from wikimem.wiki.pages import FRONTMATTER_ORDER, _dump_yaml
 
     def pyyaml(meta):
         return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True,
@@ -625,7 +625,7 @@ def test_frontmatter_fast_path_writes_what_pyyaml_writes():
 
 
 def test_record_cut_short_by_a_crash_is_digested_again(repo):
-    from wikimem.compile import State, compile_project
+    from wikimem.compile.build import State, compile_project
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -641,7 +641,7 @@ def test_record_cut_short_by_a_crash_is_digested_again(repo):
 
 
 def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path, monkeypatch):
-    from wikimem import compile as compile_module
+    from wikimem.compile import build as compile_module
 
     page = tmp_path / "decisions" / "D1-x.md"
     page.parent.mkdir()
@@ -672,7 +672,7 @@ def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path
 def test_a_failed_batch_leaves_no_temporary_files(tmp_path):
     import pytest
 
-    from wikimem.pages import remove_temporaries
+    from wikimem.wiki.pages import remove_temporaries
 
     tmp_path = tmp_path / "wiki"
     tmp_path.mkdir()

@@ -1,4 +1,4 @@
-"""User redaction patterns and allow-list, ignore_paths (wikimem.privacy), through the real hook."""
+"""User redaction patterns and allow-list, ignore_paths (capture.privacy), through the real hook."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import run_hook
 
-from wikimem import privacy, redact
-from wikimem.adapters import Event
-from wikimem.backfill import discover, import_sessions
+from wikimem.agents import Event
+from wikimem.agents.backfill import discover, import_sessions
+from wikimem.capture import privacy, redact
 from wikimem.cli import cli
 from wikimem.errors import WikimemError
 from wikimem.project import Registry

@@ -10,12 +10,12 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from wikimem import hook
+from wikimem.capture import hook
 from wikimem.cli import cli
-from wikimem.compile import compile_project, ensure_compiled_context
-from wikimem.index import SearchIndex
-from wikimem.pages import read_page
+from wikimem.compile.build import compile_project, ensure_compiled_context
 from wikimem.project import Registry
+from wikimem.search.index import SearchIndex
+from wikimem.wiki.pages import read_page
 
 # Plain words: no built-in rule redacts them, as with a secret of a format nobody knew.
 PLANTED = "zebra-" + "orchid-violin-" + "4417"
@@ -192,7 +192,7 @@ def test_purge_project_deletes_everything(planted, repo):
 def test_purge_session_keeps_what_later_records_say(planted):
     """A decision lifted from the purged session, accepted and then superseded: the newer
     decision stays a machine page (not mistaken for a person's edit) and the wiki is clean."""
-    from wikimem.compile import load_memory
+    from wikimem.compile.build import load_memory
 
     project = planted
     lifted = next(i for i in load_memory(project).items.values()
@@ -205,7 +205,7 @@ def test_purge_session_keeps_what_later_records_say(planted):
     result = runner.invoke(cli, ["purge", "--session", SESSION_A, "--yes"])
     assert result.exit_code == 0 and "nothing of it is left" in result.output, result.output
     newer = next(project.wiki_dir.glob("decisions/D1-*.md"))
-    from wikimem.pages import is_machine_page
+    from wikimem.wiki.pages import is_machine_page
 
     assert is_machine_page(newer.read_text())
     assert git(project.wiki_dir, "status", "--porcelain") == ""

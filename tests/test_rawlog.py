@@ -7,12 +7,12 @@ import threading
 import pytest
 from conftest import run_hook
 
-from wikimem import rawlog
-from wikimem.compile import compile_project
+from wikimem.capture import rawlog
+from wikimem.capture.observation import Observation, new_id, sha256_hex
+from wikimem.compile.build import compile_project
 from wikimem.memory import Memory, memory_observations
-from wikimem.observation import Observation, new_id, sha256_hex
-from wikimem.pages import read_page
 from wikimem.project import Registry
+from wikimem.wiki.pages import read_page
 
 
 def obs(key, session="s1", kind="prompt", ts="2026-01-01T00:00:00.000Z", **data):
@@ -131,8 +131,8 @@ def test_raw_log_names_of_ordinary_ids_are_unchanged():
 _WRITER = """
 import sys
 from pathlib import Path
-from wikimem import rawlog
-from wikimem.observation import Observation, new_id
+from wikimem.capture import rawlog
+from wikimem.capture.observation import Observation, new_id
 
 raw, me, shared, own = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 stored = 0
@@ -182,8 +182,8 @@ def test_a_session_deleted_and_recreated_elsewhere_is_read_again(tmp_path):
     assert rawlog.append(tmp_path, obs("u-1"))
     for suffix in (".jsonl", ".keys"):
         (tmp_path / f"s1{suffix}").unlink()
-    code = ("import sys\nfrom pathlib import Path\nfrom wikimem import rawlog\n"
-            "from wikimem.observation import Observation, new_id\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom wikimem.capture import rawlog\n"
+            "from wikimem.capture.observation import Observation, new_id\n"
             "o = Observation(id=new_id(), key='u-2', session='s1', agent='x', kind='prompt',"
             " ts='2026-01-01T00:00:00.000Z')\n"
             f"print(rawlog.append(Path({str(tmp_path)!r}), o))\n")
@@ -217,7 +217,7 @@ def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
 
 def test_purge_rewrites_a_log_under_the_writers_lock(tmp_path):
     """purge rewrites raw/<session>.jsonl under the lock every append takes (the keys file)."""
-    from wikimem import purge
+    from wikimem.wiki import purge
 
     assert rawlog.append(tmp_path, obs("u-1", secret="tok-123"))
     done = threading.Event()

@@ -1,5 +1,5 @@
 """Secret redaction: every kind, the context kept around it, false positives, idempotence,
-nested values and adversarial input (wikimem.redact)."""
+nested values and adversarial input (wikimem.capture.redact)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from fixtures.secrets_corpus import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import wikimem.redact as redact_module
-from wikimem.redact import SECRET_KINDS, redact_text, redact_value
+import wikimem.capture.redact as redact_module
+from wikimem.capture.redact import SECRET_KINDS, redact_text, redact_value
 
 # Fake but format-valid credentials, assembled at run time so that no secret scanner flags this
 # file.  None of them is real.

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from wikimem import redact
+from wikimem.capture import redact
 
 TEXTS = [
     "nothing to see here, just prose about the key to success",

@@ -20,13 +20,13 @@ import pytest
 from conftest import run_hook
 from fixtures.secrets_corpus import CORPUS
 
-from wikimem import hook
-from wikimem.backfill import discover, import_sessions
-from wikimem.compile import build_project_context, compile_project, ensure_compiled_context
-from wikimem.index import SearchIndex
-from wikimem.llm import Completion, LLMSettings
+from wikimem.agents.backfill import discover, import_sessions
+from wikimem.capture import hook
+from wikimem.capture.redact import redact_text
+from wikimem.compile.build import build_project_context, compile_project, ensure_compiled_context
+from wikimem.compile.llm import Completion, LLMSettings
 from wikimem.project import Registry
-from wikimem.redact import redact_text
+from wikimem.search.index import SearchIndex
 
 
 class RecordingClient:
@@ -249,9 +249,10 @@ def ordinary_sample() -> str:
     parts.append("The token expired, so please enter your password again; the secret to a "
                  "good API key rotation policy is automation.")
     src = Path(wikimem.__file__).parent
-    for name in ("compile.py", "index.py", "pages.py", "sessions.py", "render.py", "hook.py",
-                 "purge.py", "privacy.py", "installers.py", "memory.py"):
-        parts.append((src / name).read_text())
+    for name in ("compile", "search", "wiki", "capture/hook.py", "capture/privacy.py",
+                 "agents/installers.py", "memory.py"):
+        for path in sorted((src / name).rglob("*.py")) if (src / name).is_dir() else [src / name]:
+            parts.append(path.read_text())
     return "\n".join(parts)
 
 

@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.adapters import claude_code
-from wikimem.capture import capture
-from wikimem.compile import compile_project
+from wikimem.agents import claude_code
+from wikimem.capture.observation import format_ts
+from wikimem.capture.observe import capture
+from wikimem.compile.build import compile_project
 from wikimem.errors import WikimemError
-from wikimem.index import SearchIndex
-from wikimem.observation import format_ts
-from wikimem.pages import Page, read_page, wiki_pages, write_pages
 from wikimem.project import Registry
+from wikimem.search.index import SearchIndex
+from wikimem.wiki.pages import Page, read_page, wiki_pages, write_pages
 
 
 def snapshot(wiki) -> dict[str, bytes]:
@@ -88,7 +88,7 @@ def test_sessions_whose_ids_share_a_tail_each_get_their_own_page(repo):
 
 
 def test_page_names_are_unique_short_readable_and_a_function_of_id_and_date():
-    from wikimem.sessions import page_stem
+    from wikimem.compile.sessions import page_stem
 
     ids = ["alpha-session", "beta-session", "gamma-session", "s-1", "sess-1", "a",
            "Alpha-Session", "ALPHA-SESSION", "alpha_session", "alpha session", "alpha-session-",

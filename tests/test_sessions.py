@@ -1,5 +1,5 @@
-from wikimem.observation import Observation, new_id
-from wikimem.sessions import digest, make_title, next_steps, open_questions
+from wikimem.capture.observation import Observation, new_id
+from wikimem.compile.sessions import digest, make_title, next_steps, open_questions
 
 
 def o(kind, ts, **data):

@@ -9,9 +9,9 @@ import time
 
 from conftest import run_hook
 
-from wikimem.compile import compile_project
-from wikimem.pages import wiki_pages
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
+from wikimem.wiki.pages import wiki_pages
 
 
 def wm(repo, *args, env=None, check=True):
@@ -144,7 +144,7 @@ def test_task_commands_need_an_agent_and_report_clearly(repo):
 
 
 def test_watch_compiles_new_observations_and_commits_human_edits(repo):
-    from wikimem.watch import watch
+    from wikimem.compile.watch import watch
 
     project = Registry().resolve(repo)
     run_hook({"session_id": "w-1", "cwd": str(repo), "hook_event_name": "UserPromptSubmit",

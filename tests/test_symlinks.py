@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from conftest import fixture_payload, run_hook
 
-from wikimem import doctor, hook
-from wikimem.compile import compile_project
+from wikimem import doctor
+from wikimem.capture import hook
+from wikimem.compile.build import compile_project
 from wikimem.errors import SymlinkRefused
-from wikimem.pages import Page, write_pages
 from wikimem.project import Registry
+from wikimem.wiki.pages import Page, write_pages
 
 
 def project_for(repo):

@@ -30,8 +30,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 
+from wikimem.compile.llm import LLMSettings
 from wikimem.errors import WikimemError
-from wikimem.llm import LLMSettings
 from wikimem.project import home
 
 
@@ -63,7 +63,7 @@ def apply_privacy(project, *, strict: bool = True):
     """Use the project's `[redact]` settings in this process; a mistake in them is an error
     (`strict`), else logged once in the project's error log like the hook does, and the
     faulty entries are left out."""
-    from wikimem import privacy
+    from wikimem.capture import privacy
 
     settings = privacy.apply(project)
     if settings.errors:

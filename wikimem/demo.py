@@ -17,10 +17,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from wikimem import datafiles, gitrepo
-from wikimem.compile import compile_project
-from wikimem.index import SearchIndex
+from wikimem import datafiles
+from wikimem.compile.build import compile_project
 from wikimem.project import Registry
+from wikimem.search.index import SearchIndex
+from wikimem.wiki import gitrepo
 
 DEMO_QUERY = "bump node 22"
 

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from wikimem import gitrepo, rawlog
+from wikimem.capture import rawlog
 from wikimem.errors import WikimemError
 from wikimem.project import Project, Registry, home
+from wikimem.wiki import gitrepo
 
 AGENTS = ("claude-code", "codex", "gemini", "cursor")
 
@@ -137,8 +138,8 @@ def check_wiki(project: Project) -> Check:
 
 
 def check_index(project: Project) -> Check:
-    from wikimem.index import SearchIndex
-    from wikimem.pages import wiki_pages
+    from wikimem.search.index import SearchIndex
+    from wikimem.wiki.pages import wiki_pages
 
     pages = set(wiki_pages(project.wiki_dir)) if project.wiki_dir.is_dir() else set()
     if not any(project.index_dir.iterdir()) if project.index_dir.is_dir() else True:
@@ -156,7 +157,7 @@ def check_index(project: Project) -> Check:
 
 def check_hooks(cwd) -> list[Check]:
     try:
-        from wikimem import installers
+        from wikimem.agents import installers
     except ImportError:  # pragma: no cover - installers ship with wikimem
         return []
     checks = []
@@ -275,7 +276,7 @@ def _age(delta: timedelta) -> str:
 
 def check_privacy(project: Project) -> Check:
     """`[redact]` patterns and allow-list, `ignore_paths`: readable, valid, what they do."""
-    from wikimem import privacy
+    from wikimem.capture import privacy
 
     settings = privacy.load(project)
     files = [str(p) for p in privacy.config_files(project) if p.is_file()]

@@ -17,11 +17,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from wikimem import rawlog
-from wikimem.adapters import Event
-from wikimem.capture import make_observation
+from wikimem.agents import Event
+from wikimem.capture import rawlog
+from wikimem.capture.observation import Observation, format_ts, new_id
+from wikimem.capture.observe import make_observation
 from wikimem.errors import WikimemError
-from wikimem.observation import Observation, format_ts, new_id
 from wikimem.project import Project
 
 MEMORY_SESSION = "wikimem-memory"

@@ -15,9 +15,9 @@ import stat
 import sys
 from collections import namedtuple
 
+from wikimem.capture.observation import sha256_hex
 from wikimem.errors import ProjectNotFound, SymlinkRefused, WikimemError
 from wikimem.locks import locked
-from wikimem.observation import sha256_hex
 
 MARKER = ".wikimem.toml"
 LOOKUP_DIR = "lookup"

@@ -157,7 +157,7 @@ def echo_json(data) -> None:
 @click.pass_context
 def init(ctx: click.Context, path: str | None, json_: bool) -> None:
     """Register the project at PATH (default: here) and create its wiki repository."""
-    from wikimem import gitrepo
+    from wikimem.wiki import gitrepo
 
     # (What init prints says which project it registered: no second announcement.)
     project = project_from(ctx, create=True, path=path, announce=False)
@@ -229,7 +229,7 @@ def hook(agent: str, args: tuple[str, ...]) -> None:
     AGENT is the agent's name (claude-code). Always exits 0: problems go to the project's
     error log, `state/errors.log` under `wikimem path --project-dir`.
     """
-    from wikimem.hook import run
+    from wikimem.capture.hook import run
 
     sys.exit(run(agent, list(args)))
 
@@ -249,7 +249,7 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
     """Compile new session observations into wiki pages, commit them and update the index."""
     import dataclasses
 
-    from wikimem.compile import compile_project, plan_llm
+    from wikimem.compile.build import compile_project, plan_llm
 
     project = project_from(ctx, strict=not quiet)
     settings = compile_settings()
@@ -317,7 +317,7 @@ def _print_llm_plan(requests, settings, json_: bool) -> None:
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the search index from the wiki pages (it is a disposable cache)."""
-    from wikimem.index import SearchIndex
+    from wikimem.search.index import SearchIndex
 
     project = project_from(ctx)
     count = SearchIndex(project.index_dir, project.wiki_dir).rebuild()
@@ -348,7 +348,7 @@ def parse_date(ctx, param, value: str | None):
 @click.pass_context
 def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
     """Search the project's wiki (ranked, with snippets)."""
-    from wikimem.index import SearchIndex, SearchInputError, check_query
+    from wikimem.search.index import SearchIndex, SearchInputError, check_query
 
     try:
         text = check_query(" ".join(query))
@@ -380,7 +380,7 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
 @click.pass_context
 def context(ctx: click.Context, budget: int | None, json_: bool) -> None:
     """Print the context block a new agent session gets (precomputed by compile)."""
-    from wikimem.compile import build_project_context, ensure_compiled_context
+    from wikimem.compile.build import build_project_context, ensure_compiled_context
 
     project = project_from(ctx)
     block = build_project_context(project, budget) if budget else ensure_compiled_context(project)

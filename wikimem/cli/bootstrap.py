@@ -1,4 +1,4 @@
-"""`wikimem bootstrap`: seed a project's wiki from its repository (see wikimem.repo_bootstrap)."""
+"""`wikimem bootstrap`: seed a project's wiki from its repository (see wikimem.repo.bootstrap)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     again records only what changed; pages a person edited are kept.
     """
     from wikimem.errors import ProjectNotFound
-    from wikimem.repo_bootstrap import preview, record
-    from wikimem.repo_history import collect
+    from wikimem.repo.bootstrap import preview, record
+    from wikimem.repo.collect import collect
 
     started = time.monotonic()
     interactive = sys.stderr.isatty()
@@ -82,7 +82,7 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     report = record(project, collected, progress)
     if interactive:
         click.echo("", err=True)
-    from wikimem.compile import compile_project
+    from wikimem.compile.build import compile_project
 
     say = None if json_ else (lambda msg: click.echo(msg, err=True))
     settings = compile_settings()
@@ -90,8 +90,8 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
         settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
     llm_report = None
     if settings["llm"].enabled:
-        from wikimem import llm
-        from wikimem.repo_bootstrap import facts_for_llm
+        from wikimem.compile import llm
+        from wikimem.repo.bootstrap import facts_for_llm
 
         facts = facts_for_llm(project)
         if facts:

@@ -14,7 +14,7 @@ from wikimem.cli.memory import resolve_ref
 @click.pass_context
 def history(ctx, page, json_) -> None:
     """Show a page's supersession chain and its git revisions (date, commit, message)."""
-    from wikimem import history as h
+    from wikimem.wiki import timetravel as h
 
     project = project_from(ctx)
     path = resolve_ref(project, page)
@@ -48,7 +48,7 @@ def history(ctx, page, json_) -> None:
 @click.pass_context
 def show(ctx, page, at, rev) -> None:
     """Print a page (as it is now, or as it was --at a date or --rev)."""
-    from wikimem import history as h
+    from wikimem.wiki import timetravel as h
 
     if at and rev:
         raise click.UsageError("Give --at or --rev, not both.")
@@ -63,7 +63,7 @@ def show(ctx, page, at, rev) -> None:
 @click.pass_context
 def diff(ctx, page, since) -> None:
     """Show how a page changed since a date (a unified diff; follows renames)."""
-    from wikimem import history as h
+    from wikimem.wiki import timetravel as h
 
     project = project_from(ctx)
     out = h.diff(project.wiki_dir, resolve_ref(project, page), since=since)

@@ -17,7 +17,7 @@ from wikimem.cli import (
 
 
 def _agent_choices() -> list[str]:
-    from wikimem.backfill import importer_choices
+    from wikimem.agents.backfill import importer_choices
 
     return [*importer_choices(), "claude"]
 
@@ -44,7 +44,7 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
     rollouts, Gemini chats, or JSONL logs of hook payloads. Importing again adds nothing
     new; secrets are redacted as in live capture. Then compiles the projects that changed.
     """
-    from wikimem.backfill import describe_default_locations, discover, import_sessions
+    from wikimem.agents.backfill import describe_default_locations, discover, import_sessions
 
     if not paths and agent is not None and agent not in ("claude-code", "claude", "codex",
                                                             "gemini"):
@@ -75,7 +75,7 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
                              include_captured=include_captured, progress=progress)
     compiled = []
     if not no_compile:
-        from wikimem.compile import compile_project
+        from wikimem.compile.build import compile_project
 
         settings = compile_settings()
         for target in report.affected:

@@ -1,7 +1,7 @@
 """Agent setup commands: install-hooks, install-mcp, uninstall.
 
 Each shows what it would change in the agent's settings file (a unified diff and what the
-user must do next); `--apply` writes it, after a timestamped backup. See wikimem.installers.
+user must do next); `--apply` writes it, after a timestamped backup. See wikimem.agents.installers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ NOUNS = {"hooks": "wikimem hooks", "mcp": "the wikimem MCP server",
 
 def message(plan, applied: bool) -> str:
     """The one-line summary of a plan, before or after it was applied."""
-    from wikimem.installers import LABELS
+    from wikimem.agents.installers import LABELS
 
     noun, label, path = NOUNS[plan.kind], LABELS[plan.agent], plan.path
     if plan.action == "install":
@@ -44,7 +44,7 @@ def message(plan, applied: bool) -> str:
 
 
 def run(agent: str, scope: str, apply_: bool, json_: bool, **kinds) -> None:
-    from wikimem import installers
+    from wikimem.agents import installers
 
     plan = installers.plan(agent, scope, **kinds)
     backup = installers.apply(plan) if apply_ else None

@@ -16,7 +16,7 @@ def mcp(ctx) -> None:
     lesson, note, task_claim, task_heartbeat, task_done. Register it with
     `wikimem install-mcp --agent NAME`.
     """
-    from wikimem.mcp_server import build_server
+    from wikimem.serve.mcp import build_server
 
     settings = compile_settings()
     server = build_server(project_from(ctx, create=True), budget=settings["budget"],

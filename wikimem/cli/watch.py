@@ -13,7 +13,7 @@ from wikimem.cli import cli, compile_settings, project_from
 @click.pass_context
 def watch(ctx, debounce: float) -> None:
     """Compile as observations arrive; commit and index pages people edit. Ctrl-C stops."""
-    from wikimem.watch import watch as run_watch
+    from wikimem.compile.watch import watch as run_watch
 
     project = project_from(ctx)
     click.echo(f"Watching {project.name}: {project.raw_dir} and {project.wiki_dir}")

@@ -1,0 +1,1 @@
+"""Capture: the hook fast path, redaction, privacy, observations, the raw log (stdlib)."""

@@ -1,0 +1,1 @@
+"""Compile: the staged build from the raw log to pages, rendering, context, LLM."""

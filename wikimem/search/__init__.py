@@ -1,0 +1,1 @@
+"""Search: the Whoosh index, its documents, scoring and snippets."""

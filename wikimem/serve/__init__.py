@@ -1,0 +1,1 @@
+"""Servers over a project's memory: the MCP server."""
