@@ -244,8 +244,9 @@ def memory_data(rng: random.Random, kind: str, n: int, decisions: list[str]) -> 
 
 def generate(project, sessions: int, seed: int = 11) -> dict:
     """Capture `sessions` sessions and 5% as many memory items into the project's raw log."""
-    from wikimem.agents import Event, claude_code
+    from wikimem.agents import claude_code
     from wikimem.capture import rawlog
+    from wikimem.capture.event import Event
     from wikimem.capture.observation import format_ts, new_id
     from wikimem.capture.observe import capture, make_observation
     from wikimem.memory import MEMORY_SESSION
@@ -472,7 +473,6 @@ def measure(size: int, home: Path) -> dict:
     import whoosh.index  # noqa: F401 - imported up front: the timings are of the work itself
 
     from wikimem.agents import claude_code
-    from wikimem.capture.hook import _read_context
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
     from wikimem.compile.build import (
@@ -480,6 +480,7 @@ def measure(size: int, home: Path) -> dict:
         compile_project,
         ensure_compiled_context,
     )
+    from wikimem.hook import _read_context
     from wikimem.project import Registry
     from wikimem.wiki.pages import wiki_pages
 

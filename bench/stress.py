@@ -5,7 +5,7 @@
     python bench/stress.py concurrency|crash [...]
 
 **concurrency**: `--procs` worker processes each send `--events` Claude Code hook events
-through the hook's own entry function (`wikimem.capture.hook.run` with the payload as stdin bytes:
+through the hook's own entry function (`wikimem.hook.run` with the payload as stdin bytes:
 the code `wikimem hook claude-code` runs, without an interpreter start per event). Half the
 events go to the worker's own session, half to three sessions every worker shares; prompts
 and Stop messages carry no agent id (payload-hash keys), tool events do (`tool_use_id`).
@@ -106,7 +106,7 @@ def count_raw(raw_dir: Path, tag: str) -> dict:
 # -- worker roles (run as `stress.py --role ...`) ------------------------------------------------
 
 def role_hook_worker(args) -> dict:
-    from wikimem.capture.hook import run
+    from wikimem.hook import run
 
     sent = calls = redelivered = 0
     for i in range(args.events):

@@ -56,8 +56,10 @@ def test_adapter_imports_only_stdlib_and_event(module):
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            if node.module == "wikimem.agents":  # Event and the shared helpers
+            if node.module == "wikimem.agents":  # the shared helpers
                 assert all(hasattr(adapters, a.name) for a in node.names)
+            elif node.module == "wikimem.capture.event":
+                assert [a.name for a in node.names] == ["Event"]
             else:
                 imported.add((node.module or "").split(".")[0])
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -3,7 +3,7 @@ import json
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wikimem.agents import Event
+from wikimem.capture.event import Event
 from wikimem.capture.observe import (
     MAX_LINE,
     cap_text,

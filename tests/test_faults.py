@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from conftest import fixture_payload, run_hook
 
+from wikimem import hook
 from wikimem.agents import claude_code
-from wikimem.capture import hook, rawlog
+from wikimem.capture import rawlog
 from wikimem.capture.observation import format_ts
 from wikimem.capture.observe import capture
 from wikimem.compile import build as compile_module

@@ -160,7 +160,7 @@ def test_unwritable_home_exits_0(repo, wikimem_home, monkeypatch, capsys, failur
     """A read-only or full home, simulated in-process (root ignores permission bits): every
     write into the home fails. The hook stores nothing, says why on stderr (the error log
     cannot be written either), and the agent still gets its session-start context."""
-    from wikimem.capture import hook
+    from wikimem import hook
 
     context = compiled_context(repo)
     project = project_for(repo)

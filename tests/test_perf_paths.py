@@ -132,7 +132,7 @@ def test_line_encoder_writes_what_json_encode_writes():
 
 
 def test_payload_keys_are_what_they_were_with_json_dumps():
-    from wikimem.agents import Event
+    from wikimem.capture.event import Event
     from wikimem.capture.observation import sha256_hex
     from wikimem.capture.observe import idempotency_key
 

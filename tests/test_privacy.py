@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import run_hook
 
-from wikimem.agents import Event
 from wikimem.agents.backfill import discover, import_sessions
 from wikimem.capture import privacy, redact
+from wikimem.capture.event import Event
 from wikimem.cli import cli
 from wikimem.errors import WikimemError
 from wikimem.project import Registry

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from wikimem.capture import hook
+from wikimem import hook
 from wikimem.cli import cli
 from wikimem.compile.build import compile_project, ensure_compiled_context
 from wikimem.project import Registry

@@ -20,8 +20,8 @@ import pytest
 from conftest import run_hook
 from fixtures.secrets_corpus import CORPUS
 
+from wikimem import hook
 from wikimem.agents.backfill import discover, import_sessions
-from wikimem.capture import hook
 from wikimem.capture.redact import redact_text
 from wikimem.compile.build import build_project_context, compile_project, ensure_compiled_context
 from wikimem.compile.llm import Completion, LLMSettings
@@ -249,7 +249,7 @@ def ordinary_sample() -> str:
     parts.append("The token expired, so please enter your password again; the secret to a "
                  "good API key rotation policy is automation.")
     src = Path(wikimem.__file__).parent
-    for name in ("compile", "search", "wiki", "capture/hook.py", "capture/privacy.py",
+    for name in ("compile", "search", "wiki", "hook.py", "capture/privacy.py",
                  "agents/installers.py", "memory.py"):
         for path in sorted((src / name).rglob("*.py")) if (src / name).is_dir() else [src / name]:
             parts.append(path.read_text())

@@ -1,5 +1,6 @@
 from wikimem.capture.observation import Observation, new_id
-from wikimem.compile.sessions import digest, make_title, next_steps, open_questions
+from wikimem.compile.sessions import digest, next_steps, open_questions
+from wikimem.wiki.text import make_title
 
 
 def o(kind, ts, **data):

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import fixture_payload, run_hook
 
-from wikimem import doctor
-from wikimem.capture import hook
+from wikimem import doctor, hook
 from wikimem.compile.build import compile_project
 from wikimem.errors import SymlinkRefused
 from wikimem.project import Registry

@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) >= 2 and args[0] == "hook" and not {"-h", "--help"} & set(args[1:]):
         # Why: the agent waits for every hook; click and the compile stack cost more to
         # import than the hook's whole job, so the hook never loads them.
-        from wikimem.capture.hook import run
+        from wikimem.hook import run
 
         sys.exit(run(args[1], args[2:]))
     from wikimem.cli import cli

@@ -17,8 +17,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from wikimem.agents import Event
 from wikimem.capture import rawlog
+from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation, format_ts, new_id
 from wikimem.capture.observe import make_observation
 from wikimem.errors import WikimemError

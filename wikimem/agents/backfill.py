@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wikimem.agents import ADAPTERS, Event, importers
+from wikimem.agents import ADAPTERS, importers
 from wikimem.agents.importers import TRANSCRIPT_AGENTS, Imported, hooklog
 from wikimem.capture import privacy, rawlog
+from wikimem.capture.event import Event
 from wikimem.capture.observe import make_observation
 from wikimem.errors import WikimemError
 from wikimem.project import Project, Registry

@@ -22,7 +22,6 @@ from wikimem.agents import (
     HOOK_KINDS,
     HOOK_PLAIN,
     SUBAGENT_KINDS,
-    Event,
     add_tool_facts,
     additional_context,
     copy_plain,
@@ -34,6 +33,7 @@ from wikimem.agents import (
     start,
     tool_call,
 )
+from wikimem.capture.event import Event
 
 AGENT = "codex"
 

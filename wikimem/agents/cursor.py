@@ -17,7 +17,6 @@ import re
 
 from wikimem.agents import (
     SUBAGENT_KINDS,
-    Event,
     add_tool_facts,
     event,
     event_uid,
@@ -28,6 +27,7 @@ from wikimem.agents import (
     shell_result,
     start,
 )
+from wikimem.capture.event import Event
 
 AGENT = "cursor"
 

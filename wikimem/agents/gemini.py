@@ -13,7 +13,6 @@ import re
 
 from wikimem.agents import (
     HOOK_CONSUMED,
-    Event,
     add_tool_facts,
     additional_context,
     copy_plain,
@@ -25,6 +24,7 @@ from wikimem.agents import (
     start,
     tool_call,
 )
+from wikimem.capture.event import Event
 
 AGENT = "gemini"
 

@@ -11,8 +11,8 @@ import os
 import sys
 from collections import namedtuple
 
-from wikimem.agents import Event
 from wikimem.capture import rawlog
+from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation, new_id, sha256_hex, utc_now
 from wikimem.capture.redact import redact_entry, redact_text, redact_value
 from wikimem.project import Project, Registry, ensure_home_dir, open_private

@@ -229,7 +229,7 @@ def hook(agent: str, args: tuple[str, ...]) -> None:
     AGENT is the agent's name (claude-code). Always exits 0: problems go to the project's
     error log, `state/errors.log` under `wikimem path --project-dir`.
     """
-    from wikimem.capture.hook import run
+    from wikimem.hook import run
 
     sys.exit(run(agent, list(args)))
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from wikimem.compile.render import template
 from wikimem.compile.sessions import SessionRecord, activity
+from wikimem.wiki.text import template
 
 DEFAULT_BUDGET = 6000  # characters; Claude Code caps hook-injected context at 10,000
 RECENT = 8

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from wikimem import datafiles
-from wikimem.agents import Event
 from wikimem.capture import rawlog
+from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation, format_ts
 from wikimem.capture.observe import log_error, make_observation
 from wikimem.capture.redact import redact_text, redact_value

@@ -11,26 +11,33 @@ import re
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
-from string import Template
 
 from wikimem import datafiles
 from wikimem.compile.sessions import SessionRecord
+from wikimem.wiki import text
 from wikimem.wiki.pages import Page
+from wikimem.wiki.text import (
+    NONE,
+    bullets,
+    code_span,
+    escape_text,
+    link_label,
+    quote,
+    template,
+    wikilink,
+)
 
-NONE = "_None recorded._"
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_SCHEME = r"<?\s*(?:javascript|vbscript|data)\s*:"
-_SCRIPT_LINK = re.compile(r"\]\(\s*" + _SCHEME, re.IGNORECASE)
-_SCRIPT_REF = re.compile(r"^\s{0,3}\[[^\]\n]*\]:\s*" + _SCHEME, re.IGNORECASE | re.MULTILINE)
 RECENT_ON_INDEX = 20
 
 
 @cache
 def renderer_identity() -> str:
-    """A hash of this module's source and the templates: what else page bytes depend on."""
+    """A hash of this module's and wiki.text's source and the templates: what else page bytes
+    depend on."""
     digest = hashlib.sha256()
     try:
         digest.update(Path(__file__).read_bytes())
+        digest.update(Path(text.__file__).read_bytes())
     except OSError:  # no source file (a frozen build): the version stands in for it
         from wikimem import __version__
 
@@ -39,53 +46,6 @@ def renderer_identity() -> str:
         if item.name.endswith(".md"):
             digest.update(item.name.encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()
-
-
-@cache
-def template(name: str) -> Template:
-    """A page template from the wikimem.templates package."""
-    text = datafiles.read_text("templates", name)
-    return Template(text)
-
-
-def escape_text(text: str) -> str:
-    """Make recorded text inert in a markdown page: no HTML, no accidental wikilinks."""
-    # Only a `<` that could open a tag or comment is escaped: `a < b` and `->` stay readable.
-    text = _TAG_START.sub("&lt;", text)
-    # A link to `javascript:` (or vbscript:, data:) would run in some viewers: `\(` or `\[`
-    # keeps the text and breaks the link.
-    text = _SCRIPT_LINK.sub(lambda m: m.group(0).replace("](", "]\\(", 1), text)
-    text = _SCRIPT_REF.sub(lambda m: m.group(0).replace("[", "\\[", 1), text)
-    return text.replace("[[", "\\[\\[").replace("]]", "\\]\\]")
-
-
-def quote(text: str) -> str:
-    """Recorded prose as a blockquote, so its headings cannot restructure the page."""
-    lines = escape_text(text.strip()).splitlines() or [""]
-    return "\n".join(f"> {ln}".rstrip() for ln in lines)
-
-
-def code_span(text: str) -> str:
-    """Inline code that survives backticks inside the text."""
-    text = text.replace("\n", " ⏎ ")
-    fence = "`"
-    while fence in text:
-        fence += "`"
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def link_label(text: str) -> str:
-    # No `<` that opens a tag: viewers without wikilinks show the label as raw markdown.
-    return _TAG_START.sub("&lt;", re.sub(r"[\[\]|#^]", " ", text)).strip() or "untitled"
-
-
-def wikilink(stem: str, title: str) -> str:
-    return f"[[{stem}|{link_label(title)}]]"
-
-
-def bullets(items: list[str]) -> str:
-    return "\n".join(f"- {i}" for i in items) if items else NONE
 
 
 def session_page(rec: SessionRecord, previous: SessionRecord | None,

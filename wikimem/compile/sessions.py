@@ -10,13 +10,13 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from wikimem.capture.observation import Observation, sha256_hex
+from wikimem.wiki.text import make_title
 
 MAX_PROMPTS = 30
 MAX_COMMANDS = 40
 MAX_ERRORS = 10
 MAX_QUESTIONS = 5
 MAX_STEPS = 8
-TITLE_LEN = 72
 
 _TAG_BLOCK = re.compile(
     r"<(ide_[a-z_]+|system-reminder|command-[a-z-]+|local-command-[a-z-]+)>.*?</\1>", re.S
@@ -32,7 +32,6 @@ _NEXT_HEADING = re.compile(
 _NEXT_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:TODO|Next(?: step)?|Follow[- ]up)\s*:\s*(.+)$", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s*)?(.+)$")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _LEAD = r"^[ \t]*(?:[-*>][ \t]*)?(?:\*\*)?"
 _RULES = (
     ("decision", re.compile(_LEAD + r"(?:Decision|Decided)(?:\*\*)?[ \t]*:[ \t]*(?:\*\*)?(.+)$",
@@ -118,18 +117,6 @@ def is_substantive(prompt: str) -> bool:
     words = re.findall(r"[\w'-]+", prompt.lower())
     content = [w for w in words if w not in _ACK]
     return len(words) >= 3 and len(content) >= 2
-
-
-def make_title(text: str, limit: int = TITLE_LEN) -> str:
-    """A one-line title: the first sentence or line, cut on a word boundary."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    line = _SENTENCE_END.split(line, maxsplit=1)[0].strip()
-    line = line.lstrip("/#>*- ").strip() or line
-    if len(line) > limit:
-        cut = line[: limit - 1]
-        cut = cut[: cut.rfind(" ")] if " " in cut[limit // 2 :] else cut
-        line = cut.rstrip(" ,;:-") + "…"
-    return line
 
 
 def relative_path(path: str, cwd: str) -> str:

@@ -32,16 +32,15 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
-from wikimem.agents import Event
 from wikimem.capture import rawlog
+from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation
 from wikimem.capture.observe import idempotency_key, make_observation
-from wikimem.compile.render import NONE, bullets, code_span, escape_text, quote, template
-from wikimem.compile.sessions import make_title
 from wikimem.memory import MemoryState, fold, one_line, slugify
 from wikimem.project import Project, open_private, write_atomic
 from wikimem.repo.collect import Collected, Planned, decision_patterns, sources
 from wikimem.wiki.pages import Page
+from wikimem.wiki.text import NONE, bullets, code_span, escape_text, make_title, quote, template
 
 SESSION = "wikimem-bootstrap"
 AGENT = "bootstrap"

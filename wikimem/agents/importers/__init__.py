@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
-from wikimem.agents import Event
+from wikimem.capture.event import Event
 from wikimem.capture.observation import format_ts
 from wikimem.errors import WikimemError
 

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from wikimem.agents import Event, claude_code
+from wikimem.agents import claude_code
 from wikimem.agents.importers import (
     Clock,
     Imported,
@@ -41,6 +41,7 @@ from wikimem.agents.importers import (
     text_of,
     user_home,
 )
+from wikimem.capture.event import Event
 
 AGENT = "claude-code"
 

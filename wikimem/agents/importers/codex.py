@@ -35,8 +35,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from wikimem.agents import Event
 from wikimem.agents.importers import Clock, Imported, head_records, iter_jsonl, text_of, user_home
+from wikimem.capture.event import Event
 
 AGENT = "codex"
 

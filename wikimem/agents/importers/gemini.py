@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from wikimem.agents import Event
 from wikimem.agents.importers import (
     Clock,
     Imported,
@@ -40,6 +39,7 @@ from wikimem.agents.importers import (
     text_of,
     user_home,
 )
+from wikimem.capture.event import Event
 
 AGENT = "gemini"
 
