@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,10 +64,9 @@ def check_home() -> Check:
 
 
 def check_git() -> Check:
-    exe = shutil.which("git")
-    if not exe:
+    version = gitrepo.git_version()
+    if version is None:
         return Check("git", "FAIL", "git is not installed", "Install git (https://git-scm.com).")
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
     return Check("git", "PASS", version)
 
 
@@ -113,26 +110,23 @@ def check_wiki(project: Project) -> Check:
     if not (wiki / ".git").is_dir():
         return Check("wiki", "WARN", f"{wiki} is not a git repository yet",
                      "Run `wikimem compile` (or `wikimem init`).")
-    git_dir = wiki / ".git"
-    if (git_dir / "index.lock").exists():
+    lock = gitrepo.index_lock(wiki)
+    if lock is not None:
         return Check("wiki", "FAIL", "a stale git lock file is in the wiki repository",
-                     f"If no git command is running: rm {git_dir / 'index.lock'}")
-    operation = gitrepo.operation_in_progress(git_dir)
+                     f"If no git command is running: rm {lock}")
+    operation = gitrepo.operation_in_progress(wiki / ".git")
     if operation is not None:
         return Check("wiki", "FAIL", f"the wiki repository is in the middle of "
                      f"{operation.what}: compile will not commit into it until it ends",
                      f"In {wiki}, {operation.advice}.")
-    fsck = subprocess.run(["git", "fsck", "--no-dangling", "--no-progress"], cwd=wiki,
-                          capture_output=True, text=True)
-    if fsck.returncode != 0:
-        return Check("wiki", "FAIL", "git fsck reports problems: "
-                     + (fsck.stderr or fsck.stdout).strip()[:200],
+    problems = gitrepo.fsck_problems(wiki)
+    if problems is not None:
+        return Check("wiki", "FAIL", "git fsck reports problems: " + problems[:200],
                      "Rebuild from the raw log: move the wiki aside, then `wikimem compile "
                      "--rebuild`.")
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=wiki, capture_output=True,
-                           text=True).stdout.splitlines()
+    dirty = gitrepo.uncommitted_count(wiki)
     if dirty:
-        return Check("wiki", "WARN", f"{len(dirty)} uncommitted change(s) in the wiki",
+        return Check("wiki", "WARN", f"{dirty} uncommitted change(s) in the wiki",
                      "Run `wikimem compile`: it commits them under your name.")
     return Check("wiki", "PASS", f"{wiki} is a healthy git repository")
 

@@ -1,14 +1,20 @@
-"""Git: the one module that talks to the wiki's repository (through GitPython).
+"""Git: the one module that talks to the wiki's repository (through GitPython and the git
+executable). Nothing else in wikimem imports `git` or runs `git` on the wiki
+(tests/test_wiki_owners.py); `repo.collect` runs git on the user's project repository.
 
 The compiler commits under a fixed machine identity with trailers; edits a person made in the
 wiki folder are committed first, under that person's git identity, so `git log` tells who
-wrote what.
+wrote what. Time travel reads the history through the functions under "Reading history";
+purge rewrites it with `rewrite_history`; doctor asks `git_version`, `fsck_problems` and
+`uncommitted_count`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,8 +321,6 @@ def rewrite_history(repo: git.Repo, blob, message, path=None) -> int:
     `path(name)`, if given, renames files (bytes in, bytes out). Old objects stay until
     `drop_unreachable`.
     """
-    import subprocess
-
     cwd = repo.working_tree_dir
     exporter = subprocess.Popen(
         ["git", *_SAFE, "fast-export", "--all", "--signed-tags=strip",
@@ -437,3 +441,140 @@ def all_objects(repo: git.Repo) -> bytes:
     """The content of every object in the repository, reachable or not."""
     return repo.git.execute(["git", "cat-file", "--batch-all-objects", "--batch"],
                             stdout_as_string=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading history (time travel)
+# --------------------------------------------------------------------------------------------
+
+# Keep user config (quoted paths, colours, signatures, textconv) out of output we parse, and
+# treat paths literally so `[`, `*` or `:` in a page name are not pathspec magic.
+_READ_OPTS = [
+    "-c", "core.quotepath=false",
+    "-c", "color.ui=false",
+    "-c", "log.showSignature=false",
+    "--literal-pathspecs",
+]
+_REC, _FIELD = "\x1e", "\x1f"
+_LOG_FORMAT = f"--format={_REC}%H{_FIELD}%cI{_FIELD}%an{_FIELD}%s"
+
+
+def existing_repo(wiki_dir: Path) -> git.Repo | None:
+    """The wiki's repository as it is (nothing created or configured), or None when the
+    folder is not one."""
+    if not (wiki_dir / ".git").exists():
+        return None
+    return git.Repo(wiki_dir)
+
+
+def _read(repo: git.Repo, *args: str) -> str:
+    """A git command's output, unstripped (page text keeps its last newline)."""
+    out = repo.git.execute(
+        ["git", *_READ_OPTS, *args], stdout_as_string=False, strip_newline_in_stdout=False
+    )
+    # surrogateescape round-trips non-UTF-8 file names back into git arguments.
+    return out.decode("utf-8", "surrogateescape")
+
+
+def file_at(repo: git.Repo, commit: str, path: str) -> str | None:
+    """A file's text at a commit, or None when the path did not exist there."""
+    try:
+        out = _read(repo, "show", "--no-textconv", f"{commit}:{path}")
+    except git.GitCommandError:
+        return None
+    return out.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def resolve_commit(repo: git.Repo, rev: str) -> str | None:
+    """The full sha of a commit-ish (a sha, branch, tag, HEAD~2), or None when none is."""
+    try:
+        return _read(repo, "rev-parse", "--verify", "--end-of-options",
+                     f"{rev}^{{commit}}").strip()
+    except git.GitCommandError:
+        return None
+
+
+def renames(repo: git.Repo) -> list[tuple[str, str]]:
+    """Every (old, new) rename in the repository, oldest first."""
+    if head(repo) is None:
+        return []
+    out = _read(repo, "log", "--reverse", "--diff-filter=R", "-M", "--name-status", "-z",
+                "--format=")
+    tokens = [t.lstrip("\n") for t in out.split("\0")]
+    pairs, i = [], 0
+    while i < len(tokens):
+        if re.fullmatch(r"R\d*", tokens[i]) and i + 2 < len(tokens):
+            pairs.append((tokens[i + 1], tokens[i + 2]))
+            i += 3
+        else:
+            i += 1
+    return pairs
+
+
+def deleted_in(repo: git.Repo, path: str) -> tuple[str, str] | None:
+    """(short sha, date) of the last commit that deleted the path, or None."""
+    out = _read(repo, "log", "-1", "--diff-filter=D", "--format=%h %cs", "--", path).strip()
+    return (out.split()[0], out.split()[1]) if out else None
+
+
+def in_history(repo: git.Repo, path: str) -> bool:
+    """True when some commit touched the path."""
+    if head(repo) is None:
+        return False
+    return bool(_read(repo, "log", "-1", "--format=%H", "--", path).strip())
+
+
+def file_log(repo: git.Repo, path: str) -> list[tuple[str, str, str, str, str]]:
+    """Every commit that changed a file, newest first, following renames: (sha, ISO committer
+    date, author, subject, the file's path in that commit)."""
+    if head(repo) is None:
+        return []
+    out = _read(repo, "log", "--follow", "-M", _LOG_FORMAT, "--name-only", "-z", "--", path)
+    found, current = [], path
+    for record in out.split(_REC)[1:]:
+        header, _, files = record.partition("\0")
+        sha, when, author, subject = header.rstrip("\n").split(_FIELD, 3)
+        names = [n for n in files.removeprefix("\n").split("\0") if n.strip("\n")]
+        # A merge lists no files; the file kept the path of the newer commit.
+        current = names[0].strip("\n") if names else current
+        found.append((sha, when, author, subject, current))
+    return found
+
+
+def commits_touching(repo: git.Repo, rev: str, paths: list[str]) -> set[str]:
+    """The commits reachable from `rev` that changed one of the paths."""
+    return set(_read(repo, "rev-list", rev, "--", *paths).split())
+
+
+# --------------------------------------------------------------------------------------------
+# Health (wikimem doctor)
+# --------------------------------------------------------------------------------------------
+
+
+def git_version() -> str | None:
+    """`git --version`, or None when git is not installed."""
+    exe = shutil.which("git")
+    if not exe:
+        return None
+    return subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def fsck_problems(wiki_dir: Path) -> str | None:
+    """What `git fsck` finds wrong in the wiki's repository, or None when it finds nothing."""
+    fsck = subprocess.run(["git", "fsck", "--no-dangling", "--no-progress"], cwd=wiki_dir,
+                          capture_output=True, text=True)
+    if fsck.returncode == 0:
+        return None
+    return (fsck.stderr or fsck.stdout).strip()
+
+
+def uncommitted_count(wiki_dir: Path) -> int:
+    """How many entries `git status --porcelain` lists (changes not committed yet)."""
+    return len(subprocess.run(["git", "status", "--porcelain"], cwd=wiki_dir,
+                              capture_output=True, text=True).stdout.splitlines())
+
+
+def index_lock(wiki_dir: Path) -> Path | None:
+    """The repository's index.lock when one exists (a git process is running, or died)."""
+    lock = wiki_dir / ".git" / "index.lock"
+    return lock if lock.exists() else None

@@ -1,8 +1,9 @@
 """Time travel over the wiki's git repository: find a page, its revisions, old text, diffs.
 
-Everything here only reads: the git CLI through GitPython for history, the working tree for
-the current text. Paths are POSIX paths relative to the wiki root, which is the repository
-root. Supersession chains come from the `supersedes` / `superseded_by` frontmatter.
+Everything here only reads: the history through `gitrepo` (the one module that talks to the
+wiki's repository), the working tree for the current text. Paths are POSIX paths relative to
+the wiki root, which is the repository root. Supersession chains come from the `supersedes` /
+`superseded_by` frontmatter.
 """
 
 from __future__ import annotations
@@ -14,22 +15,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path, PurePosixPath
 
-import git
-
 from wikimem.errors import WikimemError
-from wikimem.wiki.gitrepo import head
+from wikimem.wiki import gitrepo
 from wikimem.wiki.pages import check_page_path, read_page, wiki_pages
 
-# Keep user config (quoted paths, colours, signatures, textconv) out of output we parse, and
-# treat paths literally so `[`, `*` or `:` in a page name are not pathspec magic.
-_GIT_OPTS = [
-    "-c", "core.quotepath=false",
-    "-c", "color.ui=false",
-    "-c", "log.showSignature=false",
-    "--literal-pathspecs",
-]
-_REC, _FIELD = "\x1e", "\x1f"
-_LOG_FORMAT = f"--format={_REC}%H{_FIELD}%cI{_FIELD}%an{_FIELD}%s"
 _WIKILINK = re.compile(r"\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|[^\]]*)?\]\]")
 
 
@@ -61,65 +50,6 @@ class ChainLink:
     def to_dict(self) -> dict:
         """The link as a JSON-ready dict."""
         return asdict(self)
-
-
-# --- git plumbing ---------------------------------------------------------------------------
-
-
-def _repo(wiki_dir: Path) -> git.Repo | None:
-    """The wiki's repository, or None when the folder is not one (nothing to time-travel)."""
-    if not (wiki_dir / ".git").exists():
-        return None
-    return git.Repo(wiki_dir)
-
-
-def _git(repo: git.Repo, *args: str) -> str:
-    """Run a git command, returning its output unstripped (page text keeps its last newline)."""
-    out = repo.git.execute(
-        ["git", *_GIT_OPTS, *args], stdout_as_string=False, strip_newline_in_stdout=False
-    )
-    # surrogateescape round-trips non-UTF-8 file names back into git arguments.
-    return out.decode("utf-8", "surrogateescape")
-
-
-def _has_commits(repo: git.Repo) -> bool:
-    return head(repo) is not None
-
-
-def _blob(repo: git.Repo, commit: str, path: str) -> str | None:
-    """The page text at a commit, or None when the path did not exist there."""
-    try:
-        out = _git(repo, "show", "--no-textconv", f"{commit}:{path}")
-    except git.GitCommandError:
-        return None
-    return out.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _commit_of(repo: git.Repo, rev: str) -> str:
-    """The full sha of a commit-ish, or a WikimemError naming the bad revision."""
-    try:
-        return _git(repo, "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}").strip()
-    except git.GitCommandError:
-        raise WikimemError(
-            f"Unknown revision {rev!r}. Give a commit sha, a branch or tag, or e.g. HEAD~2."
-        ) from None
-
-
-def _renames(repo: git.Repo) -> list[tuple[str, str]]:
-    """Every (old, new) rename in the repository, oldest first."""
-    if not _has_commits(repo):
-        return []
-    out = _git(repo, "log", "--reverse", "--diff-filter=R", "-M", "--name-status", "-z",
-               "--format=")
-    tokens = [t.lstrip("\n") for t in out.split("\0")]
-    pairs, i = [], 0
-    while i < len(tokens):
-        if re.fullmatch(r"R\d*", tokens[i]) and i + 2 < len(tokens):
-            pairs.append((tokens[i + 1], tokens[i + 2]))
-            i += 3
-        else:
-            i += 1
-    return pairs
 
 
 # --- resolving what a user typed ------------------------------------------------------------
@@ -174,11 +104,11 @@ def _follow_renames(old: str, renames: list[tuple[str, str]]) -> str:
     return current
 
 
-def _renamed(repo: git.Repo | None, rel: str, listed: set[str]) -> tuple[str | None, str | None]:
+def _renamed(repo, rel: str, listed: set[str]) -> tuple[str | None, str | None]:
     """(current path, None) for a renamed page; (None, last path) when it moved then vanished."""
     if repo is None:
         return None, None
-    renames = _renames(repo)
+    renames = gitrepo.renames(repo)
     for cand in _with_md(rel):
         if not any(src == cand for src, _ in renames):
             continue
@@ -243,9 +173,9 @@ def _by_meta(ref: str, metas: dict[str, dict]) -> str | None:
     return None
 
 
-def _deleted_error(repo: git.Repo, ref: str, last: str) -> WikimemError:
-    out = _git(repo, "log", "-1", "--diff-filter=D", "--format=%h %cs", "--", last).strip()
-    when = f" in commit {out.split()[0]} ({out.split()[1]})" if out else ""
+def _deleted_error(repo, ref: str, last: str) -> WikimemError:
+    deleted = gitrepo.deleted_in(repo, last)
+    when = f" in commit {deleted[0]} ({deleted[1]})" if deleted else ""
     return WikimemError(
         f"Page {ref!r} no longer exists: {last} was deleted{when}. "
         "Its old versions are still in the wiki's git history."
@@ -263,7 +193,7 @@ def resolve_page(wiki_dir: Path, ref: str) -> str:
     listed = set(pages)
     if found := _exact(rel, listed):
         return found
-    repo = _repo(wiki_dir)
+    repo = gitrepo.existing_repo(wiki_dir)
     moved, vanished = _renamed(repo, rel, listed)
     if moved:
         return moved
@@ -277,11 +207,9 @@ def resolve_page(wiki_dir: Path, ref: str) -> str:
     raise WikimemError(f"No page matches {ref!r}. Try `wikimem search {ref.strip()}`.")
 
 
-def _once_existed(repo: git.Repo, rel: str) -> bool:
+def _once_existed(repo, rel: str) -> bool:
     """True when the path (with or without .md) appears anywhere in history."""
-    if not _has_commits(repo) or not ("/" in rel or rel.endswith(".md")):
-        return False
-    return bool(_git(repo, "log", "-1", "--format=%H", "--", _with_md(rel)[-1]).strip())
+    return ("/" in rel or rel.endswith(".md")) and gitrepo.in_history(repo, _with_md(rel)[-1])
 
 
 # --- revisions and old text -----------------------------------------------------------------
@@ -296,27 +224,13 @@ def _check_rel(path: str) -> str:
     return rel
 
 
-def _parse_log(out: str, path: str) -> list[Revision]:
-    """Revisions from `git log -z --name-only` output in _LOG_FORMAT."""
-    revs, current = [], path
-    for record in out.split(_REC)[1:]:
-        header, _, files = record.partition("\0")
-        commit, when, author, subject = header.rstrip("\n").split(_FIELD, 3)
-        names = [n for n in files.removeprefix("\n").split("\0") if n.strip("\n")]
-        # A merge lists no files; the page kept the path of the newer commit.
-        current = names[0].strip("\n") if names else current
-        revs.append(Revision(commit, when, author, subject, current))
-    return revs
-
-
 def revisions(wiki_dir: Path, path: str) -> list[Revision]:
     """Every commit that changed the page, newest first, following renames."""
     rel = _check_rel(path)
-    repo = _repo(wiki_dir)
-    if repo is None or not _has_commits(repo):
+    repo = gitrepo.existing_repo(wiki_dir)
+    if repo is None:
         return []
-    out = _git(repo, "log", "--follow", "-M", _LOG_FORMAT, "--name-only", "-z", "--", rel)
-    return _parse_log(out, rel)
+    return [Revision(*found) for found in gitrepo.file_log(repo, rel)]
 
 
 def _moment(at: datetime | date) -> datetime:
@@ -342,23 +256,27 @@ def _absent(path: str, when: str, revs: list[Revision], last: Revision | None) -
     )
 
 
-def _at(repo: git.Repo, revs: list[Revision], moment: datetime) -> _Found:
+def _at(repo, revs: list[Revision], moment: datetime) -> _Found:
     """The page's newest revision at a moment and its text (None: not yet, or deleted)."""
     rev = next((r for r in revs if datetime.fromisoformat(r.date) <= moment), None)
-    return rev, (None if rev is None else _blob(repo, rev.commit, rev.path))
+    return rev, (None if rev is None else gitrepo.file_at(repo, rev.commit, rev.path))
 
 
-def _at_rev(repo: git.Repo, rel: str, revs: list[Revision], rev: str) -> _Found:
+def _at_rev(repo, rel: str, revs: list[Revision], rev: str) -> _Found:
     """The page's last revision at a commit-ish and its text there, following renames."""
-    sha = _commit_of(repo, rev)
-    text = _blob(repo, sha, rel)
+    sha = gitrepo.resolve_commit(repo, rev)
+    if sha is None:
+        raise WikimemError(
+            f"Unknown revision {rev!r}. Give a commit sha, a branch or tag, or e.g. HEAD~2."
+        )
+    text = gitrepo.file_at(repo, sha, rel)
     if text is not None or not revs:
         return None, text
     paths = sorted({r.path for r in revs})
     # Only commits that touched one of the page's paths can be its latest change before sha.
-    reachable = set(_git(repo, "rev-list", sha, "--", *paths).split())
+    reachable = gitrepo.commits_touching(repo, sha, paths)
     nearest = next((r for r in revs if r.commit in reachable), None)
-    return nearest, (None if nearest is None else _blob(repo, sha, nearest.path))
+    return nearest, (None if nearest is None else gitrepo.file_at(repo, sha, nearest.path))
 
 
 def _current(wiki_dir: Path, rel: str) -> str | None:
@@ -383,7 +301,7 @@ def show(wiki_dir: Path, path: str, *, at: datetime | date | None = None,
                 "version."
             )
         return text
-    repo = _repo(wiki_dir)
+    repo = gitrepo.existing_repo(wiki_dir)
     revs = revisions(wiki_dir, rel)
     if repo is None or not revs:
         raise _absent(rel, "", [], None)
@@ -412,7 +330,7 @@ def _unified(old: str, new: str, old_label: str, new_label: str) -> str:
 def diff(wiki_dir: Path, path: str, *, since: datetime | date) -> str:
     """Unified diff of the page from its version at `since` to the working tree."""
     rel = _check_rel(path)
-    repo, revs = _repo(wiki_dir), revisions(wiki_dir, rel)
+    repo, revs = gitrepo.existing_repo(wiki_dir), revisions(wiki_dir, rel)
     last, old = _at(repo, revs, _moment(since)) if repo is not None and revs else (None, None)
     old_label = f"a/{last.path}" if old is not None else "/dev/null"
     new = _current(wiki_dir, rel)
@@ -443,8 +361,8 @@ class _Links:
         stems: dict[str, list[str]] = {}
         for p in pages:
             stems.setdefault(PurePosixPath(p).stem.casefold(), []).append(p)
-        repo = _repo(wiki_dir)
-        renames = [] if repo is None else _renames(repo)
+        repo = gitrepo.existing_repo(wiki_dir)
+        renames = [] if repo is None else gitrepo.renames(repo)
         return cls(set(pages), stems, renames)
 
     def resolve(self, target: str, source: str) -> str | None:
