@@ -211,3 +211,21 @@ def test_purge_session_keeps_what_later_records_say(planted):
     assert git(project.wiki_dir, "status", "--porcelain") == ""
     assert not compile_project(project).written
     assert "vault passphrase" not in newer.read_text()
+
+
+def test_purge_session_removes_the_copy_a_person_edited(planted):
+    """The compiler keeps a page a person edited; purging its session removes it all the
+    same (through the page gate), from the work tree and from every commit."""
+    project = planted
+    page = next(project.wiki_dir.glob("sessions/*-0000000a-*.md"))
+    rel = page.relative_to(project.wiki_dir).as_posix()
+    page.write_text(page.read_text() + "\nHuman note: keep this session in mind.\n")
+    compile_project(project)  # commits the person's edit
+    result = CliRunner().invoke(cli, ["purge", "--session", SESSION_A, "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    assert rel in json.loads(result.output)["pages_removed"]
+    assert not page.exists()
+    assert git(project.wiki_dir, "log", "--all", "--format=%H", "--", rel) == ""
+    assert found_in(project, "keep this session in mind") == []
+    assert "Human note: not" in next(project.wiki_dir.glob("sessions/*-0000000b-*.md")).read_text()
+    assert git(project.wiki_dir, "status", "--porcelain") == ""

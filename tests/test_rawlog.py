@@ -217,7 +217,7 @@ def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
 
 def test_purge_rewrites_a_log_under_the_writers_lock(tmp_path):
     """purge rewrites raw/<session>.jsonl under the lock every append takes (the keys file)."""
-    from wikimem.wiki import purge
+    from wikimem import purge
 
     assert rawlog.append(tmp_path, obs("u-1", secret="tok-123"))
     done = threading.Event()

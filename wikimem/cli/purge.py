@@ -40,7 +40,7 @@ def purge(ctx, session: str | None, secret: str | None, whole: bool, yes: bool,
                                "or --project.")
     if secret == "-":
         secret = sys.stdin.readline().rstrip("\r\n")
-    from wikimem.wiki import purge as purging
+    from wikimem import purge as purging
 
     project = project_from(ctx)
     if session is not None:

@@ -1,4 +1,6 @@
-"""Pages: markdown with YAML frontmatter, and the one gate through which the compiler writes them.
+"""Pages: markdown with YAML frontmatter, and the one gate through which the wiki's files are
+written and deleted (`write_pages`, `remove_pages`; `rewrite_files` for purge). Nothing else
+writes in the wiki folder (tests/test_wiki_owners.py); its git repository is gitrepo's.
 
 Frontmatter keys are written in FRONTMATTER_ORDER, so the same page data always gives the
 same bytes. The last key, `content_hash`, is the sha256 of the page text without that line:
@@ -15,7 +17,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -25,7 +27,7 @@ import yaml
 
 from wikimem import faults
 from wikimem.errors import SymlinkRefused, WikimemError
-from wikimem.project import check_no_links, open_nofollow
+from wikimem.project import check_no_links, open_nofollow, open_private
 
 FRONTMATTER_ORDER = (
     "title",
@@ -285,15 +287,26 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
     return result
 
 
-def remove_pages(wiki_dir: Path, rels: Iterable[str]) -> WriteResult:
+def remove_pages(wiki_dir: Path, rels: Iterable[str], *, edited_too: bool = False
+                 ) -> WriteResult:
     """Delete pages the compiler no longer produces, never one a person edited.
 
     The other half of the gate: `written` lists the pages removed, `human_edited` those left
-    as they are (a person's text is theirs), `unchanged` those already gone.
+    as they are (a person's text is theirs), `unchanged` those already gone. With
+    `edited_too` (purge: a person's copy of a purged session's page goes too) pages a person
+    edited are deleted as well.
     """
     result = WriteResult()
     for rel in sorted(set(rels)):
         target = wiki_dir / check_page_path(rel)
+        if edited_too:
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                result.unchanged.append(rel)
+            else:
+                result.written.append(rel)
+            continue
         try:
             text = target.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -308,6 +321,35 @@ def remove_pages(wiki_dir: Path, rels: Iterable[str]) -> WriteResult:
         target.unlink()
         result.written.append(rel)
     return result
+
+
+def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes], bytes]
+                  ) -> list[str]:
+    """Pass files of the wiki's work tree through `change(bytes) -> bytes`; each file whose
+    bytes change is replaced atomically. Returns the paths changed, in the order given.
+
+    For purge, which scrubs what a person wrote: any file (not only a page the compiler
+    makes, and whoever edited it). Paths are relative to the wiki, never into `.git`.
+    """
+    changed = []
+    for rel in rels:
+        parts = PurePosixPath(rel).parts
+        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or parts[0] == ".git":
+            raise WikimemError(f"{rel!r} is not a file of the wiki's work tree.")
+        path = wiki_dir / rel
+        data = path.read_bytes()
+        new = change(data)
+        if new == data:
+            continue
+        tmp = path.with_name(f".{path.name}.purge.tmp")
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as f:
+            f.write(new)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        changed.append(rel)
+    return changed
 
 
 # Pages written to temporary files before they are made durable and renamed into place

@@ -17,6 +17,10 @@ replaced; for a session, a file version that mentions the session is left out, s
 keeps its previous version in that commit) -> expire reflogs and prune every unreachable
 object -> rebuild the index from scratch -> count what is left in every store.  Commit hashes
 change: clones and backups of the wiki keep their own copy.
+
+A composition root: it decides what goes, and each store's owner removes it: the page gate
+(`wiki.pages.remove_pages`, `rewrite_files`) the pages, `wiki.gitrepo` the history
+(`rewrite_history`, `drop_unreachable`), compile the derived pages, search the index.
 """
 
 from __future__ import annotations
@@ -33,8 +37,7 @@ from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.project import Project, Registry, open_private
-from wikimem.wiki import gitrepo
-from wikimem.wiki.pages import is_machine_page
+from wikimem.wiki import gitrepo, pages
 
 PURGED = "[REDACTED:purged]"
 
@@ -131,8 +134,7 @@ def purge_secret(project: Project, value: str, *, compile_settings: dict | None 
                     report.files_scrubbed.append(str(path.relative_to(project.dir)))
         _recompile(project, report, compile_settings)
         repo = gitrepo.open_repo(project.wiki_dir)
-        human = [rel for rel in _wiki_files(project)
-                 if _rewrite(project.wiki_dir / rel, scrub, False)]
+        human = pages.rewrite_files(project.wiki_dir, _wiki_files(project), scrub)
         if human:
             gitrepo.commit(repo, human, f"Purge a secret from {len(human)} page(s) a person "
                                         "edited")
@@ -216,17 +218,18 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         repo = gitrepo.open_repo(project.wiki_dir)
         left = [rel for rel in (session_page_path(stem), f"sessions/{stem}.machine.md")
                 if stem and (project.wiki_dir / rel).exists()]
-        for rel in left:  # a copy a person edited: the compiler keeps those, purge does not
-            (project.wiki_dir / rel).unlink()
-            report.pages_removed.append(rel)
+        # A copy a person edited: the compiler keeps those, purge does not.
+        gone = pages.remove_pages(project.wiki_dir, left, edited_too=True).written
+        report.pages_removed += [rel for rel in left if rel in gone]
         # Pages a person edited (the compiler left them as they were) lose the lines that
         # name the session: links to it, its title. Machine pages are as the rebuild made
         # them: what they still say of it comes from what is left (a later decision that
         # supersedes one lifted from the session names that page).
-        edited = [rel for rel in _wiki_files(project)
-                  if rel.endswith(".md") and not is_machine_page(
-                      (project.wiki_dir / rel).read_text(encoding="utf-8", errors="replace"))
-                  and _drop_lines(project.wiki_dir / rel, needles)]
+        edited = pages.rewrite_files(project.wiki_dir, [
+            rel for rel in _wiki_files(project)
+            if rel.endswith(".md") and not pages.is_machine_page(
+                (project.wiki_dir / rel).read_text(encoding="utf-8", errors="replace"))],
+            _line_dropper(needles))
         if left or edited:
             gitrepo.commit(repo, edited, "Purge a session from the pages a person edited",
                            removed=left)
@@ -321,7 +324,8 @@ def _scrubber(needles: list[bytes]):
 
 
 def _rewrite(path: Path, change, raw: bool) -> bool:
-    """Rewrite a file through `change(bytes) -> bytes` atomically; True if it changed."""
+    """Rewrite a raw-log or state file through `change(bytes) -> bytes` atomically; True if
+    it changed (the wiki's files go through `pages.rewrite_files`)."""
     lock = None
     if raw and path.suffix == ".jsonl":
         lock = locked(path.with_suffix(".keys"))  # the raw log's writers' lock (rawlog.py)
@@ -344,12 +348,17 @@ def _rewrite(path: Path, change, raw: bool) -> bool:
             lock.__exit__(None, None, None)
 
 
-def _drop_lines(path: Path, needles: list[bytes]) -> bool:
-    """Remove the lines holding any needle; True if any was removed."""
+def _line_dropper(needles: list[bytes]):
+    """bytes -> bytes without the lines holding any needle."""
     def change(data: bytes) -> bytes:
         lines = data.splitlines(keepends=True)
         return b"".join(line for line in lines if not any(n in line for n in needles))
-    return _rewrite(path, change, path.parent.name == "raw")
+    return change
+
+
+def _drop_lines(path: Path, needles: list[bytes]) -> bool:
+    """Remove the lines holding any needle from a raw-log or state file; True if any was."""
+    return _rewrite(path, _line_dropper(needles), path.parent.name == "raw")
 
 
 def _recompile(project: Project, report: PurgeReport, settings: dict | None) -> None:
@@ -370,4 +379,3 @@ def _reindex(project: Project) -> None:
     shutil.rmtree(project.index_dir, ignore_errors=True)
     project.ensure_dirs()
     SearchIndex(project.index_dir, project.wiki_dir).rebuild()
-
