@@ -1,4 +1,5 @@
-"""Time travel commands: history, show, diff (they read the wiki's git history)."""
+"""Time travel commands: history, show, diff (they read the wiki's git history through
+`wiki.timetravel`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from wikimem.cli.memory import resolve_ref
 @click.pass_context
 def history(ctx, page, json_) -> None:
     """Show a page's supersession chain and its git revisions (date, commit, message)."""
-    from wikimem.wiki import timetravel as h
+    from wikimem.wiki import timetravel
 
     project = project_from(ctx)
     path = resolve_ref(project, page)
-    chain = h.chain(project.wiki_dir, path)
-    revisions = h.revisions(project.wiki_dir, path)
+    chain = timetravel.chain(project.wiki_dir, path)
+    revisions = timetravel.revisions(project.wiki_dir, path)
     if json_:
         echo_json({"page": path, "chain": [c.__dict__ for c in chain],
                    "revisions": [r.to_dict() for r in revisions]})
@@ -48,12 +49,13 @@ def history(ctx, page, json_) -> None:
 @click.pass_context
 def show(ctx, page, at, rev) -> None:
     """Print a page (as it is now, or as it was --at a date or --rev)."""
-    from wikimem.wiki import timetravel as h
+    from wikimem.wiki import timetravel
 
     if at and rev:
         raise click.UsageError("Give --at or --rev, not both.")
     project = project_from(ctx)
-    click.echo(h.show(project.wiki_dir, resolve_ref(project, page), at=at, rev=rev), nl=False)
+    text = timetravel.show(project.wiki_dir, resolve_ref(project, page), at=at, rev=rev)
+    click.echo(text, nl=False)
 
 
 @cli.command()
@@ -63,8 +65,8 @@ def show(ctx, page, at, rev) -> None:
 @click.pass_context
 def diff(ctx, page, since) -> None:
     """Show how a page changed since a date (a unified diff; follows renames)."""
-    from wikimem.wiki import timetravel as h
+    from wikimem.wiki import timetravel
 
     project = project_from(ctx)
-    out = h.diff(project.wiki_dir, resolve_ref(project, page), since=since)
+    out = timetravel.diff(project.wiki_dir, resolve_ref(project, page), since=since)
     click.echo(out if out else "No changes.", nl=not out.endswith("\n") if out else True)
