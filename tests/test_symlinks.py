@@ -20,7 +20,7 @@ from wikimem import doctor, hook
 from wikimem.compile.build import compile_project
 from wikimem.errors import SymlinkRefused
 from wikimem.project import Registry
-from wikimem.wiki.pages import Page, write_pages
+from wikimem.wiki.pages import Page, remove_pages, write_pages
 
 
 def project_for(repo):
@@ -149,6 +149,26 @@ def test_the_page_gate_refuses_links_and_writes_the_rest(tmp_path):
     assert result.refused == ["deep/er/x.md", "folder/new.md", "folder/page.md", "linked.md"]
     assert sorted(p.name for p in outside.iterdir()) == ["page.md"]
     assert (outside / "page.md").read_text() == "theirs\n"
+
+
+@pytest.mark.parametrize("edited_too", [False, True])
+def test_the_page_gate_removes_nothing_through_a_link(tmp_path, edited_too):
+    """A machine page in a linked folder is not the wiki's to delete (nor is purge's copy)."""
+    wiki, outside = tmp_path / "wiki", tmp_path / "outside"
+    write_pages(outside, [Page("page.md", {"title": "p"}, "body"),
+                          Page("other.md", {"title": "o"}, "body")])
+    wiki.mkdir()
+    (wiki / "folder").symlink_to(outside)
+    (wiki / "deep").mkdir()
+    (wiki / "deep" / "er").symlink_to(outside)
+    (wiki / "linked.md").symlink_to(outside / "page.md")
+    write_pages(wiki, [Page("plain.md", {"title": "x"}, "body")])
+    result = remove_pages(wiki, ["folder/page.md", "deep/er/other.md", "linked.md", "plain.md"],
+                          edited_too=edited_too)
+    assert result.written == ["plain.md"]
+    assert result.refused == ["deep/er/other.md", "folder/page.md", "linked.md"]
+    assert sorted(p.name for p in outside.iterdir()) == ["other.md", "page.md"]
+    assert (wiki / "linked.md").is_symlink()
 
 
 # -- every writer into the home ----------------------------------------------------------------

@@ -292,13 +292,18 @@ def remove_pages(wiki_dir: Path, rels: Iterable[str], *, edited_too: bool = Fals
     """Delete pages the compiler no longer produces, never one a person edited.
 
     The other half of the gate: `written` lists the pages removed, `human_edited` those left
-    as they are (a person's text is theirs), `unchanged` those already gone. With
-    `edited_too` (purge: a person's copy of a purged session's page goes too) pages a person
-    edited are deleted as well.
+    as they are (a person's text is theirs), `unchanged` those already gone, `refused` those
+    that are a symbolic link or lie in a linked folder (what it leads to is not the wiki's).
+    With `edited_too` (purge: a person's copy of a purged session's page goes too) pages a
+    person edited are deleted as well.
     """
     result = WriteResult()
+    seen: dict[str, bool] = {}  # folder inside the wiki -> is a link
     for rel in sorted(set(rels)):
         target = wiki_dir / check_page_path(rel)
+        if linked_part(wiki_dir, rel, seen):
+            result.refused.append(rel)
+            continue
         if edited_too:
             try:
                 target.unlink()
