@@ -310,6 +310,13 @@ def test_rewrite_files_changes_only_what_changes(tmp_path):
     for outside in ("../x.md", "/etc/passwd", ".git/config"):
         with pytest.raises(WikimemError, match="not a file of the wiki"):
             pages.rewrite_files(wiki, [outside], drop)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "b.md").write_bytes(b"secret\n")
+    (wiki / "linked").symlink_to(outside)
+    (wiki / "b.md").symlink_to(outside / "b.md")
+    assert pages.rewrite_files(wiki, ["linked/b.md", "b.md"], drop) == []  # not through links
+    assert (outside / "b.md").read_bytes() == b"secret\n" and (wiki / "b.md").is_symlink()
 
 
 # --- the scans see what they are for ---------------------------------------------------------

@@ -334,13 +334,17 @@ def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes],
     bytes change is replaced atomically. Returns the paths changed, in the order given.
 
     For purge, which scrubs what a person wrote: any file (not only a page the compiler
-    makes, and whoever edited it). Paths are relative to the wiki, never into `.git`.
+    makes, and whoever edited it). Paths are relative to the wiki, never into `.git`; a file
+    that is a symbolic link or lies in a linked folder is left as it is.
     """
     changed = []
+    seen: dict[str, bool] = {}
     for rel in rels:
         parts = PurePosixPath(rel).parts
         if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or parts[0] == ".git":
             raise WikimemError(f"{rel!r} is not a file of the wiki's work tree.")
+        if linked_part(wiki_dir, rel, seen):
+            continue
         path = wiki_dir / rel
         data = path.read_bytes()
         new = change(data)
