@@ -37,7 +37,7 @@ def main() -> None:
 
     from whoosh.codec.whoosh3 import W3Codec
 
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
     from wikimem.compile import build as compile_module

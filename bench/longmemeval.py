@@ -54,7 +54,7 @@ def wikimem_ranking(question: dict, workdir: Path) -> list[str]:
     """Session ids ranked by wikimem for the question, best first."""
     os.environ["WIKIMEM_HOME"] = str(workdir / "home")
     os.environ["WIKIMEM_AUTO_COMPILE"] = "0"
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
     from wikimem.compile.build import compile_project

@@ -244,7 +244,7 @@ def memory_data(rng: random.Random, kind: str, n: int, decisions: list[str]) -> 
 
 def generate(project, sessions: int, seed: int = 11) -> dict:
     """Capture `sessions` sessions and 5% as many memory items into the project's raw log."""
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture import rawlog
     from wikimem.capture.event import Event
     from wikimem.capture.observation import format_ts, new_id
@@ -472,7 +472,7 @@ def measure(size: int, home: Path) -> dict:
     """Incremental compiles, searches and context reads, in a fresh process as each would run."""
     import whoosh.index  # noqa: F401 - imported up front: the timings are of the work itself
 
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
     from wikimem.compile.build import (
@@ -656,7 +656,7 @@ def capture_bench(home: Path, events: int) -> dict:
     writes; no batching). Also split: the first event of each session (which creates the
     session's two files) and all the others.
     """
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observe import capture, capture_many
     from wikimem.project import Registry
 

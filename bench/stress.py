@@ -374,7 +374,7 @@ def session_payloads(k: int, cwd: str) -> list[dict]:
 
 
 def feed(project, events: list[dict], start: datetime) -> None:
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
 

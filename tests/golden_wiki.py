@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import session_events
 
-from wikimem.agents import claude_code
+from wikimem.agents.claude_code import adapter as claude_code
 from wikimem.capture.observation import format_ts
 from wikimem.capture.observe import capture
 from wikimem.compile.build import compile_project

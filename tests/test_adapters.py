@@ -10,7 +10,10 @@ import pytest
 from conftest import FIXTURES, run_hook
 
 from wikimem import agents as adapters
-from wikimem.agents import codex, cursor, gemini
+from wikimem.agents import common
+from wikimem.agents.codex import adapter as codex
+from wikimem.agents.cursor import adapter as cursor
+from wikimem.agents.gemini import adapter as gemini
 from wikimem.capture import rawlog
 from wikimem.capture.observation import KINDS
 from wikimem.capture.observe import make_observation
@@ -56,8 +59,8 @@ def test_adapter_imports_only_stdlib_and_event(module):
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            if node.module == "wikimem.agents":  # the shared helpers
-                assert all(hasattr(adapters, a.name) for a in node.names)
+            if node.module == "wikimem.agents.common":  # the shared helpers
+                assert all(hasattr(common, a.name) for a in node.names)
             elif node.module == "wikimem.capture.event":
                 assert [a.name for a in node.names] == ["Event"]
             else:

@@ -18,9 +18,13 @@ from click.testing import CliRunner
 from conftest import FIXTURES, SHARED_DATA, fixture_payload
 
 import wikimem.cli.imports  # noqa: F401 - registers `wikimem import`
-from wikimem.agents import claude_code
+from wikimem.agents import hooklog
 from wikimem.agents.backfill import CAPTURED, OTHER_PROJECT, discover, import_sessions
-from wikimem.agents.importers import claude, codex, gemini, hooklog, parse_ts
+from wikimem.agents.claude_code import adapter as claude_code
+from wikimem.agents.claude_code import importer as claude
+from wikimem.agents.codex import importer as codex
+from wikimem.agents.gemini import importer as gemini
+from wikimem.agents.importers import parse_ts
 from wikimem.capture import rawlog
 from wikimem.capture.observation import KINDS
 from wikimem.capture.observe import MAX_LINE, capture, make_observation

@@ -11,7 +11,9 @@ import pytest
 from conftest import SHARED_DATA, run_hook
 from test_adapters import accounted
 
-from wikimem.agents import codex, cursor, gemini
+from wikimem.agents.codex import adapter as codex
+from wikimem.agents.cursor import adapter as cursor
+from wikimem.agents.gemini import adapter as gemini
 from wikimem.capture import rawlog
 from wikimem.capture.observation import KINDS
 from wikimem.capture.observe import MAX_LINE, make_observation

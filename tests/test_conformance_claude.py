@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, run_hook
 
-from wikimem.agents import claude_code
+from wikimem.agents.claude_code import adapter as claude_code
 from wikimem.capture import rawlog
 from wikimem.capture.observation import KINDS
 from wikimem.capture.observe import MAX_LINE, make_observation

@@ -22,7 +22,7 @@ import pytest
 from conftest import fixture_payload, run_hook
 
 from wikimem import hook
-from wikimem.agents import claude_code
+from wikimem.agents.claude_code import adapter as claude_code
 from wikimem.capture import rawlog
 from wikimem.capture.observation import format_ts
 from wikimem.capture.observe import capture

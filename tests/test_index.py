@@ -762,7 +762,7 @@ def test_compiler_pages_index_as_their_files(tmp_path: Path, monkeypatch):
     """A page indexed from the compiler's memory gives the document its file gives."""
     from conftest import session_events
 
-    from wikimem.agents import claude_code
+    from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
     from wikimem.compile import build as compile_module

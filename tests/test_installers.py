@@ -1,8 +1,8 @@
 """install-hooks / install-mcp / uninstall against real-looking settings files.
 
 The files in fixtures/settings/ are hand-written in each agent's documented format (see the
-sources in wikimem/installers.py), with other tools' hooks and servers in them: installing
-must add only wikimem's entries, and uninstalling must give the original bytes back.
+sources in wikimem/agents/<agent>/installer.py), with other tools' hooks and servers in them:
+installing must add only wikimem's entries, and uninstalling must give the original bytes back.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ import pytest
 from click.testing import CliRunner
 
 import wikimem.cli.install  # noqa: F401 - registers the commands on `cli`
-from wikimem.agents import installers
+from wikimem.agents import install_commands, installers
+from wikimem.agents.claude_code.installer import HOOKS as CLAUDE
+from wikimem.agents.codex.installer import CODEX_TRUST
+from wikimem.agents.codex.installer import HOOKS as CODEX
+from wikimem.agents.cursor.installer import HOOKS as CURSOR
+from wikimem.agents.gemini.installer import HOOKS as GEMINI
 from wikimem.cli import cli
 from wikimem.errors import WikimemError
 
@@ -89,9 +94,9 @@ def only_additions(before: str, after: str) -> None:
 # --- hook_command ------------------------------------------------------------------------
 
 def test_hook_command_is_plain_when_this_wikimem_is_on_path():
-    assert installers.hook_command("claude-code") == "wikimem hook claude-code"
-    assert installers.runs_this_wikimem("wikimem hook claude-code")
-    assert installers.mcp_argv() == ["wikimem", "mcp"]
+    assert install_commands.hook_command("claude-code") == "wikimem hook claude-code"
+    assert install_commands.runs_this_wikimem("wikimem hook claude-code")
+    assert install_commands.mcp_argv() == ["wikimem", "mcp"]
 
 
 def test_hook_command_falls_back_to_this_installation(monkeypatch, tmp_path):
@@ -99,20 +104,20 @@ def test_hook_command_falls_back_to_this_installation(monkeypatch, tmp_path):
     script = tmp_path / "venv" / "bin" / "wikimem"
     script.parent.mkdir(parents=True)
     script.write_text(f"#!{sys.executable}\n")
-    monkeypatch.setattr(installers, "_own_scripts", lambda: [script])
-    assert installers.hook_command("codex") == f"{script} hook codex"
-    monkeypatch.setattr(installers, "_own_scripts", lambda: [])
-    command = installers.hook_command("codex")
+    monkeypatch.setattr(install_commands, "_own_scripts", lambda: [script])
+    assert install_commands.hook_command("codex") == f"{script} hook codex"
+    monkeypatch.setattr(install_commands, "_own_scripts", lambda: [])
+    command = install_commands.hook_command("codex")
     assert command.endswith(" -m wikimem hook codex") and sys.executable in command
-    assert installers.runs_this_wikimem(command)
+    assert install_commands.runs_this_wikimem(command)
 
 
 def test_another_wikimem_on_path_is_not_this_one(tmp_path):
     other = tmp_path / "other" / "wikimem"
     other.parent.mkdir()
     other.write_text("#!/opt/elsewhere/bin/python3\n")
-    assert not installers.runs_this_wikimem(f"{other} hook claude-code")
-    assert not installers.runs_this_wikimem("echo wikimem hook claude-code")
+    assert not install_commands.runs_this_wikimem(f"{other} hook claude-code")
+    assert not install_commands.runs_this_wikimem("echo wikimem hook claude-code")
 
 
 # --- Claude Code -------------------------------------------------------------------------
@@ -152,7 +157,7 @@ def test_claude_apply_twice_then_uninstall_restores_the_file(home):
     for key in ("$schema", "permissions", "env", "statusLine", "includeCoAuthoredBy", "model"):
         assert data[key] == before[key]
     assert list(data) == list(before)  # key order kept
-    for event in installers.CLAUDE.events:
+    for event in CLAUDE.events:
         [handler] = wikimem_handlers(data, event)
         assert handler == {"type": "command", "command": "wikimem hook claude-code",
                            "timeout": 30}
@@ -194,7 +199,7 @@ def test_claude_project_scope_creates_the_file(repo):
     assert "Backup" not in result.output
     assert "is usually committed" in result.output
     data = json.loads(path.read_text())
-    assert list(data) == ["hooks"] and list(data["hooks"]) == list(installers.CLAUDE.events)
+    assert list(data) == ["hooks"] and list(data["hooks"]) == list(CLAUDE.events)
     assert path.read_text().endswith("}\n")
     assert backups(path) == []
 
@@ -355,10 +360,10 @@ def test_codex_hooks_in_hooks_json_with_the_trust_note(home):
     put("codex_config.toml", home / ".codex" / "config.toml")
     result = wm("install-hooks", "--agent", "codex", "--apply")
     assert result.output.splitlines()[0] == f"Installed wikimem hooks for Codex in {path}."
-    assert f"Note: {installers.CODEX_TRUST}" in result.output
+    assert f"Note: {CODEX_TRUST}" in result.output
     assert '"Hooks need review"' in result.output and "/hooks" in result.output
     data = json.loads(path.read_text())
-    for event in installers.CODEX.events:
+    for event in CODEX.events:
         [handler] = wikimem_handlers(data, event)
         assert handler["command"] == "wikimem hook codex"
     assert wikimem_handlers(data, "SessionEnd")[0]["timeout"] == 3
@@ -482,7 +487,7 @@ def test_gemini_hooks_and_mcp(home):
     assert data["hooks"]["BeforeTool"][1] == {"matcher": "*", "hooks": [
         {"name": "wikimem", "type": "command", "command": "wikimem hook gemini",
          "timeout": 30000}]}
-    for event in installers.GEMINI.events:
+    for event in GEMINI.events:
         assert len(wikimem_handlers(data, event)) == 1
     only_additions(original.decode(), path.read_text())
     assert "hooks system on" in result.output
@@ -517,7 +522,7 @@ def test_cursor_hooks_and_mcp(home):
     assert data["hooks"]["stop"] == [{"command": "./hooks/audit.sh", "loop_limit": 5},
                                      {"command": "wikimem hook cursor"}]
     assert data["hooks"]["beforeShellExecution"] == [{"command": "./hooks/block-git.sh"}]
-    for event in installers.CURSOR.events:
+    for event in CURSOR.events:
         assert len(wikimem_handlers(data, event, flat=True)) == 1
     assert wm("install-hooks", "--agent", "cursor", "--apply").output.startswith(
         "Already installed: wikimem hooks for Cursor")
@@ -552,7 +557,7 @@ def test_cursor_warns_about_claude_hooks_run_twice(home):
 def test_status_before_and_after(home):
     st = installers.status("claude-code", "user")
     assert st["installed"] is False and st["exists"] is False
-    assert st["missing_events"] == list(installers.CLAUDE.events)
+    assert st["missing_events"] == list(CLAUDE.events)
     assert st["mcp"]["installed"] is False
     put("claude_settings.json", home / ".claude" / "settings.json")
     installers.apply(installers.plan("claude-code", "user"))
@@ -560,7 +565,7 @@ def test_status_before_and_after(home):
     st = installers.status("claude-code", "user")
     assert st["installed"] and st["complete"] and st["points_at_this_wikimem"]
     assert st["command"] == "wikimem hook claude-code" and st["missing_events"] == []
-    assert st["covered_events"] == list(installers.CLAUDE.events)
+    assert st["covered_events"] == list(CLAUDE.events)
     assert st["mcp"]["installed"] and st["mcp"]["points_at_this_wikimem"]
 
 

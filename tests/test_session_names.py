@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.agents import claude_code
+from wikimem.agents.claude_code import adapter as claude_code
 from wikimem.capture.observation import format_ts
 from wikimem.capture.observe import capture
 from wikimem.compile.build import compile_project

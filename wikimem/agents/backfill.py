@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wikimem.agents import ADAPTERS, importers
-from wikimem.agents.importers import TRANSCRIPT_AGENTS, Imported, hooklog
+from wikimem import agents
+from wikimem.agents import hooklog
+from wikimem.agents.importers import Imported
 from wikimem.capture import privacy, rawlog
 from wikimem.capture.event import Event
 from wikimem.capture.observe import make_observation
@@ -77,21 +78,35 @@ class ImportReport:
         }
 
 
+HOOK_LOGS = ("hooks", "hooklog")  # what `agent` may be to mean logs of hook payloads
+
+
+def transcript_agents() -> list[str]:
+    """The agents with a transcript importer: wikimem finds their past sessions itself."""
+    return [name for name in agents.NAMES if agents.agent(name).has_importer]
+
+
+def finds_transcripts(agent: str) -> bool:
+    """Whether `wikimem import --agent AGENT` with no paths has somewhere to look."""
+    return agent not in HOOK_LOGS and agents.canonical(agent) in transcript_agents()
+
+
 def importer_choices() -> list[str]:
     """What `--agent` accepts: the transcript formats, `hooks`, and any other adapter."""
-    return [*TRANSCRIPT_AGENTS, "hooks", *sorted(set(ADAPTERS) - set(TRANSCRIPT_AGENTS))]
+    transcripts = transcript_agents()
+    return [*transcripts, "hooks", *sorted(set(agents.NAMES) - set(transcripts))]
 
 
 def _importers_for(agent: str | None) -> list:
     if agent is None:
-        return [importers.get(a) for a in TRANSCRIPT_AGENTS] + [hooklog]
-    name = importers.ALIASES.get(agent, agent)
-    if name == "hooks":
+        return [agents.agent(a).importer for a in transcript_agents()] + [hooklog]
+    if agent in HOOK_LOGS:
         return [hooklog]
-    if name in TRANSCRIPT_AGENTS:
-        return [importers.get(name), hooklog.for_agent(name)]
-    if name in ADAPTERS:
-        return [hooklog.for_agent(name)]  # an agent with hooks but no transcript importer
+    name = agents.canonical(agent)
+    if name in agents.AGENTS:
+        importer = agents.agent(name).importer
+        # An agent with hooks but no transcript importer: only logs of its hook payloads.
+        return ([importer] if importer else []) + [hooklog.for_agent(name)]
     raise WikimemError(
         f"Unknown agent {agent!r}; choose one of: {', '.join(importer_choices())}."
     )
@@ -335,8 +350,12 @@ def _size(path: Path) -> int:
 
 def describe_default_locations(agent: str | None = None) -> str:
     """Where `wikimem import` looks when given no paths, for messages."""
-    names = {"claude-code": "~/.claude/projects", "codex": "~/.codex/sessions",
-             "gemini": "~/.gemini/tmp/*/chats"}
-    wanted = [importers.ALIASES.get(agent, agent)] if agent else list(names)
-    return ", ".join(names[a] for a in wanted if a in names) or "(none for this agent)"
+    transcripts = transcript_agents()
+    if agent is None:
+        wanted = transcripts
+    else:
+        wanted = [name for name in [agents.canonical(agent)]
+                  if agent not in HOOK_LOGS and name in transcripts]
+    return (", ".join(agents.agent(name).importer.LOCATION for name in wanted)
+            or "(none for this agent)")
 

@@ -44,10 +44,14 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
     rollouts, Gemini chats, or JSONL logs of hook payloads. Importing again adds nothing
     new; secrets are redacted as in live capture. Then compiles the projects that changed.
     """
-    from wikimem.agents.backfill import describe_default_locations, discover, import_sessions
+    from wikimem.agents.backfill import (
+        describe_default_locations,
+        discover,
+        finds_transcripts,
+        import_sessions,
+    )
 
-    if not paths and agent is not None and agent not in ("claude-code", "claude", "codex",
-                                                            "gemini"):
+    if not paths and agent is not None and not finds_transcripts(agent):
         raise click.UsageError(f"{agent} keeps no transcripts wikimem can find by itself; "
                                "name the hook log files to import.")
     sources = discover(agent, paths)

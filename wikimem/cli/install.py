@@ -2,15 +2,15 @@
 
 Each shows what it would change in the agent's settings file (a unified diff and what the
 user must do next); `--apply` writes it, after a timestamped backup. See wikimem.agents.installers.
+No agent is named here: the choices and what each agent can install come from wikimem.agents.
 """
 
 from __future__ import annotations
 
 import click
 
+from wikimem.agents import NAMES as AGENTS
 from wikimem.cli import cli, echo_json, json_option
-
-AGENTS = ("claude-code", "codex", "gemini", "cursor")
 
 agent_option = click.option("--agent", required=True, type=click.Choice(AGENTS),
                             help="The coding agent whose settings to change.")
@@ -27,9 +27,9 @@ NOUNS = {"hooks": "wikimem hooks", "mcp": "the wikimem MCP server",
 
 def message(plan, applied: bool) -> str:
     """The one-line summary of a plan, before or after it was applied."""
-    from wikimem.agents.installers import LABELS
+    from wikimem.agents.installers import label as agent_label
 
-    noun, label, path = NOUNS[plan.kind], LABELS[plan.agent], plan.path
+    noun, label, path = NOUNS[plan.kind], agent_label(plan.agent), plan.path
     if plan.action == "install":
         if not plan.changed:
             return f"Already installed: {noun} for {label} in {path}; nothing to do."
@@ -65,6 +65,16 @@ def run(agent: str, scope: str, apply_: bool, json_: bool, **kinds) -> None:
         click.echo("Nothing was changed; run again with --apply to write it.")
 
 
+def _check_notify(agent: str) -> None:
+    """--legacy-notify only for the agents that have one (Codex)."""
+    from wikimem.agents.installers import agents_with
+
+    having = agents_with("notify")
+    if agent not in having:
+        raise click.UsageError(
+            f"--legacy-notify is for {' or '.join(f'--agent {a}' for a in having)} only.")
+
+
 @cli.command("install-hooks")
 @agent_option
 @scope_option
@@ -81,8 +91,8 @@ def install_hooks(agent: str, scope: str, legacy_notify: bool, apply_: bool,
     a backup). Other settings and other tools' hooks are kept; running it again changes
     nothing.
     """
-    if legacy_notify and agent != "codex":
-        raise click.UsageError("--legacy-notify is for --agent codex only.")
+    if legacy_notify:
+        _check_notify(agent)
     run(agent, scope, apply_, json_, notify=legacy_notify)
 
 
@@ -116,6 +126,6 @@ def uninstall(agent: str, scope: str, mcp: bool, legacy_notify: bool, apply_: bo
     """
     if mcp and legacy_notify:
         raise click.UsageError("Choose --mcp or --legacy-notify, not both.")
-    if legacy_notify and agent != "codex":
-        raise click.UsageError("--legacy-notify is for --agent codex only.")
+    if legacy_notify:
+        _check_notify(agent)
     run(agent, scope, apply_, json_, mcp=mcp, notify=legacy_notify, uninstall=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.agents import (
+from wikimem.agents.common import (
     SUBAGENT_KINDS,
     add_tool_facts,
     event,
@@ -219,3 +219,8 @@ def session_start_output(context: str) -> str:
     .cursor/hooks/session-init.mjs.
     """
     return json.dumps({"additional_context": context}, ensure_ascii=False)
+
+
+def recognizes(payload: dict) -> bool:
+    """Whether a logged hook payload is recognisably Cursor's: a conversation, not a session."""
+    return "conversation_id" in payload or "cursor_version" in payload

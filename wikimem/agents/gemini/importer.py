@@ -42,6 +42,7 @@ from wikimem.agents.importers import (
 from wikimem.capture.event import Event
 
 AGENT = "gemini"
+LOCATION = "~/.gemini/tmp/*/chats"  # where default_paths() looks, for messages
 
 # Files only: folders a listing or search looked in are not "files read".
 READS = {"read_file": ("absolute_path", "file_path", "path")}

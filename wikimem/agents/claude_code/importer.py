@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from wikimem.agents import claude_code
+from wikimem.agents.claude_code import adapter
 from wikimem.agents.importers import (
     Clock,
     Imported,
@@ -44,6 +44,7 @@ from wikimem.agents.importers import (
 from wikimem.capture.event import Event
 
 AGENT = "claude-code"
+LOCATION = "~/.claude/projects"  # where default_paths() looks, for messages
 
 RECORD_TYPES = {
     "user", "assistant", "system", "summary", "file-history-snapshot", "attachment",
@@ -51,7 +52,7 @@ RECORD_TYPES = {
     "custom-title", "pr-link", "agent-name",
 }
 # Tools whose result is file contents: not memory (the input says what changed).
-NO_OUTPUT = {"Read", "NotebookRead", *claude_code.CHANGING_TOOLS}
+NO_OUTPUT = {"Read", "NotebookRead", *adapter.CHANGING_TOOLS}
 _COMMAND_NAME = re.compile(r"<command-name>\s*(.*?)\s*</command-name>", re.S)
 _COMMAND_ARGS = re.compile(r"<command-args>\s*(.*?)\s*</command-args>", re.S)
 # User "messages" Claude Code writes itself: echoes of local commands, notices, reminders.
@@ -336,7 +337,7 @@ def _hook_event(name: str, session: str, cwd: str, tool: str, tool_input, use_id
     if use_id:
         payload["tool_use_id"] = use_id
     payload.update(extra)
-    event = claude_code.normalize(payload)
+    event = adapter.normalize(payload)
     event.uid = event.uid or f"{name}:{where}"
     return event
 

@@ -3,8 +3,10 @@
 People who ran their own logging hooks before wikimem have files of the very payloads
 `wikimem hook <agent>` reads on stdin. Each payload goes through the agent's adapter
 (`wikimem.agents.get(agent).normalize`), exactly as if the hook had run; the agent is the
-one asked for, else guessed from the payloads (Gemini's event names, Codex's `turn_id`,
-Cursor's `conversation_id`), and Claude Code's when that adapter is not installed.
+one asked for, else the one whose adapter recognises most of the payloads as its own
+(`recognizes`: Gemini's event names, Codex's `turn_id`, Cursor's `conversation_id`), else
+agents.DEFAULT (Claude Code, whose schema the others follow), which is also used when the
+adapter asked for is not installed.
 
 Timestamps: the payload's own (`timestamp`, `logged_at`, `ts`, `time`), else the previous
 line's, else the file's modification time. uids: the adapter's (a tool_use_id: the same key
@@ -23,15 +25,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wikimem.agents import get as get_adapter
+from wikimem import agents
 from wikimem.agents.importers import Clock, Imported, head_records, iter_jsonl, load_json
 from wikimem.capture.observation import format_ts
 from wikimem.errors import WikimemError
 
 AGENT = "hooks"
-DEFAULT_ADAPTER = "claude-code"
-GEMINI_EVENTS = {"BeforeAgent", "AfterAgent", "BeforeTool", "AfterTool", "BeforeModel",
-                 "AfterModel", "BeforeToolSelection"}
 _TS_KEYS = ("timestamp", "logged_at", "ts", "time")
 
 
@@ -47,23 +46,20 @@ def sniff(path: Path) -> bool:
 
 
 def guess_agent(payloads: list[dict]) -> str:
-    """Which agent's hooks wrote these payloads, from the event names and keys."""
-    names = {p.get("hook_event_name") for p in payloads}
-    if names & GEMINI_EVENTS:
-        return "gemini"
-    if any("conversation_id" in p or "cursor_version" in p for p in payloads):
-        return "cursor"
-    if any("turn_id" in p for p in payloads):
-        return "codex"
-    return DEFAULT_ADAPTER
+    """Which agent's hooks wrote these payloads: the one whose adapter recognises the most of
+    them as its own (the first registered, on a tie), else agents.DEFAULT."""
+    votes = {name: sum(1 for p in payloads if agents.get(name).recognizes(p))
+             for name in agents.NAMES}
+    best = max(agents.NAMES, key=lambda name: votes[name])
+    return best if votes[best] else agents.DEFAULT
 
 
 def adapter_for(agent: str):
-    """The adapter module for an agent, falling back to Claude Code's when not installed."""
+    """The adapter module for an agent, falling back to agents.DEFAULT's when not installed."""
     try:
-        return get_adapter(agent)
+        return agents.get(agent)
     except (WikimemError, ImportError):
-        return get_adapter(DEFAULT_ADAPTER)
+        return agents.get(agents.DEFAULT)
 
 
 def read(path: Path, stats: Counter | None = None, agent: str | None = None
@@ -74,7 +70,7 @@ def read(path: Path, stats: Counter | None = None, agent: str | None = None
     if not payloads:
         return
     adapter = adapter_for(agent or guess_agent([p for _, p in payloads[:50]]))
-    name = getattr(adapter, "AGENT", DEFAULT_ADAPTER)
+    name = getattr(adapter, "AGENT", agents.DEFAULT)
     try:
         mtime = format_ts(datetime.fromtimestamp(os.stat(path).st_mtime, UTC))
     except OSError:

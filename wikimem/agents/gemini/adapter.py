@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.agents import (
+from wikimem.agents.common import (
     HOOK_CONSUMED,
     add_tool_facts,
     additional_context,
@@ -39,6 +39,9 @@ KINDS = {
     "SessionEnd": "session_end",
     # BeforeModel, AfterModel (every streamed chunk) and BeforeToolSelection become `other`.
 }
+# Event names no other agent's hooks use.
+_OWN_EVENTS = {"BeforeAgent", "AfterAgent", "BeforeTool", "AfterTool", "BeforeModel",
+               "AfterModel", "BeforeToolSelection"}
 
 _PLAIN = {
     "prompt": "prompt",
@@ -155,3 +158,9 @@ def session_start_output(context: str) -> str:
     additionalContext}`). Gemini escapes `<` and `>` in the context it injects.
     """
     return additional_context(context)
+
+
+def recognizes(payload: dict) -> bool:
+    """Whether a logged hook payload is recognisably Gemini CLI's: by its event name."""
+    name = payload.get("hook_event_name")
+    return isinstance(name, str) and name in _OWN_EVENTS

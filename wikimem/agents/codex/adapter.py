@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.agents import (
+from wikimem.agents.common import (
     HOOK_CONSUMED,
     HOOK_KINDS,
     HOOK_PLAIN,
@@ -215,3 +215,8 @@ def session_start_output(context: str) -> str:
     text becomes context, and text that looks like JSON but does not parse fails the hook.
     """
     return additional_context(context)
+
+
+def recognizes(payload: dict) -> bool:
+    """Whether a logged hook payload is recognisably Codex's: its hooks name the turn."""
+    return "turn_id" in payload

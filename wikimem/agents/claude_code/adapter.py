@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from wikimem.agents import (
+from wikimem.agents.common import (
     HOOK_CONSUMED,
     HOOK_KINDS,
     HOOK_PLAIN,
@@ -106,3 +106,10 @@ def _tool_result(tool: str, response, data: dict) -> None:
 def session_start_output(context: str) -> str:
     """What Claude Code reads from a SessionStart hook's stdout."""
     return additional_context(context)
+
+
+def recognizes(payload: dict) -> bool:
+    """Whether a logged hook payload is recognisably Claude Code's: never, since its schema
+    is the one the others follow; a log no other agent claims is read as Claude Code's
+    (agents.DEFAULT)."""
+    return False

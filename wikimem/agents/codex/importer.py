@@ -39,6 +39,7 @@ from wikimem.agents.importers import Clock, Imported, head_records, iter_jsonl, 
 from wikimem.capture.event import Event
 
 AGENT = "codex"
+LOCATION = "~/.codex/sessions"  # where default_paths() looks, for messages
 
 _UUID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl?$")
 _EXIT = re.compile(r"(?:^|\n)(?:Exit code:|Process exited with code)\s*(-?\d+)")

@@ -1,14 +1,17 @@
-"""Importers: past sessions recorded by the agents themselves -> Events (stdlib only).
+"""What the transcript importers share: past sessions the agents recorded -> Events (stdlib).
 
-`wikimem import` backfills the raw log from transcripts the agents keep on disk. Each module
-here reads one format and exposes the same small interface:
+`wikimem import` backfills the raw log from transcripts the agents keep on disk. An agent
+that keeps them has an importer, agents/<agent>/importer.py, which reads its format and
+provides (protocol.Importer):
 
     AGENT                  the agent name its observations get ("claude-code", ...)
-    default_paths()        where that agent keeps its transcripts (honours $HOME)
+    LOCATION               where it keeps its transcripts, for messages ("~/.claude/projects")
+    default_paths()        the transcripts there (honours $HOME)
     sniff(path) -> bool    whether a file is in this format (from its first records)
     read(path, stats)      Imported items, in file order; `stats` (a Counter) receives the
                            number of records skipped, by record type
 
+agents/hooklog.py reads logs of hook payloads the same way, through the agents' adapters.
 Records become the same Event kinds and data keys hook payloads become, so the compiler needs
 no special case. Every Event carries a `uid` built from the record's own id (a transcript
 uuid, a call id, a message id, else a line number), so the idempotency key is stable and
@@ -18,7 +21,6 @@ other versions and a truncated last line are skipped and counted, never fatal.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -26,21 +28,10 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import NamedTuple
 
 from wikimem.capture.event import Event
 from wikimem.capture.observation import format_ts
-from wikimem.errors import WikimemError
-
-IMPORTERS = {
-    "claude-code": "wikimem.agents.importers.claude",
-    "codex": "wikimem.agents.importers.codex",
-    "gemini": "wikimem.agents.importers.gemini",
-    "hooks": "wikimem.agents.importers.hooklog",
-}
-ALIASES = {"claude": "claude-code", "hooklog": "hooks"}
-TRANSCRIPT_AGENTS = ("claude-code", "codex", "gemini")
 
 SNIFF_BYTES = 256 * 1024
 SNIFF_RECORDS = 25
@@ -53,20 +44,6 @@ class Imported(NamedTuple):
     ts: str  # the record's own timestamp, 2026-11-21T06:43:25.123Z
     source: str  # the record the event (and its uid) came from: "<file name>:<line>"
     agent: str | None = None  # overrides the importer's AGENT (hook logs name their adapter)
-
-
-def get(name: str) -> ModuleType:
-    """The importer module for an agent name (or `hooks` for hook payload logs)."""
-    key = ALIASES.get(name, name)
-    if key not in IMPORTERS:
-        raise WikimemError(
-            f"Unknown agent {name!r} for import; choose one of: {', '.join(IMPORTERS)}."
-        )
-    return importlib.import_module(IMPORTERS[key])
-
-
-def all_importers() -> list[ModuleType]:
-    return [get(name) for name in IMPORTERS]
 
 
 def user_home() -> Path:

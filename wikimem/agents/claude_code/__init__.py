@@ -1,0 +1,1 @@
+"""Claude Code: its hook adapter, its installer and its transcript importer."""

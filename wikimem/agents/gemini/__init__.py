@@ -1,0 +1,1 @@
+"""Gemini CLI: its hook adapter, its installer and its chat importer."""
