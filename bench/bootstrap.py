@@ -193,8 +193,8 @@ def child(repo: str) -> None:
     """Run the bootstrap in this process (a fresh WIKIMEM_HOME) and print JSON."""
     from wikimem.compile.build import compile_project
     from wikimem.project import Registry
-    from wikimem.repo.bootstrap import record
     from wikimem.repo.collect import collect
+    from wikimem.repo.record import record
 
     times = {}
     start = time.perf_counter()

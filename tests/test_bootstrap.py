@@ -13,15 +13,12 @@ from click.testing import CliRunner
 from wikimem.cli import cli
 from wikimem.compile.build import compile_project, load_memory
 from wikimem.project import Registry
-from wikimem.repo.bootstrap import (
-    LOG_NAME,
-    _clean_remote,
-    adr_status,
-    bootstrap_observations,
-    fold_log,
-    parse_conventional,
-)
-from wikimem.repo.collect import adr_facts, glob_regex, parse_record, rule_facts
+from wikimem.repo.collect import parse_record
+from wikimem.repo.decisions import adr_status
+from wikimem.repo.extract import adr_facts, rule_facts
+from wikimem.repo.fold import fold_log, parse_conventional
+from wikimem.repo.patterns import glob_regex
+from wikimem.repo.record import LOG_NAME, _clean_remote, bootstrap_observations
 from wikimem.wiki.markdown import parse, resolve_links
 from wikimem.wiki.pages import read_page, wiki_pages
 
@@ -676,7 +673,7 @@ def test_remote_web_address_never_keeps_credentials():
 def test_context_keeps_the_project_line_and_shortens_rules_first():
     from wikimem.compile.context import build_context
     from wikimem.memory import Item
-    from wikimem.repo.bootstrap import BootstrapMemoryState
+    from wikimem.repo.decisions import BootstrapMemoryState
 
     decision = Item(id="ADR-0002", kind="decision", page="decisions/ADR-0002-x.md",
                     title="Use PostgreSQL", status="active", created="2024-01-01T00:00:00Z",

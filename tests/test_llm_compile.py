@@ -12,7 +12,7 @@ from test_llm import FakeClient
 from wikimem.compile.build import compile_project
 from wikimem.compile.llm import LLMSettings, improve_overview
 from wikimem.project import Registry
-from wikimem.repo.bootstrap import facts_for_llm
+from wikimem.repo.summary import facts_for_llm
 from wikimem.wiki.pages import read_page, wiki_pages
 
 ON = LLMSettings(enabled=True)

@@ -1,4 +1,4 @@
-"""`wikimem bootstrap`: seed a project's wiki from its repository (see wikimem.repo.bootstrap)."""
+"""`wikimem bootstrap`: seed a project's wiki from its repository (see the wikimem.repo package)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     again records only what changed; pages a person edited are kept.
     """
     from wikimem.errors import ProjectNotFound
-    from wikimem.repo.bootstrap import preview, record
     from wikimem.repo.collect import collect
+    from wikimem.repo.record import record
 
     started = time.monotonic()
     interactive = sys.stderr.isatty()
@@ -59,8 +59,10 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
         click.echo("", err=True)
 
     if dry_run:
-        report, would = preview(project, collected, progress,
-                                budget=compile_settings()["budget"])
+        from wikimem.compile.preview import bootstrap_preview
+
+        report, would = bootstrap_preview(project, collected, progress,
+                                          budget=compile_settings()["budget"])
         if interactive:
             click.echo("", err=True)
         if json_:
@@ -91,7 +93,7 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     llm_report = None
     if settings["llm"].enabled:
         from wikimem.compile import llm
-        from wikimem.repo.bootstrap import facts_for_llm
+        from wikimem.repo.summary import facts_for_llm
 
         facts = facts_for_llm(project)
         if facts:

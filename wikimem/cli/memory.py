@@ -154,7 +154,7 @@ def accept(ctx, page, agent, json_) -> None:
     if path not in candidates:
         # bootstrap: a proposed decision derived from the repository (a decision-stating
         # commit or a proposed ADR) is accepted on its page, keeping its sources.
-        from wikimem.repo.bootstrap import candidate_for
+        from wikimem.repo.decisions import candidate_for
 
         found = candidate_for(project, path)
         if found is None:

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -53,7 +54,9 @@ from wikimem.project import (
     open_private,
     write_atomic,
 )
-from wikimem.repo import bootstrap as repo_bootstrap
+from wikimem.repo import decisions as repo_decisions
+from wikimem.repo import pages as repo_pages
+from wikimem.repo import record as repo_record
 from wikimem.wiki import gitrepo
 from wikimem.wiki.markdown import WIKILINK_PATTERN, _is_attachment, link_key, parse
 from wikimem.wiki.pages import (
@@ -477,10 +480,10 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     pages += topic_pages(consolidated.topics, stems)
     # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
     # it has new observations (or on a rebuild).
-    bootstrap_new = affected.get(repo_bootstrap.LOG_NAME)
+    bootstrap_new = affected.get(repo_record.LOG_NAME)
     if rebuild or bootstrap_new or affected.get(llm_module.LOG_NAME):
-        pages += repo_bootstrap.pages(project)
-    pages.append(index_page(project.name, records, memory, repo_bootstrap.index_links(project)))
+        pages += repo_pages.pages(project, partial(llm_module.recorded_overview, project))
+    pages.append(index_page(project.name, records, memory, repo_pages.index_links(project)))
     block = build_context(project.name, records[:-1] + [full(r) for r in records[-1:]],
                           state=memory, budget=budget)
     pages.append(context_page(block, budget, records))
@@ -519,7 +522,7 @@ def _compile_locked(project, *, rebuild, budget, progress, expiry, llm, client
     if result.written or result.removed or leftovers:
         faults.point("before-commit")
         message = _message(records, memory, result, rebuild,
-                           repo_bootstrap.commit_subject(bootstrap_new))
+                           repo_pages.commit_subject(bootstrap_new))
         result.commit = _commit_leftovers(repo, project.wiki_dir, leftovers, result.written,
                                           result.removed, message)
         faults.point("after-commit")
@@ -643,7 +646,7 @@ def _old_successors(catalog: dict[str, dict], before: dict[str, dict | None],
 
 def _system_log(name: str) -> bool:
     """Raw logs wikimem itself writes (structured memory, bootstrap, LLM): not sessions."""
-    return is_memory_log(name) or repo_bootstrap.is_bootstrap_log(name) or \
+    return is_memory_log(name) or repo_record.is_bootstrap_log(name) or \
         name == llm_module.LOG_NAME
 
 
@@ -652,7 +655,7 @@ def _memory(project: Project, state: State) -> MemoryState:
     candidates = [c for _, d in sorted(state.catalog.items()) for c in d.get("candidates", [])]
     # bootstrap: decisions from the repository (ADRs, decision-stating commits) are folded
     # in before the memory log's own observations, so accept/forget apply to them too.
-    return repo_bootstrap.memory_state(project, memory_observations(project), candidates)
+    return repo_decisions.memory_state(project, memory_observations(project), candidates)
 
 
 def _structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str],

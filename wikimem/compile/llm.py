@@ -435,6 +435,15 @@ def input_hash_of(facts: str) -> str:
     return overview_request(facts).input_hash
 
 
+def recorded_overview(project: Project, facts: str) -> dict | None:
+    """The recorded overview ({input_hash, text, model}) if it was written from exactly
+    `facts`, else None: what `repo.pages` shows under "In brief"."""
+    found = fold(llm_observations(project)).bootstrap.get("overview")
+    if found and found.get("text") and found.get("input_hash") == input_hash_of(facts):
+        return found
+    return None
+
+
 def improve_overview(project: Project, facts: str, settings: LLMSettings, *,
                      client: Client | None = None, dry_run: bool = False,
                      now: datetime | None = None) -> Report:
