@@ -67,7 +67,7 @@ def _writes(call: ast.Call) -> list[ast.expr]:
         return list(call.args)
     elif owner == "shutil" and name in _SHUTIL_WRITES:
         return list(call.args)
-    elif name == "write_atomic":
+    elif "atomic" in name:  # write_atomic, and whatever replaces it
         return call.args[:1]
     elif isinstance(f, ast.Attribute) and name in _PATH_WRITES:
         return [f.value]
@@ -93,9 +93,11 @@ class _Scope:
             for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
                 if a.annotation is not None and _RAWISH.search(ast.unparse(a.annotation)):
                     self.tainted.add(a.arg)
-        bindings = []
+        bindings, self.calls = [], []
         for sub in _walk_scope(node):
-            if isinstance(sub, ast.Assign):
+            if isinstance(sub, ast.Call):
+                self.calls.append(sub)
+            elif isinstance(sub, ast.Assign):
                 bindings += [(t, sub.value) for t in sub.targets]
             elif isinstance(sub, ast.AnnAssign | ast.AugAssign | ast.NamedExpr) and sub.value:
                 bindings.append((sub.target, sub.value))
@@ -103,20 +105,23 @@ class _Scope:
                 bindings.append((sub.target, sub.iter))
             elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
                 bindings.append((sub.optional_vars, sub.context_expr))
+        # (target names, whether the value names a raw path itself, the names the value uses)
+        flows = [({n.id for n in ast.walk(t) if isinstance(n, ast.Name)},
+                  bool(_RAWISH.search(ast.unparse(v))), _names(v)) for t, v in bindings]
         changed = True
         while changed:
             changed = False
-            for target, value in bindings:
-                if self.rawish(value):
-                    for n in ast.walk(target):
-                        if isinstance(n, ast.Name) and n.id not in self.tainted:
-                            self.tainted.add(n.id)
-                            changed = True
+            for targets, rawish, uses in flows:
+                if (rawish or uses & self.tainted) and not targets <= self.tainted:
+                    self.tainted |= targets
+                    changed = True
 
     def rawish(self, expr: ast.expr) -> bool:
-        if _RAWISH.search(ast.unparse(expr)):
-            return True
-        return any(isinstance(n, ast.Name) and n.id in self.tainted for n in ast.walk(expr))
+        return bool(_RAWISH.search(ast.unparse(expr)) or _names(expr) & self.tainted)
+
+
+def _names(expr: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
 
 
 def _walk_scope(node: ast.AST):
@@ -147,11 +152,11 @@ def raw_log_writers(tree: ast.Module, rel: str) -> list[str]:
                 and ast.unparse(node.value) in rawlog_names):
             found.append(f"{rel}:{node.lineno}: uses {ast.unparse(node)}")
     scopes = [tree, *(n for n in ast.walk(tree)
-                      if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
+                      if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))]
     for node in scopes:
         scope = _Scope(node)
-        for call in _walk_scope(node):
-            if isinstance(call, ast.Call) and any(scope.rawish(p) for p in _writes(call)):
+        for call in scope.calls:
+            if any(scope.rawish(p) for p in _writes(call)):
                 found.append(f"{rel}:{call.lineno}: {ast.unparse(call)[:80]}")
     return found
 
@@ -171,6 +176,7 @@ def test_only_rawlog_writes_the_raw_log():
     "        base.with_suffix(s).unlink()\n",
     "def f(project):\n    with open(project.raw_dir / name, 'ab') as f:\n        f.write(b'')\n",
     "def f(project):\n    write_atomic(project.file('raw') / 'a', b'')\n",
+    "f = lambda p: fsio.atomic_write(p.raw_dir / 's.jsonl', b'')\n",
     "def f(raw_dir):\n    os.replace(tmp, os.path.join(raw_dir, 's.jsonl'))\n",
     "def f(raw_dir):\n    fd = os.open(raw_dir / 's.keys', FLAGS)\n",
     "from wikimem.capture.rawlog import _write_all\n",

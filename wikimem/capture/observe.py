@@ -177,7 +177,7 @@ def _target(event: Event, project: Project | None, registry: Registry | None):
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
     raw_dir = _raw_dirs.get(project.folder)
     if raw_dir is None:
-        # Once per process (importers capture thousands of events): a folder removed while
+        # Once per process (a `capture_many` batch may hold thousands): a folder removed while
         # it runs comes back with the next append (raw/) or compile (the others). Only the
         # raw folder must be real here: a linked `wiki/` is the compiler's to refuse.
         project.ensure_dirs("raw")
