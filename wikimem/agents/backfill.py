@@ -2,10 +2,11 @@
 
 `discover()` finds transcript files (the agents' default folders, or the paths named) and
 the importer that reads each. `import_sessions()` reads them, decides each session's project
-from its working directory, and appends observations through `make_observation` (redaction,
-caps) and `rawlog` — the path a live hook event takes — so the compiler treats imported and
-captured sessions alike. Every imported observation carries `data.imported_from` (the file
-name); idempotency keys come from the records' own ids, so importing again stores nothing new.
+from its working directory, makes observations through `make_observation` (redaction and
+caps, as for a live hook event) and appends each session's in one batch (`SessionLog.append_many`,
+under the idempotency rules of a live append), so the compiler treats imported and captured
+sessions alike. Every imported observation carries `data.imported_from` (the file name);
+idempotency keys come from the records' own ids, so importing again stores nothing new.
 
 A session whose raw log exists but was written by hooks (an observation without
 `imported_from`) is skipped unless `include_captured`: hook payloads carry no record ids, so
@@ -263,7 +264,6 @@ class _Run:
         if not observations:
             return
         target.ensure_dirs()
-        added = 0
         with rawlog.transaction(target.raw_dir, observations[0].session) as log:
             existing = log.read()
             if (existing and not self.include_captured
@@ -272,11 +272,8 @@ class _Run:
                                                 "file": str(path), "cwd": cwd,
                                                 "reason": CAPTURED})
                 return
-            for obs in observations:
-                if log.append(obs):
-                    added += 1
-                else:
-                    report.duplicates += 1
+            added = sum(log.append_many(observations))
+        report.duplicates += len(observations) - added
         report.sessions += 1
         report.observations += added
         if added:

@@ -177,7 +177,7 @@ def _target(event: Event, project: Project | None, registry: Registry | None):
         project = (registry or Registry()).resolve(event.cwd or os.getcwd())
     raw_dir = _raw_dirs.get(project.folder)
     if raw_dir is None:
-        # Once per process (importers capture thousands of events): a folder removed while
+        # Once per process (a `capture_many` batch may hold thousands): a folder removed while
         # it runs comes back with the next append (raw/) or compile (the others). Only the
         # raw folder must be real here: a linked `wiki/` is the compiler's to refuse.
         project.ensure_dirs("raw")
@@ -189,23 +189,21 @@ def capture_many(agent: str, items, *, project: Project | None = None,
                  registry: Registry | None = None) -> list[Captured]:
     """`capture` for many events at once: (event, payload, ts or None) each, in order.
 
-    The same observations as capturing them one by one, appended with one lock and one write
-    per session (import and backfill hand over thousands). Events without a project are
-    resolved from their cwd, as `capture` does.
+    The same observations as capturing them one by one, stored by `rawlog.append_many` (one
+    lock and one write per session). Events without a project are resolved from their cwd,
+    as `capture` does.
     """
-    batches: dict[tuple, list] = {}
+    batches: dict[str, list[int]] = {}  # raw folder -> positions in `out`
     out: list = []
     for event, payload, ts in items:
         target, raw_dir = _target(event, project, registry)
-        obs = make_observation(agent, event, payload, ts=ts)
-        batches.setdefault((raw_dir, obs.session), []).append(len(out))
-        out.append((target, obs))
+        batches.setdefault(raw_dir, []).append(len(out))
+        out.append((target, make_observation(agent, event, payload, ts=ts)))
     stored = [False] * len(out)
-    for (raw_dir, session), positions in batches.items():
-        with rawlog.transaction(raw_dir, session) as log:
-            for i, ok in zip(positions, log.append_many([out[i][1] for i in positions]),
-                             strict=True):
-                stored[i] = ok
+    for raw_dir, positions in batches.items():
+        flags = rawlog.append_many(raw_dir, [out[i][1] for i in positions])
+        for i, ok in zip(positions, flags, strict=True):
+            stored[i] = ok
     return [Captured(p, obs, ok) for (p, obs), ok in zip(out, stored, strict=True)]
 
 

@@ -3,8 +3,15 @@
 `raw/<session>.jsonl` holds the session's observations, one JSON object per line. Beside it,
 `raw/<session>.keys` lists the idempotency key of every stored line so a re-delivered event
 is recognised without parsing the log. Appends happen under a lock on the keys file; files
-are 0600 in 0700 folders. Nothing in wikimem rewrites these files; only purge may delete them.
-A symbolic link in their place (or in the raw folder's) is refused, never written through.
+are 0600 in 0700 folders. A symbolic link in their place (or in the raw folder's) is refused,
+never written through.
+
+Nothing but this module appends to the log (tests/test_rawlog_owner.py reads the code to check):
+`append` stores one observation (the hook, LLM answers), `append_many` a batch with one lock
+and one write per session file (`capture_many`), and `transaction` holds a session's lock while
+its log is read and then appended to, one by one or in a batch (memory, import, bootstrap).
+All of them store exactly what appending the same observations one by one would. Purge alone
+changes a log otherwise: it scrubs lines from it or deletes a session's files, under the same lock.
 
 A process keeps the files of the sessions it appended to lately open (`_Files`), with the
 keys it has read and the sizes it last saw: the next append to the same session takes the
@@ -72,29 +79,47 @@ def append(raw_dir: str | os.PathLike, obs: Observation, *, internal: bool = Fal
         _release(files, done)
 
 
+def append_many(raw_dir: str | os.PathLike, observations, *,
+                internal: bool = False) -> list[bool]:
+    """`append` for each observation, in order; which were stored (False: a re-delivery).
+
+    The observations may belong to several sessions: each session's are appended under one
+    lock, with one write to its log and one to its keys file, and the result is what
+    appending them one by one would store, byte for byte.
+    """
+    observations = list(observations)
+    by_session: dict[str, list[int]] = {}
+    for i, obs in enumerate(observations):
+        by_session.setdefault(obs.session, []).append(i)
+    stored = [False] * len(observations)
+    for session, positions in by_session.items():
+        files = _acquire(raw_dir, session, internal)
+        done = False
+        try:
+            flags = files.append_many([observations[i] for i in positions])
+            done = True
+        finally:
+            _release(files, done)
+        for i, ok in zip(positions, flags, strict=True):
+            stored[i] = ok
+    return stored
+
+
 class SessionLog:
     """One session's log while its lock is held: read it whole, append to it."""
 
     def __init__(self, files: _Files):
         self._files = files
 
-    @property
-    def path(self) -> os.PathLike:
-        return _path(self._files.base + ".jsonl")
-
-    @property
-    def keys_path(self) -> os.PathLike:
-        return _path(self._files.base + ".keys")
-
     def read(self) -> list[Observation]:
-        return read(self.path).observations
+        return read(_path(self._files.base + ".jsonl")).observations
 
     def append(self, obs: Observation) -> bool:
         return self._files.append(obs)
 
     def append_many(self, observations) -> list[bool]:
-        """Append each observation unless its key says it is a re-delivery (see `append`),
-        in one write: what import and backfill use. Returns which were stored."""
+        """`append` for each observation in turn, with one write to each file for them all
+        (what import and bootstrap use). Returns which were stored."""
         return self._files.append_many(observations)
 
 
@@ -198,27 +223,25 @@ class _Files:
         self.keys_fd = self.log_fd = -1
 
     def append(self, obs: Observation) -> bool:
-        keys = self._read_keys()
-        key = obs.key
-        if key == keys.last or (key[:2] == "u-" and key in keys.all):
-            return False
-        entry = (key + "\n").encode("ascii")
-        self._write(keys, obs.to_line(), entry, (key,))
-        return True
+        return self.append_many((obs,))[0]
 
     def append_many(self, observations) -> list[bool]:
-        """`append` for each observation in turn, with one write to each file for them all."""
+        """Store each observation in turn unless its key says it is a re-delivery (the rule
+        in `append`'s docstring, applied only here), with one write to each file for them all.
+        """
         keys = self._read_keys()
         stored, lines, added = [], [], []
+        new: set[str] = set()  # (a set: bootstrap hands over tens of thousands)
         last = keys.last
         for obs in observations:
             key = obs.key
-            if key == last or (key.startswith("u-") and (key in keys.all or key in added)):
+            if key == last or (key[:2] == "u-" and (key in keys.all or key in new)):
                 stored.append(False)
                 continue
             stored.append(True)
             lines.append(obs.to_line())
             added.append(key)
+            new.add(key)
             last = key
         if added:
             entries = "".join(k + "\n" for k in added).encode("ascii")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from wikimem.capture import rawlog
 from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation
 from wikimem.capture.observe import idempotency_key, make_observation
-from wikimem.project import Project, open_private
+from wikimem.project import Project
 from wikimem.repo.collect import Collected
 from wikimem.repo.layout import Planned
 
@@ -212,31 +211,9 @@ def _clean_remote(url: str) -> str:
 
 
 def append_all(log: rawlog.SessionLog, observations: list[Observation]) -> None:
-    """Append many observations in one write (then their keys), under the log's lock.
-
-    What `SessionLog.append` does for one observation, batched: ten thousand commits must
-    not cost ten thousand open/append cycles and a key scan each. The caller has already
-    dropped observations whose keys the log holds.
-    """
-    if not observations:
-        return
-    data = "".join(o.to_json() + "\n" for o in observations).encode("utf-8")
-    fd = open_private(log.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)  # (never via a link)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # an earlier writer died mid-line: keep it apart
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    keys = "".join(o.key + "\n" for o in observations).encode("ascii")
-    kfd = open_private(log.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        os.write(kfd, keys)
-    finally:
-        os.close(kfd)
+    """Append many observations under the log's lock: the raw log's batch append, one write
+    to each file for them all (ten thousand commits must not cost ten thousand appends)."""
+    log.append_many(observations)
 
 
 def record(project: Project, collected: Collected, progress=None) -> RecordReport:

@@ -1,0 +1,407 @@
+"""What counts as a secret: the rule table redaction matches (standard library only).
+
+Data, not code: pattern texts and word lists, each rule with the kind of secret it finds
+(`SECRET_KINDS`), read by the engine in `redact.py`, which compiles them, scans and replaces.
+Kept apart so a rule can be read, reviewed and added without the matching machinery around
+it, and the machinery changed without touching a rule.
+
+How a rule is written follows from how the engine scans (see `RULES` and `redact.py`): every
+rule starts with a literal *anchor* character, and each is anchored on its rarest character
+rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub token on the ``_`` of
+``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``), checking the characters before
+the anchor with a fixed-width look-behind; for whole tokens the replacement then reaches back
+over those characters (``back``).  Operators and values of assignments are matched by small
+second-stage patterns (the "tails") only where a sensitive name was found.  Repetitions are
+over simple character classes, with no ambiguous nesting, so the scan stays linear on
+adversarial input.
+
+False positives are kept low on purpose (a memory full of ``[REDACTED]`` is a worse memory).
+A token with a distinctive vendor prefix is always redacted.  A value that is a secret only
+because of the name it is assigned to must look like a literal, never like code that fetches
+the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
+"""
+
+from __future__ import annotations
+
+# Every kind a rule can name in its marker (`[REDACTED:<kind>]`).
+SECRET_KINDS: tuple[str, ...] = (
+    "private-key",
+    "anthropic-key",
+    "openai-key",
+    "github-token",
+    "gitlab-token",
+    "huggingface-token",
+    "npm-token",
+    "pypi-token",
+    "stripe-key",
+    "aws-access-key",
+    "aws-secret",
+    "google-api-key",
+    "slack-token",
+    "slack-webhook",
+    "jwt",
+    "google-oauth-secret",
+    "azure-sas",
+    "azure-client-secret",
+    "discord-token",
+    "discord-webhook",
+    "telegram-token",
+    "square-token",
+    "braintree-token",
+    "twilio-key",
+    "sendgrid-key",
+    "mailgun-key",
+    "mailchimp-key",
+    "docker-token",
+    "shopify-token",
+    "digitalocean-token",
+    "linear-key",
+    "grafana-token",
+    "postman-key",
+    "age-secret-key",
+    "url-credentials",
+    "auth-header",
+    "secret-assignment",
+)
+
+# --------------------------------------------------------------------------------------------
+# Assignments: NAME <op> VALUE, where NAME ends in a sensitive word
+# --------------------------------------------------------------------------------------------
+
+# After the sensitive word: an optional closing quote (maybe JSON-escaped) and `]`, then the
+# operator: `"X_TOKEN": ...`, `\"x_token\": ...`, `environ["X_TOKEN"] = ...`.  Operators: `=`,
+# `:`, `:=`, `=>`, plus a few type annotations (`api_key: str = "..."`); not `==`, which is
+# nearly always code (`if token == END_TOKEN:`).  Spaces and tabs only: never across a line end.
+_NAME_END = r"""(?:\\?["'`])?\]?"""
+_OP = (
+    r"[ \t]*(?:"
+    r":[ \t]*(?:str|bytes|SecretStr|Optional\[str\]|str[ \t]*\|[ \t]*None)[ \t]*=(?!=)"
+    r"|=>|:=|=(?!=)|:"
+    r")[ \t]*"
+)
+# `.env` / shell style: the name's last letter upper case, `=` with no space around it.  Marks
+# the match with group E (see the rule for unquoted values below).
+_ENV_OP = r"(?P<E>(?<=[A-Z0-9])=(?=[^\s=]))"
+
+# Characters that end an unquoted value: whitespace, quotes, `,` (JSON, kwargs), `;` and `&`
+# (shell, query strings), brackets (code), `\` (JSON escapes such as `\n` in an encoded file).
+# `[` among them also guarantees a value never runs into a `[REDACTED:...]` marker.
+_TERM = r"""\s"'`,;&\\()\[\]{}"""
+_END = rf"(?=[{_TERM}]|\Z)"
+_IDENT_CHAIN = r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)*"
+
+# Values that are never literals, quoted or not: templates and placeholders (`$X`, `${X}`,
+# `$(cmd)`, `${{ secrets.X }}`, `{{ vault }}`, `{x}`, `%(x)s`, `<your-key>`, `****`, an
+# existing `[REDACTED:...]`), a masked value (`gho_****`, `•••`), a PEM header (the private-key
+# rule must get the whole block), and fetch()'s `credentials: "same-origin"`.
+_NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)(?!same-origin)(?![^\s\"'`]*(?:\*\*\*|•••))"
+# Unquoted values that are code or configuration, not literals:
+_NOT_CODE = (
+    rf"(?!{_IDENT_CHAIN}[(\[])"  # call or subscript: get_token(), os.environ["X"], ENV.fetch(
+    # settings.SECRET_KEY, process.env.API_KEY! (TypeScript's non-null assertion)
+    rf"(?!{_IDENT_CHAIN}(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*!?{_END})"
+    rf"(?!(?:~|\.\.?)/[\w./-]*{_END}|/[\w.-]+/[\w./-]*{_END})"  # ~/.ssh/id_rsa, /run/x/y
+    r"(?![A-Za-z][A-Za-z0-9+.-]*://)"  # a URL (its credentials are the url rule's job)
+    rf"(?![0-9]+(?:\.[0-9]+)?{_END})"  # a number: port, size, id, timestamp
+)
+# The value (group S or S2 is the part that is replaced):
+#   * quoted: a single token of >= 8 characters closed by a quote.  A quoted value with
+#     whitespace in it reads as prose ("Enter your password"), not as a secret;
+#   * unquoted: >= 8 characters up to a terminator, that is no code reference (above) and,
+#     unless in the .env form, no plain word or snake-case identifier: `password = pw_var`,
+#     `token: None`, `secret: inherit`, `key = _pep_440_key`, `x_key = DEFAULT_KEY_V2`,
+#     "Password: required." are code or prose, while a generated secret practically always
+#     has a digit and mixed case or a symbol in it.  In `NAME=value` (.env, shell) such a
+#     value is still a literal: `DB_PASSWORD=hunterhunter`.
+# So `None`, `null`, `true`, `""` and other short or empty values are never redacted, while
+# quoted placeholders such as "changeme" or "your-api-key-here" are (harmlessly).
+_QUOTED = rf"""{_NOT_TEMPLATE}[^\s"'`\\\[\]]{{8,}}+(?=\\?["'`])"""
+_WORDISH = (
+    r"(?:[A-Za-z_]+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+|_[a-z0-9_]*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"
+    rf"[.:!?]?{_END}"
+)
+_UNQUOTED = rf"{_NOT_TEMPLATE}{_NOT_CODE}(?(E)|(?!{_WORDISH}))[^{_TERM}]{{8,}}"
+_VALUE = rf"""(?:[bBrRuU]{{0,2}}\\?["'`](?P<S>{_QUOTED})|(?P<S2>{_UNQUOTED}))"""
+
+# Sensitive names.  The main pattern only finds the sensitive word at the end of a name (the
+# rest of the name is context and is kept), anchored inside the word; the operator and the
+# value are then matched by a tail pattern from where the word ends:
+#   * strong words, at the end of any name, any case: password, passwd, secret, token,
+#     credential(s), apikey (`PGPASSWORD`, `client_secret`, `accessToken`, `x-apikey`);
+#   * weak words only after `_`/`-` or as a camelCase word: key, pwd, pass (`API_KEY`,
+#     `x-api-key`, `apiKey`, `DB_PWD`, `SMTP_PASS`), so `monkey`, `hotkey`, `bypass`, `OLDPWD`
+#     don't count, nor do common non-secret keys (`primary_key`, `sortKey`, `public_key`...).
+#     `*_KEY` is also the commonest name for things that are no secret at all (`STATS_KEY =
+#     "_stats"`, `module_key = "gi.repository"`), so unless the word before `key` says secret
+#     (`SECRET_KEYS`: `API_KEY`, `SECRET_KEY`, `PRIVATE_KEY`...) the value must also contain
+#     a digit (generated keys always do).
+# The word must end the name (`max_tokens`, `tokenizer`, `api_key_id` don't count).
+_NAME_STOP = r"""(?=[:= \t"'`\\\]])"""
+_ASSIGN_TAIL = rf"{_NAME_END}(?:{_ENV_OP}|{_OP}){_VALUE}"
+NON_SECRET_KEYS = frozenset(
+    (
+        "primary foreign sort partition cache hash range unique lookup hot shortcut idempotency"
+        " dedup dedupe object s3 public publishable pub group order row column index field map"
+        " dict composite natural surrogate routing bucket label translation i18n message msg"
+        " state query"
+    ).split()
+)
+SECRET_KEYS = frozenset(
+    (
+        "api secret access private signing sign encryption encrypt decryption master client"
+        " consumer app auth session service account admin deploy webhook hmac jwt cookie crypto"
+        " license subscription storage root shared server"
+    ).split()
+)
+
+# An AWS secret access key assigned to one of its usual names: exactly 40 base64 characters.
+_AWS_SECRET_NAMES = (
+    "aws_secret_access_k",
+    "awssecretaccessk",
+    "secret_access_k",
+    "secretaccessk",
+    "aws_secret_k",
+    "awssecretk",
+)
+_AWS_SECRET_HEAD = "(?:" + "|".join(rf"(?<=(?i:{n}))" for n in _AWS_SECRET_NAMES) + ")(?i:ey)"
+_AWS_SECRET_TAIL = rf"""{_NAME_END}{_OP}(?:\\?["'`])?(?P<S>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])"""
+
+# --------------------------------------------------------------------------------------------
+# Authorization headers, URL credentials, PEM blocks
+# --------------------------------------------------------------------------------------------
+
+# `Authorization: <scheme> <credential>` in HTTP dumps, curl `-H "..."`, JSON and code.  With a
+# known scheme the scheme is kept and the credential (>= 8 characters) goes; without one the
+# credential must look like a token (>= 16 characters, with a digit).  `$TOKEN`, `{token}`,
+# `<token>` never match: the credential alphabet (RFC 6750 b64token) has no `$`, `{` or `<`.
+# Anchored on the `z`.
+_B64TOK = r"[A-Za-z0-9._~+/=-]"
+_AUTH_HEAD = r"(?<=(?i:authoriz))(?<![A-Za-z0-9_](?i:authoriz))(?i:ation)"
+_AUTH_TAIL = (
+    r"""(?:\\?["'`])?\]?[ \t]*(?::|=(?!=))[ \t]*(?:\\?["'`])?[ \t]*"""
+    r"(?:"
+    r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws)[ \t]+"
+    rf"(?P<S>{_B64TOK}{{8,}}+)(?![(\[])"
+    rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
+    r")"
+)
+# A bare `Bearer <token>` anywhere (the token: >= 16 characters, with a digit).  Anchored on
+# the `B`/`b`.
+_BEARER_HEAD = r"(?<![A-Za-z0-9_].)(?i:earer)(?=[ \t])"
+_BEARER_TAIL = rf"[ \t]+(?P<S>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
+
+# URL credentials, `scheme://user:password@host`, any scheme (also JSON-escaped `:\/\/`).
+# Anchored on the `:` after the scheme.  The user name is kept, the password goes; it may hold
+# `:` and `@` (the last `@` before the path ends it).  Templates (`{password}`, `${DB_PASS}`,
+# `%(pw)s`, `<password>`) are left alone.
+_URL_CREDS = (
+    r"""(?:\\?/){2}[^\s:/?#@\[\]"'<>\\]*:"""
+    r"""(?P<S>(?![{$%<])[^\s/?#"'<>\[\]\\]+)@"""
+)
+# Slack incoming webhooks: the path goes, `https://hooks.slack.com/services/` stays.
+_SLACK_WEBHOOK = (
+    r"(?<=https:)//hooks\.slack\.com/(?:services|workflows|triggers)/"
+    r"(?P<S>[A-Za-z0-9_/-]{8,})"
+)
+
+# PEM private keys: from the BEGIN line to the matching END line, or to the end of the text when
+# the END line is missing (capped text).  The BEGIN line must be followed by key material
+# (base64, or a `Proc-Type:`-style header), so code that merely mentions the marker
+# (`line.startswith("-----BEGIN RSA PRIVATE KEY-----")`) is not mistaken for a key.  Anchored
+# on the first `-`.
+_PEM_LABEL = r"[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+_PRIVATE_KEY = (
+    rf"----BEGIN {_PEM_LABEL}"
+    r"(?=(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16}|[A-Z][A-Za-z-]*:))"
+    rf"[\s\S]*?(?:-----END {_PEM_LABEL}|\Z)"
+)
+
+# Left boundary of a prefixed token, as a look-behind ending at the anchor: the prefix must not
+# continue a longer word (`task-ant-...`, `mask_live_...`), and a token inside a long base64url
+# run (image data, hashes) is not picked out of it.
+_TOKCH = r"[A-Za-z0-9_-]"
+
+
+def _nb(prefix: str) -> str:
+    """Look-behinds: the text ending at the anchor is `prefix`, with no token char before it."""
+    return rf"(?<={prefix})(?<!{_TOKCH}{prefix})"
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------
+
+_ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
+
+# (anchor characters, kind, back, head pattern after the anchor, tails, needs).
+#   * With tails: the head finds a name; each (tail pattern, kind) is tried in turn from the end
+#     of the head, and the first that matches has its group S or S2 replaced.  When none does,
+#     the scan goes on right after the head.  Kind is unused then, except that CHECK_KEY asks
+#     for the name ending in a weak `key` to be judged by the word before it
+#     (`redact._key_name`, with SECRET_KEYS and NON_SECRET_KEYS).
+#   * Else, a head with a group S (and S2) has just that group replaced, keeping the rest.
+#   * Else the match is a whole token: it is replaced together with the `back` characters
+#     before the anchor that the head's look-behind checked.  Kind None: the match is consumed
+#     and left as it is.
+# Within one anchor character the first rule that matches wins, so specific rules come first.
+# `needs`: a simpler pattern (after the same anchor) that matches wherever the rule could
+# redact something - None for rules that never redact; see `_MAY_HOLD_SECRET` in redact.py.
+CHECK_KEY = "check-key"
+# What every assignment tail starts with: a closing quote and `]` perhaps, then the first
+# character of the operator.
+_OP_START = r"""(?:\\?["'`])?\]?[ \t]*[:=]"""
+Rule = tuple[str, str | None, int, str, tuple[tuple[str, str], ...], str | None]
+RULES: tuple[Rule, ...] = (
+    # An existing marker is consumed whole, so nothing inside it is ever matched again.
+    ("[", None, 0, r"REDACTED:[a-z0-9-]{1,40}\]", (), None),
+    # Inline base64 data (images, fonts...) stays as it is, in one piece.
+    (
+        ":",
+        None,
+        0,
+        r"(?<=data:)[\w.+/-]{1,100};(?:[\w.+-]{1,50}=[\w.+-]{1,50};){0,5}base64,"
+        r"(?:[A-Za-z0-9+/]|\\/)+={0,2}",
+        (),
+        None,
+    ),
+    (":", "slack-webhook", 0, _SLACK_WEBHOOK, (), r"//hooks\.slack\.com/"),
+    (":", "url-credentials", 0, _URL_CREDS, (), _URL_CREDS.replace("(?P<S>(?![{$%<])", "(?:")),
+    ("-", "private-key", 0, _PRIVATE_KEY, (), r"----BEGIN "),
+    ("-", "anthropic-key", 2, _nb("sk-") + r"ant-[A-Za-z0-9_-]{20,}", (), _nb("sk-")),
+    # OpenAI: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`...; the body must hold a digit, so
+    # hyphenated words such as `sk-learn-compatible-estimators` are not keys.
+    ("-", "openai-key", 2, _nb("sk-") + r"(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}", (),
+     _nb("sk-")),
+    # GitLab: personal, pipeline trigger, CI job, incoming mail, OAuth app secrets (glpat-...),
+    # deploy, runner and feed tokens (gldt-, glrt-, glft-).
+    ("-", "gitlab-token", 5, _nb("gl(?:pat|ptt|cbt|imt|oas)-") + r"[A-Za-z0-9_-]{20,}", (),
+     r"(?<=gl(?:pat|ptt|cbt|imt|oas)-)"),
+    ("-", "gitlab-token", 4, _nb("gl[drf]t-") + r"[A-Za-z0-9_-]{20,}", (), r"(?<=gl[drf]t-)"),
+    ("-", "pypi-token", 4, _nb("pypi-") + r"AgE[A-Za-z0-9_-]{40,}", (), r"(?<=pypi-)AgE"),
+    ("-", "slack-token", 4, _nb("xox[abposre]-") + r"[A-Za-z0-9-]{10,}", (),
+     r"(?<=xox[abposre]-)"),
+    ("-", "slack-token", 4, _nb("xapp-") + r"[0-9]-[A-Za-z0-9-]{10,}", (), r"(?<=xapp-)"),
+    ("_", "github-token", 3, _nb("gh[pousr]_") + r"[A-Za-z0-9]{36,}", (), r"(?<=gh[pousr]_)"),
+    ("_", "github-token", 6, _nb("github_") + r"pat_[A-Za-z0-9_]{22,}", (),
+     r"(?<=github_)pat_"),
+    ("_", "npm-token", 3, _nb("npm_") + r"[A-Za-z0-9]{36,}", (), r"(?<=npm_)"),
+    ("_", "huggingface-token", 2, _nb("hf_") + r"[A-Za-z0-9]{30,}", (), r"(?<=hf_)"),
+    ("_", "stripe-key", 2, _nb("[sr]k_") + r"(?:live|test)_[A-Za-z0-9]{10,}", (),
+     r"(?<=[sr]k_)(?:live|test)_"),
+    ("_", "stripe-key", 5, _nb("whsec_") + r"[A-Za-z0-9]{20,}", (), r"(?<=whsec_)"),
+    # AWS key ids and Google API keys are plain alphanumerics: `+` and `/` also count as word
+    # characters around them, so a chance `AKIA...`/`AIza...` inside base64 data is left alone.
+    (
+        "A",
+        "aws-access-key",
+        0,
+        r"(?<![A-Za-z0-9+/_-].)(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|3T[A-Z0-9])"
+        r"[A-Z0-9]{16}(?![A-Za-z0-9+/])",
+        (),
+        r"(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}",
+    ),
+    ("A", "google-api-key", 0, r"(?<![A-Za-z0-9+/_-].)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", (),
+     r"Iza"),
+    # JWT: three base64url segments, the first a JSON object (`eyJ` is base64 for `{"`).
+    ("J", "jwt", 2, _nb("eyJ") + r"[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", (),
+     r"(?<=eyJ)"),
+    # More vendor tokens, each recognisable by its prefix or shape (see tests/fixtures/
+    # secrets_corpus.py for one example of each).
+    ("-", "google-oauth-secret", 6, _nb("GOCSPX-") + r"[A-Za-z0-9_-]{24,}", (), r"(?<=GOCSPX-)"),
+    ("-", "square-token", 6, _nb("sq0(?:atp|csp)-") + r"[A-Za-z0-9_-]{22,}", (),
+     r"(?<=sq0(?:atp|csp)-)"),
+    ("-", "mailgun-key", 3, _nb("key-") + r"[0-9a-f]{32}(?![A-Za-z0-9_-])", (),
+     r"(?<=key-)[0-9a-f]{32}"),
+    ("-", "mailchimp-key", 32,
+     r"(?=us[0-9])(?<=[0-9a-f]{32}-)(?<![A-Za-z0-9_-][0-9a-f]{32}-)us[0-9]{1,2}(?![A-Za-z0-9_-])",
+     (), r"(?=us[0-9])(?<=[0-9a-f]{32}-)"),
+    ("-", "postman-key", 4, _nb("PMAK-") + r"[0-9a-f]{24}-[0-9a-f]{34}", (), r"(?<=PMAK-)"),
+    ("-", "age-secret-key", 14, _nb("AGE-SECRET-KEY-") + r"1[0-9A-Z]{58}", (),
+     r"(?<=AGE-SECRET-KEY-)1"),
+    ("_", "docker-token", 4, _nb("dckr_") + r"pat_[A-Za-z0-9_-]{20,}", (), r"(?<=dckr_)pat_"),
+    ("_", "shopify-token", 5, _nb("shp(?:at|ss|ca|pa)_") + r"[a-fA-F0-9]{32}", (),
+     r"(?<=shp(?:at|ss|ca|pa)_)"),
+    ("_", "digitalocean-token", 3, _nb("do[por]_") + r"v1_[a-f0-9]{64}", (),
+     r"(?<=do[por]_)v1_"),
+    ("_", "linear-key", 3, _nb("lin_") + r"api_[A-Za-z0-9]{32,}", (), r"(?<=lin_)api_"),
+    ("_", "grafana-token", 4, _nb("glsa_") + r"[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", (),
+     r"(?<=glsa_)"),
+    ("_", "grafana-token", 3, _nb("glc_") + r"[A-Za-z0-9+/]{32,}={0,2}", (), r"(?<=glc_)"),
+    # Square's newer access tokens; Twilio API key SIDs; SendGrid keys (`SG.<22>.<43>`).
+    ("A", "square-token", 1,
+     r"(?<=(?<![A-Za-z0-9+/_-])EA)AA[A-Za-z0-9_-]{56,}(?![A-Za-z0-9+/_-])", (),
+     r"(?<=EA)AA[A-Za-z0-9_-]{56}"),
+    ("K", "twilio-key", 1, r"(?<=(?<![A-Za-z0-9_-])SK)[0-9a-f]{32}(?![A-Za-z0-9_-])", (),
+     r"(?<=SK)[0-9a-f]{32}"),
+    ("G", "sendgrid-key", 1,
+     r"(?<=(?<![A-Za-z0-9_.-])SG)\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", (),
+     r"(?<=SG)\.[A-Za-z0-9_-]{22}\."),
+    # Discord bot tokens: base64 of the bot's user id (24-26 characters, starting M, N or O),
+    # a 6-character timestamp and an HMAC (with a digit); the id stays, the rest goes.
+    (".", "discord-token", 0,
+     r"(?=[A-Za-z0-9_-]{6}\.)(?:" + "|".join(rf"(?<=(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{{{n}}}\.)"
+                      for n in (23, 24, 25)) + ")"
+     r"(?P<S>[A-Za-z0-9_-]{6}\.(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{27,38})(?![A-Za-z0-9_-])", (),
+     r"(?<=[A-Za-z0-9_-]{23}\.)[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}"),
+    (":", "discord-webhook", 0,
+     r"(?<=https:)//(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api(?:/v[0-9]+)?/webhooks/"
+     r"[0-9]{17,20}/(?P<S>[A-Za-z0-9_-]{60,})", (),
+     r"//(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api"),
+    # Telegram bot tokens `<bot id>:AA<33>`: the id stays, the secret after `:` goes.
+    (":", "telegram-token", 0, r"(?<=[0-9]{8}:)(?P<S>AA[A-Za-z0-9_-]{33})(?![A-Za-z0-9_-])", (),
+     r"(?<=[0-9]{8}:)AA"),
+    # Azure: a shared access signature's `sig=` in a URL or connection string; Entra ID client
+    # secrets (`abc8Q~...`).
+    ("&?", "azure-sas", 0, r"sig=(?P<S>[A-Za-z0-9%+/=]{30,})", (), r"sig="),
+    ("~", "azure-client-secret", 5,
+     r"(?<=(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}[0-9]Q~)[A-Za-z0-9_~.-]{31,34}"
+     r"(?![A-Za-z0-9_~.-])", (), r"(?<=[0-9]Q~)[A-Za-z0-9_~.-]{31}"),
+    # PayPal through Braintree: `access_token$production$<16>$<32 hex>`.
+    ("$", "braintree-token", 12,
+     r"(?<=access_token\$)(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}", (),
+     r"(?<=access_token\$)(?:production|sandbox)\$"),
+    ("zZ", None, 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),), r"(?<=(?i:authoriz))(?i:ation)"),
+    ("bB", None, 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),), r"(?i:earer)[ \t]"),
+    # Assignments, anchored inside the sensitive word (their `needs`: the word, more loosely,
+    # then the start of an operator).
+    ("kK", None, 0, _AWS_SECRET_HEAD + _NAME_STOP, ((_AWS_SECRET_TAIL, "aws-secret"), *_ASSIGN),
+     r"(?i:ey)" + _OP_START),
+    ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN,
+     r"(?:(?<=(?i:tok))(?i:en)|(?i:ey))" + _OP_START),
+    ("kK", CHECK_KEY, 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN,
+     r"(?i:ey)" + _OP_START),
+    (
+        "wW",
+        None,
+        0,
+        r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))" + _NAME_STOP,
+        _ASSIGN,
+        r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=(?i:pw))(?i:d))" + _OP_START,
+    ),
+    ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN,
+     r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _OP_START),
+    ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN,
+     r"(?i:ass)" + _OP_START),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Dict entries
+# --------------------------------------------------------------------------------------------
+
+# A parsed `{"api_key": "..."}` has lost the text around the value, so the key is checked as a
+# name, by the same rules as in text (SENSITIVE_NAME mirrors the heads of the assignment rules;
+# group k: the name ends in a weak `key`), and a string value that is one literal token of >= 8
+# characters (DICT_LITERAL: no whitespace, no template) is redacted whole; under a name ending
+# in one of AWS_SECRET_NAME_ENDS (`_`/`-` removed, lower case), a value shaped like
+# AWS_SECRET_VALUE is an `aws-secret`.
+SENSITIVE_NAME = (
+    r"(?:(?i:password|passwd|secret|token|credentials?|apikey)"
+    r"|(?P<k>[_-](?i:key)|(?<=[a-z0-9])(?:Key|KEY))"
+    r"|[_-](?i:pwd|pass)|(?<=[a-z0-9])(?:Pwd|PWD|Pass|PASS))\Z"
+)
+DICT_LITERAL = rf"{_NOT_TEMPLATE}\S{{8,}}"
+AWS_SECRET_NAME_ENDS = ("secretaccesskey", "awssecretkey")
+AWS_SECRET_VALUE = r"[A-Za-z0-9/+]{40}"
