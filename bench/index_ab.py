@@ -42,7 +42,7 @@ def main() -> None:
     from wikimem.capture.observe import capture
     from wikimem.compile import build as compile_module
     from wikimem.project import Registry
-    from wikimem.search import index as index_module
+    from wikimem.search import store as index_module
 
     work = Path(tempfile.mkdtemp(prefix="wikimem-index-ab-"))
     try:

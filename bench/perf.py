@@ -339,7 +339,7 @@ def _whoosh_baseline(project, qs: list[str]) -> list[float]:
     from whoosh import index as windex
     from whoosh import qparser
 
-    from wikimem.search.index import SEARCH_FIELDS
+    from wikimem.search.schema import SEARCH_FIELDS
 
     ix = windex.open_dir(str(project.index_dir))
     parser = qparser.MultifieldParser(list(SEARCH_FIELDS), ix.schema, group=qparser.OrGroup)
@@ -392,7 +392,9 @@ def search_only(home: Path) -> dict:
     """search_bench on an existing home; an index of another schema version is rebuilt first
     (reindex_s), as the first search would."""
     from wikimem.project import Registry
-    from wikimem.search.index import MARKER, SCHEMA_VERSION, SearchIndex
+    from wikimem.search.index import SearchIndex
+    from wikimem.search.schema import SCHEMA_VERSION
+    from wikimem.search.store import MARKER
     from wikimem.wiki.pages import wiki_pages
 
     project = Registry(home).resolve(CWD, create=False)

@@ -1,4 +1,4 @@
-"""wikimem.search.index: a real Whoosh index over a small wiki in tmp_path."""
+"""wikimem.search: a real Whoosh index over a small wiki in tmp_path."""
 
 from __future__ import annotations
 
@@ -506,7 +506,8 @@ QUESTIONS = [
 def test_bm25f_scores_equal_whoosh_search(tmp_path: Path, question: str):
     from whoosh import index as windex
 
-    from wikimem.search.index import WEIGHTING, _query_terms, bm25f_scores
+    from wikimem.search.schema import WEIGHTING
+    from wikimem.search.scoring import _query_terms, bm25f_scores
 
     si = _random_wiki(tmp_path)
     q = si.parse_query(question)
@@ -529,8 +530,9 @@ def test_best_documents_are_the_exhaustive_top(tmp_path: Path, monkeypatch):
     """MaxScore pruning returns what ranking every document would, and does prune."""
     from whoosh import index as windex
 
-    from wikimem.search import index as wikimem_index
-    from wikimem.search.index import WEIGHTING, _query_terms, _top, best_documents, bm25f_scores
+    from wikimem.search import scoring as wikimem_index
+    from wikimem.search.schema import WEIGHTING
+    from wikimem.search.scoring import _query_terms, _top, best_documents, bm25f_scores
 
     pruned = []
     original = wikimem_index._TermScores.add_to_known
@@ -567,7 +569,7 @@ def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
     from whoosh import index as windex
     from whoosh.util.numeric import length_to_byte
 
-    from wikimem.search.index import _length_bytes, _posting_blocks
+    from wikimem.search.whoosh_internals import _length_bytes, _posting_blocks
 
     si = _random_wiki(tmp_path)
     ix = windex.open_dir(str(si.index_dir))
@@ -605,7 +607,7 @@ def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
 def test_parse_query_is_what_the_multifield_parser_makes(idx: SearchIndex, question: str):
     from whoosh import qparser
 
-    from wikimem.search.index import _ANALYZER, SCHEMA, SEARCH_FIELDS
+    from wikimem.search.schema import _ANALYZER, SCHEMA, SEARCH_FIELDS
 
     parser = qparser.MultifieldParser(list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup)
     words = dict.fromkeys(w.lower() for w in question.replace("?", " ").split())
@@ -621,7 +623,7 @@ def test_search_ranks_like_whoosh(tmp_path: Path):
     """Without backlinks, the top hits are Whoosh's own top hits, in its order."""
     from whoosh import index as windex
 
-    from wikimem.search.index import WEIGHTING
+    from wikimem.search.schema import WEIGHTING
 
     si = _random_wiki(tmp_path)
     for question in QUESTIONS:
@@ -695,7 +697,8 @@ def test_close_and_dropping_a_search_index_release_its_files(tmp_path: Path, wik
 def test_index_of_an_older_schema_is_rebuilt(idx: SearchIndex):
     import json
 
-    from wikimem.search.index import MARKER, SCHEMA_VERSION
+    from wikimem.search.schema import SCHEMA_VERSION
+    from wikimem.search.store import MARKER
 
     marker = idx.index_dir / MARKER
     marker.write_text(json.dumps({"schema_version": SCHEMA_VERSION - 1}), encoding="utf-8")
@@ -711,7 +714,7 @@ def test_index_of_an_older_schema_is_rebuilt(idx: SearchIndex):
 
 
 def test_plain_text_drops_markdown_syntax():
-    from wikimem.search.index import plain_text
+    from wikimem.search.snippets import plain_text
 
     page = (
         "---\ntitle: x\n---\n# Head\n\n_None recorded._ and *this*, queue_utils.py, 2*3*4, "
@@ -725,7 +728,7 @@ def test_plain_text_drops_markdown_syntax():
 
 
 def test_snippet_prefers_the_window_with_most_query_words():
-    from wikimem.search.index import make_snippet
+    from wikimem.search.snippets import make_snippet
 
     filler = " ".join(f"w{i}" for i in range(100))
     text = f"alpha here. {filler} alpha beta gamma together. {filler} gamma end"
@@ -804,7 +807,7 @@ def test_compiler_pages_index_as_their_files(tmp_path: Path, monkeypatch):
 
 
 def test_update_and_rebuild_with_pages_read_no_files(tmp_path: Path, wiki: Path, monkeypatch):
-    from wikimem.search import index as wikimem_index
+    from wikimem.search import documents as wikimem_index
 
     si = SearchIndex(tmp_path / "index", wiki)
     pages = {p.path: p for p in _pages()}
@@ -830,7 +833,7 @@ def test_update_segments_score_as_compressed_ones(tmp_path: Path, monkeypatch):
     from whoosh import index as windex
     from whoosh.codec.whoosh3 import W3Codec
 
-    from wikimem.search import index as wikimem_index
+    from wikimem.search import store as wikimem_index
 
     plain = _random_wiki(tmp_path / "plain")
     ix = windex.open_dir(str(plain.index_dir))
@@ -852,7 +855,7 @@ def test_update_segments_score_as_compressed_ones(tmp_path: Path, monkeypatch):
 @pytest.fixture
 def internals_checked_again():
     """`_internals()` is checked once per process: again in this test, and after it."""
-    from wikimem.search import index as wikimem_index
+    from wikimem.search import whoosh_internals as wikimem_index
 
     check = wikimem_index._internals
     check.cache_clear()
@@ -881,7 +884,7 @@ def _ranked(si: SearchIndex) -> list:
 def test_search_without_a_private_whoosh_attribute_ranks_the_same_and_rebuilds_nothing(
     tmp_path: Path, monkeypatch, internals_checked_again
 ):
-    from wikimem.search.index import WEIGHTING
+    from wikimem.search.schema import WEIGHTING
 
     si = _random_wiki(tmp_path)
     assert internals_checked_again._internals() is not None  # this Whoosh has them
@@ -920,7 +923,7 @@ def test_internals_check_notices_each_missing_private_read(monkeypatch, internal
     from whoosh.codec import whoosh3
     from whoosh.columns import NumericColumn
 
-    from wikimem.search.index import WEIGHTING
+    from wikimem.search.schema import WEIGHTING
 
     owner_name, attr = missing.rsplit(".", 1)
     if owner_name == "BM25F":
@@ -940,7 +943,7 @@ def test_internals_check_notices_each_missing_private_read(monkeypatch, internal
 
 def test_an_error_that_is_not_damage_is_raised_and_the_index_kept(tmp_path: Path, monkeypatch):
     """A bug (here: wikimem calling something that is not there) is not a damaged index."""
-    from wikimem.search import index as wikimem_index
+    from wikimem.search import scoring as wikimem_index
 
     si = _random_wiki(tmp_path)
     assert si.search("cache")

@@ -727,7 +727,8 @@ def _structured_key(memory: MemoryState, stems: dict[str, str]) -> str:
 
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool,
            pages: dict[str, Page] | None = None) -> None:
-    from wikimem.search.index import MARKER, SearchIndex
+    from wikimem.search.index import SearchIndex
+    from wikimem.search.store import MARKER
 
     index = SearchIndex(project.index_dir, project.wiki_dir)
     if rebuild:

@@ -1,1 +1,6 @@
-"""Search: the Whoosh index, its documents, scoring and snippets."""
+"""Search: the Whoosh index over the wiki's pages, and searching it.
+
+Kept empty so importing one module of the package loads only what that module needs; callers
+import `SearchIndex` from `wikimem.search.index`. Modules, in import order: `schema`,
+`documents`, `snippets`, `whoosh_internals`, `scoring`, `store`, `index`.
+"""
