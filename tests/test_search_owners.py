@@ -139,11 +139,7 @@ def test_only_whoosh_internals_reads_private_whoosh_names():
 # Writes into the index folder by another module that the store's owner test knows of. Each
 # is a breach to route through search/store.py; the test fails when one is no longer seen,
 # so that its entry goes too.
-KNOWN_OTHER_WRITERS = {
-    # `purge` deletes the folder itself (outside the index's write lock) before it rebuilds;
-    # `SearchIndex.rebuild()` alone already swaps a fresh folder in and deletes the old one.
-    ("wiki/purge.py", "_reindex"),
-}
+KNOWN_OTHER_WRITERS: set[tuple[str, str]] = set()
 # Base modules a write passes through on its way from its owner (the store takes its write
 # lock through wikimem.locks, which opens the file with project.open_nofollow): the write is
 # their caller's.

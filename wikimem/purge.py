@@ -373,9 +373,8 @@ def _recompile(project: Project, report: PurgeReport, settings: dict | None) -> 
 
 
 def _reindex(project: Project) -> None:
-    """A new index from the pages; the old segments (which may hold the terms) are deleted."""
+    """A new index from the pages; the old segments (which may hold the terms) are deleted
+    (a rebuild builds beside the old index, swaps it in and removes the old folder)."""
     from wikimem.search.index import SearchIndex
 
-    shutil.rmtree(project.index_dir, ignore_errors=True)
-    project.ensure_dirs()
     SearchIndex(project.index_dir, project.wiki_dir).rebuild()
