@@ -424,7 +424,7 @@ def _stage_timer():
     took: dict[str, float] = {}
     wrapped = [(gitrepo, "commit_human_edits", "git"), (gitrepo, "commit", "git"),
                (compile_module, "_index", "index"), (compile_module, "write_pages", "pages"),
-               (compile_module, "_structured_pages", "pages"),
+               (compile_module, "structured_pages", "pages"),
                (compile_module.State, "load", "state"), (compile_module.State, "save", "state")]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
 
@@ -477,11 +477,8 @@ def measure(size: int, home: Path) -> dict:
     from wikimem.agents.claude_code import adapter as claude_code
     from wikimem.capture.observation import format_ts
     from wikimem.capture.observe import capture
-    from wikimem.compile.build import (
-        build_project_context,
-        compile_project,
-        ensure_compiled_context,
-    )
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.read import build_project_context, ensure_compiled_context
     from wikimem.hook import _read_context
     from wikimem.project import Registry
     from wikimem.wiki.pages import wiki_pages

@@ -29,7 +29,8 @@ from wikimem.capture import rawlog
 from wikimem.capture.observation import KINDS
 from wikimem.capture.observe import MAX_LINE, capture, make_observation
 from wikimem.cli import cli
-from wikimem.compile.build import compile_project, load_catalog
+from wikimem.compile.build import compile_project
+from wikimem.compile.read import load_catalog
 from wikimem.project import Registry
 
 TRANSCRIPTS = FIXTURES / "transcripts"

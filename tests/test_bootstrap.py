@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from wikimem.cli import cli
-from wikimem.compile.build import compile_project, load_memory
+from wikimem.compile.build import compile_project
+from wikimem.compile.read import load_memory
 from wikimem.project import Registry
 from wikimem.repo.collect import parse_record
 from wikimem.repo.decisions import adr_status

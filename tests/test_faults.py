@@ -112,7 +112,7 @@ def test_a_compile_started_during_another_is_coalesced_into_it(monkeypatch):
     """The busy compile returns at once; the running one does one more round for its work."""
     project = Registry().resolve(CWD)
     feed(project, 0)
-    real = compile_module._compile_locked
+    real = compile_module.compile_locked
     rounds, busy = [], []
 
     def first_round_then_new_work(*args, **kwargs):
@@ -126,7 +126,7 @@ def test_a_compile_started_during_another_is_coalesced_into_it(monkeypatch):
             t.join()
         return result
 
-    monkeypatch.setattr(compile_module, "_compile_locked", first_round_then_new_work)
+    monkeypatch.setattr(compile_module, "compile_locked", first_round_then_new_work)
     result = compile_project(project)
     assert busy[0].busy and not busy[0].commit
     assert rounds == [4, 5]  # the second round read only what was new

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.compile.build import compile_project, load_memory
+from wikimem.compile.build import compile_project
+from wikimem.compile.read import load_memory
 from wikimem.errors import WikimemError
 from wikimem.memory import Memory, memory_observations
 from wikimem.project import Registry

@@ -250,7 +250,9 @@ def _snapshot(wiki):
 
 
 def test_state_keeps_one_record_file_per_session_and_writes_only_new_ones(repo):
-    from wikimem.compile.build import State, compile_project, load_catalog
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.read import load_catalog
+    from wikimem.compile.state import State
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -270,7 +272,8 @@ def test_state_keeps_one_record_file_per_session_and_writes_only_new_ones(repo):
 
 
 def test_state_from_an_older_wikimem_is_split_not_recompiled(repo):
-    from wikimem.compile.build import State, compile_project
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.state import State
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -291,7 +294,8 @@ def test_state_from_an_older_wikimem_is_split_not_recompiled(repo):
 
 
 def test_missing_record_is_digested_again_and_rebuild_drops_stale_ones(repo):
-    from wikimem.compile.build import State, compile_project
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.state import State
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -338,7 +342,7 @@ def _broken_links_the_long_way(wiki_dir, written):
 
 
 def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
-    from wikimem.compile.build import _broken_links
+    from wikimem.compile.links import broken_links as _broken_links
 
     pages = [Page("a.md", {"title": "A"}, "\n  # A\n\nSee [[b]], [[missing]] and `[[code]]`.\n"),
              Page("b.md", {"title": "B"}, "- [[a|back]]\n- [[gone/page.md]]\n\n\n"),
@@ -353,7 +357,7 @@ def test_broken_links_from_bodies_in_memory_match_the_files(tmp_path):
 
 def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch):
     """Links found by folder guesses, by the listing and by mistune: the same answer."""
-    from wikimem.compile import build as compile_module
+    from wikimem.compile import links
 
     wiki = tmp_path / "wiki"
     for rel in ("sessions/2026-01-01-AbCd1234.md", "timeline/2026-01.md", "decisions/D1-x.md",
@@ -375,21 +379,21 @@ def test_broken_links_without_a_listing_match_the_long_way(tmp_path, monkeypatch
     want = _broken_links_the_long_way(wiki, written)
     assert want["notes/n.md"] and "nowhere" in want["notes/n.md"]
     folders = {"sessions", "timeline", "decisions", "notes", "linked"}
-    assert compile_module._broken_links(wiki, written, {p.path: p for p in pages},
-                                        folders) == want
+    assert links.broken_links(wiki, written, {p.path: p for p in pages},
+                              folders) == want
     listed = []
-    real = compile_module.wiki_pages
-    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
+    real = links.wiki_pages
+    monkeypatch.setattr(links, "wiki_pages", lambda d: listed.append(1) or real(d))
     clean = [Page("notes/ok.md", {"title": "OK"}, "[[2026-01-01-AbCd1234]] [[timeline/2026-01]]"
                   " [[D1-x|one]] [[n]]")]
     written = write_pages(wiki, clean).written
-    assert compile_module._broken_links(wiki, written, {p.path: p for p in clean},
-                                        folders) == {}
+    assert links.broken_links(wiki, written, {p.path: p for p in clean},
+                              folders) == {}
     assert listed == []  # every target was found where the compiler puts pages
     code = [Page("notes/code.md", {"title": "C"}, "[[n]] and `[[not a link]]`")]
     written = write_pages(wiki, code).written
-    assert compile_module._broken_links(wiki, written, {p.path: p for p in code},
-                                        folders) == {} == _broken_links_the_long_way(wiki, written)
+    assert links.broken_links(wiki, written, {p.path: p for p in code},
+                              folders) == {} == _broken_links_the_long_way(wiki, written)
     assert listed == [1]  # looked for, not found by name: the listing, then mistune, decide
 
 
@@ -422,16 +426,16 @@ def test_wiki_repositories_use_the_untracked_cache(tmp_path):
 
 
 def test_broken_links_of_many_pages_list_the_wiki_once(tmp_path, monkeypatch):
-    from wikimem.compile import build as compile_module
+    from wikimem.compile import links
 
-    monkeypatch.setattr(compile_module, "_LIST_FROM", 2)
+    monkeypatch.setattr(links, "_LIST_FROM", 2)
     pages = [Page(f"p{i}.md", {"title": str(i)}, f"[[p{i + 1}]] `[[code]]` [[x/p{i}]]")
              for i in range(5)]
     written = write_pages(tmp_path, pages).written
     listed = []
-    real = compile_module.wiki_pages
-    monkeypatch.setattr(compile_module, "wiki_pages", lambda d: listed.append(1) or real(d))
-    got = compile_module._broken_links(tmp_path, written, {p.path: p for p in pages})
+    real = links.wiki_pages
+    monkeypatch.setattr(links, "wiki_pages", lambda d: listed.append(1) or real(d))
+    got = links.broken_links(tmp_path, written, {p.path: p for p in pages})
     assert got == _broken_links_the_long_way(tmp_path, written)
     assert got == {"p4.md": ["p5"]} and listed == [1]  # x/p4 resolves by name
 
@@ -470,8 +474,9 @@ def _add_session(project, repo, name, start):
 def test_session_summaries_are_appended_then_folded_in(repo, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from wikimem.compile import build as compile_module
-    from wikimem.compile.build import State, compile_project
+    from wikimem.compile import state as state_module
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.state import State
 
     t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     project = _add_session(None, repo, "01-node-bump.jsonl", t0)
@@ -503,7 +508,7 @@ def test_session_summaries_are_appended_then_folded_in(repo, monkeypatch):
         == {k: v for k, v in wiki.items() if k.startswith("sessions/")}
 
     # Once the journal holds JOURNAL_MIN summaries, sessions.json is written whole again.
-    monkeypatch.setattr(compile_module, "JOURNAL_MIN", 1)
+    monkeypatch.setattr(state_module, "JOURNAL_MIN", 1)
     state = State(project).load()
     name = next(iter(state.catalog))
     state.put(name, state.record(name))
@@ -523,7 +528,7 @@ def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
     from conftest import session_events
     from test_compile import feed
 
-    from wikimem.compile import build as compile_module
+    from wikimem.compile import structured
     from wikimem.compile.build import compile_project
     from wikimem.memory import Memory
 
@@ -537,8 +542,8 @@ def test_structured_pages_are_not_rendered_again_when_nothing_they_show_changed(
     memory.add("lesson", "Reset the cache between tests")
     compile_project(project)
     rendered = []
-    real = compile_module.memory_page
-    monkeypatch.setattr(compile_module, "memory_page",
+    real = structured.memory_page
+    monkeypatch.setattr(structured, "memory_page",
                         lambda item, *a: rendered.append(item.page) or real(item, *a))
 
     feed(parts[1], t0 + timedelta(minutes=1))
@@ -625,7 +630,8 @@ def test_frontmatter_fast_path_writes_what_pyyaml_writes():
 
 
 def test_record_cut_short_by_a_crash_is_digested_again(repo):
-    from wikimem.compile.build import State, compile_project
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.state import State
 
     project = _two_sessions(repo)
     compile_project(project)
@@ -641,32 +647,32 @@ def test_record_cut_short_by_a_crash_is_digested_again(repo):
 
 
 def test_structured_pages_settled_on_disk_are_checked_by_size_and_mtime(tmp_path, monkeypatch):
-    from wikimem.compile import build as compile_module
+    from wikimem.compile import structured
 
     page = tmp_path / "decisions" / "D1-x.md"
     page.parent.mkdir()
     page.write_text("machine bytes\n")
     old = page.stat().st_mtime_ns - 3_600_000_000_000  # written an hour ago
     os.utime(page, ns=(old, old))
-    entry = ["fingerprint", compile_module.text_sha256("machine bytes\n")]
+    entry = ["fingerprint", structured.text_sha256("machine bytes\n")]
     hashed = []
-    real = compile_module.text_sha256
-    monkeypatch.setattr(compile_module, "text_sha256", lambda t: hashed.append(1) or real(t))
+    real = structured.text_sha256
+    monkeypatch.setattr(structured, "text_sha256", lambda t: hashed.append(1) or real(t))
 
-    now = compile_module.time.time_ns()
-    assert compile_module._holds(page, entry, now) and len(hashed) == 1  # read, then noted
+    now = structured.time.time_ns()
+    assert structured._holds(page, entry, now) and len(hashed) == 1  # read, then noted
     assert entry[2:] == [page.stat().st_size, old, now]
-    assert compile_module._holds(page, entry, now + 1) and len(hashed) == 1  # stat alone
+    assert structured._holds(page, entry, now + 1) and len(hashed) == 1  # stat alone
 
     page.write_text("human's bytes\n")  # the same size, a new mtime
-    assert not compile_module._holds(page, entry, now + 2) and len(hashed) == 2
+    assert not structured._holds(page, entry, now + 2) and len(hashed) == 2
     page.write_text("machine bytes\n")  # put back: right again, but not settled yet
     entry2 = entry[:2]
-    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
-    assert compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert structured._holds(page, entry2, structured.time.time_ns())
+    assert structured._holds(page, entry2, structured.time.time_ns())
     assert len(hashed) == 4  # a fresh mtime is read every time until it settles
     page.unlink()
-    assert not compile_module._holds(page, entry2, compile_module.time.time_ns())
+    assert not structured._holds(page, entry2, structured.time.time_ns())
 
 
 def test_a_failed_batch_leaves_no_temporary_files(tmp_path):

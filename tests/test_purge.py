@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from wikimem import hook
 from wikimem.cli import cli
-from wikimem.compile.build import compile_project, ensure_compiled_context
+from wikimem.compile.build import compile_project
+from wikimem.compile.read import ensure_compiled_context
 from wikimem.project import Registry
 from wikimem.search.index import SearchIndex
 from wikimem.wiki.pages import read_page
@@ -192,7 +193,7 @@ def test_purge_project_deletes_everything(planted, repo):
 def test_purge_session_keeps_what_later_records_say(planted):
     """A decision lifted from the purged session, accepted and then superseded: the newer
     decision stays a machine page (not mistaken for a person's edit) and the wiki is clean."""
-    from wikimem.compile.build import load_memory
+    from wikimem.compile.read import load_memory
 
     project = planted
     lifted = next(i for i in load_memory(project).items.values()

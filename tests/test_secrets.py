@@ -23,8 +23,9 @@ from fixtures.secrets_corpus import CORPUS
 from wikimem import hook
 from wikimem.agents.backfill import discover, import_sessions
 from wikimem.capture.redact import redact_text
-from wikimem.compile.build import build_project_context, compile_project, ensure_compiled_context
+from wikimem.compile.build import compile_project
 from wikimem.compile.llm import Completion, LLMSettings
+from wikimem.compile.read import build_project_context, ensure_compiled_context
 from wikimem.project import Registry
 from wikimem.search.index import SearchIndex
 

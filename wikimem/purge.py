@@ -363,11 +363,11 @@ def _drop_lines(path: Path, needles: list[bytes]) -> bool:
 
 def _recompile(project: Project, report: PurgeReport, settings: dict | None) -> None:
     """Every page again from the raw log that is left (we hold the compile lock)."""
-    from wikimem.compile.build import _compile_locked
+    from wikimem.compile.build import compile_locked
 
     opts = {"budget": 6000, "claim_expiry_minutes": 30.0, **(settings or {})}
-    result = _compile_locked(project, rebuild=True, budget=opts["budget"], progress=None,
-                             expiry=opts["claim_expiry_minutes"], llm=None, client=None)
+    result = compile_locked(project, rebuild=True, budget=opts["budget"], progress=None,
+                            expiry=opts["claim_expiry_minutes"], llm=None, client=None)
     report.pages_written = len(result.written)
     report.pages_removed += result.removed
 

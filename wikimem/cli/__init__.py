@@ -249,7 +249,8 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
     """Compile new session observations into wiki pages, commit them and update the index."""
     import dataclasses
 
-    from wikimem.compile.build import compile_project, plan_llm
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.read import plan_llm
 
     project = project_from(ctx, strict=not quiet)
     settings = compile_settings()
@@ -380,7 +381,7 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
 @click.pass_context
 def context(ctx: click.Context, budget: int | None, json_: bool) -> None:
     """Print the context block a new agent session gets (precomputed by compile)."""
-    from wikimem.compile.build import build_project_context, ensure_compiled_context
+    from wikimem.compile.read import build_project_context, ensure_compiled_context
 
     project = project_from(ctx)
     block = build_project_context(project, budget) if budget else ensure_compiled_context(project)

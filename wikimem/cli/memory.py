@@ -46,7 +46,7 @@ def _compile(project) -> None:
 
 def resolve_ref(project, ref: str) -> str:
     """A page path for what the user typed: an id, a path, a stem, a title."""
-    from wikimem.compile.build import load_memory
+    from wikimem.compile.read import load_memory
     from wikimem.wiki.timetravel import resolve_page
 
     try:
@@ -142,7 +142,7 @@ def forget(ctx, page, reason, agent, json_) -> None:
 @click.pass_context
 def accept(ctx, page, agent, json_) -> None:
     """Accept a proposed decision, lesson or task lifted from a session."""
-    from wikimem.compile.build import load_catalog
+    from wikimem.compile.read import load_catalog
 
     project, memory = _memory(ctx, agent)
     path = resolve_ref(project, page)
@@ -204,7 +204,7 @@ def goal_add(ctx, title, why, for_whom, success_signal, out_of_scope, agent, jso
 @click.pass_context
 def goal_list(ctx, show_all, json_) -> None:
     """List goals with their open tasks."""
-    from wikimem.compile.build import load_memory
+    from wikimem.compile.read import load_memory
 
     state = load_memory(project_from(ctx))
     goals = state.of_kind("goal") if show_all else state.of_kind("goal", "active")
@@ -275,7 +275,7 @@ def task_add(ctx, title, goal_ref, acceptance, files, agent, json_) -> None:
 @click.pass_context
 def task_list(ctx, statuses, goal_ref, json_) -> None:
     """List tasks (open ones by default) with who holds them."""
-    from wikimem.compile.build import load_memory
+    from wikimem.compile.read import load_memory
 
     state = load_memory(project_from(ctx))
     tasks = state.of_kind("task", *(statuses or ("todo", "in_progress")))

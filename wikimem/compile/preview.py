@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from wikimem.compile.build import State, load_catalog
 from wikimem.compile.context import DEFAULT_BUDGET, build_context
+from wikimem.compile.read import load_catalog
 from wikimem.compile.render import context_page, hub_pages, index_page, memory_page
+from wikimem.compile.state import State
 from wikimem.memory import memory_observations
 from wikimem.project import Project
 from wikimem.repo.collect import Collected

@@ -30,12 +30,8 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
             "The MCP server needs the optional mcp extra: pip install 'wikimem[mcp]'."
         ) from exc
 
-    from wikimem.compile.build import (
-        build_project_context,
-        compile_project,
-        load_catalog,
-        load_memory,
-    )
+    from wikimem.compile.build import compile_project
+    from wikimem.compile.read import build_project_context, load_catalog, load_memory
     from wikimem.memory import Memory
     from wikimem.search.index import SearchIndex, check_query
     from wikimem.wiki import timetravel as history
