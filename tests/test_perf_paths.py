@@ -133,8 +133,8 @@ def test_line_encoder_writes_what_json_encode_writes():
 
 def test_payload_keys_are_what_they_were_with_json_dumps():
     from wikimem.capture.event import Event
-    from wikimem.capture.observation import sha256_hex
     from wikimem.capture.observe import idempotency_key
+    from wikimem.fsio import sha256_hex
 
     payload = {"z": 1, "a": ["é", {"y": 2.5, "b": None}], "when": Path("/x")}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)

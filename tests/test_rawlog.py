@@ -8,8 +8,9 @@ import pytest
 from conftest import run_hook
 
 from wikimem.capture import rawlog
-from wikimem.capture.observation import Observation, new_id, sha256_hex
+from wikimem.capture.observation import Observation, new_id
 from wikimem.compile.build import compile_project
+from wikimem.fsio import sha256_hex
 from wikimem.memory import Memory, memory_observations
 from wikimem.project import Registry
 from wikimem.wiki.pages import read_page

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from wikimem.fsio import open_nofollow
+
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
@@ -72,8 +74,6 @@ class locked:  # (named like the function it was: `with locked(path) as got`)
         self._fd, self._got = -1, False
 
     def __enter__(self) -> bool:
-        from wikimem.project import open_nofollow  # (project.py imports this module)
-
         self._fd = open_nofollow(self._path, os.O_RDWR | os.O_CREAT)
         try:
             self._got = _lock(self._fd, self._blocking)

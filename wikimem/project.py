@@ -15,8 +15,8 @@ import stat
 import sys
 from collections import namedtuple
 
-from wikimem.capture.observation import sha256_hex
 from wikimem.errors import ProjectNotFound, SymlinkRefused, WikimemError
+from wikimem.fsio import open_nofollow, replace_file, sha256_hex
 from wikimem.locks import locked
 
 MARKER = ".wikimem.toml"
@@ -62,10 +62,6 @@ def _signature(st: os.stat_result) -> list:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-# Flags that make `os.open` refuse a symbolic link as the file itself (0 where unknown).
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
 def check_no_links(path, *, inclusive: bool = True) -> None:
     """Raise SymlinkRefused if a folder between the home and `path` (and `path` itself, when
     `inclusive`) is a symbolic link. Paths outside the home are not looked at.
@@ -91,16 +87,6 @@ def check_no_links(path, *, inclusive: bool = True) -> None:
             raise SymlinkRefused(folder)
 
 
-def open_nofollow(path, flags: int, mode: int = 0o600) -> int:
-    """`os.open`, refusing a symbolic link at `path` with SymlinkRefused."""
-    try:
-        return os.open(path, flags | NOFOLLOW, mode)
-    except OSError:
-        if os.path.islink(path):
-            raise SymlinkRefused(path) from None
-        raise
-
-
 def open_private(path, flags: int) -> int:
     """`os.open` (0600) for a file in the home: never through a link, at it or above it."""
     check_no_links(path, inclusive=False)
@@ -108,32 +94,10 @@ def open_private(path, flags: int) -> int:
 
 
 def write_atomic(path, data: str | bytes) -> None:
-    """Replace the file at `path` in the home with `data`: written to a temporary file beside
-    it, then renamed over it (a link at `path` is replaced, never written through)."""
+    """Replace the file at `path` in the home with `data` (fsio.replace_file), refusing a
+    linked folder on the way; a link at `path` itself is replaced, never written through."""
     check_no_links(path, inclusive=False)
-    tmp = os.path.join(os.path.dirname(os.fspath(path)),
-                       f".{os.path.basename(os.fspath(path))}.{os.getpid()}.tmp")
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    try:
-        os.unlink(tmp)  # (left by a killed process with the same pid)
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_file(path, data)
 
 
 def ensure_home_dir(path):

@@ -26,7 +26,6 @@ A composition root: it decides what goes, and each store's owner removes it: the
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ from pathlib import Path
 from wikimem.capture import rawlog
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.errors import WikimemError
+from wikimem.fsio import replace_file
 from wikimem.locks import locked
-from wikimem.project import Project, Registry, open_private
+from wikimem.project import Project, Registry, check_no_links
 from wikimem.wiki import gitrepo, pages
 
 PURGED = "[REDACTED:purged]"
@@ -335,13 +335,8 @@ def _rewrite(path: Path, change, raw: bool) -> bool:
         new = change(data)
         if new == data:
             return False
-        tmp = path.with_name(f".{path.name}.purge.tmp")
-        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        with os.fdopen(fd, "wb") as f:
-            f.write(new)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        check_no_links(path, inclusive=False)
+        replace_file(path, new, keep_mode=True)
         return True
     finally:
         if lock is not None:

@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wikimem.errors import WikimemError
+from wikimem.fsio import replace_file
 
 if TYPE_CHECKING:
     from wikimem.agents.installers import Plan
@@ -55,12 +55,7 @@ def save_record(target: Path, record: dict) -> None:
 
     path = _record_file(target)
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def drop_record(target: Path) -> None:
@@ -177,16 +172,6 @@ def backup(target: Path) -> Path:
 
 
 def atomic_write(target: Path, text: str) -> None:
+    """Replace an agent's settings file (fsio.replace_file), keeping its mode."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.wikimem-{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        if target.exists():
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    replace_file(target, text.encode("utf-8"), keep_mode=True)

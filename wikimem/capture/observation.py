@@ -20,15 +20,6 @@ import json
 import os
 import time
 
-try:
-    # The interpreter's own SHA-256: `hashlib` would load OpenSSL, ~3 ms of every hook process.
-    from _sha2 import sha256 as _sha256  # Python 3.12+
-except ImportError:  # pragma: no cover - depends on the Python version
-    try:
-        from _sha256 import sha256 as _sha256  # Python 3.11
-    except ImportError:  # a build without the builtin hashes
-        from hashlib import sha256 as _sha256
-
 SCHEMA_VERSION = 1
 
 KINDS = (
@@ -96,11 +87,6 @@ def new_id(now_ms: int | None = None) -> str:
             _ms_text = (ms, f"{h[:8]}-{h[8:]}")
         head = _ms_text[1]
     return f"{head}-7{seq:03x}-{_VARIANT[rand[0]]}{rand[1:4]}-{rand[4:]}"
-
-
-def sha256_hex(data: bytes) -> str:
-    """The SHA-256 of `data` in hex (idempotency keys, file names for odd session ids)."""
-    return _sha256(data).hexdigest()
 
 
 _second = (-1, "")  # (a Unix second, its text): one strftime per second, not per event

@@ -13,8 +13,9 @@ from collections import namedtuple
 
 from wikimem.capture import rawlog
 from wikimem.capture.event import Event
-from wikimem.capture.observation import Observation, new_id, sha256_hex, utc_now
+from wikimem.capture.observation import Observation, new_id, utc_now
 from wikimem.capture.redact import redact_entry, redact_text, redact_value
+from wikimem.fsio import sha256_hex
 from wikimem.project import Project, Registry, ensure_home_dir, open_private
 
 DEFAULT_CAP = 2000

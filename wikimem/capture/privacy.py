@@ -305,8 +305,8 @@ def report_errors(project, privacy: Privacy) -> None:
     """Write the settings' errors to the project's error log, once per distinct set."""
     if not privacy.errors:
         return
-    from wikimem.capture.observation import sha256_hex
     from wikimem.capture.observe import log_error
+    from wikimem.fsio import sha256_hex
     from wikimem.project import write_atomic
 
     text = "\n".join(privacy.errors)

@@ -27,9 +27,10 @@ import os
 import re
 from collections.abc import Iterator
 
-from wikimem.capture.observation import Observation, sha256_hex
+from wikimem.capture.observation import Observation
+from wikimem.fsio import open_nofollow, sha256_hex
 from wikimem.locks import lock_fd, unlock_fd
-from wikimem.project import _path, ensure_home_dir, open_nofollow, open_private
+from wikimem.project import _path, ensure_home_dir, open_private
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _HASHED = re.compile(r"x-[0-9a-f]{32}")

@@ -37,6 +37,7 @@ from wikimem.capture.redact_rules import (
     SECRET_KEYS,
     SENSITIVE_NAME,
 )
+from wikimem.fsio import replace_file
 
 __all__ = ["configure", "redact_entry", "redact_text", "redact_value"]
 
@@ -94,17 +95,12 @@ def _compile_kept(name: str, pattern: str) -> re.Pattern[str]:
     except Exception:  # noqa: BLE001 - `re`'s internals differ here: the public way
         return re.compile(pattern)
     if not sys.dont_write_bytecode:
-        tmp = f"{path}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(marshal.dumps(program))
-            os.replace(tmp, path)
+            # (beside the bytecode, readable like it: every user of this install shares it)
+            replace_file(path, marshal.dumps(program), mode=0o644)
         except (OSError, ValueError):  # a read-only install: compile every time
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
     return compiled
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from wikimem.capture.observation import Observation, sha256_hex
+from wikimem.capture.observation import Observation
+from wikimem.fsio import sha256_hex
 from wikimem.wiki.text import make_title
 
 MAX_PROMPTS = 30

@@ -19,7 +19,8 @@ from wikimem.capture import rawlog
 from wikimem.compile.sessions import PAGE_NAMES, SessionRecord, digest
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.errors import WikimemError
-from wikimem.project import Project, ensure_home_dir, open_nofollow, open_private, write_atomic
+from wikimem.fsio import open_nofollow
+from wikimem.project import Project, ensure_home_dir, open_private, write_atomic
 
 STATE_VERSION = 1
 # Summaries appended to state/sessions.jsonl before sessions.json is written whole again

@@ -27,7 +27,8 @@ import yaml
 
 from wikimem import faults
 from wikimem.errors import SymlinkRefused, WikimemError
-from wikimem.project import check_no_links, open_nofollow, open_private
+from wikimem.fsio import open_nofollow, replace_file, replace_many
+from wikimem.project import check_no_links
 
 FRONTMATTER_ORDER = (
     "title",
@@ -350,53 +351,25 @@ def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes],
         new = change(data)
         if new == data:
             continue
-        tmp = path.with_name(f".{path.name}.purge.tmp")
-        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        with os.fdopen(fd, "wb") as f:
-            f.write(new)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_file(path, new, keep_mode=True)
         changed.append(rel)
     return changed
 
 
-# Pages written to temporary files before they are made durable and renamed into place
-# together; from SYNC_FROM pages on, with one os.sync() instead of an fsync per file (a
-# first compile of ten thousand pages spent 40 s in fsync).
 _BATCH = 1000
-SYNC_FROM = 32
 
 
 def _replace_all(batch: list[tuple[Path, str, str]], result: WriteResult) -> None:
-    """Write each page to a temporary file, make them all durable, then rename them over
-    the pages: a crash leaves every page whole, old or new."""
-    one_sync = len(batch) >= SYNC_FROM and hasattr(os, "sync")
-    tmps: list[Path] = []
-    done = 0  # temporary files renamed into place
-    try:
-        for target, _, text in batch:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmps.append(_temporary(target))
-            with open(tmps[-1], "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
-                if not one_sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-        if one_sync:
-            os.sync()
-        for (target, rel, _), tmp in zip(batch, tmps, strict=True):
-            os.replace(tmp, target)
-            done += 1
-            result.written.append(rel)
-            faults.point("page-written")
-    finally:
-        for tmp in tmps[done:]:  # a failure (a full disk) leaves no temporary file behind
-            tmp.unlink(missing_ok=True)
+    """Replace the pages of a batch together (fsio.replace_many: every temporary file durable
+    before the first rename, so a crash leaves every page whole, old or new)."""
+    for target, _, _ in batch:
+        target.parent.mkdir(parents=True, exist_ok=True)
 
+    def written(i: int) -> None:
+        result.written.append(batch[i][1])
+        faults.point("page-written")
 
-def _temporary(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    replace_many([(target, text) for target, _, text in batch], after_each=written)
 
 
 def remove_temporaries(wiki_dir: Path, rels) -> None:
