@@ -74,3 +74,23 @@ def _restore_umask():
     os.umask(old)
     yield
     os.umask(old)
+
+
+def resolve_links(pages) -> dict[str, list[str]]:
+    """The reference link check the tests hold compile's checker and bootstrap's pages to:
+    broken links per page (targets matching no page); pages whose links all resolve are left
+    out. A target matches a page when their `link_key`s are equal or when the target is the
+    page's relative path without `.md`."""
+    from wikimem.wiki.markdown import link_key
+
+    def without_md(path: str) -> str:
+        return path[:-3] if path.lower().endswith(".md") else path
+
+    keys = {link_key(path) for path in pages}
+    stems = {without_md(path.replace("\\", "/")) for path in pages}
+    broken: dict[str, list[str]] = {}
+    for path, parsed in pages.items():
+        missing = [t for t in parsed.links if link_key(t) not in keys and t not in stems]
+        if missing:
+            broken[path] = missing
+    return broken

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import resolve_links
 
 from wikimem.cli import cli
 from wikimem.compile.build import compile_project
@@ -20,7 +21,7 @@ from wikimem.repo.extract import adr_facts, rule_facts
 from wikimem.repo.fold import fold_log, parse_conventional
 from wikimem.repo.patterns import glob_regex
 from wikimem.repo.record import LOG_NAME, _clean_remote, bootstrap_observations
-from wikimem.wiki.markdown import parse, resolve_links
+from wikimem.wiki.markdown import parse
 from wikimem.wiki.pages import read_page, wiki_pages
 
 ROOT = Path(__file__).resolve().parents[1]

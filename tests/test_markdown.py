@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from conftest import resolve_links
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wikimem.wiki.markdown import Parsed, link_key, parse, resolve_links
+from wikimem.wiki.markdown import Parsed, link_key, parse
 
 BODY = """# Compile the wiki
 

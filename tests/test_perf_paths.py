@@ -333,7 +333,9 @@ def test_commits_of_many_paths_are_added_in_batches(tmp_path, monkeypatch):
 
 def _broken_links_the_long_way(wiki_dir, written):
     """Every page listed, every written page parsed from its file with mistune."""
-    from wikimem.wiki.markdown import parse, resolve_links
+    from conftest import resolve_links
+
+    from wikimem.wiki.markdown import parse
     from wikimem.wiki.pages import read_page
 
     empty = parse("")

@@ -65,7 +65,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
         summary=escape_text(rec.summary),
         agent=rec.agent,
         started=rec.started,
-        ended=rec.ended,
+        ended=_ended(rec),
         cwd=code_span(rec.cwd) if rec.cwd else "unknown",
         previous=wikilink(previous.stem, previous.title) if previous else "none",
         prompts=prompts,
@@ -163,6 +163,16 @@ def context_page(block: str, budget: int, records: list[SessionRecord]) -> Page:
     meta = _aggregate_meta("Context for the next session", "context", records, records[-5:])
     meta["tags"] = ["context"]
     return Page("context.md", meta, body)
+
+
+def _ended(rec: SessionRecord) -> str:
+    """When the session ended, why (as the agent said), and how it worked: subagents it
+    started and times its context was compacted."""
+    reason = escape_text(one_line_text(rec.end_reason))
+    text = rec.ended + (f" ({reason})" if reason else "")
+    work = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
+            ((rec.subagents, "subagent"), (rec.compactions, "context compaction")) if n]
+    return text + (f"; {', '.join(work)}" if work else "")
 
 
 def _entry(r: SessionRecord) -> str:

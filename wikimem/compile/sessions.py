@@ -13,8 +13,6 @@ from wikimem.capture.observation import Observation
 from wikimem.fsio import sha256_hex
 from wikimem.wiki.text import make_title
 
-MAX_PROMPTS = 30
-MAX_COMMANDS = 40
 MAX_ERRORS = 10
 MAX_QUESTIONS = 5
 MAX_STEPS = 8

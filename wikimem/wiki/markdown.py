@@ -1,7 +1,7 @@
 """Markdown bodies: headings, Obsidian [[wikilinks]] and plain text, parsed with mistune 3.
 
 `parse(body)` walks mistune's AST (so a wikilink inside a code span or a fenced block is code,
-not a link) and returns a `Parsed` record. `link_key` and `resolve_links` apply Obsidian's
+not a link) and returns a `Parsed` record. `link_key` applies Obsidian's
 rule that a link resolves by file name: `[[2026-11-21-4f65f198]]`, `[[sessions/2026-11-21-
 4f65f198]]` and `[[2026-11-21-4f65f198.md|that session]]` all reach the same page.
 """
@@ -171,23 +171,3 @@ def link_key(target: str) -> str:
     if name.lower().endswith(".md"):
         name = name[:-3]
     return name.strip().lower()
-
-
-def _without_md(path: str) -> str:
-    return path[:-3] if path.lower().endswith(".md") else path
-
-
-def resolve_links(pages: Mapping[str, Parsed]) -> dict[str, list[str]]:
-    """Broken links per page: targets matching no page. Pages whose links all resolve are left out.
-
-    A target matches a page when their `link_key`s are equal or when the target is the page's
-    relative path without `.md`.
-    """
-    keys = {link_key(path) for path in pages}
-    stems = {_without_md(path.replace("\\", "/")) for path in pages}
-    broken: dict[str, list[str]] = {}
-    for path, parsed in pages.items():
-        missing = [t for t in parsed.links if link_key(t) not in keys and t not in stems]
-        if missing:
-            broken[path] = missing
-    return broken

@@ -65,7 +65,6 @@ class Page:
     path: str  # POSIX path relative to the wiki root, e.g. "sessions/2026-11-21-4f65f198.md"
     meta: dict
     body: str
-    extra_meta: dict = field(default_factory=dict)
 
     def render(self) -> str:
         """The page's exact bytes (as text), including its content hash."""
