@@ -19,7 +19,7 @@ import stat
 from wikimem.errors import SymlinkRefused
 
 try:
-    # The interpreter's own SHA-256: `hashlib` would load OpenSSL, ~3 ms of every hook process.
+    # The interpreter's own SHA-256: `hashlib` would load OpenSSL into every hook process.
     from _sha2 import sha256 as _sha256  # Python 3.12+
 except ImportError:  # pragma: no cover - depends on the Python version
     try:

@@ -139,7 +139,7 @@ def _build():
     return _compile_kept("full", "|".join(alternatives)), handlers
 
 
-# The full pattern takes ~10 ms to compile - as long as all the rest a hook process does - and
+# Compiling the full pattern costs about as much as all the rest a hook process does, and
 # most texts an agent sends could not hold a secret by any rule.  So a text is first searched
 # for what some rule needs (`needs` in `RULES`): a vendor prefix, a sensitive name followed
 # by an operator, `://user:pass@`...  Without any of it no rule can redact anything and the

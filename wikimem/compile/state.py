@@ -68,8 +68,8 @@ class State:
     SessionRecord).
 
     Records are read only for the sessions a compile renders and written only for the
-    sessions it digested: ten thousand of them took half a second each way as one file. The
-    summaries of ten thousand sessions are 5 MB of JSON, so a compile appends the ones it
+    sessions it digested: as one file, a large wiki's records cost every compile a full read
+    and write. The summaries of a large wiki are megabytes of JSON, so a compile appends the ones it
     changed and folds them into `sessions.json` only once they are many.
     """
 

@@ -48,8 +48,8 @@ _TOC_NAME = re.compile(r"_MAIN_(\d+)\.toc")
 # postings and scores are the same; readers see each block's compression in its header.
 # (Whoosh's `inlinelimit` above 1 would skip the blocks altogether, but fails in whoosh 2.7.)
 _UPDATE_CODEC = W3Codec(compression=0)
-# The writer's in-memory posting pool for a rebuild: Whoosh's default (128 MB) spills a
-# 10k-page wiki's postings to temporary run files and merges them back.
+# The writer's in-memory posting pool for a rebuild: with Whoosh's default, a large wiki's
+# postings spill to temporary run files that are merged back (docs/BENCHMARKS.md).
 REBUILD_LIMIT_MB = 512
 
 
