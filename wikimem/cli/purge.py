@@ -81,16 +81,19 @@ def purge(ctx, session: str | None, secret: str | None, whole: bool, yes: bool,
         _table(report)
     left = {k: v for k, v in report.remaining.items() if v}
     if left:
+        hint = ("Purge it with --secret as well, or look at those files." if session
+                else "Purge could not remove those (a name it may not change, such as a raw "
+                     "log's, which is its session's id): look at them.")
         click.echo("  still found in: " + ", ".join(f"{k} ({v})" for k, v in left.items())
-                   + ". Purge it with --secret as well, or look at those files.")
+                   + f". {hint}")
     else:
         click.echo("  nothing of it is left in any store.")
     partial = {k: v for k, v in report.partial.items() if v}
     if partial:
         click.echo(f"  {sum(partial.values())} piece(s) of its start or end remain ("
                    + ", ".join(f"{k} {v}" for k, v in partial.items()) + "), not removed: "
-                   "it cut where nothing marks the cut, or other text. Purge such a piece "
-                   "with --secret if it is the value's.")
+                   "maybe the value cut where nothing marks the cut, maybe other text. Purge "
+                   "such a piece with --secret if it is the value's.")
     if report.not_searched:
         click.echo("  not looked for (too short to tell from other text): "
                    + "; ".join(report.not_searched) + ".")
