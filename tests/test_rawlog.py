@@ -218,13 +218,11 @@ def test_a_forked_child_does_not_share_its_parents_files(tmp_path):
 
 def test_purge_rewrites_a_log_under_the_writers_lock(tmp_path):
     """purge rewrites raw/<session>.jsonl under the lock every append takes (the keys file)."""
-    from wikimem import purge
-
     assert rawlog.append(tmp_path, obs("u-1", secret="tok-123"))
     done = threading.Event()
 
     def rewrite():
-        purge._rewrite(tmp_path / "s1.jsonl", lambda b: b.replace(b"tok-123", b"x"), True)
+        rawlog.rewrite_logs(tmp_path, lambda b: b.replace(b"tok-123", b"x"))
         done.set()
 
     with rawlog.transaction(tmp_path, "s1") as log:

@@ -319,6 +319,25 @@ def test_rewrite_files_changes_only_what_changes(tmp_path):
     assert (outside / "b.md").read_bytes() == b"secret\n" and (wiki / "b.md").is_symlink()
 
 
+def test_rewrite_files_moves_a_file_whose_name_changes(tmp_path):
+    wiki = tmp_path / "wiki"
+    (wiki / "n" / "secret").mkdir(parents=True)
+    (wiki / "n" / "secret" / "a.md").write_bytes(b"secret\n")
+    (wiki / "n" / "b-secret.md").write_bytes(b"keep\n")
+    (wiki / "n" / "b-gone.md").write_bytes(b"taken\n")
+    drop = lambda data: data.replace(b"secret", b"gone")  # noqa: E731
+    rename = lambda rel: rel.replace("secret", "gone")  # noqa: E731
+    assert pages.rewrite_files(wiki, ["n/secret/a.md", "n/b-secret.md"], drop, rename) == [
+        "n/gone/a.md"]
+    assert (wiki / "n" / "gone" / "a.md").read_bytes() == b"gone\n"
+    assert not (wiki / "n" / "secret").exists()  # its folder, empty, went too
+    # A file at the new name already: this one stays where it is (its bytes unchanged).
+    assert (wiki / "n" / "b-secret.md").read_bytes() == b"keep\n"
+    assert (wiki / "n" / "b-gone.md").read_bytes() == b"taken\n"
+    with pytest.raises(WikimemError, match="not a file of the wiki"):
+        pages.rewrite_files(wiki, ["n/gone/a.md"], drop, lambda rel: "../x.md")
+
+
 # --- the scans see what they are for ---------------------------------------------------------
 
 SECOND_WRITERS = [

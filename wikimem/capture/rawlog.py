@@ -11,7 +11,8 @@ Nothing but this module appends to the log (tests/test_rawlog_owner.py reads the
 and one write per session file (`capture_many`), and `transaction` holds a session's lock while
 its log is read and then appended to, one by one or in a batch (memory, import, bootstrap).
 All of them store exactly what appending the same observations one by one would. Purge alone
-changes a log otherwise: it scrubs lines from it or deletes a session's files, under the same lock.
+changes a log otherwise, through two functions here and under the same lock: `rewrite_logs`
+scrubs or drops lines, `remove_session` deletes a session's files.
 
 A process keeps the files of the sessions it appended to lately open (`_Files`), with the
 keys it has read and the sizes it last saw: the next append to the same session takes the
@@ -28,9 +29,9 @@ import re
 from collections.abc import Iterator
 
 from wikimem.capture.observation import Observation
-from wikimem.fsio import open_nofollow, sha256_hex
+from wikimem.fsio import open_nofollow, replace_file, sha256_hex
 from wikimem.locks import lock_fd, unlock_fd
-from wikimem.project import _path, ensure_home_dir, open_private
+from wikimem.project import _path, check_no_links, ensure_home_dir, open_private
 
 _SAFE_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _HASHED = re.compile(r"x-[0-9a-f]{32}")
@@ -142,6 +143,64 @@ class transaction:  # (named like the function it was: `with transaction(raw, s)
     def __exit__(self, exc_type, exc, tb) -> None:
         files, self._files = self._files, None
         _release(files, exc_type is None)
+
+
+def rewrite_logs(raw_dir: str | os.PathLike, change) -> list[str]:
+    """Purge's way to change what the log holds: pass every line of every log in the raw
+    folder (agents' sessions and wikimem's own) through `change(line) -> bytes` (the line
+    with its newline, or b"" to drop it), under that log's lock. A log whose bytes change is
+    replaced whole: written beside it, made durable, renamed over it (writers that hold the
+    old file open see its link count drop to 0 and open the new one). Its keys file stays as
+    it is, so a re-delivered event is still recognised. Returns the names of the logs
+    replaced, in name order."""
+    changed = []
+    for name, _ in session_file_sizes(raw_dir):
+        files = _Files(raw_dir, os.path.join(raw_dir, name[:-6]))
+        try:
+            files.lock()
+            path = files.base + ".jsonl"
+            try:
+                fd = open_nofollow(path, os.O_RDONLY)
+            except FileNotFoundError:  # (removed meanwhile)
+                continue
+            with open(fd, "rb") as f:
+                data = f.read()
+            new = b"".join(change(line) for line in data.splitlines(keepends=True))
+            if new != data:
+                _replace(path, new)
+                changed.append(name)
+        finally:
+            files.close()  # (which unlocks)
+    return changed
+
+
+def remove_session(raw_dir: str | os.PathLike, session: str) -> list[str]:
+    """Purge: delete an agent session's log and keys file, under its lock (a writer waiting
+    for it finds the keys file gone and starts the session's files again). Returns the
+    names removed."""
+    base = os.path.join(raw_dir, session_filename(session))
+    names = [base + suffix for suffix in (".jsonl", ".lock", ".keys")]  # keys (the lock) last
+    if not any(os.path.lexists(n) for n in names):
+        return []
+    files = _Files(raw_dir, base)
+    removed = []
+    try:
+        files.lock()
+        for path in names:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            removed.append(os.path.basename(path))
+    finally:
+        files.close()
+    return removed
+
+
+def _replace(path: str, data: bytes) -> None:
+    """Replace a log with `data` atomically (fsio.replace_file: 0600, never through a link)."""
+    check_no_links(path, inclusive=False)
+    replace_file(path, data)
 
 
 class StoredKeys:

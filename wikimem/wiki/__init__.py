@@ -1,1 +1,2 @@
-"""The wiki: pages and their gate, markdown, the git repository's owner, time travel, purge."""
+"""The wiki: pages and their gate, page text, markdown, the git repository's owner, time
+travel."""

@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -328,10 +329,13 @@ def remove_pages(wiki_dir: Path, rels: Iterable[str], *, edited_too: bool = Fals
     return result
 
 
-def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes], bytes]
-                  ) -> list[str]:
+def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes], bytes],
+                  rename: Callable[[str], str] | None = None) -> list[str]:
     """Pass files of the wiki's work tree through `change(bytes) -> bytes`; each file whose
-    bytes change is replaced atomically. Returns the paths changed, in the order given.
+    bytes change is replaced atomically. `rename(path) -> path`, if given, moves a file
+    whose path it changes (a name that holds a purged value), unless a file is there
+    already (then the file stays where it is). Returns the paths changed, in the order
+    given (a moved file by its new path).
 
     For purge, which scrubs what a person wrote: any file (not only a page the compiler
     makes, and whoever edited it). Paths are relative to the wiki, never into `.git`; a file
@@ -340,19 +344,40 @@ def rewrite_files(wiki_dir: Path, rels: Iterable[str], change: Callable[[bytes],
     changed = []
     seen: dict[str, bool] = {}
     for rel in rels:
-        parts = PurePosixPath(rel).parts
-        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or parts[0] == ".git":
-            raise WikimemError(f"{rel!r} is not a file of the wiki's work tree.")
+        new_rel = rename(rel) if rename is not None else rel
+        for name in dict.fromkeys((rel, new_rel)):
+            parts = PurePosixPath(name).parts
+            if not parts or PurePosixPath(name).is_absolute() or ".." in parts \
+                    or parts[0] == ".git":
+                raise WikimemError(f"{name!r} is not a file of the wiki's work tree.")
         if linked_part(wiki_dir, rel, seen):
             continue
-        path = wiki_dir / rel
+        if new_rel != rel and (linked_part(wiki_dir, new_rel, seen)
+                               or os.path.lexists(wiki_dir / new_rel)):
+            new_rel = rel
+        path, target = wiki_dir / rel, wiki_dir / new_rel
         data = path.read_bytes()
         new = change(data)
-        if new == data:
+        if new == data and new_rel == rel:
             continue
-        replace_file(path, new, keep_mode=True)
-        changed.append(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        replace_file(target, new, mode=mode)
+        if new_rel != rel:
+            path.unlink()
+            _remove_empty_folders(wiki_dir, PurePosixPath(rel).parent)
+        changed.append(new_rel)
     return changed
+
+
+def _remove_empty_folders(wiki_dir: Path, folder: PurePosixPath) -> None:
+    """Remove a folder of the wiki and its parents while they are empty (a moved file's)."""
+    while folder.parts:
+        try:
+            (wiki_dir / folder).rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 _BATCH = 1000

@@ -1,32 +1,35 @@
 """`wikimem purge`: remove a session, a literal secret or a whole project from every store.
 
 For the day a secret got through anyway.  The raw log is otherwise immutable and the wiki is
-versioned, so removing something means rewriting both: this is the one place that does.
+versioned, so removing something means rewriting both: this is the one place that decides to.
 
     purge_session(project, SESSION)  the session's raw log, its page, what other pages said
                                      of it, its lines in the LLM log, its derived state
-    purge_secret(project, VALUE)     every occurrence of a literal string, replaced by
-                                     [REDACTED:purged]
+    purge_secret(project, VALUE)     every occurrence of a literal string and of every form
+                                     the pipeline derives from it (`forms`: its slug in page
+                                     names, HTML- and markdown-escaped, JSON-escaped, cut...),
+                                     replaced by [REDACTED:purged] (`purged` in a name)
     purge_project(project)           the project's whole folder and its registry entry
 
-Each (but the last, which deletes everything) runs under the compile lock: scrub the raw log
-and state -> recompile every page from what is left (`compile --rebuild`, byte-identical for
-everything else) -> scrub and commit what a person wrote -> rewrite the git history
-(`git fast-export | filter | git fast-import`: for a secret, every blob and message has it
-replaced; for a session, a file version that mentions the session is left out, so the file
-keeps its previous version in that commit) -> expire reflogs and prune every unreachable
-object -> rebuild the index from scratch -> count what is left in every store.  Commit hashes
-change: clones and backups of the wiki keep their own copy.
+Each (but the last, which deletes everything) runs under the compile lock: count what is
+there -> scrub the raw log and state -> scrub, rename and commit what a person wrote ->
+recompile every page from what is left (`compile --rebuild`: page names are derived again
+from the scrubbed log, byte-identical for everything else) -> rewrite the git history
+(`git fast-export | filter | git fast-import`: for a secret, every blob, path and message has
+it replaced; for a session, a file version that mentions the session is left out, so the
+file keeps its previous version in that commit) -> expire reflogs and prune every
+unreachable object -> rebuild the index from scratch -> count what is left in every store.
+Commit hashes change: clones and backups of the wiki keep their own copy.
 
-A composition root: it decides what goes, and each store's owner removes it: the page gate
-(`wiki.pages.remove_pages`, `rewrite_files`) the pages, `wiki.gitrepo` the history
-(`rewrite_history`, `drop_unreachable`), compile the derived pages, search the index.
+A composition root: it decides what goes, and each store's owner removes it: `capture.rawlog`
+the raw log (`rewrite_logs`, `remove_session`), the page gate (`wiki.pages.remove_pages`,
+`rewrite_files`) the pages, `wiki.gitrepo` the history (`rewrite_history`,
+`drop_unreachable`), compile the derived pages, search the index.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,62 +40,81 @@ from wikimem.errors import WikimemError
 from wikimem.fsio import replace_file
 from wikimem.locks import locked
 from wikimem.project import Project, Registry, check_no_links
+from wikimem.purge.forms import MIN_VALUE, PIECE, PURGED, Forms, slug_of
 from wikimem.wiki import gitrepo, pages
 
-PURGED = "[REDACTED:purged]"
+STORES = ("raw log", "state", "pages", "git objects", "git files", "index")
 
 
 @dataclass
 class PurgeReport:
-    """What a purge removed or changed, and what is left (`remaining`: store -> count)."""
+    """What a purge found, removed and changed, and what is left.
+
+    `found` (before) and `remaining` (after: what it could not remove) count occurrences of
+    the value and its derived forms by store, file names included; `partial` counts pieces of
+    its start or end found elsewhere after it (maybe the value cut where no marker says so,
+    maybe other text: not removed); `not_searched` names forms too short to look for."""
 
     what: str
     raw_files_removed: list[str] = field(default_factory=list)
     files_scrubbed: list[str] = field(default_factory=list)  # raw/ and state/ files rewritten
     pages_written: int = 0
     pages_removed: list[str] = field(default_factory=list)
+    files_moved: dict[str, str] = field(default_factory=dict)  # a person's files renamed
     commits_rewritten: int = 0
+    found: dict[str, int] = field(default_factory=dict)
     remaining: dict[str, int] = field(default_factory=dict)
+    partial: dict[str, int] = field(default_factory=dict)
+    not_searched: list[str] = field(default_factory=list)
+
+    @property
+    def removed(self) -> dict[str, int]:
+        return {k: max(n - self.remaining.get(k, 0), 0) for k, n in self.found.items()}
 
     def to_dict(self) -> dict:
         return {"what": self.what, "raw_files_removed": self.raw_files_removed,
                 "files_scrubbed": self.files_scrubbed, "pages_written": self.pages_written,
-                "pages_removed": self.pages_removed, "commits_rewritten": self.commits_rewritten,
-                "remaining": self.remaining}
+                "pages_removed": self.pages_removed, "files_moved": self.files_moved,
+                "commits_rewritten": self.commits_rewritten, "found": self.found,
+                "removed": self.removed, "remaining": self.remaining,
+                "partial": self.partial, "not_searched": self.not_searched}
 
 
-def forms(value: str) -> list[bytes]:
-    """The byte strings a value is stored as: plain (markdown, git) and JSON-escaped (logs)."""
-    out = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    return sorted((f.encode("utf-8", "surrogatepass") for f in out if f), key=len, reverse=True)
+def occurrences(project: Project, forms: Forms) -> tuple[dict[str, int], dict[str, int]]:
+    """(occurrences, partial pieces) of the forms in each store of the project, counted in
+    every file's bytes and in its name: the raw log (keys files too), state, the index, the
+    wiki's work tree, its git objects (reachable or not: trees hold file names) and the
+    repository's other files (reflogs, its index, refs)."""
+    counts = dict.fromkeys(STORES, 0)
+    partial = dict.fromkeys(STORES, 0)
 
+    def add(store: str, name: str, data: bytes) -> None:
+        whole = forms.count(data, index=True) if store == "index" else \
+            forms.count_file(name, data)
+        for found, part in (whole, forms.count(name.encode("utf-8", "surrogateescape"))):
+            counts[store] += found
+            partial[store] += part
 
-def occurrences(project: Project, needles: list[bytes]) -> dict[str, int]:
-    """How many times any needle occurs in each store of the project."""
-    counts = {"raw log": 0, "state": 0, "pages": 0, "git objects": 0, "git files": 0,
-              "index": 0}
-
-    def count(blob: bytes) -> int:
-        return sum(blob.count(n) for n in needles)
-
-    for store, folder in (("raw log", project.raw_dir), ("state", project.state_dir),
-                          ("index", project.index_dir)):
-        for path in _files(folder):
-            counts[store] += count(path.read_bytes())
-    lowered = [n.lower() for n in needles]
-    for path in _files(project.index_dir):  # index terms are lower-cased
-        blob = path.read_bytes()
-        counts["index"] += sum(blob.count(n) for n in lowered if n not in needles)
+    home = project.dir
+    for path in _files(home):
+        rel = path.relative_to(home)
+        top = rel.parts[0]
+        if top == "wiki":
+            continue
+        store = {"raw": "raw log", "index": "index"}.get(top, "state")
+        add(store, rel.as_posix(), path.read_bytes())
     wiki = project.wiki_dir
     for path in _files(wiki):
-        parts = path.relative_to(wiki).parts
-        if ".git" not in parts:
-            counts["pages"] += count(path.read_bytes())
-        elif parts[:2] != (".git", "objects"):  # reflogs, COMMIT_EDITMSG, index, refs
-            counts["git files"] += count(path.read_bytes())
+        rel = path.relative_to(wiki)
+        if rel.parts[0] != ".git":
+            add("pages", rel.as_posix(), path.read_bytes())
+        elif rel.parts[:2] != (".git", "objects"):  # reflogs, COMMIT_EDITMSG, index, refs
+            add("git files", rel.as_posix(), path.read_bytes())
     if (wiki / ".git").exists():
-        counts["git objects"] = count(gitrepo.all_objects(gitrepo.open_repo(wiki)))
-    return counts
+        found, part = forms.count(gitrepo.all_objects(gitrepo.open_repo(wiki)))
+        counts["git objects"] += found
+        partial["git objects"] += part
+    return counts, partial
 
 
 def _wiki_files(project: Project) -> list[str]:
@@ -115,34 +137,73 @@ def _files(folder: Path) -> list[Path]:
 
 def purge_secret(project: Project, value: str, *, compile_settings: dict | None = None
                  ) -> PurgeReport:
-    """Replace every occurrence of `value` in every store by `[REDACTED:purged]`."""
-    if len(value) < 4 or not value.strip():
-        raise WikimemError("The value to purge must be at least 4 characters (and not blank): "
-                           "a shorter one would match ordinary text everywhere.")
-    if value in PURGED:
+    """Replace every occurrence of `value`, and of every form the pipeline derives from it,
+    in every store by `[REDACTED:purged]` (`purged` in a name)."""
+    if len(value) < MIN_VALUE or not value.strip():
+        raise WikimemError(f"The value to purge must be at least {MIN_VALUE} characters (and "
+                           "not blank): a shorter one would match ordinary text everywhere.")
+    if value in PURGED or len(slug_of(value)) >= MIN_VALUE and \
+            slug_of(value) in slug_of(PURGED):
         raise WikimemError(f"The value to purge may not be part of {PURGED}.")
-    needles = forms(value)
-    report = PurgeReport(what="a secret value")
-    scrub = _scrubber(needles)
+    forms = Forms(value)
+    report = PurgeReport(what="a secret value", not_searched=_not_searched(value))
+
+    def name(rel: str) -> str:
+        return forms.scrub_name(rel.encode("utf-8", "surrogateescape")).decode(
+            "utf-8", "surrogateescape")
 
     with _exclusive(project):
-        for folder in (project.raw_dir, project.state_dir):
-            for path in _files(folder):
-                if path.suffix in (".lock", ".keys"):
-                    continue
-                if _rewrite(path, scrub, folder == project.raw_dir):
-                    report.files_scrubbed.append(str(path.relative_to(project.dir)))
-        _recompile(project, report, compile_settings)
         repo = gitrepo.open_repo(project.wiki_dir)
-        human = pages.rewrite_files(project.wiki_dir, _wiki_files(project), scrub)
+        gitrepo.check_not_mid_operation(repo)  # (before anything changes: compile needs it)
+        report.found, _ = occurrences(project, forms)
+        changed = rawlog.rewrite_logs(project.raw_dir, forms.scrub_json)
+        report.files_scrubbed += [f"raw/{n}" for n in changed]
+        for path in _files(project.state_dir):
+            if path.suffix != ".lock" and _rewrite(
+                    path, lambda data, path=path: forms.scrub_file(path.name, data)):
+                report.files_scrubbed.append(str(path.relative_to(project.dir)))
+        # What a person wrote or edited (the compiler leaves it as it is): scrubbed, moved
+        # where its name holds the value, and committed before the rebuild, which then finds
+        # it at its new name as a person's page (and offers its own version beside it).
+        theirs = [rel for rel in _wiki_files(project) if not _compiler_page(project, rel)]
+        human = pages.rewrite_files(project.wiki_dir, theirs, forms.scrub, rename=name)
+        moved = {rel: name(rel) for rel in theirs if name(rel) != rel and name(rel) in human}
+        report.files_moved = moved
         if human:
-            gitrepo.commit(repo, human, f"Purge a secret from {len(human)} page(s) a person "
-                                        "edited")
-        report.commits_rewritten = gitrepo.rewrite_history(repo, scrub, scrub, scrub)
+            gitrepo.commit(repo, human, f"Purge a secret from {len(human)} file(s) a person "
+                                        "edited", removed=sorted(moved))
+        _recompile(project, report, compile_settings)
+        report.commits_rewritten = gitrepo.rewrite_history(repo, forms.scrub, forms.scrub,
+                                                           forms.scrub_name)
         gitrepo.drop_unreachable(repo)
         _reindex(project)
-    report.remaining = occurrences(project, needles)
+        report.remaining, report.partial = occurrences(project, forms)
     return report
+
+
+def _not_searched(value: str) -> list[str]:
+    """The forms of a value too short to look for without matching other text."""
+    out = []
+    slug = slug_of(value)
+    if 0 < len(slug) < MIN_VALUE:
+        out.append(f"its slug in page names ({len(slug)} characters)")
+    if len(value) <= PIECE:
+        out.append(f"pieces of it where it was cut (it has {len(value)} characters; pieces "
+                   f"of {PIECE} or more are searched)")
+    else:
+        out.append(f"pieces of fewer than {PIECE} characters where it was cut")
+    return out
+
+
+def _compiler_page(project: Project, rel: str) -> bool:
+    """Whether a wiki file is a page exactly as the compiler wrote it."""
+    if not rel.endswith(".md"):
+        return False
+    try:
+        text = (project.wiki_dir / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return False
+    return pages.is_machine_page(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +239,8 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
     report = PurgeReport(what=f"session {session}")
     # What marks a page version as being about this session: its id, its page's name, and
     # its own distinctive texts (title, summary, lifted decisions...), which other pages
-    # repeat without naming the session.
+    # repeat without naming the session, in any form the pipeline gives them (escaped in a
+    # page, slugified in a page name...).
     # (A short id such as `s1` would match ordinary text: it counts only as `session:s1`.)
     taint = [f"session:{session}", f"Session-Id: {session}", *([stem] if stem else []),
              *([session] if len(session) >= 8 else [])]
@@ -188,31 +250,31 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
             texts += [str(c.get("title", "")), str(c.get("text", ""))]
             taint.append(Path(str(c.get("page", ""))).stem or session)
     taint += [t for t in texts if len(t.strip()) >= 16]
-    needles = sorted({f for t in taint for f in forms(t)}, key=len, reverse=True)
+    marks = Forms(*taint, pieces=False)
 
     def tainted(data: bytes) -> bool:
-        return any(n in data for n in needles)
+        return bool(marks.spans(data))
+
+    kept = [session, f"session:{session}", *([stem] if stem else [])] \
+        if len(session) >= 8 else [f"session:{session}"]
+    left_of_it = Forms(*kept, pieces=False)
 
     with _exclusive(project):
-        base = project.raw_dir / rawlog.session_filename(session)
-        for suffix in (".jsonl", ".keys", ".lock"):
-            path = base.with_name(base.name + suffix)
-            if path.exists():
-                path.unlink()
-                report.raw_files_removed.append(path.name)
-        ids = [*forms(f"session:{session}"),
+        report.found, _ = occurrences(project, left_of_it)
+        report.raw_files_removed += rawlog.remove_session(project.raw_dir, session)
+        # Its consolidations in the LLM log, memory items citing it (`session:<id>`).
+        ids = [f"session:{session}".encode(), json.dumps(f"session:{session}")[1:-1].encode(),
                json.dumps({"session": session}, separators=(",", ":"))[1:-1].encode()]
-        for path in _files(project.raw_dir):
-            # Its consolidations in the LLM log, memory items citing it (`session:<id>`).
-            if path.suffix == ".jsonl" and _drop_lines(path, ids):
-                report.files_scrubbed.append(str(path.relative_to(project.dir)))
+        changed = rawlog.rewrite_logs(project.raw_dir, lambda line: b"" if any(
+            n in line for n in ids) else line)
+        report.files_scrubbed += [f"raw/{n}" for n in changed]
         # Derived state: the compile below rebuilds records, catalog and context; the LLM
         # cache (answers by input hash) is dropped whole; logs lose the lines naming it.
         shutil.rmtree(project.state_dir / "llm-cache", ignore_errors=True)
         if name:
             (project.state_dir / "sessions" / (name[:-6] + ".json")).unlink(missing_ok=True)
         for path in _files(project.state_dir):
-            if path.suffix == ".log" and _drop_lines(path, needles):
+            if path.suffix == ".log" and _rewrite(path, _line_dropper(tainted)):
                 report.files_scrubbed.append(str(path.relative_to(project.dir)))
         _recompile(project, report, compile_settings)
         repo = gitrepo.open_repo(project.wiki_dir)
@@ -227,9 +289,8 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         # supersedes one lifted from the session names that page).
         edited = pages.rewrite_files(project.wiki_dir, [
             rel for rel in _wiki_files(project)
-            if rel.endswith(".md") and not pages.is_machine_page(
-                (project.wiki_dir / rel).read_text(encoding="utf-8", errors="replace"))],
-            _line_dropper(needles))
+            if rel.endswith(".md") and not _compiler_page(project, rel)],
+            _line_dropper(tainted))
         if left or edited:
             gitrepo.commit(repo, edited, "Purge a session from the pages a person edited",
                            removed=left)
@@ -250,9 +311,7 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         report.commits_rewritten = gitrepo.rewrite_history(repo, blob, message)
         gitrepo.drop_unreachable(repo)
         _reindex(project)
-    report.remaining = occurrences(project, sorted(
-        {*forms(session), *forms(f"session:{session}"), *(forms(stem) if stem else [])},
-        key=len, reverse=True) if len(session) >= 8 else forms(f"session:{session}"))
+        report.remaining, report.partial = occurrences(project, left_of_it)
     return report
 
 
@@ -302,58 +361,24 @@ class _exclusive:
         return self._cm.__exit__(*exc)
 
 
-# Inside a file name or a slug (`notes/N1-rotate-<value>-every-quarter.md`), the value is
-# replaced by a word that keeps the name a valid path and wikilink target.
-_SLUG_BEFORE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/")
-_SLUG_AFTER = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+def _rewrite(path: Path, change) -> bool:
+    """Rewrite a state file through `change(bytes) -> bytes` atomically; True if it changed
+    (the raw log changes through `rawlog.rewrite_logs`, the wiki's files through
+    `pages.rewrite_files`)."""
+    data = path.read_bytes()
+    new = change(data)
+    if new == data:
+        return False
+    check_no_links(path, inclusive=False)
+    replace_file(path, new, keep_mode=True)
+    return True
 
 
-def _scrubber(needles: list[bytes]):
-    """bytes -> bytes with every needle replaced by the purge marker (`purged` in a slug)."""
-    pattern = re.compile(b"|".join(re.escape(n) for n in needles))
-    marker = PURGED.encode()
-
-    def replace(m: re.Match[bytes]) -> bytes:
-        data, (start, end) = m.string, m.span()
-        if start and end < len(data) and data[start - 1] in _SLUG_BEFORE \
-                and data[end] in _SLUG_AFTER:
-            return b"purged"
-        return marker
-
-    return lambda data: pattern.sub(replace, data)
-
-
-def _rewrite(path: Path, change, raw: bool) -> bool:
-    """Rewrite a raw-log or state file through `change(bytes) -> bytes` atomically; True if
-    it changed (the wiki's files go through `pages.rewrite_files`)."""
-    lock = None
-    if raw and path.suffix == ".jsonl":
-        lock = locked(path.with_suffix(".keys"))  # the raw log's writers' lock (rawlog.py)
-        lock.__enter__()
-    try:
-        data = path.read_bytes()
-        new = change(data)
-        if new == data:
-            return False
-        check_no_links(path, inclusive=False)
-        replace_file(path, new, keep_mode=True)
-        return True
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
-
-
-def _line_dropper(needles: list[bytes]):
-    """bytes -> bytes without the lines holding any needle."""
+def _line_dropper(tainted):
+    """bytes -> bytes without the lines `tainted(line)` marks."""
     def change(data: bytes) -> bytes:
-        lines = data.splitlines(keepends=True)
-        return b"".join(line for line in lines if not any(n in line for n in needles))
+        return b"".join(line for line in data.splitlines(keepends=True) if not tainted(line))
     return change
-
-
-def _drop_lines(path: Path, needles: list[bytes]) -> bool:
-    """Remove the lines holding any needle from a raw-log or state file; True if any was."""
-    return _rewrite(path, _line_dropper(needles), path.parent.name == "raw")
 
 
 def _recompile(project: Project, report: PurgeReport, settings: dict | None) -> None:
