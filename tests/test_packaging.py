@@ -55,3 +55,16 @@ def test_data_packages_resolve_from_the_source_tree():
     sizes = dict(line.split(" ", 1) for line in out.stdout.splitlines())
     assert int(sizes["templates"]) == len((ROOT / "templates" / "session.md").read_text())
     assert int(sizes["demo_data"]) > 0
+
+
+def test_every_package_is_listed_for_the_wheel():
+    """pyproject lists packages by hand: a package left out is missing from every wheel
+    install while editable installs and the source tree still have it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.relative_to(ROOT).parent.parts)
+             for p in (ROOT / "wikimem").rglob("__init__.py")}
+    assert found - listed == set()
+    assert {"wikimem.templates", "wikimem.bootstrap"} <= listed
