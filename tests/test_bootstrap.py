@@ -390,9 +390,9 @@ def test_decisions_from_adrs_and_commits(runner, project_repo):
     assert "ADR-0002 [[ADR-0002-use-postgresql|" in hub and f"D-{c['switch'][:8]}" in hub
 
     context = project.context_file.read_text()
-    assert "## Project\nacme — Session storage with an HTTP API (Python" in context
+    assert '## Project\n- "acme — Session storage with an HTTP API (Python' in context
     decisions = context.split("## Decisions in force")[1].split("##")[0]
-    assert "ADR-0002 Use PostgreSQL" in decisions and "ADR-0001" not in decisions
+    assert 'ADR-0002 "Use PostgreSQL' in decisions and "ADR-0001" not in decisions
     assert "D-" not in decisions  # proposed candidates never enter the context
     assert "## Rules for agents" in context
     assert "Do not edit files under `migrations/` by hand. (AGENTS.md:3)" in context
@@ -689,7 +689,7 @@ def test_context_keeps_the_project_line_and_shortens_rules_first():
         "## Rules for agents")
     assert "(AGENTS.md:12)" in whole
     short = build_context("acme", [], state=state, budget=len(whole) - 300)
-    assert "## Project\nacme — Session storage (Python)." in short
-    assert "ADR-0002 Use PostgreSQL" in short and "(AGENTS.md:12)" not in short
+    assert '## Project\n- "acme — Session storage (Python)."' in short
+    assert 'ADR-0002 "Use PostgreSQL' in short and "(AGENTS.md:12)" not in short
     assert "Left out for space: " in short and " rules." in short
     assert build_context("acme", [], state=None) == ""

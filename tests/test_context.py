@@ -54,15 +54,15 @@ def test_sections_in_priority_order_and_only_current_items(memory):
               "## Active goals", "## Earlier sessions"]
     positions = [block.index(t) for t in titles]
     assert positions == sorted(positions)
-    assert "> Shipped it." in block and "- tag the release" in block
-    assert "T1 Write the migration — held by alice since 2026-02-01T00:00:00Z" in block
-    assert "last checkpoint: schema drafted" in block
-    assert "D2 Use Postgres — why: we need concurrent writers" in block
+    assert "> Shipped it." in block and '- "tag the release"' in block
+    assert 'T1 "Write the migration" — held by alice since 2026-02-01T00:00:00Z' in block
+    assert 'last checkpoint: "schema drafted"' in block
+    assert 'D2 "Use Postgres" — why: "we need concurrent writers"' in block
     assert "Use SQLite" not in block and "Proposed only" not in block  # superseded, proposed
-    assert "Mocked the clock wrong → freeze time with a fixture" in block
+    assert '"Mocked the clock wrong" → "freeze time with a fixture"' in block
     assert "Unverified hunch" not in block
     assert "Direction 7" in block and "Direction 2" not in block  # the 5 most recent notes
-    assert "G1 Ship the v2 API — open tasks: T1 (in progress), T2 (todo)" in block
+    assert 'G1 "Ship the v2 API" — open tasks: T1 (in progress), T2 (todo)' in block
     assert "2026-01-18-s18" in block and "2026-01-10-s10" not in block
 
 
@@ -72,7 +72,7 @@ def test_small_budget_keeps_high_priority_whole_and_says_what_was_left_out(memor
     block = build_context("proj", records, state=memory, budget=1100)
     assert len(block) <= 1100 and block.endswith("</wikimem-context>\n")
     for kept in ("## Where the last session left off", "## Tasks in progress",
-                 "D2 Use Postgres", "Mocked the clock wrong"):
+                 'D2 "Use Postgres"', "Mocked the clock wrong"):
         assert kept in block and kept in full
     assert "## Earlier sessions" not in block
     assert "Left out for space: " in block and "8 sessions, 1 goal" in block

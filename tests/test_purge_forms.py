@@ -317,7 +317,7 @@ def test_forms_find_what_each_pipeline_step_makes_of_a_value(value):
     import yaml
 
     from wikimem.capture.observe import cap_text
-    from wikimem.compile.context import _attr, defang
+    from wikimem.compile.context import _attr, defang, quoted
     from wikimem.compile.sessions import clean_prompt, relative_path
     from wikimem.memory import one_line, slugify
     from wikimem.wiki.pages import Page
@@ -329,7 +329,7 @@ def test_forms_find_what_each_pipeline_step_makes_of_a_value(value):
         "link_label": link_label(text), "clean_prompt": clean_prompt(text),
         "one_line": one_line(text), "make_title": make_title(text),
         "relative_path": relative_path(f"C:\\x\\{value}\\f", "/w"),
-        "defang": defang(text), "attr": _attr(text),
+        "defang": defang(text), "attr": _attr(text), "context quoted": quoted(text),
         "json": json.dumps(text), "json twice": json.dumps(json.dumps({"k": text})),
         "yaml": Page("a.md", {"title": text, "aliases": [f"x: {value}"]}, "b").render(),
         "yaml double-quoted": yaml.safe_dump({"t": text}, default_style='"',

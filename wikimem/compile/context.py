@@ -6,13 +6,18 @@ progress, active decisions, verified lessons, recent direction notes, active goa
 tasks, earlier sessions. A bootstrapped project (`wikimem bootstrap`) also gets a one-line
 "Project" section first and "Rules for agents" from its agent files just before the earlier
 sessions. When the budget runs out, the lowest-priority sections are shortened
-first, and the block says what it left out and how to get it. Recorded text cannot forge the
-fence tags. Nothing proposed, superseded or retracted appears.
+first, and the block says what it left out and how to get it. Nothing proposed, superseded or
+retracted appears.
+
+Every recorded string goes through `defang` (one inert line) and is shown `quoted` (or as a
+`> ` line of the outcome), so no line of recorded text can look like the block's headings,
+fences, tags or labels.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from wikimem.compile.sessions import SessionRecord, activity
@@ -24,8 +29,85 @@ NOTES = 5
 RULES = 12
 OUTCOME_CHARS = 1200
 FENCE = "wikimem-context"
-_FENCE_RE = re.compile(rf"<\s*/?\s*{FENCE}", re.I)
-_WS = re.compile(r"[ \t]+")
+
+# Recorded text is made inert by `defang` (one line, nothing that forms a tag or the fence
+# name) and shown by `quoted` (JSON-style double quotes) or as `> ` lines (the outcome).
+# Look-alikes are found on an NFKC + confusable skeleton of each character.
+_HYPHENS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\u02d7\u1806"
+                     "\u2e3a\u2e3b\ufe58\ufe63\uff0d\u30fc\u2796\u2574")
+_LEFT = frozenset("<\u2039\u227a\u2329\u27e8\u3008\ufe64\uff1c\u02c2\u1438\u276e"
+                  "\u276c\u2770\u29fc\u1445")
+_RIGHT = frozenset(">\u203a\u227b\u232a\u27e9\u3009\ufe65\uff1e\u02c3\u1433\u276f"
+                   "\u276d\u2771\u29fd\u1441")
+_FENCE_NAME = re.compile(r"wikimem[^a-z0-9]?context")
+_BROKEN_NAME = "wikimem[-]context"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SAFE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                        r"(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _skeleton(ch: str) -> str:
+    """What a character looks like, for detection only: NFKC, case-folded, look-alike
+    hyphens and angle brackets as ASCII."""
+    if ch in _HYPHENS:
+        return "-"
+    if ch in _LEFT:
+        return "<"
+    if ch in _RIGHT:
+        return ">"
+    return unicodedata.normalize("NFKC", ch).casefold()
+
+
+def _clean(text) -> str:
+    """Recorded text as one line: control, format (zero-width, bidi, tag) and unassigned
+    characters dropped, any line break or run of whitespace one space, the fence name in any
+    spelling broken."""
+    chars = []
+    for ch in str(text or ""):
+        cat = unicodedata.category(ch)
+        if ch.isspace() or cat in ("Zl", "Zp"):
+            if chars and chars[-1] != " ":
+                chars.append(" ")
+        elif cat not in ("Cc", "Cf", "Cs", "Cn", "Co"):
+            chars.append(ch)
+    line = "".join(chars).strip()
+    skel, owner = [], []  # the skeleton, and for each of its characters the one it came from
+    for i, ch in enumerate(line):
+        for k in _skeleton(ch):
+            skel.append(k)
+            owner.append(i)
+    spans = [(owner[m.start()], owner[m.end() - 1] + 1)
+             for m in _FENCE_NAME.finditer("".join(skel))]
+    for start, end in reversed(spans):
+        line = line[:start] + _BROKEN_NAME + line[end:]
+    return line
+
+
+def defang(text) -> str:
+    """Recorded text made inert: one line (`_clean`), and every `<`/`>` or look-alike of one
+    written `&lt;`/`&gt;`, so no tag (and no fence) can form."""
+    out = []
+    for ch in _clean(text):
+        look = _skeleton(ch)
+        out.append("&lt;" if "<" in look else "&gt;" if ">" in look else ch)
+    return "".join(out)
+
+
+def quoted(text) -> str:
+    """Recorded text as visibly quoted data: defanged, in double quotes, with `"` and `\\`
+    (and what normalizes to them) escaped."""
+    body = "".join("\\" + ch if _skeleton(ch) in ('"', "\\") else ch for ch in defang(text))
+    return f'"{body}"'
+
+
+def _token(text, pattern: re.Pattern = _SAFE_NAME) -> str:
+    """A name or date the block shows bare when it has the expected shape, else quoted."""
+    text = str(text or "")
+    return text if pattern.fullmatch(text) else quoted(text)
+
+
+def _date(text) -> str:
+    return _token(text, _SAFE_DATE)
 
 
 @dataclass
@@ -37,41 +119,39 @@ class Section:
     noun: str = "line"
 
 
-def defang(text: str) -> str:
-    """Neutralize anything in recorded text that could close or open the context fence."""
-    return _FENCE_RE.sub(lambda m: m.group(0).replace("<", "‹"), text)
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def _one(text) -> str:
-    return " ".join(str(text or "").split())
+def _q(text, limit: int | None = None) -> str:
+    """A recorded field, one line, cut at `limit` characters, quoted."""
+    line = _clean(text)
+    return quoted(_clip(line, limit) if limit else line)
 
 
 def last_session_section(rec: SessionRecord) -> Section:
     lines = [
-        f"Session {rec.stem} ({rec.agent}, {rec.started} to {rec.ended}): {rec.title}",
+        f"Session {_token(rec.stem)} ({_token(rec.agent)}, {_date(rec.started)} to "
+        f"{_date(rec.ended)}): {_q(rec.title)}",
         f"Activity: {activity(rec)}",
     ]
     if rec.outcome:
-        outcome = [ln.rstrip() for ln in rec.outcome.splitlines() if ln.strip()]
+        outcome = [ln for ln in map(defang, str(rec.outcome).splitlines()) if ln]
         lines.append("Outcome (the agent's last message):")
         lines += [f"> {ln}" for ln in _clip("\n".join(outcome), OUTCOME_CHARS).splitlines()]
     if rec.open_questions:
         lines.append("Open questions:")
-        lines += [f"- {q}" for q in rec.open_questions]
+        lines += [f"- {_q(q)}" for q in rec.open_questions]
     if rec.next_steps:
         lines.append("Next steps:")
-        lines += [f"- {s}" for s in rec.next_steps]
+        lines += [f"- {_q(s)}" for s in rec.next_steps]
     if rec.files_changed:
         shown = rec.files_changed[:15]
         more = f" (+{len(rec.files_changed) - 15} more)" if len(rec.files_changed) > 15 else ""
-        lines.append("Files changed: " + ", ".join(shown) + more)
+        lines.append("Files changed: " + ", ".join(map(_q, shown)) + more)
     if rec.errors:
         lines.append("Errors seen:")
-        lines += [f"- {_clip(e, 200)}" for e in rec.errors[:3]]
+        lines += [f"- {_q(e, 200)}" for e in rec.errors[:3]]
     return Section("Where the last session left off", lines, "line")
 
 
@@ -87,28 +167,31 @@ def memory_sections(state) -> list[Section]:
     open_tasks = state.of_kind("task", "todo", "in_progress")
 
     def task_line(t) -> str:
-        line = f"- {t.id} {t.title} — held by {t.holder} since {t.claimed_at}"
+        line = (f"- {_token(t.id)} {_q(t.title)} — held by {_token(t.holder)} since "
+                f"{_date(t.claimed_at)}")
         if t.checkpoints:
-            line += f"; last checkpoint: {_clip(_one(t.checkpoints[-1]['note']), 160)}"
+            line += f"; last checkpoint: {_q(t.checkpoints[-1]['note'], 160)}"
         return line
 
     def goal_line(g) -> str:
         mine = [t for t in open_tasks if t.fields.get("goal") == g.page]
-        listed = ", ".join(f"{t.id} ({t.status.replace('_', ' ')})" for t in mine)
-        return f"- {g.id} {g.title}" + (f" — open tasks: {listed}" if listed else "")
+        listed = ", ".join(f"{_token(t.id)} ({_token(t.status).replace('_', ' ')})"
+                           for t in mine)
+        return f"- {_token(g.id)} {_q(g.title)}" + (f" — open tasks: {listed}" if listed else "")
 
     return [
         Section("Tasks in progress", [task_line(t) for t in tasks], "task"),
         Section("Decisions in force", [
-            f"- {d.id} {d.title}" + (f" — why: {_clip(_one(d.fields['why']), 160)}"
-                                     if d.fields.get("why") else "")
+            f"- {_token(d.id)} {_q(d.title)}" + (f" — why: {_q(d.fields['why'], 160)}"
+                                                 if d.fields.get("why") else "")
             for d in decisions], "decision"),
         Section("Verified lessons", [
-            f"- {x.id} {x.title}" + (f" → {_clip(_one(x.fields['correct']), 160)}"
-                                     if x.fields.get("correct") else "")
+            f"- {_token(x.id)} {_q(x.title)}" + (f" → {_q(x.fields['correct'], 160)}"
+                                                 if x.fields.get("correct") else "")
             for x in lessons], "lesson"),
-        Section("Direction notes", [f"- {n.id} ({n.created[:10]}) {_clip(_one(n.title), 200)}"
-                                    for n in notes[:NOTES]], "note"),
+        Section("Direction notes", [
+            f"- {_token(n.id)} ({_date(str(n.created)[:10])}) {_q(n.title, 200)}"
+            for n in notes[:NOTES]], "note"),
         Section("Active goals", [goal_line(g) for g in goals], "goal"),
     ]
 
@@ -120,15 +203,17 @@ def repository_sections(state) -> tuple[list[Section], list[Section]]:
     files (which agents read anyway), so they sit low, just above the earlier sessions, and
     are the second thing the budget shortens.
     """
-    line = _one(getattr(state, "project_line", ""))
-    rules = [f"- {_clip(_one(r), 220)}" for r in getattr(state, "agent_rules", [])[:RULES]]
-    return ([Section("Project", [_clip(line, 400)], "line")] if line else [],
+    line = _clean(getattr(state, "project_line", ""))
+    rules = [f"- {_q(r, 220)}" for r in getattr(state, "agent_rules", [])[:RULES]
+             if _clean(r)]
+    return ([Section("Project", [f"- {_q(line, 400)}"], "line")] if line else [],
             [Section("Rules for agents (quoted from the repository's agent files)", rules,
                      "rule")] if rules else [])
 
 
 def recent_section(records: list[SessionRecord]) -> Section:
-    lines = [f"- {r.date} {r.stem}: {r.title} — {r.summary}" for r in reversed(records)]
+    lines = [f"- {_date(r.date)} {_token(r.stem)}: {_q(r.title)} — {_q(r.summary)}"
+             for r in reversed(records)]
     return Section("Earlier sessions", lines, "session")
 
 
@@ -148,10 +233,7 @@ def build_context(
     sections += rules_section
     if len(records) > 1:
         sections.append(recent_section(records[-1 - RECENT : -1]))
-    sections = [
-        Section(s.title, [defang(_WS.sub(" ", ln)) for ln in s.lines], s.noun)
-        for s in sections if s.lines
-    ]
+    sections = [s for s in sections if s.lines]
     if not sections:
         return ""
     frame = template("context-block.md")
@@ -178,4 +260,6 @@ def build_context(
 
 
 def _attr(text: str) -> str:
-    return re.sub(r'[<>"&\n]', "_", text)
+    """The project name as the fence's attribute: one clean line, no `<>"&` or look-alike."""
+    return "".join("_" if _skeleton(ch) in ("<", ">", '"', "&") else ch
+                   for ch in _clean(text))

@@ -6,7 +6,8 @@ A value recorded once reaches the stores transformed, and purge must find it in 
 Each character of the value as it is or as the pipeline rewrites it, any mix of these within
 one occurrence:
 - page text: `<` `>` `&` `"` `'` HTML-escaped (`&lt;`: wiki.text.escape_text, link_label);
-  `<` as `‹` (compile.context.defang); `<>"&` as `_` (context._attr); `[` `]` as `\\[` `\\]`
+  `<` as `‹` (earlier context blocks, kept in old git blobs; compile.context.defang now
+  writes `&lt;`); `<>"&` as `_` (context._attr); `[` `]` as `\\[` `\\]`
   (escape_text's `\\[\\[`); `[ ] | # ^` as a space (link_label); `(` as `\\(` (escape_text's
   script links); `\\` as `/` (file paths: sessions.relative_path, pages.check_page_path);
   `/` as `\\/` (JSON writers that escape it); `'` doubled (YAML single quotes); NUL as U+FFFD
