@@ -301,6 +301,29 @@ NOT_SECRETS = [
     "Authorization: Bearer [REDACTED:auth-header]",
     "https://alice:[REDACTED:url-credentials]@example.com/",
     "",
+    # issue 13: what a rule once mangled, and non-secrets shaped like each new class
+    "b.token=c.secret?d(e)",
+    "sk-learn-compatible-estimators-v2",
+    "use `--password` to pass it, or --token TOKEN",
+    "curl -u $USER:$TOKEN https://api.example.com",
+    "mysql -u root -p shop",
+    "docker run -p 8080:80 -u 1000:1000 nginx",
+    "ssh -p 2222 deploy@example.com && git push -u origin main && ps -u root",
+    "The token is valid for an hour; the password is stored in the keychain.",
+    "The machine learning team owns the password resetting flow.",
+    "request 123e4567-e89b-12d3-a456-426614174000 took 3 ms",
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b fixed the token refresh",
+    '{"kind": "ConfigMap", "data": {"LOG_LEVEL": "debug", "WORKERS": "4"}}',
+    "Name,Email,Role\nalice,alice@example.com,admin\nbob,bob@example.com,viewer",
+    "echo aGVsbG8gd29ybGQgdGhpcyBpcyBqdXN0IHRleHQ= | base64 -d",
+    'see https:\\/\\/example.com\\/docs\\/page?id=42 for more',
+    "https://example.com/search?q=hello%20world&page=2",
+    "def check(password: str, token: Optional[str] = None) -> bool:",
+    "    user_pass = (self.username + ':' + self.password).encode()",
+    "    'password': config.get(server, 'password'),",
+    "__all__ = ('Context', 'ContextVar', 'Token', 'copy_context')",
+    "<label>Password</label><input type=\"password\" name=\"password\">",
+    "export PATH=/usr/local/bin:$PATH; export TOKEN_TTL=3600",
 ]
 
 
@@ -591,3 +614,31 @@ def test_module_imports_only_the_standard_library(module):
                 continue
             imported.add((node.module or "").split(".")[0])
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+# -- command lines: every credential option the detector knows ------------------------------
+
+
+def _cli_cases():
+    for program, options in sorted(redact_formats._PROGRAMS.items()):
+        login = " login" if options is redact_formats._LOGIN else ""
+        for option, how in sorted(options.items()):
+            value = "Secr3t-Value9x"
+            if how in ("userpass", "smb", "lftp"):
+                sep = {"userpass": ":", "smb": "%", "lftp": ","}[how]
+                yield program, f"{program}{login} {option} deploy{sep}{value} target", value
+            elif how == "passarg":
+                yield program, f"{program}{login} {option} pass:{value} -in x", value
+            elif how == "attached":
+                yield program, f"{program}{login} {option}{value} target", value
+            elif how != "none":
+                yield program, f"{program}{login} {option} {value} target", value
+                if how == "both":
+                    yield program, f"{program}{login} {option}{value} target", value
+
+
+@pytest.mark.parametrize(("program", "text", "value"), list(_cli_cases()))
+def test_every_credential_option_of_a_known_program_is_redacted(program, text, value):
+    out = redact_text(text)
+    assert value not in out and "[REDACTED:cli-credential]" in out, out
+    assert out.startswith(program)  # the command itself stays readable

@@ -45,7 +45,7 @@ _PLACEHOLDERS = frozenset((
 
 def _secret(value: str, shortest: int = 4) -> bool:
     v = value.strip("\"'")
-    return (len(v) >= shortest and plain_literal(v) and _MARKER not in v
+    return (len(v) >= shortest and plain_literal(v, paths=True) and _MARKER not in v
             and v.lower() not in _PLACEHOLDERS and "..." not in v)
 
 
@@ -73,6 +73,10 @@ def _tokens(text: str, i: int, n: int):
                 return
             yield i, i + 1, None
             i += 1
+            continue
+        if c == "#" and (i == 0 or text[i - 1] in " \t"):  # a comment: the line ends
+            end = text.find("\n", i)
+            i = n if end < 0 else end
             continue
         start = i
         word = []
@@ -146,12 +150,13 @@ _POSITIONAL = {
 _STDIN_OPTIONS = frozenset(("--password-stdin", "--with-token", "--token-stdin", "--stdin",
                             "--api-key-stdin", "--secret-stdin", "--password-from-stdin"))
 _STDIN_PROGRAMS = frozenset(("chpasswd", "chntpw"))
+_KEY_VALUE = Lazy(r"[A-Za-z_][\w.-]*=")  # a `name=value` argument, not a positional one
 _PROGRAM_WORD = Lazy(r"(?:[\w.-]*/)?([\w.+-]+?)(?:\.exe)?")
 _CLI_LINE = Lazy(DETECTOR_NEEDS["cli"])
 
 
 def _program(word: str) -> str:
-    m = _PROGRAM_WORD.fullmatch(word)
+    m = _PROGRAM_WORD.fullmatch(word.lstrip("+$>"))  # (a diff's `+`, a prompt's `$`)
     return m.group(1) if m else ""
 
 
@@ -181,7 +186,7 @@ def cli_spans(text: str):
                     pipes.append(False)
                 continue
             commands[-1].append((s, e, word))
-        done = end
+        done = end - 1 if text[end - 1:end] == "\n" else end  # (the next line is not read)
         for k, command in enumerate(commands):
             yield from _command(text, command)
             if k and pipes[k - 1] and _reads_stdin(command) and commands[k - 1]:
@@ -197,9 +202,10 @@ def _reads_stdin(command) -> bool:
 def _echoed(text: str, command):
     """`echo SECRET | docker login --password-stdin`: echo's (printf's) arguments."""
     words = [t for t in command if not t[2].startswith("-")]
-    if not words or _program(words[0][2]) not in ("echo", "printf"):
+    at = next((i for i, t in enumerate(words) if _program(t[2]) in ("echo", "printf")), None)
+    if at is None:
         return
-    args = words[1:]
+    args = words[at + 1:]
     if args and _secret(" ".join(w for _, _, w in args)):
         s, _ = _strip_quotes(text, args[0][0], args[0][1])
         _, e = _strip_quotes(text, args[-1][0], args[-1][1])
@@ -226,8 +232,8 @@ def _options(text: str, args, options: dict[str, str]):
         if not word.startswith("-"):
             continue
         how = options.get(word)
-        if how is None and "=" in word:  # --password=X is the assignment rules' job
-            continue
+        if how is None and word.startswith("--") and "=" in word:
+            continue  # --password=X is the assignment rules' job
         if how in ("next", "both", "userpass", "passarg", "smb", "lftp") and j + 1 < len(args):
             ns, ne, value = args[j + 1]
             if value.startswith("-") and how != "userpass":
@@ -261,7 +267,8 @@ def _value(text: str, s: int, e: int, value: str, how: str):
 
 
 def _positional(text: str, name: str, args):
-    words = [(s, e, w) for s, e, w in args if not w.startswith("-") and "=" not in w]
+    words = [(s, e, w) for s, e, w in args  # (vault login method=... is no token)
+             if not w.startswith("-") and not (name == "vault" and _KEY_VALUE.match(w))]
     if name == "sqlplus":  # sqlplus user/password@db
         if words:
             s, e = _strip_quotes(text, words[0][0], words[0][1])
@@ -356,6 +363,7 @@ def _yaml_block(text: str, pos: int, stop: int, indent: int):
 _SENSITIVE_COLUMN = Lazy(
     r"(?i)(?:[a-z0-9 _./-]{0,30}[ _.-])?(?:password|passwd|passphrase|secret|secret[ _-]?key|"
     r"secret[ _-]?access[ _-]?key|token|api[ _-]?key|private[ _-]?key|client[ _-]?secret)s?")
+_CODE_CHARS = Lazy(r"[=()\[\]{};]")
 _HEADER_FIELD = Lazy(r"[A-Za-z][A-Za-z0-9_-]*(?: [A-Za-z0-9_-]+){0,3}")
 _CSV_TRIGGER = Lazy(DETECTOR_NEEDS["csv"])
 
@@ -393,8 +401,23 @@ def csv_spans(text: str):
         eol = len(text) if eol < 0 else eol
         done = eol
         header = text[start:eol].rstrip("\r")
+        if _CODE_CHARS.search(header):
+            continue  # code: `a, b = c, d`, `f(x, y)`
         fields = _fields(header, start)
+        row_end = text.find("\n", eol + 1)
+        row = text[eol + 1:len(text) if row_end < 0 else row_end].rstrip("\r")
+        width = len(_fields(row, 0))
+        if 2 <= width < len(fields):
+            fields = fields[-width:]  # (a sentence with commas may lead into the header)
         names = [text[s:e].strip().strip('"').lstrip("+").strip() for s, e in fields]
+        words = names[0].split()
+        while words and not _HEADER_FIELD.fullmatch(" ".join(words)):
+            words.pop(0)  # (the same sentence, without commas: `Use this: User name`)
+        names[0] = " ".join(words)
+        lead_end = text.rfind(names[0], fields[0][0], fields[0][1]) if names[0] else start
+        lead = text[start:lead_end].strip(' \t"+')
+        if lead and not lead.endswith((":", ".")):
+            continue  # what leads into a header is a sentence, ending in `:` or `.`
         if len(names) < 2 or not all(_HEADER_FIELD.fullmatch(x) for x in names):
             continue
         secret = [i for i, x in enumerate(names) if _SENSITIVE_COLUMN.fullmatch(x)]
@@ -423,8 +446,9 @@ def csv_spans(text: str):
 
 # .pgpass (`host:port:db:user:password`), proxy lists (`host:port:user:password`), and password
 # hashes (`user:$6$salt$hash`, `user:{SHA}base64`) from .htpasswd and /etc/shadow.
-_PGPASS = Lazy(r"(?m)^[ \t+]*[\w.*-]+:(?:[0-9]{1,5}|\*):(?:[^\s:]+:)?[^\s:]+:(\S{4,})[ \t]*\r?$")
-_HASH = Lazy(r"(?m)^[ \t+]*[\w.@-]+:((?:\$(?:apr1|2[abxy]?|1|5|6|7|y|gy|sha1|md5)\$|"
+_PGPASS = Lazy(r"(?m)(?<![^\s+])[\w.*-]+:(?:[0-9]{1,5}|\*):(?:[^\s:]+:)?[^\s:]+:(\S{4,})"
+                r"[ \t]*\r?$")
+_HASH = Lazy(r"(?<![^\s+\"'])[\w.@-]+:((?:\$(?:apr1|2[abxy]?|1|5|6|7|y|gy|sha1|md5)\$|"
                    r"\{(?:SHA|SSHA|SHA256|SSHA512|MD5)\})[^\s:]{8,})")
 
 
@@ -445,8 +469,8 @@ _PUTTY_END = Lazy(r"Private-(?:MAC|Hash):[ \t]*[0-9A-Fa-f]*")
 def putty_spans(text: str):
     for m in _PUTTY.finditer(text):
         p = _PUTTY_PRIVATE.search(text, m.end(), m.end() + 20_000)
-        if p is None:
-            continue
+        if p is None or text.startswith(_MARKER, p.end()):
+            continue  # (no private part, or redacted already)
         e = _PUTTY_END.search(text, p.end(), p.end() + 20_000)
         yield p.end(), (e.end() if e else len(text)), "private-key"
 
@@ -482,7 +506,8 @@ _PAIR = Lazy(
 def pair_spans(text: str):
     for m in _PAIR.finditer(text):
         value = m.group("S")
-        if looks_random(value) or (len(value) == 40 and value.isascii() and not value.isalpha()):
+        # (beside its key id a token needs less to look generated)
+        if looks_random(value, 0.75) or (len(value) == 40 and not value.isalpha()):
             yield m.start("S"), m.end("S"), "paired-secret"
 
 
@@ -499,6 +524,6 @@ _NOT_VENDORS = frozenset(("sha1", "sha224", "sha256", "sha384", "sha512", "md5",
 def vendor_spans(text: str):
     for m in _VENDOR.finditer(text):
         body = m.group("b")
-        if (m.group("p").lower() not in _NOT_VENDORS and looks_random(body)
+        if (m.group("p").lower() not in _NOT_VENDORS and looks_random(body, 0.5)
                 and any(c.isupper() for c in body) and any(c.islower() for c in body)):
             yield m.start(), m.end(), "vendor-token"

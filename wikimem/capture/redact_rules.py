@@ -177,7 +177,7 @@ _AUTH_TAIL = (
     r"""(?:\\?["'`])?\]?[ \t]*(?::|=(?!=))[ \t]*(?:\\?["'`])?[ \t]*"""
     r"(?:"
     r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws|dpop|hmac|mac|hawk)"
-    rf"(?:[ \t]+|[ \t]*=[ \t]*)(?P<S>{_B64TOK}{{8,}}+)(?![(\[])"
+    rf"(?:[ \t]+|[ \t]*=[ \t]*)(?P<S>{_B64TOK}(?:{_B64TOK}|:(?=[A-Za-z0-9])){{7,}}+)(?![(\[])"
     rf"|[A-Za-z][A-Za-z0-9_-]{{1,30}}(?:[ \t]+|=)"
     rf"(?P<S3>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{8,}}+)(?![(\[])"
     rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
@@ -470,7 +470,7 @@ DETECTOR_NEEDS = {
     # a known program, then an option or a `user/password` argument on its line; or what
     # reads a password from the pipe before it
     "cli": (
-        r"""-(?:[puawPNUkKb](?:[ \t]|(?<=p)[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
+        r"""-(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
         r"|body|pass|password|proxy-user)[ \t=]|(?:src|dest)?(?:store|key)pass[ \t]|new[ \t]"
         r"|pass(?:in|out)?[ \t]|password[ \t])|sqlplus|vault[ \t]+login|mc[ \t]+(?:alias|config)"
         r"|rabbitmqctl|htpasswd|-stdin|--with-token|chpasswd"

@@ -70,8 +70,12 @@ _UNQUOTED_STOP = frozenset(" \t\r\n\f\v\"'<>")
 MAX_VALUE = 4096  # characters: a value longer than this is cut (and redacted) there
 _PLAIN_RUN = Lazy(r"[^\s\"'<>\\()\[\]{},;&`]*")
 _SET_WORDS = frozenset(("set", "config", "configure", "add", "put", "store", "setenv"))
+_PERCENT_TEMPLATE = Lazy(r"%(?:\(\w+\)|[-+ #0]*[0-9]*[sdrifx]\b|\{|\w+%)")
+_VALUE_ATTRIBUTE = Lazy(r"(?i:value)[ \t]*=[ \t]*(?=[\"'])")
+_PROSE_PREFIX = Lazy(r"\+?|[^=(\[{]*[ \t]")
 _SECTION = Lazy(r"\[[\w .:\"'/-]{1,60}\][ \t]*\r?\n")
-_NETRC_CONTEXT = Lazy(r"(?<![\w-])machine[ \t]+\S|(?m:^)[ \t+]*default[ \t]")
+_NETRC_CONTEXT = Lazy(r"(?<![\w-])machine[ \t]+\S+\s+\+?\s*(?:login|password|account|port)\b"
+                      r"|(?m:^)[ \t+]*default[ \t]+(?:login|password)\b")
 _MARKER = "[REDACTED:"
 
 # --------------------------------------------------------------------------------------------
@@ -97,48 +101,38 @@ _STOP_WORDS = frozenset((
     " missing invalid expired revoked rotated changed updated stored removed deleted"
     " apikey passphrase credential credentials keyring keychain overridden none null"
 ).split())
+_WORD_RUNS = Lazy(r"[a-z]{5,}|[A-Z][a-z]{4,}|[A-Z]{6,}")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+/=.~")
 _HEX = frozenset("0123456789abcdef")
 
 
-def looks_random(v: str) -> bool:
+def looks_random(v: str, wordy: float = 0.4) -> bool:
     """Whether a token looks generated (a key, a token) rather than written by a person.
 
-    At least 16 characters of a token alphabet with letters and digits; all hex (20+), or
-    mixed with no long run of lower- or upper-case letters (words, identifiers) and many
-    distinct characters.
+    At least 16 characters of a token alphabet with letters and digits; all hex (20+
+    characters), or with few separators (`._/-~+=`, a path's and a name's) and at most the
+    share `wordy` of its characters in word-like runs (`words`, `Words`, `WORDSS`: identifiers
+    and prose are mostly such runs, a random token rarely: 2-4% of random base62 tokens of 16
+    to 32 characters have more), and many distinct characters.
     """
     n = len(v)
     if n < 16 or not _TOKEN_CHARS.issuperset(v):
         return False
-    digits = lower = upper = 0
-    run_lower = run_upper = longest_lower = longest_upper = 0
-    for c in v:
-        if "a" <= c <= "z":
-            lower += 1
-            run_lower += 1
-            run_upper = 0
-            longest_lower = max(longest_lower, run_lower)
-        elif "A" <= c <= "Z":
-            upper += 1
-            run_upper += 1
-            run_lower = 0
-            longest_upper = max(longest_upper, run_upper)
-        else:
-            digits += c.isdigit()
-            run_lower = run_upper = 0
-    if digits == 0 or lower + upper == 0:
+    digits = sum(c.isdigit() for c in v)
+    if digits == 0 or digits == n:
         return False
     if _HEX.issuperset(v.lower().replace("-", "")):
-        return n >= 20 and digits >= 3 and lower + upper >= 3
-    if longest_lower >= 7 or (lower and longest_upper >= 7):
+        return n >= 20 and digits >= 3 and n - v.count("-") - digits >= 3
+    if sum(c in "._/-~+=" for c in v) > n // 5:
+        return False
+    if sum(len(w) for w in _WORD_RUNS.findall(v)) > n * wordy:
         return False
     return len(set(v)) >= min(12, n // 2)
 
 
 def auth_value(v: str) -> bool:
     """An `auth` value: base64 of `user:password` (Docker, .npmrc), or a generated token."""
-    if looks_random(v):
+    if looks_random(v, 0.6):
         return True
     if len(v) < 8 or len(v) % 4 == 1:
         return False
@@ -151,9 +145,10 @@ def auth_value(v: str) -> bool:
 
 
 def _is_template(v: str) -> bool:
-    """A template, placeholder or mask: `$X`, `${X}`, `{x}`, `f"{i:06d}"`, `<key>`, `****`,
-    `abc...`, an existing marker."""
-    return (v[0] in "$%{<[*" or "${" in v or "$(" in v or ("{" in v and "}" in v)
+    """A template, placeholder or mask: `$X`, `${X}`, `{x}`, `f"{i:06d}"`, `%(x)s`, `%VAR%`,
+    `<key>`, `****`, `abc...`, an existing marker."""
+    return (v[0] in "${<[" or "${" in v or "$(" in v or ("{" in v and "}" in v)
+            or (v[0] == "%" and _PERCENT_TEMPLATE.match(v) is not None)
             or "***" in v or "\u2022\u2022\u2022" in v or "..." in v or "\u2026" in v
             or _MARKER in v or v.startswith("-----BEGIN") or v == "same-origin")
 
@@ -175,12 +170,14 @@ def _is_code(v: str, after: str) -> bool:
         inner = rest[1:]  # its first argument a name or a number: get(server, ...), f(x
         return (not inner or (")" if rest[0] == "(" else "]") in inner or after in _QUOTES
                 or _WORDISH.fullmatch(inner) is not None or _NUMBER.fullmatch(inner) is not None)
-    return len(segments) > 1 and rest[0] in "?:+-*/|&<>=!%^~"
+    return len(segments) > 1 and rest[0] in "?:+*/|&<>=!%^~"
 
 
-def plain_literal(v: str) -> bool:
-    """A value that reads as one literal token, not as code, a path, a URL or a number."""
-    return not (_is_template(v) or _NUMBER.fullmatch(v) or _URL.match(v) or _PATH.fullmatch(v))
+def plain_literal(v: str, paths: bool = False) -> bool:
+    """A value that reads as one literal token, not as a template, a URL, a number or (unless
+    `paths`: where a path cannot stand, a base64 value may look like one) a path."""
+    return not (_is_template(v) or _NUMBER.fullmatch(v) or _URL.match(v)
+                or (not paths and _PATH.fullmatch(v)))
 
 
 def _generated(v: str, quoted: bool) -> bool:
@@ -218,7 +215,7 @@ def _accept(v: str, form: str, rule: int, after: str, quoted: bool, strong: bool
         return form == "flag" or not any(c.isspace() for c in v)  # "Enter your password"
     if _URL.match(v) or _PATH.fullmatch(v) or (_NUMBER.fullmatch(v) and not lax):
         return False
-    if form not in ("markup", "netrc") and _is_code(v, after):
+    if form not in ("markup", "netrc", "env") and _is_code(v, after):
         return False
     if not wordish:
         return True
@@ -243,6 +240,8 @@ def _unquoted_end(text: str, i: int, n: int, conn: bool) -> int:
     """Where an unquoted value starting at i ends (see the module's docstring)."""
     depth = 0
     limit = min(n, i + MAX_VALUE)
+    line = text.rfind("\n", max(0, i - 500), i) + 1
+    in_code = text.count("`", line, i) % 2 == 1  # a markdown code span closes at a backtick
     while True:
         i = _PLAIN_RUN.match(text, i, limit).end()
         if i >= limit:
@@ -266,8 +265,8 @@ def _unquoted_end(text: str, i: int, n: int, conn: bool) -> int:
             elif not nxt or not (nxt.isalnum() or nxt in "_-+/=~!@#$%^&*"):
                 return i  # closes a call or a literal the value stands in
         elif c in ",;&`":
-            if (not nxt or nxt in " \t\r\n\"'`)" or (conn and c == ";")
-                    or (c == "&" and nxt == "&") or (c == "`" and not nxt.isalnum())
+            if (not nxt or nxt in " \t\r\n\"')" or (conn and c == ";")
+                    or (c == "&" and nxt == "&") or (c == "`" and in_code)
                     or _NEXT_FIELD.match(text, i + 1)):
                 return i
         i += 1
@@ -323,7 +322,9 @@ def _at_line_start(text: str, i: int) -> bool:
 
 
 def _previous_word(text: str, i: int) -> str:
-    """The word before position i on its line, skipping `--options`."""
+    """The word before the one holding position i, on its line, skipping `--options`."""
+    while i > 0 and text[i - 1] not in " \t\r\n":
+        i -= 1
     for _ in range(4):
         j = i
         while j > 0 and text[j - 1] in _WS:
@@ -399,6 +400,8 @@ def named_value(text: str, end: int, rule: int, strong: bool) -> tuple[int, int,
                 "line" if _at_line_start(text, ns) else "assign")
         elif _at_line_start(text, ns) and not quoted_name and _ini_section_before(text, ns):
             form = "line"
+    elif c == ":" and name.lower() == "pass" and not spaced:
+        return None  # OpenSSL's `pass:<password>` argument: the command-line detector's
     elif c == ":" and not text.startswith("::", i):
         a = _ANNOTATION.match(text, i)
         if a is not None:
@@ -410,8 +413,11 @@ def named_value(text: str, end: int, rule: int, strong: bool) -> tuple[int, int,
             elif (not quoted_name and not spaced and _at_line_start(text, ns)
                   and q < n and text[q] in _WS):
                 form = "line"
-    elif c == "," and quoted_name and text[ns - 2:ns - 1] == "(":
+    elif c == "," and quoted_name and text[max(0, ns - 8):ns - 1].rstrip(" \t").endswith("("):
         form, q = "define", i + 1  # define('DB_PASSWORD', 'value'), setdefault("TOKEN", "v")
+    elif quoted_name and spaced and _VALUE_ATTRIBUTE.match(text, i):
+        # <add key="ApiKey" value="..."/>, <entry name="password" value="..."/>
+        form, q = "markup", _VALUE_ATTRIBUTE.match(text, i).end()
     elif spaced and c and c not in "\r\n":
         if dashes and not quoted_name:  # (`--password` in backticks is prose)
             form, q = "flag", i
@@ -430,7 +436,7 @@ def named_value(text: str, end: int, rule: int, strong: bool) -> tuple[int, int,
         q += 1
     if q >= n:
         return None
-    if (form == "flag" and text[q] == "-") or text[q] in "$%{<[*":
+    if (form == "flag" and text[q] == "-") or text[q] in "${<[":
         return None  # the next option, not a value; a template
     start, stop, quoted = _value(text, q, n, conn, spaces=form == "flag")
     if form == "line" and not quoted and not _rest_of_line_empty(text, stop, n):
@@ -472,8 +478,10 @@ def _ini_section_before(text: str, i: int) -> bool:
     floor = max(0, i - 4000)
     j = text.rfind("[", floor, i)
     while j >= 0:
-        if (j == 0 or text[j - 1] in "\r\n+") and _SECTION.match(text, j, j + 64):
-            return True
+        if _SECTION.match(text, j, j + 64):
+            line = text.rfind("\n", 0, j) + 1
+            if _PROSE_PREFIX.fullmatch(text, line, j):  # (a sentence may lead into it)
+                return True
         j = text.rfind("[", floor, j)
     return False
 

@@ -14,7 +14,8 @@ characters of the original it came from, which are the ones redacted, whole:
     token characters, the next starting with one); only spans that cross such a break count
     (the rest was found in the original);
   * base64: a run of 20+ base64 characters whose decoding is text is scanned as text: if it
-    holds a secret, or is itself a generated-looking token (the base64 of a key), or, after
+    holds a secret, or is itself a generated-looking token (the base64 of a key: being
+    encoded is evidence enough to judge it leniently), or, after
     `auth`/`Basic`/`password`..., is `user:password`, the whole run is redacted.
 """
 
@@ -254,14 +255,15 @@ def base64_spans(text: str, scan):
     """Base64 runs that encode a secret; `scan(decoded)` lists the spans found in a text."""
     for m in _RUN.finditer(text):
         run = m.group()
-        if (run.isalpha() or run.isdigit() or run.lower() == run
-                or (m.start() and text[m.start() - 1] == "=")):
-            continue  # a word, a number, a path (base64 of text has capitals); a piece
+        if run.isalpha() or run.isdigit() or run.lower() == run:
+            continue  # a word, a number, a path (base64 of text has capitals)
         decoded = _decode(run)
+        if decoded is None and run[0] == "+":
+            decoded = _decode(run[1:])  # (a line added in a diff)
         if decoded is None or len(decoded.strip()) < 8:
             continue
         plain = decoded.strip()
-        if (looks_random(plain) or scan(decoded)
+        if (looks_random(plain, 0.6) or scan(decoded)
                 or (_USER_PASS.fullmatch(plain) and not plain.split(":", 1)[1].isdigit()
                     and _CONTEXT.search(text, max(0, m.start() - 40), m.start()))):
             yield m.start(), m.end(), "encoded-secret"
