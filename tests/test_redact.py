@@ -324,6 +324,13 @@ NOT_SECRETS = [
     "__all__ = ('Context', 'ContextVar', 'Token', 'copy_context')",
     "<label>Password</label><input type=\"password\" name=\"password\">",
     "export PATH=/usr/local/bin:$PATH; export TOKEN_TTL=3600",
+    # (found in recorded agent sessions: JSON-escaped code, regex literals, key names)
+    "const apiKey = process.env.ATTIO_API_KEY;\\n    if (apiKey) {\\n",
+    "  app_token=app_token,\\n  web_client=self._web_client,\\n",
+    "[SensitiveInfoType.API_KEY]: /(?:api[_-]?key|token|secret)[\\s:=]*[a-zA-Z0-9]{20,}/gi,",
+    'CONF_EVERSOURCE_PASSWORD: Final = "eversource_password"',
+    "gh pr comment 25 --repo acme/app --body \"Rebased onto main, ready for review\"",
+    "OPENROUTER_MODEL_FALLBACK_LIST_FOR_THE_SUMMARIES=abcdefghijkl\nGEMINI_MODEL=gemini-1.5-pro",
 ]
 
 
@@ -621,7 +628,8 @@ def test_module_imports_only_the_standard_library(module):
 
 def _cli_cases():
     for program, options in sorted(redact_formats._PROGRAMS.items()):
-        login = " login" if options is redact_formats._LOGIN else ""
+        needs = redact_formats._SUBCOMMAND.get(program)
+        login = f" {needs}" if needs else ""
         for option, how in sorted(options.items()):
             value = "Secr3t-Value9x"
             if how in ("userpass", "smb", "lftp"):

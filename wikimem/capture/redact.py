@@ -1,23 +1,37 @@
 """Secret redaction for the capture path (standard library only): the engine.
 
-Every secret found in a piece of text is replaced by ``[REDACTED:<kind>]``.  For structured
-forms only the secret part goes and its context stays, so the redacted text still reads well:
+Every secret found in a piece of text is replaced, whole, by ``[REDACTED:<kind>]``.  For
+structured forms only the secret part goes and its context stays, so the redacted text still
+reads well:
 
     https://alice:[REDACTED:url-credentials]@db.example.com/app
     Authorization: Bearer [REDACTED:auth-header]
     OPENAI_API_KEY=[REDACTED:secret-assignment]
-    https://hooks.slack.com/services/[REDACTED:slack-webhook]
+    mysql -u root -p[REDACTED:cli-credential] shop
+    https:\\/\\/hooks.slack.com\\/services\\/[REDACTED:slack-webhook]
 
-What counts as a secret is the rule table in ``redact_rules.py``; this module compiles it,
-scans, and replaces: the quick check, the compiled-pattern cache, the user's own patterns and
-allow-list, the memo of short texts, and the walks over dicts and lists.
+A text is searched three ways, and the spans all of them find are merged and replaced:
 
-Speed.  This runs inside agent hook processes, on every event, so all the rules are compiled
-once (on first need, see ``_MAY_HOLD_SECRET``) into ONE regular expression, and a text is
-scanned in one pass (plus a confirming pass when something was redacted, see ``_MAX_PASSES``).
-The expression is laid out for the ``re`` engine's fast path: every top-level alternative
-starts with a literal character (each rule's anchor), so the engine skips straight over the
-~90% of positions that hold none of those characters.
+  * the rule table (``redact_rules.py``): vendor tokens, private keys, URL credentials,
+    headers, and the sensitive names whose values ``redact_values.named_value`` reads in the
+    syntax that follows them (``NAME=v``, ``name: v``, ``--name v``, ``<name>v<``, prose...);
+  * detectors that read a text as what it is (``redact_formats.py``): command lines,
+    Kubernetes Secrets, CSV columns, credential files, cookies, key-id pairs, unknown vendors;
+  * decoded views (``redact_views.py``): JSON escapes, URL encoding, lines a wrap cut, base64
+    runs, scanned like any text (to a depth of two), their spans mapped back.
+
+This module compiles the table, runs the quick check, scans and replaces, and keeps the
+compiled-pattern cache, the user's own patterns and allow-list and the memo of short texts;
+dict entries and nested values are ``redact_entries.py``'s.
+
+Speed.  This runs inside agent hook processes, on every event.  Each part (the table, each
+detector, each view) has a pattern of what it needs (``needs`` in the table, DETECTOR_NEEDS,
+VIEW_NEEDS), tried after a cheaper substring test; a part runs only where its pattern matches
+(``_needed``), and the detector and view modules are imported only then.  The table is
+compiled once, on first need, into ONE regular expression laid out for the ``re`` engine's
+fast path (every top-level alternative starts with a literal character, so the engine skips
+the positions holding none of them); a text is scanned once, plus a confirming pass when
+something was redacted (``_MAX_PASSES``).
 """
 
 from __future__ import annotations
@@ -356,7 +370,7 @@ def _redact_once(text: str, needed: set[str] | None = None) -> str | None:
     found = _spans(text, 0, needed)
     if not found:
         return None
-    found.sort()
+    found.sort(key=lambda span: (span[0], -span[1], span[2]))  # (the longest first)
     merged: list[list] = []
     for start, end, kind in found:
         if end <= start or (_allow and text[start:end] in _allow):

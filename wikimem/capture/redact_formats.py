@@ -147,6 +147,9 @@ _POSITIONAL = {
     "rabbitmqctl": (("add_user",), 1),
     "htpasswd": ((), -1),  # with -b: the last argument
 }
+# Programs whose options carry a credential only in one subcommand.
+_SUBCOMMAND = {**dict.fromkeys(("docker", "podman", "nerdctl", "buildah", "skopeo", "oc", "crane",
+                                "regctl", "finch"), "login"), "gh": "secret"}
 _STDIN_OPTIONS = frozenset(("--password-stdin", "--with-token", "--token-stdin", "--stdin",
                             "--api-key-stdin", "--secret-stdin", "--password-from-stdin"))
 _STDIN_PROGRAMS = frozenset(("chpasswd", "chntpw"))
@@ -216,9 +219,9 @@ def _command(text: str, command):
     for i, (_, _, word) in enumerate(command):
         name = _program(word)
         options = _PROGRAMS.get(name)
-        if name in ("docker", "podman", "nerdctl", "buildah", "skopeo", "oc", "crane", "regctl",
-                    "finch") and not any(w == "login" for _, _, w in command[i + 1:]):
-            options = None
+        needs = _SUBCOMMAND.get(name)
+        if needs and not any(w == needs for _, _, w in command[i + 1:]):
+            options = None  # `docker run -p 80:80`, `gh pr comment --body ...`
         if options is not None:
             yield from _options(text, command[i + 1:], options)
             return

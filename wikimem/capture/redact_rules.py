@@ -1,7 +1,8 @@
 """What counts as a secret: the rule table redaction matches (standard library only).
 
 Data, not code: pattern texts and word lists, each rule with the kind of secret it finds
-(`SECRET_KINDS`), read by the engine in `redact.py`, which compiles them, scans and replaces.
+(`SECRET_KINDS`), read by the engine in `redact.py`, which compiles them, scans and replaces;
+and, at the end, what each detector (`redact_formats.py`) and view (`redact_views.py`) needs.
 Kept apart so a rule can be read, reviewed and added without the matching machinery around
 it, and the machinery changed without touching a rule.
 
@@ -10,15 +11,15 @@ rule starts with a literal *anchor* character, and each is anchored on its rares
 rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub token on the ``_`` of
 ``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``), checking the characters before
 the anchor with a fixed-width look-behind; for whole tokens the replacement then reaches back
-over those characters (``back``).  Operators and values of assignments are matched by small
-second-stage patterns (the "tails") only where a sensitive name was found.  Repetitions are
-over simple character classes, with no ambiguous nesting, so the scan stays linear on
-adversarial input.
+over those characters (``back``).  Where a sensitive name was found, what follows it is read
+by `redact_values.named_value` (the NAMED_VALUE tail) or matched by a small second-stage
+pattern (a "tail").  Repetitions are over simple character classes, with no ambiguous
+nesting, so the scan stays linear on adversarial input.
 
 False positives are kept low on purpose (a memory full of ``[REDACTED]`` is a worse memory).
 A token with a distinctive vendor prefix is always redacted.  A value that is a secret only
 because of the name it is assigned to must look like a literal, never like code that fetches
-the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
+the secret from elsewhere (see `redact_values.py`).
 """
 
 from __future__ import annotations

@@ -85,6 +85,7 @@ _MARKER = "[REDACTED:"
 _WORDISH = Lazy(
     r"(?:[A-Za-z_]+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+|_[a-z0-9_]*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"
     r"[.:!?]?")
+_NAME_WORDS = Lazy(r"(?i)pass|pwd|secret|token|key|auth|credential")
 _IDENTIFIER = Lazy(r"[A-Za-z_][A-Za-z_]*(?:[-_.][A-Za-z_]+)*[0-9]*")
 _UPPER_SNAKE = Lazy(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{2,}")
 _PLAIN_WORD = Lazy(r"[a-z]+(?:[-.][a-z]+)*|[A-Z]?[a-z]+(?:[-.][A-Za-z][a-z]*)*")
@@ -161,7 +162,7 @@ def _is_code(v: str, after: str) -> bool:
     segments = _CHAIN_SEP.split(m.group())
     if any(len(s) >= 12 and not _WORDISH.fullmatch(s) for s in segments):
         return False  # a segment is a token: hvs.CAES..., dp.st.dev.AbC...
-    rest = v[m.end():]
+    rest = v[m.end():].rstrip(";,")  # (a statement's end)
     if not rest:
         return len(segments) > 1
     if rest == "!":  # TypeScript's non-null assertion: process.env.API_KEY!
@@ -194,8 +195,8 @@ def _accept(v: str, form: str, rule: int, after: str, quoted: bool, strong: bool
     """Whether the value `v` (of a form, after a name judged `rule`) is a secret to redact."""
     if not v or _is_template(v):
         return False
-    if v[0] in "([{" and not quoted:
-        return False  # an expression, a tuple, a list, a mapping
+    if not quoted and (v[0] in "([{" or (v[0] == "/" and any(c in v for c in "([\\|^"))):
+        return False  # an expression, a tuple, a list, a mapping, a regular expression
     if rule == AUTH:
         return auth_value(v)
     if rule == NEEDS_DIGIT and not any(c.isdigit() for c in v):
@@ -212,6 +213,8 @@ def _accept(v: str, form: str, rule: int, after: str, quoted: bool, strong: bool
     if len(v) < shortest:
         return False
     if quoted:
+        if _WORDISH.fullmatch(v) and _NAME_WORDS.search(v):
+            return False  # a name, not its value: PASSWORD_FIELD = "password_confirmation"
         return form == "flag" or not any(c.isspace() for c in v)  # "Enter your password"
     if _URL.match(v) or _PATH.fullmatch(v) or (_NUMBER.fullmatch(v) and not lax):
         return False
@@ -265,7 +268,7 @@ def _unquoted_end(text: str, i: int, n: int, conn: bool) -> int:
             elif not nxt or not (nxt.isalnum() or nxt in "_-+/=~!@#$%^&*"):
                 return i  # closes a call or a literal the value stands in
         elif c in ",;&`":
-            if (not nxt or nxt in " \t\r\n\"')" or (conn and c == ";")
+            if (not nxt or nxt in " \t\r\n\"')\\" or (conn and c == ";")
                     or (c == "&" and nxt == "&") or (c == "`" and in_code)
                     or _NEXT_FIELD.match(text, i + 1)):
                 return i

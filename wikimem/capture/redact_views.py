@@ -184,6 +184,7 @@ def url_views(text: str):
 _TOKEN_ALPHABET = "A-Za-z0-9+/=_.~-"
 _BREAK = Lazy(rf"(?<=[{_TOKEN_ALPHABET}]{{12}})(\r?\n)(\+?)(?=[{_TOKEN_ALPHABET}])")
 _LONG_LINE = 32
+_NEW_STATEMENT = Lazy(r"[A-Za-z_][\w.-]*[ \t]*(?::|=(?![=\s]|$))")  # (not base64's `==`)
 
 
 def line_views(text: str):
@@ -198,6 +199,8 @@ def line_views(text: str):
             continue
         if m.group(2) and text[line_start:line_start + 1] != "+":
             continue  # a `+` starts the next line only as a diff's mark, like this one's
+        if _NEW_STATEMENT.match(text, m.end()):
+            continue  # the next line starts a `NAME=`, `key:`: its own, not a token's rest
         joins.append((m.start(), m.end()))
     if not joins:
         return
@@ -224,7 +227,7 @@ def _block(text: str, joins: list[tuple[int, int]]) -> tuple[int, View]:
 
 _RUN = Lazy(r"[A-Za-z0-9+/_-]{20,}+={0,2}")
 _CONTEXT = Lazy(r"(?i)auth|basic|cred|pass|secret|token|key")
-_USER_PASS = Lazy(r"[^\s:]{1,128}:[^\s]{6,}")
+_USER_PASS = Lazy(r"[\w.@+-]{1,128}:[^\s]{6,}")
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 
 
