@@ -108,16 +108,33 @@ def transcript(repo, tmp_path):
     return path
 
 
-def needles(value: str) -> list[bytes]:
-    """How a secret could appear in a store: as is, JSON-escaped."""
-    forms = {value, json.dumps(value)[1:-1]}
-    return [f.encode() for f in forms]
+def needles(secret) -> list[bytes]:
+    """How a secret could appear in a store: each piece as is, JSON-escaped (also with `/` as
+    `\\/`), and every 20 characters of a longer one (no part of a secret may survive)."""
+    forms = set()
+    for piece in secret.pieces:
+        forms.update((piece, piece.replace("/", "\\/")))
+        forms.update(piece[i:i + 20] for i in range(0, len(piece) - 20, 10))
+    forms |= {json.dumps(f)[1:-1] for f in forms}
+    return [f.encode() for f in forms if len(f) >= 8]
 
 
-def index_needles(value: str) -> list[bytes]:
+def _public_runs() -> set[str]:
+    """Word runs of the corpus texts outside any secret (`access_token`): not secret parts."""
+    runs = set()
+    for s in CORPUS:
+        text = s.text
+        for piece in s.pieces:
+            text = text.replace(piece, " ")
+        runs.update(r.lower() for r in re.findall(r"\w+", text))
+    return runs
+
+
+def index_needles(secret, public: set[str]) -> list[bytes]:
     """How a secret could appear among the index's terms: lower-cased word runs of it."""
-    runs = {r.lower() for r in re.findall(r"\w+", value) if len(r) >= 12}
-    return [value.lower().encode(), *(r.encode() for r in runs)]
+    runs = {r.lower() for p in secret.pieces for r in re.findall(r"\w+", p) if len(r) >= 12}
+    return [p.lower().encode() for p in secret.pieces] + [
+        r.encode() for r in runs if not any(r in word for word in public)]
 
 
 def git(wiki, *args) -> bytes:
@@ -151,6 +168,7 @@ def test_corpus_is_large_and_distinct():
 def test_each_format_is_redacted(secret):
     out = redact_text(secret.text)
     assert secret.value not in out
+    assert not [p for p in secret.pieces if p in out]
     assert f"[REDACTED:{secret.kind}]" in out or "[REDACTED:secret-assignment]" in out
     assert redact_text(out) == out
 
@@ -198,16 +216,17 @@ def test_no_secret_reaches_any_store(repo, tmp_path):
     # (a positive control: words of the same pages are among the index's terms)
     assert b"wikimemtest" in b"".join(index_files.values())
     leaks = []
+    public = _public_runs()
     for s in CORPUS:
         for store, blobs in stores.items():
             for where, blob in blobs.items():
-                if any(n in blob for n in needles(s.value)):
+                if any(n in blob for n in needles(s)):
                     leaks.append(f"{s.name} in {store} ({where})")
         for where, blob in index_files.items():
-            if any(n in blob for n in index_needles(s.value)):
+            if any(n in blob for n in index_needles(s, public)):
                 leaks.append(f"{s.name} in the index ({where})")
         for hit in index.search(s.value, include_all=True, limit=5):
-            if s.value in hit.snippet or s.value in hit.title:
+            if any(p in hit.snippet or p in hit.title for p in s.pieces):
                 leaks.append(f"{s.name} in search results ({hit.path})")
     assert not leaks, "\n".join(leaks)
 
@@ -281,3 +300,51 @@ def test_false_positive_rate_on_real_agent_sessions():
     # Real sessions of real projects: what is redacted is mostly test credentials in code
     # (`api_key: "sk_test_..."`); it must stay a small share of the lines.
     assert changed / lines < 0.01, (changed, lines)
+
+
+# -- caps: redact first, then cap; a cut never keeps a piece of a secret --------------------
+
+
+def _straddling(cut: int) -> tuple[str, str]:
+    """A text whose GitHub token starts 10 characters before `cut`; and the token."""
+    token = "ghp_" + "Zq9X7w6V5u" * 3 + "Ab12Cd"
+    return "x" * (cut - 11) + " " + token + " and more text after it " * 60, token
+
+
+def test_the_hook_error_excerpt_never_keeps_a_piece_of_a_secret(repo, monkeypatch):
+    # A payload the hook cannot parse is logged with an excerpt of its first 300 characters;
+    # a token across that cut must not leave its first part in the error log.
+    text, token = _straddling(300 - len('{"prompt": "'))
+    monkeypatch.chdir(repo)
+    raw = ('{"prompt": "' + text).encode()  # (no closing quote: not JSON)
+    assert hook.run("claude-code", [], io.BytesIO(raw), io.BytesIO()) == 0
+    log = Registry().resolve(repo).error_log.read_text()
+    assert "HookInputError" in log
+    assert token[:12] not in log and "[REDACTED:" in log  # (the cut may go through the marker)
+
+
+def test_error_log_details_are_redacted_before_they_are_capped(tmp_path):
+    from wikimem.capture.observe import log_error
+
+    text, token = _straddling(1000 * 2 // 3)  # the head of a 1000-character cap
+    log_error(tmp_path / "errors.log", "boom", detail=text)
+    line = (tmp_path / "errors.log").read_text()
+    assert token[:12] not in line and "[REDACTED:" in line
+
+
+@pytest.mark.parametrize("secret", CORPUS, ids=lambda s: s.name)
+def test_a_cut_through_a_secret_keeps_none_of_it(secret):
+    # Capture redacts, then caps: whichever piece straddles the cut of a capped field, none
+    # of it survives in the observation.
+    from wikimem.capture.event import Event
+    from wikimem.capture.observe import CAPS, make_observation
+
+    piece = secret.pieces[0]
+    at = secret.text.index(piece) + len(piece) // 2
+    for key in ("content", "output", "prompt"):
+        pad = max(1, CAPS[key] * 2 // 3 - at)
+        text = "p" * (pad - 1) + "\n" + secret.text + "\n" + "tail " * (CAPS[key] // 4)
+        obs = make_observation("claude-code", Event("s", "prompt", "/x", {key: text}), {})
+        line = obs.to_line().decode() if isinstance(obs.to_line(), bytes) else obs.to_line()
+        assert "wikimem cut" in line
+        assert not [n for n in needles(secret) if n.decode() in line], key

@@ -14,6 +14,7 @@ import os
 import sys
 
 MAX_STDIN = 64 * 1024 * 1024  # bytes; a larger event is recorded as an error, not parsed
+_EXCERPT_WINDOW = 8192  # bytes of an input that failed, redacted before its excerpt is cut
 
 
 def run(agent: str, argv: list[str] | None = None, stdin=None, stdout=None) -> int:
@@ -93,12 +94,17 @@ def _record(exc: BaseException, error_log: str | None, agent: str, raw: bytes) -
                 error_log = Registry().resolve(os.getcwd()).file(ERROR_LOG)
             except Exception:  # noqa: BLE001 - fall back to the home-level log
                 error_log = os.path.join(home_folder(), "errors.log")
+        from wikimem.capture.redact import redact_text
+
+        # The first 300 characters of the input, cut after redacting a larger window: a cut
+        # first would leave a piece of a secret that its rule no longer recognises.
+        excerpt = redact_text(raw[:_EXCERPT_WINDOW].decode("utf-8", "replace"))[:300]
         log_error(
             error_log,
             f"{type(exc).__name__}: {exc}",
             agent=agent,
             stage="hook",
-            input_excerpt=raw[:300].decode("utf-8", "replace"),
+            input_excerpt=excerpt,
         )
     except BaseException:  # noqa: BLE001
         pass

@@ -216,7 +216,8 @@ def log_error(log_path: str | os.PathLike, message: str, **details) -> None:
     or debug log.
     """
     record = {"ts": utc_now(), "error": message}
-    record.update({k: redact_text(cap_text(str(v), 1000)) for k, v in details.items()})
+    # (redact, then cap: a cut must not leave a piece of a secret its rule no longer sees)
+    record.update({k: cap_text(redact_text(str(v)), 1000) for k, v in details.items()})
     try:
         ensure_home_dir(os.path.dirname(os.fspath(log_path)))
         fd = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)

@@ -1,23 +1,37 @@
 """Secret redaction for the capture path (standard library only): the engine.
 
-Every secret found in a piece of text is replaced by ``[REDACTED:<kind>]``.  For structured
-forms only the secret part goes and its context stays, so the redacted text still reads well:
+Every secret found in a piece of text is replaced, whole, by ``[REDACTED:<kind>]``.  For
+structured forms only the secret part goes and its context stays, so the redacted text still
+reads well:
 
     https://alice:[REDACTED:url-credentials]@db.example.com/app
     Authorization: Bearer [REDACTED:auth-header]
     OPENAI_API_KEY=[REDACTED:secret-assignment]
-    https://hooks.slack.com/services/[REDACTED:slack-webhook]
+    mysql -u root -p[REDACTED:cli-credential] shop
+    https:\\/\\/hooks.slack.com\\/services\\/[REDACTED:slack-webhook]
 
-What counts as a secret is the rule table in ``redact_rules.py``; this module compiles it,
-scans, and replaces: the quick check, the compiled-pattern cache, the user's own patterns and
-allow-list, the memo of short texts, and the walks over dicts and lists.
+A text is searched three ways, and the spans all of them find are merged and replaced:
 
-Speed.  This runs inside agent hook processes, on every event, so all the rules are compiled
-once (on first need, see ``_MAY_HOLD_SECRET``) into ONE regular expression, and a text is
-scanned in one pass (plus a confirming pass when something was redacted, see ``_MAX_PASSES``).
-The expression is laid out for the ``re`` engine's fast path: every top-level alternative
-starts with a literal character (each rule's anchor), so the engine skips straight over the
-~90% of positions that hold none of those characters.
+  * the rule table (``redact_rules.py``): vendor tokens, private keys, URL credentials,
+    headers, and the sensitive names whose values ``redact_values.named_value`` reads in the
+    syntax that follows them (``NAME=v``, ``name: v``, ``--name v``, ``<name>v<``, prose...);
+  * detectors that read a text as what it is (``redact_formats.py``): command lines,
+    Kubernetes Secrets, CSV columns, credential files, cookies, key-id pairs, unknown vendors;
+  * decoded views (``redact_views.py``): JSON escapes, URL encoding, lines a wrap cut, base64
+    runs, scanned like any text (to a depth of two), their spans mapped back.
+
+This module compiles the table, runs the quick check, scans and replaces, and keeps the
+compiled-pattern cache, the user's own patterns and allow-list and the memo of short texts;
+dict entries and nested values are ``redact_entries.py``'s.
+
+Speed.  This runs inside agent hook processes, on every event.  Each part (the table, each
+detector, each view) has a pattern of what it needs (``needs`` in the table, DETECTOR_NEEDS,
+VIEW_NEEDS), tried after a cheaper substring test; a part runs only where its pattern matches
+(``_needed``), and the detector and view modules are imported only then.  The table is
+compiled once, on first need, into ONE regular expression laid out for the ``re`` engine's
+fast path (every top-level alternative starts with a literal character, so the engine skips
+the positions holding none of them); a text is scanned once, plus a confirming pass when
+something was redacted (``_MAX_PASSES``).
 """
 
 from __future__ import annotations
@@ -28,15 +42,17 @@ import re
 import sys
 
 from wikimem.capture.redact_rules import (
-    AWS_SECRET_NAME_ENDS,
-    AWS_SECRET_VALUE,
+    CHECK_AUTH,
     CHECK_KEY,
-    DICT_LITERAL,
+    DETECTOR_NEEDS,
+    NAMED_VALUE,
+    NEEDS_LITERALS,
     NON_SECRET_KEYS,
     RULES,
     SECRET_KEYS,
-    SENSITIVE_NAME,
+    VIEW_NEEDS,
 )
+from wikimem.capture.redact_values import AUTH, named_value
 from wikimem.fsio import replace_file
 
 __all__ = ["configure", "redact_entry", "redact_text", "redact_value"]
@@ -104,7 +120,7 @@ def _compile_kept(name: str, pattern: str) -> re.Pattern[str]:
     return compiled
 
 
-_SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _redact_once
+_SKIP, _TOKEN, _SPAN, _TAILS = range(4)  # how a match is handled, see _rule_spans
 
 
 def _build():
@@ -115,7 +131,7 @@ def _build():
     """
     by_anchor: dict[str, list[str]] = {}
     handlers: dict[str, tuple] = {}
-    compiled_tails: dict[str, re.Pattern[str]] = {}
+    compiled_tails: dict[str, re.Pattern[str] | None] = {NAMED_VALUE: None}
     n = 0
     for anchors, kind, back, head, tails, _ in RULES:
         for t, _ in tails:
@@ -126,8 +142,8 @@ def _build():
             n += 1
             if tails_c:
                 body = f"{head}(?P<r{n}>)"
-                # (the middle item of a _TAILS handler: whether to check a weak key's name)
-                handlers[f"r{n}"] = (_TAILS, kind == CHECK_KEY, tails_c)
+                # (the middle item of a _TAILS handler: how to judge the name, see _name_judged)
+                handlers[f"r{n}"] = (_TAILS, kind, tails_c)
             elif "(?P<S>" in head:
                 body = head.replace("(?P<S>", f"(?P<r{n}>")
                 handlers[f"r{n}"] = (_SPAN, kind, 0)
@@ -142,21 +158,76 @@ def _build():
 # Compiling the full pattern costs about as much as all the rest a hook process does, and
 # most texts an agent sends could not hold a secret by any rule.  So a text is first searched
 # for what some rule needs (`needs` in `RULES`): a vendor prefix, a sensitive name followed
-# by an operator, `://user:pass@`...  Without any of it no rule can redact anything and the
-# text is returned as it is; the full pattern is compiled the first time a text needs it.
-# Built like the full pattern, one literal anchor per alternative (the fast path).
-# The needs of one anchor are grouped behind it (`_(?:a|b|c)`, not `_(?:a)|_(?:b)|...`):
-# with ~20 vendor prefixes on `-` and `_` that keeps the check as fast as it was with 6.
-def _quick_pattern() -> re.Pattern[str]:
+# by an operator, `://user:pass@`...  Without any of it no rule can redact anything; the full
+# pattern is compiled the first time a text needs it.  Built like the full pattern, one
+# literal anchor per alternative (the fast path).  The needs of one anchor are grouped behind
+# it (`_(?:a|b|c)`, not `_(?:a)|_(?:b)|...`): with ~20 vendor prefixes on `-` and `_` that
+# keeps the check as fast as it was with 6.
+def _rule_needs() -> str:
     by_anchor: dict[str, dict[str, None]] = {}
     for anchors, *_, needs in RULES:
         for anchor in anchors if needs else ():
             by_anchor.setdefault(anchor, {})[needs] = None
-    return _compile_kept(
-        "needs", "|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items()))
+    return "|".join(f"{re.escape(a)}(?:{'|'.join(n)})" for a, n in by_anchor.items())
 
 
-_MAY_HOLD_SECRET = _quick_pattern()
+# The quick check: what the rules need, or what a detector (redact_formats.py) or a view
+# (redact_views.py) needs.  Each part is checked on its own (one pattern with all of them as
+# alternatives would hide a part matching where another does), after a cheaper test of
+# substrings its pattern needs (NEEDS_LITERALS); `_MAY_HOLD_SECRET.search(text)` names the
+# first part that may find something in text, or returns None.
+_PARTS = (("rules", None), *((f"d_{k}", v) for k, v in DETECTOR_NEEDS.items()),
+          *((f"v_{k}", v) for k, v in VIEW_NEEDS.items()))
+_part_patterns: list | None = None  # [(name, literals, compiled needs)] once built
+
+
+def _parts() -> list:
+    global _part_patterns
+    if _part_patterns is None:
+        _part_patterns = [(name, NEEDS_LITERALS.get(name, ()),
+                           (_compile_kept("needs", _rule_needs()) if needs is None
+                            else re.compile(needs)).search) for name, needs in _PARTS]
+    return _part_patterns
+
+
+def _needed(text: str, first: bool = False) -> set[str]:
+    """The parts of `_PARTS` that may find something in text (`first`: stop at one)."""
+    found = set()
+    lower = None
+    for name, literals, search in _part_patterns or _parts():
+        if literals:
+            for x in literals:
+                if x in text:
+                    break
+            else:
+                continue
+        if name == "v_base64":  # base64 of text has capitals: lower-case runs are paths, ids
+            if lower is None:
+                lower = text.lower() == text
+            if lower:
+                continue
+        if search(text) is not None:
+            found.add(name)
+            if first:
+                break
+    return found
+
+
+class _QuickCheck:
+    """`search(text)`: the first part that may find something in text, or None; `pattern`:
+    all the parts' patterns as one (what they look for, for the record)."""
+
+    def __init__(self):
+        self.pattern = "|".join(
+            f"(?:{_rule_needs() if needs is None else needs})" for _, needs in _PARTS)
+
+    @staticmethod
+    def search(text: str) -> str | None:
+        found = _needed(text, first=True)
+        return found.pop() if found else None
+
+
+_MAY_HOLD_SECRET = _QuickCheck()
 _full: tuple | None = None  # (pattern, handlers) once built
 
 
@@ -166,11 +237,13 @@ def _compiled() -> tuple:
         _full = _build()
     return _full
 
+
 # A redaction can, rarely, change what a neighbouring rule sees on the next pass (the end of a
 # value, say); a confirming pass makes the result a fixed point, which is what makes
 # `redact_text` idempotent.  Every changing pass turns secret text into markers, which are never
 # touched again, so this ends; the cap only bounds pathological input.
 _MAX_PASSES = 4
+_MAX_DEPTH = 2  # decoded views inside decoded views, at most
 _DIGIT = re.compile("[0-9]")
 _LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _ALNUM = _LOWER_DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -181,7 +254,7 @@ _NOT_SECRET, _NEEDS_DIGIT, _SECRET = range(3)  # what a name ending in a weak `k
 
 def _key_name(text: str, k: int) -> int:
     """Judge the name ending in the `key` whose k is at index `k` by the word before it."""
-    if text[k - 1] in "_-":  # snake/kebab case: the whole word before the separator
+    if text[k - 1] in "_- ":  # snake/kebab case, or words: the whole word before the separator
         end = start = k - 1
         while start > 0 and end - start < 16 and text[start - 1] in _ALNUM:
             start -= 1
@@ -197,34 +270,41 @@ def _key_name(text: str, k: int) -> int:
     return _NOT_SECRET if word in NON_SECRET_KEYS else _NEEDS_DIGIT
 
 
-def _redact_once(text: str) -> str | None:
-    """One scan; the redacted text, or None when nothing was redacted."""
-    pieces: list[str] = []
-    done = 0  # text[:done] is already in pieces
+def _rule_spans(text: str, spans: list) -> None:
+    """The spans the rule table finds in text, added to `spans`."""
     pos = 0  # where the next search starts
+    inside = 0  # the end of the last value read after a name: names in it are part of it
     secret_re, handlers = _compiled()
     search = secret_re.search
     while (m := search(text, pos)) is not None:
-        name = m.lastgroup
-        handler, kind, extra = handlers[name]
+        handler, kind, extra = handlers[m.lastgroup]
         if handler == _TAILS:
             pos = m.end()
-            key_name = _key_name(text, m.start()) if kind else _SECRET
-            if key_name == _NOT_SECRET:
+            if m.start() < inside:
+                continue
+            rule = (_key_name(text, m.start()) if kind == CHECK_KEY
+                    else AUTH if kind == CHECK_AUTH else _SECRET)
+            if rule == _NOT_SECRET:
                 continue
             for tail, tail_kind in extra:
+                if tail is None:  # NAMED_VALUE: the value in whatever syntax follows
+                    found = named_value(text, pos, rule, kind is None)
+                    if found is not None:
+                        break
+                    continue
                 t = tail.match(text, pos)
                 if t is not None:
-                    kind = tail_kind
+                    found = (*t.span(t.lastgroup), tail_kind)
                     break
             else:
                 continue
-            start, end = t.span(t.lastgroup)
-            if key_name == _NEEDS_DIGIT and _DIGIT.search(text, start, end) is None:
+            start, end, kind = found
+            if rule == _NEEDS_DIGIT and _DIGIT.search(text, start, end) is None:
                 continue
-            pos = t.end()
+            # (the scan goes on inside the value: a vendor rule there says what it is)
+            inside = end
         elif handler == _SPAN:
-            start, end = m.span(name)
+            start, end = m.span(m.lastgroup)
             pos = m.end()
         elif handler == _TOKEN:
             start, end = m.start() - extra, m.end()
@@ -232,9 +312,76 @@ def _redact_once(text: str) -> str | None:
         else:  # _SKIP
             pos = m.end()
             continue
-        if _allow and text[start:end] in _allow:
+        spans.append((start, end, kind))
+
+
+_formats = _views = None  # the detector and view modules, imported when first needed
+
+
+def _spans(text: str, depth: int = 0, needed: set[str] | None = None) -> list:
+    """Every (start, end, kind) to redact in text: rules, detectors, then decoded views
+    (`needed`: what `_needed(text)` says, if known)."""
+    global _formats, _views
+    spans: list = []
+    if needed is None:
+        needed = _needed(text)
+    if not needed:
+        return spans
+    if "rules" in needed:
+        _rule_spans(text, spans)
+    for name in DETECTOR_NEEDS:
+        if f"d_{name}" in needed:
+            if _formats is None:
+                from wikimem.capture import redact_formats as _formats
+            spans.extend(getattr(_formats, f"{name}_spans")(text))
+    if depth >= _MAX_DEPTH or not needed.intersection(_VIEW_PARTS):
+        return spans
+    if _views is None:
+        from wikimem.capture import redact_views as _views
+    inner = depth + 1
+    for name, views in (("v_json", _views.json_views), ("v_url", _views.url_views)):
+        for offset, view in views(text) if name in needed else ():
+            spans.extend((offset + view.start(s), offset + view.end(e), k)
+                         for s, e, k in _spans(view.text, inner))
+    if "v_lines" in needed:
+        for offset, view in _views.line_views(text):
+            spans.extend((offset + view.start(s), offset + view.end(e), k)
+                         for s, e, k in _spans(view.text, inner) if view.crosses(s, e))
+    if "v_base64" in needed:
+        spans.extend(_views.base64_spans(text, lambda decoded: _spans(decoded, inner)))
+    return spans
+
+
+_VIEW_PARTS = frozenset(f"v_{k}" for k in VIEW_NEEDS)
+# Which kind a merged span is named by: an assignment's, as it always was
+# (`OPENAI_API_KEY=[REDACTED:secret-assignment]`); else a vendor's (rank 1) over the kinds that
+# only say where a secret was found (a command line, a file, a sentence...).
+_RANK = {"secret-assignment": 0, **dict.fromkeys(
+    ("auth-header", "cli-credential", "prose-secret", "credential-file", "encoded-secret",
+     "paired-secret", "vendor-token"), 2)}
+
+
+def _redact_once(text: str, needed: set[str] | None = None) -> str | None:
+    """One scan; the redacted text, or None when nothing was redacted."""
+    found = _spans(text, 0, needed)
+    if not found:
+        return None
+    found.sort(key=lambda span: (span[0], -span[1], span[2]))  # (the longest first)
+    merged: list[list] = []
+    for start, end, kind in found:
+        if end <= start or (_allow and text[start:end] in _allow):
             continue
-        start = max(start, done)
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            if _RANK.get(kind, 1) < _RANK.get(merged[-1][2], 1):
+                merged[-1][2] = kind
+        else:
+            merged.append([start, end, kind])
+    if "[REDACTED:" in text:  # never a piece of a marker: a span takes it whole, or not at all
+        merged = _around_markers(text, merged)
+    pieces: list[str] = []
+    done = 0
+    for start, end, kind in merged:
         pieces.append(text[done:start])
         pieces.append(f"[REDACTED:{kind}]")
         done = end
@@ -242,6 +389,24 @@ def _redact_once(text: str) -> str | None:
         return None
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def _around_markers(text: str, spans: list[list]) -> list[list]:
+    markers = [m.span() for m in _MARKER.finditer(text)]
+    out: list[list] = []
+    for span in spans:
+        for ms, me in markers:
+            if ms < span[0] < me:
+                span[0] = ms
+            if ms < span[1] < me:
+                span[1] = me
+        if _ONLY_MARKERS.fullmatch(text, span[0], span[1]):
+            continue  # already redacted
+        if out and span[0] < out[-1][1]:
+            out[-1][1] = max(out[-1][1], span[1])
+        else:
+            out.append(span)
+    return out
 
 
 def redact_text(text: str) -> str:
@@ -265,8 +430,9 @@ def redact_text(text: str) -> str:
 
 
 def _redact_uncached(text: str) -> str:
-    if _MAY_HOLD_SECRET.search(text) is not None:
-        text = _redact_passes(text)
+    needed = _needed(text)
+    if needed:
+        text = _redact_passes(text, needed)
     if _custom:
         text = _redact_custom(text)
     return text
@@ -288,6 +454,7 @@ _memo: dict[str, str] = {}
 _custom: tuple[re.Pattern[str], ...] = ()  # extra patterns, each match -> [REDACTED:custom]
 _allow: frozenset[str] = frozenset()  # exact values no rule redacts
 _MARKER = re.compile(r"(\[REDACTED:[a-z0-9-]{1,40}\])")
+_ONLY_MARKERS = re.compile(r"(?:\[REDACTED:[a-z0-9-]{1,40}\][ \t]*)+")
 
 
 def configure(patterns=(), allow=()) -> None:
@@ -326,166 +493,16 @@ def _redact_custom(text: str) -> str:
     return "".join(pieces)
 
 
-def _redact_passes(text: str) -> str:
+def _redact_passes(text: str, needed: set[str] | None = None) -> str:
     """`redact_text` without the quick check: scan until nothing more is redacted."""
     for _ in range(_MAX_PASSES):
-        new = _redact_once(text)
+        new = _redact_once(text, needed)
+        needed = None
         if new is None:
             break
         text = new
     return text
 
 
-# Dict entries: the key is judged as a name, the value as a literal (see redact_rules.py).
-_SENSITIVE_NAME = re.compile(SENSITIVE_NAME)
-_DICT_LITERAL = re.compile(DICT_LITERAL)
-_AWS_SECRET_VALUE = re.compile(AWS_SECRET_VALUE)
-
-
-def redact_entry(key: str, value: str) -> str:
-    """Redact a string value found under the string key `key` of a dict."""
-    redacted = redact_text(value)
-    if redacted != value or value in _allow:
-        return redacted
-    try:
-        rule = _name_rules[key]
-    except KeyError:
-        rule = _name_rule(key)
-    if rule is None or not _DICT_LITERAL.fullmatch(value):
-        return value
-    key_name, aws_name = rule
-    if key_name is not None:
-        if key_name == _NOT_SECRET or (key_name == _NEEDS_DIGIT and not _DIGIT.search(value)):
-            return value
-        if aws_name and _AWS_SECRET_VALUE.fullmatch(value):
-            return "[REDACTED:aws-secret]"
-    return "[REDACTED:secret-assignment]"
-
-
-def _name_rule(key: str) -> tuple[int | None, bool] | None:
-    """What a dict key says about its string value (remembered, like short texts).
-
-    None: not a secret's name; else (for a name ending in a weak `key`, how `_key_name` judges
-    it, else None; whether it is an AWS secret access key's name).
-    """
-    m = _SENSITIVE_NAME.search(key, max(0, len(key) - 32))
-    rule = None
-    if m is not None and m.group("k") is None:
-        rule = (None, False)
-    elif m is not None:
-        k = m.start() + (1 if key[m.start()] in "_-" else 0)
-        name = key.lower().replace("_", "").replace("-", "")
-        rule = (_key_name(key, k), name.endswith(AWS_SECRET_NAME_ENDS))
-    if len(key) <= _MEMO_LENGTH:
-        if len(_name_rules) >= _MEMO_SIZE:
-            _name_rules.clear()
-        _name_rules[key] = rule
-    return rule
-
-
-_name_rules: dict[str, tuple[int | None, bool] | None] = {}
-
-
-def redact_value(value):
-    """Return a copy of a JSON-like value with every string in it redacted.
-
-    Dicts (string keys and values), lists and tuples are walked; anything else is returned
-    unchanged.  A string value under a key that names a secret (`{"api_key": "..."}`) is
-    redacted as an assignment would be in text.  Deep nesting cannot hit the recursion limit
-    (past `_RECURSION_DEPTH` levels the walk goes on iteratively).  A container inside itself is
-    replaced, where it recurs, by the string ``[circular]``.  Two keys that redact to the same
-    string collapse into one (the later value wins).
-    """
-    return _walk(value, None, 0, set())
-
-
-_RECURSION_DEPTH = 64
-
-
-def _walk(value, name: str | None, depth: int, active: set[int]):
-    """Recursive walk for the usual shallow case; `name` is the dict key above a value."""
-    if isinstance(value, str):
-        return redact_text(value) if name is None else redact_entry(name, value)
-    if not isinstance(value, dict | list | tuple):
-        return value
-    if depth >= _RECURSION_DEPTH:
-        return _walk_deep(value, active)
-    if id(value) in active:
-        return "[circular]"
-    active.add(id(value))
-    depth += 1
-    # (Strings and scalars are handled inline: they are most of what an event holds.)
-    if isinstance(value, dict):
-        out: dict | list | tuple = {}
-        for k, v in value.items():
-            if type(k) is not str and not isinstance(k, str):
-                out[k] = _walk(v, None, depth, active)
-            elif type(v) is str:
-                out[redact_text(k)] = redact_entry(k, v)
-            elif type(v) in _SCALARS:
-                out[redact_text(k)] = v
-            else:
-                out[redact_text(k)] = _walk(v, k, depth, active)
-    else:
-        out = [redact_text(v) if type(v) is str else v if type(v) in _SCALARS
-               else _walk(v, None, depth, active) for v in value]
-        if isinstance(value, tuple):
-            out = tuple(out)
-    active.discard(id(value))
-    return out
-
-
-_SCALARS = frozenset({int, float, bool, type(None)})
-
-
-def _walk_deep(value, active: set[int]):
-    """Iterative walk with an explicit stack, for arbitrarily deep values."""
-
-    def open_frame(obj):
-        # [source, iterator over it, output, key in the parent dict waiting for this child]
-        if isinstance(obj, dict):
-            return [obj, iter(obj.items()), {}, None]
-        return [obj, iter(obj), [], None]
-
-    if id(value) in active:
-        return "[circular]"
-    stack = [open_frame(value)]
-    active.add(id(value))
-    result = None
-    while stack:
-        frame = stack[-1]
-        src, items, out, _ = frame
-        try:
-            item = next(items)
-        except StopIteration:
-            stack.pop()
-            active.discard(id(src))
-            built = tuple(out) if isinstance(src, tuple) else out
-            if not stack:
-                result = built
-            elif isinstance(stack[-1][2], dict):
-                stack[-1][2][stack[-1][3]] = built
-            else:
-                stack[-1][2].append(built)
-            continue
-        name = None
-        if isinstance(src, dict):
-            key, child = item
-            if isinstance(key, str):
-                name, key = key, redact_text(key)
-        else:
-            key, child = None, item
-        if isinstance(child, dict | list | tuple):
-            if id(child) not in active:
-                frame[3] = key
-                stack.append(open_frame(child))
-                active.add(id(child))
-                continue
-            child = "[circular]"
-        elif isinstance(child, str):
-            child = redact_text(child) if name is None else redact_entry(name, child)
-        if isinstance(out, dict):
-            out[key] = child
-        else:
-            out.append(child)
-    return result
+# Dict entries and nested values (redact_entries.py), here for those who import them from here.
+from wikimem.capture.redact_entries import redact_entry, redact_value  # noqa: E402

@@ -1,7 +1,8 @@
 """What counts as a secret: the rule table redaction matches (standard library only).
 
 Data, not code: pattern texts and word lists, each rule with the kind of secret it finds
-(`SECRET_KINDS`), read by the engine in `redact.py`, which compiles them, scans and replaces.
+(`SECRET_KINDS`), read by the engine in `redact.py`, which compiles them, scans and replaces;
+and, at the end, what each detector (`redact_formats.py`) and view (`redact_views.py`) needs.
 Kept apart so a rule can be read, reviewed and added without the matching machinery around
 it, and the machinery changed without touching a rule.
 
@@ -10,15 +11,15 @@ rule starts with a literal *anchor* character, and each is anchored on its rares
 rather than on its first one (a JWT on the ``J`` of ``eyJ``, a GitHub token on the ``_`` of
 ``ghp_``, ``password`` on its ``w``, ``token`` on its ``k``), checking the characters before
 the anchor with a fixed-width look-behind; for whole tokens the replacement then reaches back
-over those characters (``back``).  Operators and values of assignments are matched by small
-second-stage patterns (the "tails") only where a sensitive name was found.  Repetitions are
-over simple character classes, with no ambiguous nesting, so the scan stays linear on
-adversarial input.
+over those characters (``back``).  Where a sensitive name was found, what follows it is read
+by `redact_values.named_value` (the NAMED_VALUE tail) or matched by a small second-stage
+pattern (a "tail").  Repetitions are over simple character classes, with no ambiguous
+nesting, so the scan stays linear on adversarial input.
 
 False positives are kept low on purpose (a memory full of ``[REDACTED]`` is a worse memory).
 A token with a distinctive vendor prefix is always redacted.  A value that is a secret only
 because of the name it is assigned to must look like a literal, never like code that fetches
-the secret from elsewhere; the exact rules are next to ``_VALUE`` below.
+the secret from elsewhere (see `redact_values.py`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,37 @@ SECRET_KINDS: tuple[str, ...] = (
     "url-credentials",
     "auth-header",
     "secret-assignment",
+    "notion-token",
+    "vault-token",
+    "doppler-token",
+    "atlassian-token",
+    "databricks-token",
+    "pulumi-token",
+    "terraform-token",
+    "supabase-token",
+    "sentry-token",
+    "newrelic-key",
+    "figma-token",
+    "groq-key",
+    "xai-key",
+    "replicate-token",
+    "langsmith-key",
+    "resend-key",
+    "brevo-key",
+    "rubygems-token",
+    "airtable-token",
+    "google-oauth-token",
+    "mapbox-token",
+    "planetscale-token",
+    "heroku-key",
+    "dynatrace-token",
+    "fly-token",
+    "cli-credential",
+    "credential-file",
+    "prose-secret",
+    "encoded-secret",
+    "paired-secret",
+    "vendor-token",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -69,9 +101,10 @@ SECRET_KINDS: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------
 
 # After the sensitive word: an optional closing quote (maybe JSON-escaped) and `]`, then the
-# operator: `"X_TOKEN": ...`, `\"x_token\": ...`, `environ["X_TOKEN"] = ...`.  Operators: `=`,
-# `:`, `:=`, `=>`, plus a few type annotations (`api_key: str = "..."`); not `==`, which is
-# nearly always code (`if token == END_TOKEN:`).  Spaces and tabs only: never across a line end.
+# operator: `"X_TOKEN": ...`, `\"x_token\": ...`, `environ["X_TOKEN"] = ...`.  Used by the AWS
+# secret rule below; every other name's value is read by `redact_values.named_value` (the
+# NAMED_VALUE tail), which knows the operators (`=`, `:`, `:=`, `=>`, type annotations, a
+# flag's space, markup's `>`), where a value ends and when it is a literal.
 _NAME_END = r"""(?:\\?["'`])?\]?"""
 _OP = (
     r"[ \t]*(?:"
@@ -79,65 +112,28 @@ _OP = (
     r"|=>|:=|=(?!=)|:"
     r")[ \t]*"
 )
-# `.env` / shell style: the name's last letter upper case, `=` with no space around it.  Marks
-# the match with group E (see the rule for unquoted values below).
-_ENV_OP = r"(?P<E>(?<=[A-Z0-9])=(?=[^\s=]))"
-
-# Characters that end an unquoted value: whitespace, quotes, `,` (JSON, kwargs), `;` and `&`
-# (shell, query strings), brackets (code), `\` (JSON escapes such as `\n` in an encoded file).
-# `[` among them also guarantees a value never runs into a `[REDACTED:...]` marker.
-_TERM = r"""\s"'`,;&\\()\[\]{}"""
-_END = rf"(?=[{_TERM}]|\Z)"
-_IDENT_CHAIN = r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)*"
-
-# Values that are never literals, quoted or not: templates and placeholders (`$X`, `${X}`,
-# `$(cmd)`, `${{ secrets.X }}`, `{{ vault }}`, `{x}`, `%(x)s`, `<your-key>`, `****`, an
-# existing `[REDACTED:...]`), a masked value (`gho_****`, `•••`), a PEM header (the private-key
-# rule must get the whole block), and fetch()'s `credentials: "same-origin"`.
+# Values that are never literals: templates and placeholders (`$X`, `${X}`, `{{ vault }}`,
+# `%(x)s`, `<your-key>`, `****`, an existing `[REDACTED:...]`), a masked value (`gho_****`),
+# a PEM header (the private-key rule must get the whole block), `credentials: "same-origin"`.
 _NOT_TEMPLATE = r"(?![$%{<\[*])(?!-----BEGIN)(?!same-origin)(?![^\s\"'`]*(?:\*\*\*|•••))"
-# Unquoted values that are code or configuration, not literals:
-_NOT_CODE = (
-    rf"(?!{_IDENT_CHAIN}[(\[])"  # call or subscript: get_token(), os.environ["X"], ENV.fetch(
-    # settings.SECRET_KEY, process.env.API_KEY! (TypeScript's non-null assertion)
-    rf"(?!{_IDENT_CHAIN}(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*!?{_END})"
-    rf"(?!(?:~|\.\.?)/[\w./-]*{_END}|/[\w.-]+/[\w./-]*{_END})"  # ~/.ssh/id_rsa, /run/x/y
-    r"(?![A-Za-z][A-Za-z0-9+.-]*://)"  # a URL (its credentials are the url rule's job)
-    rf"(?![0-9]+(?:\.[0-9]+)?{_END})"  # a number: port, size, id, timestamp
-)
-# The value (group S or S2 is the part that is replaced):
-#   * quoted: a single token of >= 8 characters closed by a quote.  A quoted value with
-#     whitespace in it reads as prose ("Enter your password"), not as a secret;
-#   * unquoted: >= 8 characters up to a terminator, that is no code reference (above) and,
-#     unless in the .env form, no plain word or snake-case identifier: `password = pw_var`,
-#     `token: None`, `secret: inherit`, `key = _pep_440_key`, `x_key = DEFAULT_KEY_V2`,
-#     "Password: required." are code or prose, while a generated secret practically always
-#     has a digit and mixed case or a symbol in it.  In `NAME=value` (.env, shell) such a
-#     value is still a literal: `DB_PASSWORD=hunterhunter`.
-# So `None`, `null`, `true`, `""` and other short or empty values are never redacted, while
-# quoted placeholders such as "changeme" or "your-api-key-here" are (harmlessly).
-_QUOTED = rf"""{_NOT_TEMPLATE}[^\s"'`\\\[\]]{{8,}}+(?=\\?["'`])"""
-_WORDISH = (
-    r"(?:[A-Za-z_]+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+|_[a-z0-9_]*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"
-    rf"[.:!?]?{_END}"
-)
-_UNQUOTED = rf"{_NOT_TEMPLATE}{_NOT_CODE}(?(E)|(?!{_WORDISH}))[^{_TERM}]{{8,}}"
-_VALUE = rf"""(?:[bBrRuU]{{0,2}}\\?["'`](?P<S>{_QUOTED})|(?P<S2>{_UNQUOTED}))"""
 
 # Sensitive names.  The main pattern only finds the sensitive word at the end of a name (the
-# rest of the name is context and is kept), anchored inside the word; the operator and the
-# value are then matched by a tail pattern from where the word ends:
-#   * strong words, at the end of any name, any case: password, passwd, secret, token,
-#     credential(s), apikey (`PGPASSWORD`, `client_secret`, `accessToken`, `x-apikey`);
-#   * weak words only after `_`/`-` or as a camelCase word: key, pwd, pass (`API_KEY`,
-#     `x-api-key`, `apiKey`, `DB_PWD`, `SMTP_PASS`), so `monkey`, `hotkey`, `bypass`, `OLDPWD`
-#     don't count, nor do common non-secret keys (`primary_key`, `sortKey`, `public_key`...).
+# rest of the name is context and is kept), anchored inside the word; what follows is read
+# from where the word ends (see redact_values.py):
+#   * strong words, at the end of any name, any case: password, passwd, passphrase, secret,
+#     token, credential(s), apikey (`PGPASSWORD`, `client_secret`, `accessToken`, `x-apikey`);
+#   * weak words: key after `_`/`-`/a space or as a camelCase word (`API_KEY`, `x-api-key`,
+#     `apiKey`, "API key"); pwd and pass the same way or as whole words (`DB_PWD`,
+#     `SMTP_PASS`, ADO.NET's `Pwd=`, rclone's `pass =`), so `monkey`, `hotkey`, `bypass`,
+#     `OLDPWD` don't count, nor do common non-secret keys (`primary_key`, `sortKey`...).
 #     `*_KEY` is also the commonest name for things that are no secret at all (`STATS_KEY =
 #     "_stats"`, `module_key = "gi.repository"`), so unless the word before `key` says secret
 #     (`SECRET_KEYS`: `API_KEY`, `SECRET_KEY`, `PRIVATE_KEY`...) the value must also contain
-#     a digit (generated keys always do).
+#     a digit (generated keys always do);
+#   * auth (`"auth": "<base64>"` in Docker's config.json, `_auth=` in .npmrc): only a value
+#     that decodes to `user:password` or looks generated.
 # The word must end the name (`max_tokens`, `tokenizer`, `api_key_id` don't count).
-_NAME_STOP = r"""(?=[:= \t"'`\\\]])"""
-_ASSIGN_TAIL = rf"{_NAME_END}(?:{_ENV_OP}|{_OP}){_VALUE}"
+_NAME_STOP = r"""(?=[:=,> \t"'`\\\]])"""
 NON_SECRET_KEYS = frozenset(
     (
         "primary foreign sort partition cache hash range unique lookup hot shortcut idempotency"
@@ -170,18 +166,21 @@ _AWS_SECRET_TAIL = rf"""{_NAME_END}{_OP}(?:\\?["'`])?(?P<S>[A-Za-z0-9/+]{{40}})(
 # Authorization headers, URL credentials, PEM blocks
 # --------------------------------------------------------------------------------------------
 
-# `Authorization: <scheme> <credential>` in HTTP dumps, curl `-H "..."`, JSON and code.  With a
-# known scheme the scheme is kept and the credential (>= 8 characters) goes; without one the
-# credential must look like a token (>= 16 characters, with a digit).  `$TOKEN`, `{token}`,
-# `<token>` never match: the credential alphabet (RFC 6750 b64token) has no `$`, `{` or `<`.
-# Anchored on the `z`.
+# `Authorization: <scheme> <credential>` in HTTP dumps, curl `-H "..."`, JSON and code, also
+# `Proxy-Authorization` and `key=<credential>` (Firebase's legacy server key).  With a known
+# scheme the scheme is kept and the credential (>= 8 characters) goes; with another word
+# before it, the credential must hold a digit; without one it must look like a token (>= 16
+# characters, with a digit).  `$TOKEN`, `{token}`, `<token>` never match: the credential
+# alphabet (RFC 6750 b64token) has no `$`, `{` or `<`.  Anchored on the `z`.
 _B64TOK = r"[A-Za-z0-9._~+/=-]"
 _AUTH_HEAD = r"(?<=(?i:authoriz))(?<![A-Za-z0-9_](?i:authoriz))(?i:ation)"
 _AUTH_TAIL = (
     r"""(?:\\?["'`])?\]?[ \t]*(?::|=(?!=))[ \t]*(?:\\?["'`])?[ \t]*"""
     r"(?:"
-    r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws)[ \t]+"
-    rf"(?P<S>{_B64TOK}{{8,}}+)(?![(\[])"
+    r"(?i:bearer|basic|token|bot|jwt|oauth|apikey|api-key|key|sso-key|ssws|dpop|hmac|mac|hawk)"
+    rf"(?:[ \t]+|[ \t]*=[ \t]*)(?P<S>{_B64TOK}(?:{_B64TOK}|:(?=[A-Za-z0-9])){{7,}}+)(?![(\[])"
+    rf"|[A-Za-z][A-Za-z0-9_-]{{1,30}}(?:[ \t]+|=)"
+    rf"(?P<S3>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{8,}}+)(?![(\[])"
     rf"|(?P<S2>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
     r")"
 )
@@ -191,12 +190,14 @@ _BEARER_HEAD = r"(?<![A-Za-z0-9_].)(?i:earer)(?=[ \t])"
 _BEARER_TAIL = rf"[ \t]+(?P<S>(?=[A-Za-z._~+/=-]*[0-9]){_B64TOK}{{16,}}+)(?![(\[])"
 
 # URL credentials, `scheme://user:password@host`, any scheme (also JSON-escaped `:\/\/`).
-# Anchored on the `:` after the scheme.  The user name is kept, the password goes; it may hold
-# `:` and `@` (the last `@` before the path ends it).  Templates (`{password}`, `${DB_PASS}`,
-# `%(pw)s`, `<password>`) are left alone.
+# Anchored on the `:` after the scheme.  The user name is kept, the password goes, whole: it
+# may hold `:`, `@`, `/`, `?` and `#` (people write them unencoded); the last `@` followed by
+# a host ends it.  A port and path (`localhost:3000/@me`) are no password, and templates
+# (`{password}`, `${DB_PASS}`, `%(pw)s`, `<password>`) are left alone.
 _URL_CREDS = (
     r"""(?:\\?/){2}[^\s:/?#@\[\]"'<>\\]*:"""
-    r"""(?P<S>(?![{$%<])[^\s/?#"'<>\[\]\\]+)@"""
+    r"""(?P<S>(?![{$%<])(?![0-9]{1,5}(?:[/?#]|\\/))(?!(?i:password|passwd|pass|pwd|secret)@)"""
+    r"""[^\s"'<>\\]{1,100})@(?=[A-Za-z0-9\[_-])"""
 )
 # Slack incoming webhooks: the path goes, `https://hooks.slack.com/services/` stays.
 _SLACK_WEBHOOK = (
@@ -233,7 +234,13 @@ def _nb(prefix: str) -> str:
 # The rules
 # --------------------------------------------------------------------------------------------
 
-_ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
+# A tail read by `redact_values.named_value` instead of a pattern: the value after the name, in
+# whatever syntax follows it (`NAME=value`, `name: value`, `--name value`, `<name>value<`...).
+NAMED_VALUE = "(?#named value)"
+_ASSIGN = ((NAMED_VALUE, "secret-assignment"),)
+# The kind of a name head: its name ends in a weak `key` (judged by the word before it), or
+# in `auth` (a value only when it decodes to `user:password` or looks generated).
+CHECK_AUTH = "check-auth"
 
 # (anchor characters, kind, back, head pattern after the anchor, tails, needs).
 #   * With tails: the head finds a name; each (tail pattern, kind) is tried in turn from the end
@@ -250,8 +257,8 @@ _ASSIGN = ((_ASSIGN_TAIL, "secret-assignment"),)
 # redact something - None for rules that never redact; see `_MAY_HOLD_SECRET` in redact.py.
 CHECK_KEY = "check-key"
 # What every assignment tail starts with: a closing quote and `]` perhaps, then the first
-# character of the operator.
-_OP_START = r"""(?:\\?["'`])?\]?[ \t]*[:=]"""
+# character of the operator, or a space (a flag's value, netrc, prose).
+_OP_START = r"""(?:\\?["'`])?\]?(?:[ \t]*[:=,>]|[ \t])"""
 Rule = tuple[str, str | None, int, str, tuple[tuple[str, str], ...], str | None]
 RULES: tuple[Rule, ...] = (
     # An existing marker is consumed whole, so nothing inside it is ever matched again.
@@ -270,9 +277,11 @@ RULES: tuple[Rule, ...] = (
     (":", "url-credentials", 0, _URL_CREDS, (), _URL_CREDS.replace("(?P<S>(?![{$%<])", "(?:")),
     ("-", "private-key", 0, _PRIVATE_KEY, (), r"----BEGIN "),
     ("-", "anthropic-key", 2, _nb("sk-") + r"ant-[A-Za-z0-9_-]{20,}", (), _nb("sk-")),
-    # OpenAI: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`...; the body must hold a digit, so
-    # hyphenated words such as `sk-learn-compatible-estimators` are not keys.
-    ("-", "openai-key", 2, _nb("sk-") + r"(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}", (),
+    # OpenAI: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`, `sk-or-v1-`...; the body must hold
+    # a capital or 4 digits, so hyphenated words such as `sk-learn-compatible-estimators-v2`
+    # are not keys.
+    ("-", "openai-key", 2,
+     _nb("sk-") + r"(?=[a-z0-9_-]*[A-Z]|(?:[A-Za-z_-]*[0-9]){4})[A-Za-z0-9_-]{20,}", (),
      _nb("sk-")),
     # GitLab: personal, pipeline trigger, CI job, incoming mail, OAuth app secrets (glpat-...),
     # deploy, runner and feed tokens (gldt-, glrt-, glft-).
@@ -362,6 +371,61 @@ RULES: tuple[Rule, ...] = (
     ("$", "braintree-token", 12,
      r"(?<=access_token\$)(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}", (),
      r"(?<=access_token\$)(?:production|sandbox)\$"),
+    # SSH.com (SSH2) private keys.
+    ("-", "private-key", 0,
+     r"--- BEGIN SSH2 (?:ENCRYPTED )?PRIVATE KEY ----[\s\S]*?"
+     r"(?:---- END SSH2 (?:ENCRYPTED )?PRIVATE KEY ----|\Z)", (), r"--- BEGIN SSH2 "),
+    # Still more vendors, by prefix and shape.
+    ("_", "notion-token", 3, _nb("ntn_") + r"[A-Za-z0-9]{40,}", (), r"(?<=ntn_)[A-Za-z0-9]{40}"),
+    ("_", "notion-token", 6, _nb("secret_") + r"(?=[A-Za-z]*[0-9])[A-Za-z0-9]{43}(?![A-Za-z0-9])",
+     (), r"(?<=secret_)[A-Za-z0-9]{43}"),
+    (".", "vault-token", 3, _nb(r"hv[sbr]\.") + r"[A-Za-z0-9_-]{24,}", (),
+     r"(?<=hv[sbr]\.)[A-Za-z0-9_-]{24}"),
+    (".", "doppler-token", 2,
+     _nb(r"dp\.") + r"(?:st|ct|sa|scim|audit|pt)\.(?:[a-z0-9_-]{2,35}\.)?[A-Za-z0-9]{40,44}"
+     r"(?![A-Za-z0-9])", (), r"(?<=dp\.)(?:st|ct|sa|scim|audit|pt)\."),
+    ("A", "atlassian-token", 0, r"(?<![A-Za-z0-9_-].)TATT3[A-Za-z0-9_=-]{150,}", (), r"TATT3"),
+    ("A", "atlassian-token", 0, r"(?<![A-Za-z0-9_-].)TBB[A-Za-z0-9_=.-]{32,}", (), r"TBB"),
+    ("p", "databricks-token", 2, _nb("dap") + r"i[a-f0-9]{32}(?:-[0-9]+)?(?![A-Za-z0-9])", (),
+     r"(?<=dap)i[a-f0-9]{32}"),
+    ("-", "pulumi-token", 3, _nb("pul-") + r"[a-f0-9]{40}(?![A-Za-z0-9])", (), r"(?<=pul-)"),
+    (".", "terraform-token", 14,
+     r"(?<=(?<![A-Za-z0-9])[A-Za-z0-9]{14}\.)atlasv1\.[A-Za-z0-9_=-]{60,}", (), r"atlasv1\."),
+    ("_", "supabase-token", 3, _nb("sbp_") + r"[a-f0-9]{40}(?![A-Za-z0-9])", (), r"(?<=sbp_)"),
+    ("_", "supabase-token", 9, _nb("sb_secret_") + r"[A-Za-z0-9_-]{20,}", (),
+     r"(?<=sb_secret_)"),
+    ("_", "sentry-token", 6, _nb("sntry[su]_") + r"[A-Za-z0-9+/=_]{40,}", (),
+     r"(?<=sntry[su]_)"),
+    ("-", "newrelic-key", 4, _nb("NR(?:AK|JS|II)-") + r"[A-Za-z0-9_-]{19,32}(?![A-Za-z0-9_-])", (),
+     r"(?<=NR(?:AK|JS|II)-)"),
+    ("_", "figma-token", 4, _nb("figd_") + r"[A-Za-z0-9_-]{38,}", (), r"(?<=figd_)"),
+    ("_", "groq-key", 3, _nb("gsk_") + r"[A-Za-z0-9]{48,}", (), r"(?<=gsk_)"),
+    ("-", "xai-key", 3, _nb("xai-") + r"[A-Za-z0-9]{60,}", (), r"(?<=xai-)"),
+    ("_", "replicate-token", 2, _nb("r8_") + r"[A-Za-z0-9]{37,}", (), r"(?<=r8_)"),
+    ("_", "langsmith-key", 4, _nb("lsv2_") + r"(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}", (),
+     r"(?<=lsv2_)(?:pt|sk)_"),
+    ("_", "resend-key", 2, _nb("re_") + r"[A-Za-z0-9]{8}_[A-Za-z0-9]{24}(?![A-Za-z0-9])", (),
+     r"(?<=re_)[A-Za-z0-9]{8}_"),
+    ("-", "brevo-key", 7, _nb("xkeysib-") + r"[a-f0-9]{64}-[A-Za-z0-9]{16}", (),
+     r"(?<=xkeysib-)"),
+    ("-", "brevo-key", 8, _nb("xsmtpsib-") + r"[a-f0-9]{64}-[A-Za-z0-9]{16}", (),
+     r"(?<=xsmtpsib-)"),
+    ("_", "rubygems-token", 8, _nb("rubygems_") + r"[a-f0-9]{48}", (), r"(?<=rubygems_)"),
+    (".", "airtable-token", 17, r"(?<=(?<![A-Za-z0-9])pat[A-Za-z0-9]{14}\.)[a-f0-9]{64}", (),
+     r"(?<=pat[A-Za-z0-9]{14}\.)"),
+    (".", "google-oauth-token", 4, _nb(r"ya29\.") + r"[A-Za-z0-9_-]{30,}", (), r"(?<=ya29\.)"),
+    ("J", "mapbox-token", 5,
+     r"(?<=(?<![A-Za-z0-9_-])sk\.eyJ)[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}", (),
+     r"(?<=sk\.eyJ)"),
+    ("_", "planetscale-token", 6, _nb("pscale_") + r"(?:tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,}", (),
+     r"(?<=pscale_)(?:tkn|pw|oauth)_"),
+    ("-", "heroku-key", 4, _nb("HRKU-") + r"[A-Za-z0-9_-]{40,}", (), r"(?<=HRKU-)"),
+    (".", "dynatrace-token", 6, _nb(r"dt0c01\.") + r"[A-Z0-9]{24}\.[A-Z0-9]{64}", (),
+     r"(?<=dt0c01\.)"),
+    ("_", "fly-token", 3, _nb("f[om][12]_") + r"[A-Za-z0-9_+/=-]{40,}", (), r"(?<=f[om][12]_)"),
+    ("-", "gitlab-token", 6, _nb("gl(?:soat|ffct)-") + r"[A-Za-z0-9_-]{20,}", (),
+     r"(?<=gl(?:soat|ffct)-)"),
+    ("-", "gitlab-token", 7, _nb("glagent-") + r"[A-Za-z0-9_-]{20,}", (), r"(?<=glagent-)"),
     ("zZ", None, 0, _AUTH_HEAD, ((_AUTH_TAIL, "auth-header"),), r"(?<=(?i:authoriz))(?i:ation)"),
     ("bB", None, 0, _BEARER_HEAD, ((_BEARER_TAIL, "auth-header"),), r"(?i:earer)[ \t]"),
     # Assignments, anchored inside the sensitive word (their `needs`: the word, more loosely,
@@ -370,21 +434,85 @@ RULES: tuple[Rule, ...] = (
      r"(?i:ey)" + _OP_START),
     ("kK", None, 0, r"(?:(?<=(?i:tok))(?i:en)|(?<=(?i:apik))(?i:ey))" + _NAME_STOP, _ASSIGN,
      r"(?:(?<=(?i:tok))(?i:en)|(?i:ey))" + _OP_START),
-    ("kK", CHECK_KEY, 0, r"(?<=[_-][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN,
+    # A weak `key`: after `_`/`-`, as a camelCase word, or as a word after a space ("API key").
+    ("kK", CHECK_KEY, 0, r"(?<=[_ -][kK]|[a-z0-9]K)(?i:ey)" + _NAME_STOP, _ASSIGN,
      r"(?i:ey)" + _OP_START),
     (
         "wW",
         None,
         0,
-        r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))(?i:d))" + _NAME_STOP,
+        r"(?:(?<=(?i:passw))(?i:ord|d)|(?:(?<=[_-](?i:pw)|[a-z0-9](?:Pw|PW))"
+        r"|(?<=(?<![A-Za-z0-9])(?i:pw)))(?i:d))" + _NAME_STOP,
         _ASSIGN,
         r"(?:(?<=(?i:passw))(?i:ord|d)|(?<=(?i:pw))(?i:d))" + _OP_START,
     ),
     ("cC", None, 0, r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _NAME_STOP, _ASSIGN,
      r"(?:(?<=(?i:sec))(?i:ret)|(?i:redentials?))" + _OP_START),
-    ("pP", None, 0, r"(?<=[_-][pP]|[a-z0-9]P)(?i:ass)" + _NAME_STOP, _ASSIGN,
+    ("pP", None, 0, r"(?:(?<=[_-][pP]|[a-z0-9]P)|(?<![A-Za-z0-9].))(?i:ass)" + _NAME_STOP,
+     _ASSIGN,
      r"(?i:ass)" + _OP_START),
+    # `passphrase`; `auth` (Docker's config.json, .npmrc's `_auth`, `basic_auth`).
+    ("hH", None, 0, r"(?<=(?i:passph))(?i:rase)" + _NAME_STOP, _ASSIGN,
+     r"(?<=(?i:passph))(?i:rase)" + _OP_START),
+    ("hH", CHECK_AUTH, 0, r"(?<=(?i:auth))" + _NAME_STOP, _ASSIGN,
+     r"(?<=(?i:auth))" + _OP_START),
 )
+
+
+# --------------------------------------------------------------------------------------------
+# Detectors and views: what each needs
+# --------------------------------------------------------------------------------------------
+
+_SECRET_COLUMN = r"(?i:password|passwd|passphrase|secret|token|key)s?"
+# name -> a pattern matching wherever the detector `<name>_spans` of redact_formats.py, or the
+# view `<name>` of redact_views.py, can find a secret.  The engine runs each only where its
+# pattern matches (and imports those modules only then).
+DETECTOR_NEEDS = {
+    # a known program, then an option or a `user/password` argument on its line; or what
+    # reads a password from the pipe before it
+    "cli": (
+        r"""-(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
+        r"|body|pass|password|proxy-user)[ \t=]|(?:src|dest)?(?:store|key)pass[ \t]|new[ \t]"
+        r"|pass(?:in|out)?[ \t]|password[ \t])|sqlplus|vault[ \t]+login|mc[ \t]+(?:alias|config)"
+        r"|rabbitmqctl|htpasswd|-stdin|--with-token|chpasswd"
+    ),
+    "kube": r"""kind["']?[ \t]*:[ \t]*["']?Secret(?![\w-])""",
+    # a CSV header naming a secret column (not the first): a comma, the column's name, then a
+    # comma or the line's end
+    "csv": r",[ \t]*\"?(?:[A-Za-z][\w.-]*[ _-]){0,3}" + _SECRET_COLUMN
+           + r"\"?[ \t]*(?:,|\r?\n|\Z)",
+    "file": r":(?:[0-9]{1,5}|\*):[^\s:]+:[^\s:]+(?::\S|[ \t]*\r?(?m:$))"
+            r"|:(?:\$(?:apr1|2[abxy]?|1|5|6|7|y|gy|sha1|md5)\$"
+            r"|\{(?:SHA|SSHA|SHA256|SSHA512|MD5)\})",
+    "putty": r"PuTTY-User-Key-File-[0-9]",
+    "cookie": r"[cC](?i:ookie)[\"']?[ \t]*[:=]",
+    "pair": r"(?:AKIA|ASIA|AGPA|AROA|AIDA)[A-Z0-9]{16}|SK[0-9a-f]{32}|AC[0-9a-f]{32}"
+            r"|LTAI[A-Za-z0-9]{12}|AKID[A-Za-z0-9]{32}|\[REDACTED:(?:aws-access-key|twilio-key)\]",
+    "vendor": r"_(?:[A-Za-z0-9]{2,10}_)?[A-Za-z0-9]{32}",
+}
+# For each part, strings one of which any text its pattern matches contains: checked first
+# (`in` is much faster than a search).
+NEEDS_LITERALS = {
+    "d_cli": ("-", "sqlplus", "rabbitmqctl", "chpasswd", "htpasswd", "vault", "mc"),
+    "d_kube": ("Secret",),
+    "d_csv": (",",),
+    "d_file": (":",),
+    "d_putty": ("PuTTY",),
+    "d_cookie": ("ookie", "OOKIE"),
+    "d_vendor": ("_",),
+    "v_json": ("\\",),
+    "v_url": ("%",),
+    "v_lines": ("\n",),
+}
+_TOKEN_CHARS = "A-Za-z0-9+/=_.~-"
+VIEW_NEEDS = {
+    "json": r'\\(?:[/"nrt]|u[0-9a-fA-F]{4})',  # JSON escapes
+    "url": r"%[0-9A-Fa-f]{2}",  # URL encoding
+    # a token cut by a line end
+    "lines": rf"\n(?<=[^\n]{{20}}[{_TOKEN_CHARS}]{{12}}\n)\+?[{_TOKEN_CHARS}]"
+             rf"|\n(?<=[^\n]{{19}}[{_TOKEN_CHARS}]{{12}}\r\n)\+?[{_TOKEN_CHARS}]",
+    "base64": r"[A-Za-z0-9+/_-]{20}",  # a base64 run
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,11 +524,13 @@ RULES: tuple[Rule, ...] = (
 # group k: the name ends in a weak `key`), and a string value that is one literal token of >= 8
 # characters (DICT_LITERAL: no whitespace, no template) is redacted whole; under a name ending
 # in one of AWS_SECRET_NAME_ENDS (`_`/`-` removed, lower case), a value shaped like
-# AWS_SECRET_VALUE is an `aws-secret`.
+# AWS_SECRET_VALUE is an `aws-secret`; under `auth` (group a), only a value that decodes to
+# `user:password` or looks generated counts.
 SENSITIVE_NAME = (
-    r"(?:(?i:password|passwd|secret|token|credentials?|apikey)"
-    r"|(?P<k>[_-](?i:key)|(?<=[a-z0-9])(?:Key|KEY))"
-    r"|[_-](?i:pwd|pass)|(?<=[a-z0-9])(?:Pwd|PWD|Pass|PASS))\Z"
+    r"(?:(?i:password|passwd|passphrase|secret|token|credentials?|apikey)"
+    r"|(?P<k>[_ -](?i:key)|(?<=[a-z0-9])(?:Key|KEY))"
+    r"|(?:[_-]|(?<![A-Za-z0-9]))(?i:pwd|pass)|(?<=[a-z0-9])(?:Pwd|PWD|Pass|PASS)"
+    r"|(?P<a>(?:[_-]|(?<![A-Za-z0-9]))(?i:auth)))\Z"
 )
 DICT_LITERAL = rf"{_NOT_TEMPLATE}\S{{8,}}"
 AWS_SECRET_NAME_ENDS = ("secretaccesskey", "awssecretkey")
