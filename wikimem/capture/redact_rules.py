@@ -471,7 +471,7 @@ DETECTOR_NEEDS = {
     # a known program, then an option or a `user/password` argument on its line; or what
     # reads a password from the pipe before it
     "cli": (
-        r"""-(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
+        r"""-(?<=[\s"'+]-)(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
         r"|body|pass|password|proxy-user)[ \t=]|(?:src|dest)?(?:store|key)pass[ \t]|new[ \t]"
         r"|pass(?:in|out)?[ \t]|password[ \t])|sqlplus|vault[ \t]+login|mc[ \t]+(?:alias|config)"
         r"|rabbitmqctl|htpasswd|-stdin|--with-token|chpasswd"
