@@ -25,7 +25,6 @@ code, where it is a variable; in prose only a value that looks generated counts.
 
 from __future__ import annotations
 
-import binascii
 import re
 
 __all__ = ["AUTH", "NEEDS_DIGIT", "SECRET", "Lazy", "auth_value", "looks_random", "named_value",
@@ -137,6 +136,8 @@ def auth_value(v: str) -> bool:
         return True
     if len(v) < 8 or len(v) % 4 == 1:
         return False
+    import binascii  # (a C extension: loaded only for a value that may be base64)
+
     try:
         raw = binascii.a2b_base64(v + "=" * (-len(v) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
