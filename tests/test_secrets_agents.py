@@ -1,6 +1,6 @@
 """Issue 13: every credential format, in every carrier of every agent, is stored nowhere.
 
-Each format of tests/fixtures/secrets_corpus.py (179, of every class the red team's held-out
+Each format of tests/fixtures/secrets_corpus.py (186, of every class the red team's held-out
 corpus got through: command-line arguments, credential files, shapes that fooled a rule,
 encodings, prose, vendor prefixes) is planted in each carrier an agent produces - the prompt,
 a shell command, the command's output, a file's content written, the final message - in the

@@ -47,6 +47,7 @@ from wikimem.capture.redact_rules import (
     DETECTOR_NEEDS,
     NAMED_VALUE,
     NEEDS_LITERALS,
+    NEEDS_LOWER_LITERALS,
     NON_SECRET_KEYS,
     RULES,
     SECRET_KEYS,
@@ -88,33 +89,40 @@ def _kept_path(name: str) -> str | None:
 
 def _compile_kept(name: str, pattern: str) -> re.Pattern[str]:
     """`re.compile(pattern)`, through the program kept under `name` when there is one."""
+    return _compile_kept_all(name, (pattern,))[0]
+
+
+def _compile_kept_all(name: str, patterns: tuple[str, ...]) -> list[re.Pattern[str]]:
+    """`re.compile` of each pattern, through the programs kept together under `name`."""
     path = _kept_path(name)
     if path is None:
-        return re.compile(pattern)
+        return [re.compile(p) for p in patterns]
     try:
         with open(path, "rb") as f:
-            key, text, flags, code, groups, groupindex, indexgroup = marshal.loads(f.read())
-        if key == _KEPT_KEY and text == pattern:
-            return _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
-    except Exception:  # noqa: BLE001 - missing, stale or damaged: compile it instead
+            key, kept = marshal.loads(f.read())
+        if key == _KEPT_KEY and tuple(program[0] for program in kept) == patterns:
+            return [_sre.compile(*program) for program in kept]
+    except Exception:  # noqa: BLE001 - missing, stale or damaged: compile them instead
         pass
     try:
-        parsed = _parser.parse(pattern, 0)
-        code = [int(c) for c in _compiler._code(parsed, 0)]  # (some are int subclasses)
-        groupindex = dict(parsed.state.groupdict)
-        indexgroup = [None] * parsed.state.groups
-        for k, i in groupindex.items():
-            indexgroup[i] = k
-        program = (_KEPT_KEY, pattern, int(parsed.state.flags), code,
-                   int(parsed.state.groups) - 1, groupindex, tuple(indexgroup))
-        compiled = _sre.compile(*program[1:])
+        kept = []
+        for pattern in patterns:
+            parsed = _parser.parse(pattern, 0)
+            code = [int(c) for c in _compiler._code(parsed, 0)]  # (some are int subclasses)
+            groupindex = dict(parsed.state.groupdict)
+            indexgroup = [None] * parsed.state.groups
+            for k, i in groupindex.items():
+                indexgroup[i] = k
+            kept.append((pattern, int(parsed.state.flags), code, int(parsed.state.groups) - 1,
+                         groupindex, tuple(indexgroup)))
+        compiled = [_sre.compile(*program) for program in kept]
     except Exception:  # noqa: BLE001 - `re`'s internals differ here: the public way
-        return re.compile(pattern)
+        return [re.compile(p) for p in patterns]
     if not sys.dont_write_bytecode:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             # (beside the bytecode, readable like it: every user of this install shares it)
-            replace_file(path, marshal.dumps(program), mode=0o644)
+            replace_file(path, marshal.dumps((_KEPT_KEY, tuple(kept))), mode=0o644)
         except (OSError, ValueError):  # a read-only install: compile every time
             pass
     return compiled
@@ -184,28 +192,39 @@ _part_patterns: list | None = None  # [(name, literals, compiled needs)] once bu
 def _parts() -> list:
     global _part_patterns
     if _part_patterns is None:
-        _part_patterns = [(name, NEEDS_LITERALS.get(name, ()),
-                           (_compile_kept("needs", _rule_needs()) if needs is None
-                            else re.compile(needs)).search) for name, needs in _PARTS]
+        compiled = _compile_kept_all("needs", tuple(
+            _rule_needs() if needs is None else needs for _, needs in _PARTS))
+        _part_patterns = [(name, NEEDS_LITERALS.get(name, ()), NEEDS_LOWER_LITERALS.get(name),
+                           pattern.search)
+                          for (name, _), pattern in zip(_PARTS, compiled, strict=True)]
     return _part_patterns
 
 
 def _needed(text: str, first: bool = False) -> set[str]:
     """The parts of `_PARTS` that may find something in text (`first`: stop at one)."""
     found = set()
-    lower = None
-    for name, literals, search in _part_patterns or _parts():
+    low = None
+    for name, literals, lower_literals, search in _part_patterns or _parts():
         if literals:
             for x in literals:
                 if x in text:
                     break
             else:
                 continue
-        if name == "v_base64":  # base64 of text has capitals: lower-case runs are paths, ids
-            if lower is None:
-                lower = text.lower() == text
-            if lower:
+        elif lower_literals:
+            if low is None:
+                low = text.lower()
+            for x in lower_literals:
+                if x in low:
+                    break
+            else:
                 continue
+        if name == "v_base64":  # (its own scan of runs is as fast as searching for one)
+            if low is None:
+                low = text.lower()
+            if len(text) >= 20 and low != text:  # base64 of text has capitals
+                found.add(name)
+            continue
         if search(text) is not None:
             found.add(name)
             if first:

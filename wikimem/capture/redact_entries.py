@@ -3,8 +3,6 @@ values (standard library only; the engine is redact.py, which re-exports both fu
 
 from __future__ import annotations
 
-import re
-
 from wikimem.capture import redact as _engine
 from wikimem.capture.redact_rules import (
     AWS_SECRET_NAME_ENDS,
@@ -17,9 +15,10 @@ from wikimem.capture.redact_values import AUTH, auth_value
 __all__ = ["redact_entry", "redact_value"]
 
 # Dict entries: the key is judged as a name, the value as a literal (see redact_rules.py).
-_SENSITIVE_NAME = re.compile(SENSITIVE_NAME)
-_DICT_LITERAL = re.compile(DICT_LITERAL)
-_AWS_SECRET_VALUE = re.compile(AWS_SECRET_VALUE)
+# (kept beside the bytecode, like the engine's patterns: compiling them is most of what
+# importing this module would cost a hook)
+_SENSITIVE_NAME, _DICT_LITERAL, _AWS_SECRET_VALUE = _engine._compile_kept_all(
+    "entries", (SENSITIVE_NAME, DICT_LITERAL, AWS_SECRET_VALUE))
 
 
 def redact_entry(key: str, value: str) -> str:

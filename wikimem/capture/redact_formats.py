@@ -138,6 +138,7 @@ _PROGRAMS: dict[str, dict[str, str]] = {
     "cqlsh": {"-p": "next"},
     "influx": {"-password": "next", "-p": "next"},
     "gh": {"-b": "both", "--body": "next"},
+    "az": {"-p": "next", "--password": "next"},
 }
 # Programs whose first arguments after a subcommand are secrets: (subcommand words, index of
 # the secret among the positional arguments after them).
@@ -149,7 +150,7 @@ _POSITIONAL = {
 }
 # Programs whose options carry a credential only in one subcommand.
 _SUBCOMMAND = {**dict.fromkeys(("docker", "podman", "nerdctl", "buildah", "skopeo", "oc", "crane",
-                                "regctl", "finch"), "login"), "gh": "secret"}
+                                "regctl", "finch", "az"), "login"), "gh": "secret"}
 _STDIN_OPTIONS = frozenset(("--password-stdin", "--with-token", "--token-stdin", "--stdin",
                             "--api-key-stdin", "--secret-stdin", "--password-from-stdin"))
 _STDIN_PROGRAMS = frozenset(("chpasswd", "chntpw"))
@@ -194,6 +195,12 @@ def cli_spans(text: str):
             yield from _command(text, command)
             if k and pipes[k - 1] and _reads_stdin(command) and commands[k - 1]:
                 yield from _echoed(text, commands[k - 1])
+            if _reads_stdin(command):  # docker login --password-stdin <<< "$PASS"
+                for j, (_, _, word) in enumerate(command[:-1]):
+                    ns, ne, value = command[j + 1]
+                    if word == "<<<" and _secret(value):
+                        vs, ve = _strip_quotes(text, ns, ne)
+                        yield vs, ve, "cli-credential"
 
 
 def _reads_stdin(command) -> bool:
@@ -236,7 +243,13 @@ def _options(text: str, args, options: dict[str, str]):
             continue
         how = options.get(word)
         if how is None and word.startswith("--") and "=" in word:
-            continue  # --password=X is the assignment rules' job
+            option, _, value = word.partition("=")  # --user=admin:pass
+            how = options.get(option)
+            if how not in ("userpass", "passarg", "smb", "lftp"):
+                continue  # (--password=X is the assignment rules' job)
+            start = text.find("=", s, e) + 1
+            yield from _value(text, start, e, value, how)
+            continue
         if how in ("next", "both", "userpass", "passarg", "smb", "lftp") and j + 1 < len(args):
             ns, ne, value = args[j + 1]
             if value.startswith("-") and how != "userpass":

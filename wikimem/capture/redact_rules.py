@@ -471,8 +471,9 @@ DETECTOR_NEEDS = {
     # a known program, then an option or a `user/password` argument on its line; or what
     # reads a password from the pipe before it
     "cli": (
-        r"""-(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]|-?(?:user|auth|oauth2-bearer"""
-        r"|body|pass|password|proxy-user)[ \t=]|(?:src|dest)?(?:store|key)pass[ \t]|new[ \t]"
+        r"""-(?<=[\s"'+]-)(?:[puawPNUkKb](?:[ \t]|(?<=[pb])[^\s])|pw[ \t]"""
+        r"|-?(?:user|auth|oauth2-bearer|body|pass|password|proxy-user)[ \t=]"
+        r"|(?:src|dest)?(?:store|key)pass[ \t]|new[ \t]"
         r"|pass(?:in|out)?[ \t]|password[ \t])|sqlplus|vault[ \t]+login|mc[ \t]+(?:alias|config)"
         r"|rabbitmqctl|htpasswd|-stdin|--with-token|chpasswd"
     ),
@@ -490,19 +491,24 @@ DETECTOR_NEEDS = {
             r"|LTAI[A-Za-z0-9]{12}|AKID[A-Za-z0-9]{32}|\[REDACTED:(?:aws-access-key|twilio-key)\]",
     "vendor": r"_(?:[A-Za-z0-9]{2,10}_)?[A-Za-z0-9]{32}",
 }
-# For each part, strings one of which any text its pattern matches contains: checked first
-# (`in` is much faster than a search).
+# For each part, strings one of which any text its pattern matches contains, checked first
+# (`in` is much faster than a search); in lower case where the pattern ignores case, checked
+# in the text lowered.
 NEEDS_LITERALS = {
-    "d_cli": ("-", "sqlplus", "rabbitmqctl", "chpasswd", "htpasswd", "vault", "mc"),
+    "d_cli": (" -", "\t-", "\n-", '"-', "'-", "+-", "sqlplus", "rabbitmqctl", "chpasswd",
+              "htpasswd", "vault", "mc"),
     "d_kube": ("Secret",),
-    "d_csv": (",",),
     "d_file": (":",),
     "d_putty": ("PuTTY",),
-    "d_cookie": ("ookie", "OOKIE"),
     "d_vendor": ("_",),
+    "d_pair": ("AKIA", "ASIA", "AGPA", "AROA", "AIDA", "SK", "AC", "LTAI", "AKID", "[REDACTED:"),
     "v_json": ("\\",),
     "v_url": ("%",),
     "v_lines": ("\n",),
+}
+NEEDS_LOWER_LITERALS = {
+    "d_csv": ("pass", "secret", "token", "key"),
+    "d_cookie": ("cookie",),
 }
 _TOKEN_CHARS = "A-Za-z0-9+/=_.~-"
 VIEW_NEEDS = {

@@ -25,7 +25,6 @@ code, where it is a variable; in prose only a value that looks generated counts.
 
 from __future__ import annotations
 
-import binascii
 import re
 
 __all__ = ["AUTH", "NEEDS_DIGIT", "SECRET", "Lazy", "auth_value", "looks_random", "named_value",
@@ -137,6 +136,8 @@ def auth_value(v: str) -> bool:
         return True
     if len(v) < 8 or len(v) % 4 == 1:
         return False
+    import binascii  # (a C extension: loaded only for a value that may be base64)
+
     try:
         raw = binascii.a2b_base64(v + "=" * (-len(v) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
@@ -182,8 +183,9 @@ def plain_literal(v: str, paths: bool = False) -> bool:
 
 
 def _generated(v: str, quoted: bool) -> bool:
-    """Prose: a value that looks generated (quoted: shorter, and any symbols, will do)."""
-    if looks_random(v):
+    """Prose: a value that looks generated (quoted: shorter, and any symbols, will do; after
+    "the token is" a token needs less to look generated than anywhere)."""
+    if looks_random(v, 0.6):
         return True
     return (quoted and len(v) >= 6 and not any(c.isspace() for c in v)
             and any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
@@ -209,10 +211,12 @@ def _accept(v: str, form: str, rule: int, after: str, quoted: bool, strong: bool
     lax = form in ("flag", "markup", "netrc", "field")  # syntaxes that are never code
     wordish = _WORDISH.fullmatch(v) is not None
     shortest = 8 if wordish else 4 if form in ("markup", "netrc", "field") else (
-        6 if form == "flag" else 8)
+        6 if form == "flag" or (form == "env" and rule == SECRET) else 8)
     if len(v) < shortest:
         return False
     if quoted:
+        if len(v) < 8 and form != "env":
+            return False
         if _WORDISH.fullmatch(v) and _NAME_WORDS.search(v):
             return False  # a name, not its value: PASSWORD_FIELD = "password_confirmation"
         return form == "flag" or not any(c.isspace() for c in v)  # "Enter your password"
@@ -395,8 +399,8 @@ def named_value(text: str, end: int, rule: int, strong: bool) -> tuple[int, int,
         q = i + (2 if text.startswith("=>", i) else 1)
         if dashes:
             form = "flag"
-        elif before in ";=":
-            form = "field"
+        elif before in ";=," or _option_before(text, ns):
+            form = "field"  # ;Pwd=, --from-literal=password=, -o u=a,password=, --set x.password=
         elif not spaced and q < n and text[q] not in _WS:
             upper = end > 0 and (text[end - 1].isupper() or text[end - 1].isdigit())
             form = "env" if upper and not quoted_name else (
@@ -449,6 +453,20 @@ def named_value(text: str, end: int, rule: int, strong: bool) -> tuple[int, int,
         return None
     kind = {"flag": "cli-credential", "netrc": "credential-file"}.get(form, "secret-assignment")
     return start, stop, kind
+
+
+def _option_before(text: str, ns: int) -> bool:
+    """Whether the command-line word before the one holding ns is an option (`--set`)."""
+    i = ns
+    while i > 0 and ns - i < 200 and text[i - 1] not in " \t\r\n":
+        i -= 1
+    j = i
+    while j > 0 and text[j - 1] in " \t":
+        j -= 1
+    k = j
+    while k > 0 and j - k < 40 and text[k - 1] not in " \t\r\n":
+        k -= 1
+    return j > k + 1 and text[k] == "-" and text[k + 1] != " " and j < i
 
 
 def _opens_tag(text: str, ns: int) -> bool:

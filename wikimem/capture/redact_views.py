@@ -21,7 +21,6 @@ characters of the original it came from, which are the ones redacted, whole:
 
 from __future__ import annotations
 
-import binascii
 from bisect import bisect_left, bisect_right
 
 from wikimem.capture.redact_values import Lazy, looks_random
@@ -241,6 +240,8 @@ def _decode(run: str) -> str | None:
             return None
         body = body.replace("-", "+").replace("_", "/")
     padded = body + "=" * (-len(body) % 4)
+    import binascii  # (a C extension: loaded only for a run that may be base64)
+
     try:
         head = binascii.a2b_base64(padded[:16])
         if not all(b in _PRINTABLE or b >= 0x80 for b in head):
