@@ -1,9 +1,7 @@
 """False positives of secret redaction on ordinary code and prose, and recall on the corpus.
 
     python bench/secrets_fp.py [--max-mb 8] [--json]
-    python bench/secrets_fp.py --baseline OLD_REDACT_PY   # speed against another version:
-        git show main:wikimem/redact.py > /tmp/redact_main.py
-        python bench/secrets_fp.py --baseline /tmp/redact_main.py
+    python bench/secrets_fp.py --speed   # redaction speed: run it on two trees to compare
 
 Runs `wikimem.capture.redact.redact_text` (built-in rules only, as the hook does) over:
   * the wikimem source itself (wikimem/, docs/, README.md, bench/; not tests/, which holds
@@ -143,48 +141,75 @@ def corpus_recall() -> dict:
     return {"formats": len(CORPUS), "redacted": len(CORPUS) - len(missed), "missed": missed}
 
 
-def speed(baseline: str, limit: int, runs: int = 9) -> None:
-    """Quick check and full scan, this redact.py against `baseline`, CPU time, same texts."""
-    import importlib.util
+def payload_strings(limit):
+    """Every string of every recorded payload or transcript line, as the hook redacts them."""
+    out: list[str] = []
 
-    import wikimem.capture.redact as current
+    def walk(o):
+        if isinstance(o, str):
+            out.append(o)
+        elif isinstance(o, dict):
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
 
-    spec = importlib.util.spec_from_file_location("baseline_redact", baseline)
-    old = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(old)
-    code = list(python_source(limit))
-    sessions = list(agent_data(limit)) or code
-    for m in (old, current):
-        m._compiled()
-    print(f"{'what':44} {'MB':>6} {'baseline MB/s':>14} {'this MB/s':>10} {'time ratio':>10}")
-    for label, texts, fn in (
-        ("quick check, Python source (no secrets)", code,
-         lambda m, t: m._MAY_HOLD_SECRET.search(t)),
-        ("full scan, agent sessions", sessions, lambda m, t: m._redact_passes(t)),
-    ):
+    base = ROOT.parent / "shared" / "data" / "agents"
+    paths = sorted(p for p in base.rglob("*") if p.suffix in (".json", ".jsonl")) \
+        if base.is_dir() else []
+    size = 0
+    for path in paths:
+        if size >= limit:
+            break
+        text = path.read_text(encoding="utf-8", errors="replace")
+        size += len(text)
+        try:
+            walk(json.loads(text))
+            continue
+        except ValueError:
+            pass
+        for line in text.splitlines():
+            try:
+                walk(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def speed(limit: int, runs: int = 3) -> None:
+    """Redaction speed (CPU time, median of runs) of this tree; run it on two trees to compare."""
+    sources = (
+        ("strings of recorded payloads (as the hook)", payload_strings(limit * 4)),
+        ("whole files, agent data", list(agent_data(limit))),
+        ("whole files, Python source", list(python_source(limit))),
+    )
+    redact_text("warm up password=abc123def")
+    print(f"{'what':44} {'MB':>6} {'MB/s':>8} {'us/text':>9}")
+    for label, texts in sources:
+        if not texts:
+            continue
         mb = sum(len(t) for t in texts) / 1e6
-        times: dict[str, list[float]] = {"old": [], "new": []}
+        times = []
         for _ in range(runs):
-            for key, m in (("old", old), ("new", current)):
-                t0 = time.process_time()
-                for t in texts:
-                    fn(m, t)
-                times[key].append(time.process_time() - t0)
-        o = sorted(times["old"])[runs // 2]
-        n = sorted(times["new"])[runs // 2]
-        print(f"{label:44} {mb:6.1f} {mb / o:14.1f} {mb / n:10.1f} {n / o:10.2f}")
+            t0 = time.process_time()
+            for t in texts:
+                redact_text(t + " ")  # (a text not seen before: no cache)
+            times.append(time.process_time() - t0)
+        median = sorted(times)[runs // 2]
+        print(f"{label:44} {mb:6.1f} {mb / median:8.1f} {1e6 * median / len(texts):9.1f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max-mb", type=float, default=8.0, help="per source (default 8)")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--baseline", metavar="REDACT_PY",
-                    help="compare the speed with this copy of wikimem/redact.py instead")
+    ap.add_argument("--speed", action="store_true",
+                    help="measure redaction speed instead (run on two trees to compare)")
     args = ap.parse_args()
     limit = int(args.max_mb * 1e6)
-    if args.baseline:
-        speed(args.baseline, limit)
+    if args.speed:
+        speed(limit)
         return
     results = {
         "wikimem source": measure(wikimem_source(limit)),

@@ -468,12 +468,35 @@ _HASH = Lazy(r"(?<![^\s+\"'])[\w.@-]+:((?:\$(?:apr1|2[abxy]?|1|5|6|7|y|gy|sha1|m
                    r"\{(?:SHA|SSHA|SHA256|SSHA512|MD5)\})[^\s:]{8,})")
 
 
+# What each of them holds in the middle of its line: only the lines holding it are read (both
+# match within a line, and a search that starts with a literal skips the rest quickly; read
+# whole, the patterns above would be tried at every position of every text holding `:1:`, such
+# as grep's and compilers' output).
+_PGPASS_AT = Lazy(r":(?:[0-9]{1,5}|\*):")
+_HASH_AT = Lazy(r":[${]")
+
+
+def _lines_holding(text: str, at):
+    """(start, end) of each line where `at` matches, once per line."""
+    end = -1
+    for m in at.finditer(text):
+        if m.start() < end:
+            continue
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        if end < 0:
+            end = len(text)
+        yield start, end
+
+
 def file_spans(text: str):
-    for m in _PGPASS.finditer(text):
-        if plain_literal(m.group(1)) and _MARKER not in m.group(1):
+    for start, end in _lines_holding(text, _PGPASS_AT):
+        for m in _PGPASS.finditer(text, start, end):
+            if plain_literal(m.group(1)) and _MARKER not in m.group(1):
+                yield m.start(1), m.end(1), "credential-file"
+    for start, end in _lines_holding(text, _HASH_AT):
+        for m in _HASH.finditer(text, start, end):
             yield m.start(1), m.end(1), "credential-file"
-    for m in _HASH.finditer(text):
-        yield m.start(1), m.end(1), "credential-file"
 
 
 # PuTTY private keys: the private lines and their MAC, whatever the format version.

@@ -247,7 +247,7 @@ def _unquoted_end(text: str, i: int, n: int, conn: bool) -> int:
     """Where an unquoted value starting at i ends (see the module's docstring)."""
     depth = 0
     limit = min(n, i + MAX_VALUE)
-    line = text.rfind("\n", max(0, i - 500), i) + 1
+    line = text.rfind("\n", max(0, i - 500), i) + 1 or max(0, i - 500)
     in_code = text.count("`", line, i) % 2 == 1  # a markdown code span closes at a backtick
     while True:
         i = _PLAIN_RUN.match(text, i, limit).end()
