@@ -41,8 +41,12 @@ class FakeClient:
 
 
 def good(summary="Fixed the login retry loop in src/auth.py.", topics=None):
-    return json.dumps({"summary": summary, "topics": topics if topics is not None else [
-        {"title": "Authentication", "body": "- Login retries live in `src/auth.py`."}]})
+    """An answer whose every statement quotes the session of `rec()`."""
+    return json.dumps({"summary": [{"text": summary, "quote": "Fix the login retry loop"}],
+                       "topics": topics if topics is not None else [
+        {"title": "Authentication", "points": [
+            {"text": "Login retries live in `src/auth.py`.",
+             "quote": "retries stop after 3 attempts"}]}]})
 
 
 def rec(sid="s-1", **kw):

@@ -25,9 +25,12 @@ class NoCalls:
 
 def answer(prompt: str) -> str:
     session = json.loads(prompt)["session"]
-    return json.dumps({"summary": f"QA session on {session['started'][:10]}: found bugs.",
-                       "topics": [{"title": "Attio MCP QA",
-                                   "body": "- Bugs are collected in a markdown file."}]})
+    said = session["prompts"][0]
+    return json.dumps({"summary": [{"text": f"QA session on {session['started'][:10]}: found "
+                                            "bugs.", "quote": said[-30:]}],
+                       "topics": [{"title": "Attio MCP QA", "points": [
+                           {"text": "Bugs are collected in a markdown file.",
+                            "quote": said[-25:]}]}]})
 
 
 def record(repo, sid, prompt):

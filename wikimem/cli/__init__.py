@@ -292,6 +292,12 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
         for skip in llm["skipped"]:
             click.echo(f"  LLM skipped {skip['session']}: {skip['reason']} "
                        "(rule-based pages kept)")
+        for sid, n in llm.get("dropped", {}).items():
+            click.echo(f"  LLM dropped {n} statement(s) of {sid} whose quote is not in the "
+                       "session")
+        for sid in llm.get("held", []):
+            click.echo(f"  LLM held {sid}: its answers were rejected too often; it is tried "
+                       "again when it changes, or with `wikimem compile --llm --rebuild`")
 
 
 def _print_llm_plan(requests, settings, json_: bool) -> None:
