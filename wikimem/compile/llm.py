@@ -214,9 +214,13 @@ def _fold_one(state: LLMState, o: Observation) -> None:
     state.session_topics[sid] = [(topic_page(t["title"]), t["title"]) for t in topics]
     for t in topics:
         page = topic_page(t["title"])
+        # (dated by the session it was learnt from, when the record says: pages do not
+        # depend on when the model happened to be asked)
+        when = str(d.get("session_ended") or o.ts)[:19] + "Z"
         topic = state.topics.setdefault(page, {"title": t["title"], "sessions": [],
-                                               "created": o.ts[:19] + "Z"})
-        topic.update(title=t["title"], body=t["body"], updated=o.ts[:19] + "Z",
+                                               "created": when})
+        topic.update(title=t["title"], body=t["body"],
+                     updated=max(when, topic.get("updated") or when),
                      points=[p for p in t.get("points") or [] if isinstance(p, dict)
                              and isinstance(p.get("text"), str)
                              and isinstance(p.get("quote"), str)],
@@ -442,7 +446,8 @@ def _forget(project: Project, request: Request) -> None:
 
 
 def _record(project, rec, request, answer, model, completion, now) -> None:
-    data = {"op": "consolidation", "session": rec.session_id, "model": model,
+    data = {"op": "consolidation", "session": rec.session_id, "session_ended": rec.ended,
+            "model": model,
             "content_hash": request.content_hash, "input_hash": request.input_hash,
             "summary": answer["summary"], "topics": answer["topics"],
             "dropped": len(answer["dropped"]),

@@ -384,9 +384,13 @@ def topic_pages(topics: dict[str, dict], session_stems: dict[str, str]) -> list[
     for path, t in sorted(topics.items()):
         cited = [f"[[{session_stems[s]}]]" if s in session_stems else code_span(s)
                  for s in t["sessions"]]
+        model = escape_text(t.get("model") or "an LLM")
+        note = (f"_Written by {model}, not by a person"
+                + (": each point quotes the session it rests on._" if t.get("points")
+                   else "._"))
         body = template("topic.md").substitute(
-            title=escape_text(t["title"]), body=_text(t["body"]),
-            sessions=bullets(cited), model=t.get("model") or "an LLM")
+            title=escape_text(t["title"]), body=_text(t["body"]), note=note,
+            sessions=bullets(cited), model=model)
         meta = {"title": t["title"], "kind": "topic", "status": "active",
                 "created": t["created"], "updated": t["updated"],
                 "sources": [f"session:{s}" for s in t["sessions"]]
