@@ -252,3 +252,18 @@ def test_hook_started_compile_reports_llm_failures(repo, api, monkeypatch, wikim
     assert list(project.wiki_dir.glob("sessions/*-s-1.md"))
     assert [e["kind"] for e in llm_errors(project)] == ["bad-reply"]
     assert "1 session(s) owed LLM consolidation" in doctor(repo, monkeypatch)
+
+
+def test_bootstrap_llm_dry_run_shows_the_overview_request_and_sends_nothing(tool, api):
+    r = CliRunner().invoke(cli, ["bootstrap", str(tool), "--llm", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "=== bootstrap overview: ~" in r.stdout and "model claude-haiku-4-5" in r.stdout
+    assert "A tool that converts CSV files to JSON." in r.stdout
+    assert "1 call; nothing was sent." in r.stdout
+    r = CliRunner().invoke(cli, ["bootstrap", str(tool), "--llm", "--dry-run", "--json"])
+    (request,) = json.loads(r.stdout)["llm_requests"]
+    assert "converts CSV files to JSON" in request["prompt"]
+    assert api.count == 0
+    # Without --llm, no request is shown.
+    r = CliRunner().invoke(cli, ["bootstrap", str(tool), "--dry-run", "--json"])
+    assert json.loads(r.stdout)["llm_requests"] == []

@@ -308,13 +308,11 @@ def _gather_memory(run: _Round, state: State, new: _NewWork) -> _Gathered:
 def _consolidate(run: _Round, state: State, changed: list[SessionRecord],
                  records: list[SessionSummary], memory: MemoryState,
                  log_of: dict[str, str]) -> list[str]:
-    """One model call per session that changed, and per session the queue still owes
-    (compile.llm). Its accepted answers are raw-log records, so the pages (and any rebuild)
-    render them without calls; any failure keeps the rule-based pages and says why (in the
-    error log, which `doctor` reads). Returns the sessions consolidated."""
+    """One model call per session that changed or the queue still owes (compile.llm), whose
+    accepted answers are raw-log records the pages render; any failure keeps the rule-based
+    pages and says why (errors.log, read by `doctor`). Returns the sessions consolidated."""
     try:
         queued = set(llm_module.owed(run.project)) - {r.session_id for r in changed}
-        # (oldest first; a session the raw log no longer holds is owed nothing)
         candidates = changed + [state.record(log_of[r.session_id]) for r in records
                                 if r.session_id in queued]
         if not candidates:
@@ -403,7 +401,7 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
         rec = gathered.full(state, records[i])
         pages.append(session_page(rec, records[i - 1] if i > 0 else None,
                                   memory.retracted.get(rec.page_path),
-                                  llm=_llm_marks(gathered.llm, rec.session_id)))
+                                  llm=gathered.llm.marks(rec.session_id)))
         if new.sessions_changed or run.rebuild:
             run.result.sessions.append(rec.session_id)
     months = None if run.rebuild else {records[i].date[:7] for i in to_render} | old_months
@@ -412,14 +410,6 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
     # A month whose only session moved out of it has no page any more.
     gone += sorted({f"timeline/{m}.md" for m in old_months} - {p.path for p in timeline})
     return pages, gone
-
-
-def _llm_marks(llm: llm_module.LLMState, sid: str) -> dict | None:
-    """What a session page says of its LLM consolidation: the model that wrote its summary,
-    and the topic pages it fed."""
-    if sid not in llm.summaries:
-        return None
-    return {"model": llm.models.get(sid) or "an LLM", "topics": llm.session_topics.get(sid, [])}
 
 
 def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,

@@ -173,6 +173,14 @@ class LLMState:
     topics: dict[str, dict] = field(default_factory=dict)  # page -> {title, body, sessions, ...}
     bootstrap: dict[str, dict] = field(default_factory=dict)  # kind -> {input_hash, text, model}
 
+    def marks(self, sid: str) -> dict | None:
+        """What a session page says of its consolidation: the model that wrote its summary,
+        and the topic pages it fed (None: not consolidated)."""
+        if sid not in self.summaries:
+            return None
+        return {"model": self.models.get(sid) or "an LLM",
+                "topics": self.session_topics.get(sid, [])}
+
 
 def topic_page(title: str) -> str:
     from wikimem.memory import slugify
