@@ -251,3 +251,11 @@ def test_a_bug_of_ours_is_a_skipped_session_not_a_crash(project, monkeypatch):
     assert "KeyError" in logged[-1]["error"] and "_consolidate" in logged[-1]["where"]
     # Both are owed: a later compile tries them again.
     assert llm.owed(project) == ["a", "b"]
+
+
+def test_a_client_that_raises_anything_else_is_counted_and_skipped(project):
+    report = consolidate(project, [rec()], [], ON, client=FakeClient(RuntimeError("boom")),
+                         now=NOW)
+    assert report.called == 1 and report.skipped[0]["kind"] == "bad-reply"
+    usage = json.loads((project.state_dir / "llm-usage.json").read_text())
+    assert usage["2026-06-01"]["calls"] == 1 and usage["2026-06-01"]["failed"] == 1

@@ -267,3 +267,23 @@ def test_bootstrap_llm_dry_run_shows_the_overview_request_and_sends_nothing(tool
     # Without --llm, no request is shown.
     r = CliRunner().invoke(cli, ["bootstrap", str(tool), "--dry-run", "--json"])
     assert json.loads(r.stdout)["llm_requests"] == []
+
+
+def test_dry_run_lists_what_the_next_compile_would_send(repo, api):
+    """The sessions owed consolidation, and those with something new: not the sessions
+    compiled before the LLM was on (a compile would not send those either)."""
+    record(repo, "s-0", f"{PROMPT} (s-0)")
+    assert wm(repo, "compile").exit_code == 0
+    api.script = lambda r: error(500)
+    record(repo, "s-1")
+    assert wm(repo, "compile", "--llm").exit_code == 0
+
+    def planned():
+        r = wm(repo, "compile", "--llm", "--dry-run", "--json")
+        assert r.exit_code == 0, r.output
+        return [x["session"] for x in json.loads(r.stdout)]
+
+    assert planned() == ["s-1"]
+    api.script = grounded
+    assert wm(repo, "compile", "--llm").exit_code == 0
+    assert planned() == [] and api.count == 2

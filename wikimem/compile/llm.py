@@ -408,6 +408,11 @@ def _call(client, project: Project, request: Request, report: Report, usage: Usa
                                                                  "offline") else 0,
                         failed=True)
         raise
+    except Exception as exc:  # a client that raised something else: it may have sent
+        report.called += 1
+        usage.count(request.estimated_tokens, failed=True)
+        raise LLMError("bad-reply", f"the client failed ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:200]})", sent=True) from exc
     report.called += 1
     usage.count(completion.input_tokens + completion.output_tokens)
     return completion
