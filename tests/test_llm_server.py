@@ -287,3 +287,21 @@ def test_dry_run_lists_what_the_next_compile_would_send(repo, api):
     api.script = grounded
     assert wm(repo, "compile", "--llm").exit_code == 0
     assert planned() == [] and api.count == 2
+
+
+def test_a_hook_started_compile_that_crashes_says_so_in_the_error_log(repo, monkeypatch):
+    """Whatever else breaks a compile nobody watches, errors.log (and so doctor) says it."""
+    from wikimem.compile import build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug somewhere")
+
+    record(repo, "s-1")
+    monkeypatch.setattr(build, "compile_project", broken)
+    project = Registry().resolve(repo)
+    r = CliRunner().invoke(cli, ["--project", project.project_id, "compile", "--quiet",
+                                 "--no-wait"])
+    assert r.exit_code != 0
+    (line,) = [json.loads(x) for x in project.error_log.read_text().splitlines()]
+    assert line["stage"] == "compile" and "RuntimeError: a bug somewhere" in line["error"]
+    assert "a bug somewhere" in doctor(repo, monkeypatch)
