@@ -124,11 +124,11 @@ def completion_of(reply) -> Completion:
     if not texts:
         raise LLMError("bad-reply", "the API's reply holds no text", sent=True)
     usage = getattr(reply, "usage", None)
-    return Completion("".join(texts), _count(getattr(usage, "input_tokens", 0)),
-                      _count(getattr(usage, "output_tokens", 0)))
+    return Completion("".join(texts), _tokens(getattr(usage, "input_tokens", 0)),
+                      _tokens(getattr(usage, "output_tokens", 0)))
 
 
-def _count(value) -> int:
+def _tokens(value) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
