@@ -17,9 +17,16 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 def main() -> int:
     sys.path.insert(0, str(TESTS))
-    from golden_wiki import GOLDEN, compile_golden_wiki
+    from golden_wiki import GOLDEN, GOLDEN_LLM, compile_golden_llm_wiki, compile_golden_wiki
 
     out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else GOLDEN
+    write(out, compile_golden_wiki)
+    if len(sys.argv) == 1:  # and the wiki compiled with LLM consolidation (a fake model)
+        write(GOLDEN_LLM, compile_golden_llm_wiki)
+    return 0
+
+
+def write(out: Path, compile_wiki) -> None:
     with tempfile.TemporaryDirectory(prefix="wikimem-golden-") as tmp:
         # What tests/conftest.py gives every test: its own home, no auto-compile, and a git
         # configuration of its own.
@@ -32,13 +39,12 @@ def main() -> int:
             "GIT_CONFIG_NOSYSTEM": "1",
         })
         os.environ.pop("WIKIMEM_PROJECT", None)
-        pages = compile_golden_wiki()
+        pages = compile_wiki()
     shutil.rmtree(out, ignore_errors=True)
     for rel, data in sorted(pages.items()):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(data)
     print(f"Wrote {len(pages)} golden pages to {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from wikimem.project import Registry
 from wikimem.wiki.pages import wiki_pages
 
 GOLDEN = Path(__file__).parent / "golden" / "wiki"
+GOLDEN_LLM = Path(__file__).parent / "golden" / "wiki-llm"
 FAKE_CWD = Path("/work/example/serverless-plugins")
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REGENERATE = (
@@ -49,6 +50,33 @@ def compile_golden_wiki() -> dict[str, bytes]:
     feed(session_events(FAKE_CWD, "01-node-bump.jsonl"), T0)
     project = feed(session_events(FAKE_CWD, "02-issue-triage.jsonl"), T0 + timedelta(days=1))
     compile_project(project)
+    return read_wiki(project.wiki_dir)
+
+
+class GroundedModel:
+    """A stand-in model for the LLM golden wiki: a fixed answer built from each session,
+    every statement quoting it, one shared topic."""
+
+    def complete(self, *, model, system, prompt, max_tokens, timeout):
+        import json
+
+        from wikimem.compile.llm import Completion
+
+        session = json.loads(prompt)["session"]
+        said = " ".join(session["prompts"][0].split()[:6])
+        answer = {"summary": [{"text": f"The session began with: {said}.", "quote": said}],
+                  "topics": [{"title": "Fixture sessions", "points": [
+                      {"text": f"{session['title']} was worked on.", "quote": said}]}]}
+        return Completion(json.dumps(answer), 100, 50)
+
+
+def compile_golden_llm_wiki() -> dict[str, bytes]:
+    """The same sessions compiled with LLM consolidation (GroundedModel): the pages, by path."""
+    from wikimem.compile.llm import LLMSettings
+
+    feed(session_events(FAKE_CWD, "01-node-bump.jsonl"), T0)
+    project = feed(session_events(FAKE_CWD, "02-issue-triage.jsonl"), T0 + timedelta(days=1))
+    compile_project(project, llm=LLMSettings(enabled=True), llm_client=GroundedModel())
     return read_wiki(project.wiki_dir)
 
 

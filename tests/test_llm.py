@@ -41,8 +41,12 @@ class FakeClient:
 
 
 def good(summary="Fixed the login retry loop in src/auth.py.", topics=None):
-    return json.dumps({"summary": summary, "topics": topics if topics is not None else [
-        {"title": "Authentication", "body": "- Login retries live in `src/auth.py`."}]})
+    """An answer whose every statement quotes the session of `rec()`."""
+    return json.dumps({"summary": [{"text": summary, "quote": "Fix the login retry loop"}],
+                       "topics": topics if topics is not None else [
+        {"title": "Authentication", "points": [
+            {"text": "Login retries live in `src/auth.py`.",
+             "quote": "retries stop after 3 attempts"}]}]})
 
 
 def rec(sid="s-1", **kw):
@@ -150,3 +154,108 @@ def test_parse_answer_accepts_fenced_json_and_known_paths():
     request = build_request(rec(), {}, [])
     answer = parse_answer("```json\n" + good() + "\n```", request)
     assert answer["topics"][0]["title"] == "Authentication"
+
+
+def test_an_answer_whose_claims_all_carry_verified_quotes_is_accepted(project):
+    """Quotes are compared after normalisation: case, spacing, typographic quotes, markdown
+    code marks and the edges' punctuation do not matter."""
+    answer = json.dumps({"summary": [
+        {"text": "Fixed the login retry loop.", "quote": "  fix THE login   retry loop"},
+        {"text": "Retries now stop after three attempts.",
+         "quote": "\u201cretries stop after 3 attempts.\u201d"}],
+        "topics": [{"title": "Authentication", "points": [
+            {"text": "The retry loop is in `src/auth.py`.",
+             "quote": "login retry loop in `src/auth.py`"}]}]})
+    report = consolidate(project, [rec()], [], ON, client=FakeClient(answer), now=NOW)
+    assert report.consolidated == ["s-1"] and report.dropped == {}
+    state = fold(llm_observations(project))
+    assert state.summaries["s-1"] == ("Fixed the login retry loop. Retries now stop after "
+                                      "three attempts.")
+    assert state.topics["topics/authentication.md"]["points"][0]["quote"] == \
+        "login retry loop in `src/auth.py`"
+
+
+def test_an_invented_claim_is_dropped_and_reported(project):
+    """The decision the issue saw invented: no quote of the session holds it."""
+    answer = json.dumps({"summary": [
+        {"text": "Fixed the login retry loop.", "quote": "Fix the login retry loop"},
+        {"text": "The team agreed to move from MySQL to PostgreSQL.",
+         "quote": "agreed to move from MySQL to PostgreSQL"},
+        {"text": "Nobody objected."}],
+        "topics": [{"title": "Database migration", "points": [
+            {"text": "We move to PostgreSQL.", "quote": "move to PostgreSQL"}]},
+            {"title": "Authentication", "points": [
+                {"text": "Retries stop after 3 attempts.", "quote": "retries stop after 3"}]}]})
+    report = consolidate(project, [rec()], [], ON, client=FakeClient(answer), now=NOW)
+    assert report.consolidated == ["s-1"] and report.dropped == {"s-1": 3}
+    assert report.to_dict()["dropped"] == {"s-1": 3}
+    state = fold(llm_observations(project))
+    assert state.summaries["s-1"] == "Fixed the login retry loop."
+    assert list(state.topics) == ["topics/authentication.md"]  # the invented topic is gone
+    logged = [json.loads(x) for x in project.error_log.read_text().splitlines()]
+    assert logged[-1]["kind"] == "dropped" and "3 statement(s)" in logged[-1]["error"]
+    assert "MySQL to PostgreSQL" in logged[-1]["dropped"]
+
+
+def test_an_updated_topic_may_keep_the_quotes_of_its_points(project):
+    consolidate(project, [rec()], [], ON, client=FakeClient(good()), now=NOW)
+    # Another session, which says nothing of retries: the topic keeps its old point (quoted
+    # from s-1), and gains one quoted from s-2.
+    other = rec("s-2", prompts=["Document the auth module"], outcome="Documented it.",
+                files_changed=[], commands=[])
+    answer = json.dumps({"summary": [{"text": "Documented auth.",
+                                      "quote": "Document the auth module"}],
+                         "topics": [{"title": "Authentication", "points": [
+                             {"text": "Login retries live in `src/auth.py`.",
+                              "quote": "retries stop after 3 attempts"},
+                             {"text": "The module is documented.",
+                              "quote": "Document the auth module"}]}]})
+    report = consolidate(project, [other], [], ON, client=FakeClient(answer), now=NOW)
+    assert report.dropped == {}
+    topic = fold(llm_observations(project)).topics["topics/authentication.md"]
+    assert [p["text"] for p in topic["points"]] == ["Login retries live in `src/auth.py`.",
+                                                    "The module is documented."]
+    assert topic["sessions"] == ["s-1", "s-2"]
+
+
+def test_a_rejected_answer_is_not_cached_and_is_asked_again_until_held(project):
+    bad = good(summary="Changed src/other.py too.")
+    client = FakeClient(bad)
+    for _attempt in range(3):
+        report = consolidate(project, [rec()], [], ON, client=client, now=NOW)
+        assert report.skipped[0]["kind"] == "unfaithful" and report.called == 1
+    assert not list((project.state_dir / "llm-cache").glob("*.json"))
+    # Rejected three times for the same content: held until the session changes.
+    report = consolidate(project, [rec()], [], ON, client=client, now=NOW)
+    assert report.called == 0 and report.held == ["s-1"] and len(client.calls) == 3
+    # A rebuild (retry_held) asks again; a good answer settles it.
+    client.answers = [good()]
+    report = consolidate(project, [rec()], [], ON, client=client, now=NOW, retry_held=True)
+    assert report.consolidated == ["s-1"] and len(client.calls) == 4
+    report = consolidate(project, [rec(outcome="Changed again.")], [], ON,
+                         client=FakeClient(bad), now=NOW)
+    assert report.skipped and report.held == []
+
+
+def test_a_bug_of_ours_is_a_skipped_session_not_a_crash(project, monkeypatch):
+    from wikimem.compile import llm
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(llm, "parse_answer", broken)
+    report = consolidate(project, [rec("a"), rec("b")], [], ON, client=FakeClient(good()),
+                         now=NOW)
+    assert [s["kind"] for s in report.skipped] == ["internal", "internal"]
+    logged = [json.loads(x) for x in project.error_log.read_text().splitlines()]
+    assert "KeyError" in logged[-1]["error"] and "_consolidate" in logged[-1]["where"]
+    # Both are owed: a later compile tries them again.
+    assert llm.owed(project) == ["a", "b"]
+
+
+def test_a_client_that_raises_anything_else_is_counted_and_skipped(project):
+    report = consolidate(project, [rec()], [], ON, client=FakeClient(RuntimeError("boom")),
+                         now=NOW)
+    assert report.called == 1 and report.skipped[0]["kind"] == "bad-reply"
+    usage = json.loads((project.state_dir / "llm-usage.json").read_text())
+    assert usage["2026-06-01"]["calls"] == 1 and usage["2026-06-01"]["failed"] == 1

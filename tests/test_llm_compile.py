@@ -25,9 +25,12 @@ class NoCalls:
 
 def answer(prompt: str) -> str:
     session = json.loads(prompt)["session"]
-    return json.dumps({"summary": f"QA session on {session['started'][:10]}: found bugs.",
-                       "topics": [{"title": "Attio MCP QA",
-                                   "body": "- Bugs are collected in a markdown file."}]})
+    said = session["prompts"][0]
+    return json.dumps({"summary": [{"text": f"QA session on {session['started'][:10]}: found "
+                                            "bugs.", "quote": said[-30:]}],
+                       "topics": [{"title": "Attio MCP QA", "points": [
+                           {"text": "Bugs are collected in a markdown file.",
+                            "quote": said[-25:]}]}]})
 
 
 def record(repo, sid, prompt):
@@ -129,3 +132,28 @@ def test_dry_run_prints_the_request_and_changes_nothing(repo):
     assert not (project.state_dir / "compile.json").exists()
     r = wm(repo, "compile", "--dry-run")
     assert r.returncode == 2 and "add --llm" in r.stderr
+
+
+def test_llm_golden_pages_link_topics_both_ways():
+    """The fixture sessions compiled with a fixed, grounded model: byte for byte the golden
+    LLM wiki; the topic page is listed on the index, linked from each session it came from
+    (whose summary is marked as the model's), and links back to them; every link resolves."""
+    from conftest import resolve_links
+    from golden_wiki import GOLDEN_LLM, assert_matches_golden, compile_golden_llm_wiki
+
+    from wikimem.wiki.markdown import parse
+
+    got = compile_golden_llm_wiki()
+    assert_matches_golden(got, GOLDEN_LLM)
+    text = {rel: data.decode() for rel, data in got.items()}
+    topic = "topics/fixture-sessions.md"
+    parsed = {rel: parse(read_page(GOLDEN_LLM / rel)[1]) for rel in text}
+    assert resolve_links(parsed) == {}
+    assert "topics/fixture-sessions" in parsed["index.md"].links
+    sessions = sorted(rel for rel in text if rel.startswith("sessions/"))
+    assert len(sessions) == 2
+    for rel in sessions:
+        assert "topics/fixture-sessions" in parsed[rel].links
+        assert "_Summary written by claude-haiku-4-5 from this session's record" in text[rel]
+        assert rel.removeprefix("sessions/").removesuffix(".md") in parsed[topic].links
+    assert "_Written by claude-haiku-4-5, not by a person" in text[topic]

@@ -132,8 +132,10 @@ def test_an_llm_topic_named_after_the_value_leaves_its_page_log_and_cache(projec
     from wikimem.compile.llm import LLMSettings
 
     value, slug = "Walrus-Tango-Plum88", "rotating-walrus-tango-plum88"
-    answer = json.dumps({"summary": f"Rotated {value}.", "topics": [
-        {"title": f"Rotating {value}", "body": f"- {value} rotates every month."}]})
+    quote = "Rotate the staging credentials this week"
+    answer = json.dumps({"summary": [{"text": f"Rotated {value}.", "quote": quote}], "topics": [
+        {"title": f"Rotating {value}", "points": [
+            {"text": f"{value} rotates every month.", "quote": quote}]}]})
     send(repo, "UserPromptSubmit", prompt="Rotate the staging credentials this week")
     send(repo, "Stop", last_assistant_message="Rotated them.")
     compile_project(project, llm=LLMSettings(enabled=True), llm_client=FakeClient(answer))

@@ -38,7 +38,10 @@ class RecordingClient:
 
     def complete(self, *, model, system, prompt, max_tokens, timeout):
         self.requests.append(system + "\n" + prompt)
-        text = json.dumps({"summary": "Configured credentials for the services.", "topics": []})
+        session = json.loads(prompt)["session"]
+        said = (session["prompts"] or [session["title"]])[0]
+        text = json.dumps({"summary": [{"text": "Configured credentials for the services.",
+                                        "quote": said[:30]}], "topics": []})
         return Completion(text, input_tokens=len(prompt) // 4, output_tokens=10)
 
 
@@ -192,6 +195,7 @@ def test_no_secret_reaches_any_store(repo, tmp_path):
     llm = LLMSettings(enabled=True, max_calls_per_compile=50)
     first = compile_project(project, llm=llm, llm_client=client)
     assert first.commit and client.requests
+    assert first.llm["consolidated"] and not first.llm["skipped"]  # answers accepted: on pages
     # More work on one session, compiled again: a second commit over the same pages.
     for payload in hook_payloads(repo)[:14]:
         payload = {**payload, "tool_use_id": "again-" + payload.get("tool_use_id", "")}

@@ -209,6 +209,7 @@ def test_no_format_in_any_carrier_of_any_agent_is_stored(repo, tmp_path):
     llm = LLMSettings(enabled=True, max_calls_per_compile=40)
     first = compile_project(project, llm=llm, llm_client=client)
     assert first.commit and client.requests
+    assert first.llm["consolidated"] and not first.llm["skipped"]  # answers accepted: on pages
     # More work, compiled again: a second commit over the same pages.
     for k, (agent, _, _, body) in enumerate(planted[::13]):
         again = {**body, "tool_use_id": f"again-{k}", "generation_id": f"again-{k}"}

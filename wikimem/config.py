@@ -16,7 +16,8 @@ plain arguments.
     max_calls_per_day = 100
     max_tokens_per_day = 300000
     max_output_tokens = 2000
-    timeout = 30
+    timeout = 30               # seconds for one call
+    time_budget = 120          # seconds for all the calls of one compile
 
     ignore_paths = [".env"]    # (top level) events about these files are never recorded
     [redact]                   # see wikimem/privacy.py; also read from the project's

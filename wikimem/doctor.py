@@ -45,7 +45,35 @@ def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[C
         checks += check_hooks(cwd)
         checks += [check_last_event(project), check_pending(project), check_errors(project),
                    check_raw(project), check_privacy(project)]
+        checks += check_llm(project)
     return checks
+
+
+def check_llm(project: Project) -> list[Check]:
+    """The sessions LLM consolidation still owes, and why (nothing when none is owed)."""
+    from wikimem.compile.llm_ledger import MAX_REJECTIONS, Queue
+
+    queue = Queue(project)
+    checks = []
+    if queue.overview:
+        checks.append(Check("llm overview", "WARN", "the LLM overview was not written "
+                            f"(rule-based overview stands): {queue.overview.get('kind')}: "
+                            f"{queue.overview.get('reason')}",
+                            "`wikimem bootstrap --llm` asks again."))
+    if not queue.sessions:
+        return checks
+    held = [sid for sid in queue.sessions if queue.held(sid)]
+    latest = max(queue.sessions.items(), key=lambda kv: (str(kv[1].get("since")), kv[0]))
+    paused = queue.paused()
+    detail = (f"{len(queue.sessions)} session(s) owed LLM consolidation (rule-based pages "
+              f"stand); latest reason: {latest[1].get('kind')}: {latest[1].get('reason')}")
+    if held:
+        detail += f"; {len(held)} held after {MAX_REJECTIONS} rejected answers each"
+    fix = ("They are tried again by the next `wikimem compile --llm` (or hook-started compile "
+           "with [llm] enabled), within the caps"
+           + (f", after {paused} (the API asked to wait)" if paused else "")
+           + (". Held sessions: `wikimem compile --llm --rebuild`." if held else "."))
+    return [*checks, Check("llm", "WARN", detail, fix)]
 
 
 def check_home() -> Check:

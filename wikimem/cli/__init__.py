@@ -262,8 +262,16 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
         _print_llm_plan(plan_llm(project, settings["llm"]), settings["llm"], json_)
         return
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
-    result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
-                             **settings)
+    try:
+        result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
+                                 **settings)
+    except Exception as exc:
+        if quiet:  # a compile a hook started: nobody reads its output; doctor reads this log
+            from wikimem.capture.observe import log_error
+
+            log_error(project.error_log, f"compile failed: {type(exc).__name__}: {exc}",
+                      stage="compile")
+        raise
     if json_:
         echo_json(result.to_dict())
         return
@@ -292,6 +300,12 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
         for skip in llm["skipped"]:
             click.echo(f"  LLM skipped {skip['session']}: {skip['reason']} "
                        "(rule-based pages kept)")
+        for sid, n in llm.get("dropped", {}).items():
+            click.echo(f"  LLM dropped {n} statement(s) of {sid} whose quote is not in the "
+                       "session")
+        for sid in llm.get("held", []):
+            click.echo(f"  LLM held {sid}: its answers were rejected too often; it is tried "
+                       "again when it changes, or with `wikimem compile --llm --rebuild`")
 
 
 def _print_llm_plan(requests, settings, json_: bool) -> None:

@@ -58,15 +58,19 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     if interactive:
         click.echo("", err=True)
 
+    settings = compile_settings()
+    if use_llm is not None:
+        settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
     if dry_run:
         from wikimem.compile.preview import bootstrap_preview
 
         report, would = bootstrap_preview(project, collected, progress,
-                                          budget=compile_settings()["budget"])
+                                          budget=settings["budget"])
         if interactive:
             click.echo("", err=True)
+        plan = _overview_plan(project, would.overview_facts, settings["llm"])
         if json_:
-            echo_json({**report.to_dict(), "pages": would.to_dict(),
+            echo_json({**report.to_dict(), "pages": would.to_dict(), "llm_requests": plan,
                        "seconds": round(time.monotonic() - started, 3)})
             return
         click.echo(f"Would record {report.commits_recorded} of {report.commits_read} commit(s) "
@@ -79,6 +83,14 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
         for rel in would.kept:
             click.echo(f"  kept     {rel} (edited by a person; would not be overwritten)")
         click.echo(f"  {len(would.unchanged)} page(s) unchanged.")
+        for r in plan:
+            click.echo(f"=== {r['request']}: ~{r['estimated_input_tokens']} input tokens (+ up "
+                       f"to {r['max_output_tokens']} output), model {r['model']}")
+            click.echo(r["prompt"])
+            click.echo("1 call; nothing was sent.")
+        if settings["llm"].enabled and not plan:
+            click.echo("No LLM overview request: the overview was written from these facts "
+                       "already, or there are none.")
         return
 
     report = record(project, collected, progress)
@@ -87,9 +99,6 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     from wikimem.compile.build import compile_project
 
     say = None if json_ else (lambda msg: click.echo(msg, err=True))
-    settings = compile_settings()
-    if use_llm is not None:
-        settings["llm"] = dataclasses.replace(settings["llm"], enabled=use_llm)
     llm_report = None
     if settings["llm"].enabled:
         from wikimem.compile import llm
@@ -125,5 +134,24 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
                    + (", new version beside it as "
                       f"{rel.removesuffix('.md')}.machine.md)"
                       if f"{rel.removesuffix('.md')}.machine.md" in result.written else ")"))
+    if llm_report and llm_report.consolidated:
+        click.echo(f"  overview written by {llm_report.model} (LLM, {llm_report.called} "
+                   f"call(s), {llm_report.cached} from cache): under \"In brief\" in "
+                   "project/overview.md")
     if not report.observations:
         click.echo("Nothing new in the repository since the last bootstrap.")
+
+
+def _overview_plan(project, facts: str | None, settings) -> list[dict]:
+    """The overview request `bootstrap --llm` would send (none when it would send nothing)."""
+    if not (settings.enabled and facts):
+        return []
+    from wikimem.compile import llm
+
+    if project is not None:
+        requests = llm.improve_overview(project, facts, settings, dry_run=True).requests
+    else:
+        requests = [llm.overview_request(facts)]
+    return [{"request": "bootstrap overview", "estimated_input_tokens": r.estimated_tokens,
+             "max_output_tokens": settings.max_output_tokens, "model": settings.model,
+             "system": r.system, "prompt": r.prompt} for r in requests]

@@ -153,6 +153,7 @@ class _NewWork:
     before: dict[str, dict | None] = field(default_factory=dict)
     changed: list[SessionRecord] = field(default_factory=list)  # for LLM consolidation
     sessions_changed: bool = False
+    consolidated: list[str] = field(default_factory=list)  # session ids the LLM summarised
 
 
 @dataclass
@@ -163,7 +164,7 @@ class _Gathered:
     position: dict[str, int]  # session id -> its place in `records`
     log_of: dict[str, str]  # session id -> its raw file
     memory: MemoryState
-    topics: dict[str, dict]  # the LLM's topic pages
+    llm: llm_module.LLMState  # the LLM's summaries and topic pages
 
     def full(self, state: State, summary: SessionSummary) -> SessionRecord:
         """The session's full record, with the summary the pages show."""
@@ -193,7 +194,8 @@ def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEF
     state = _load_state(run)
     recovery = _open_wiki(run)
     new = _read_sessions(run, state)
-    if not new.affected and not run.rebuild:
+    if not new.affected and not run.rebuild and not (
+            run.llm is not None and llm_module.can_retry(project, run.llm)):
         return _finish_unchanged(run, state, recovery)
     gathered = _gather_memory(run, state, new)
     rendered = _render(run, state, new, gathered)
@@ -293,22 +295,37 @@ def _gather_memory(run: _Round, state: State, new: _NewWork) -> _Gathered:
     position = {r.session_id: i for i, r in enumerate(records)}
     log_of = {d["session_id"]: name for name, d in state.catalog.items()}
     memory = structured_memory(run.project, state)
-    if run.llm is not None and new.changed:
-        _consolidate(run, state, new.changed, records, memory)
+    if run.llm is not None:
+        new.consolidated = _consolidate(run, state, new.changed, records, memory, log_of)
+        new.sessions_changed = new.sessions_changed or bool(new.consolidated)
     consolidated = llm_module.fold(llm_module.llm_observations(run.project))
     if consolidated.summaries:
         records = [r._replace(summary=consolidated.summaries.get(r.session_id) or r.summary)
                    for r in records]
-    return _Gathered(records, position, log_of, memory, consolidated.topics)
+    return _Gathered(records, position, log_of, memory, consolidated)
 
 
 def _consolidate(run: _Round, state: State, changed: list[SessionRecord],
-                 records: list[SessionSummary], memory: MemoryState) -> None:
-    """One model call per session that changed. Its accepted answers are raw-log records, so
-    the pages (and any rebuild) render them without calls; any failure keeps the rule-based
-    pages and says why."""
-    titles = [r.title for r in records] + [i.title for i in memory.items.values()]
-    report = llm_consolidate(run.project, changed, titles, run.llm, client=run.client)
+                 records: list[SessionSummary], memory: MemoryState,
+                 log_of: dict[str, str]) -> list[str]:
+    """One model call per session that changed or the queue still owes (compile.llm), whose
+    accepted answers are raw-log records the pages render; any failure keeps the rule-based
+    pages and says why (errors.log, read by `doctor`). Returns the sessions consolidated."""
+    try:
+        queued = set(llm_module.owed(run.project)) - {r.session_id for r in changed}
+        candidates = changed + [state.record(log_of[r.session_id]) for r in records
+                                if r.session_id in queued]
+        if not candidates:
+            return []
+        titles = [r.title for r in records] + [i.title for i in memory.items.values()]
+        report = llm_consolidate(run.project, candidates, titles, run.llm, client=run.client,
+                                 retry_held=run.rebuild, known=set(log_of))
+    except Exception as exc:  # noqa: BLE001 - nothing in the LLM layer may cost a page
+        log_error(run.project.error_log, f"LLM consolidation failed: {type(exc).__name__}: "
+                  f"{exc}", stage="llm", kind="internal")
+        run.say(f"LLM consolidation failed ({type(exc).__name__}); the rule-based pages "
+                "stand.")
+        return []
     run.result.llm = report.to_dict()
     if report.skipped:
         first = report.skipped[0]
@@ -317,6 +334,7 @@ def _consolidate(run: _Round, state: State, changed: list[SessionRecord],
     llm_log = run.project.raw_dir / llm_module.LOG_NAME
     if llm_log.exists():
         state.offsets[llm_log.name] = llm_log.stat().st_size
+    return report.consolidated
 
 
 def _render(run: _Round, state: State, new: _NewWork, gathered: _Gathered) -> _Rendered:
@@ -328,13 +346,15 @@ def _render(run: _Round, state: State, new: _NewWork, gathered: _Gathered) -> _R
     stems = {r.session_id: r.stem for r in records}
     structured, kept = structured_pages(project.wiki_dir, memory, stems, state)
     pages += structured
-    pages += topic_pages(gathered.topics, stems)
+    pages += topic_pages(gathered.llm.topics, stems)
     # bootstrap: the repository's pages, a pure function of the bootstrap log, rendered when
     # it has new observations (or on a rebuild).
     bootstrap_new = new.affected.get(repo_record.LOG_NAME)
     if run.rebuild or bootstrap_new or new.affected.get(llm_module.LOG_NAME):
         pages += repo_pages.pages(project, partial(llm_module.recorded_overview, project))
-    pages.append(index_page(project.name, records, memory, repo_pages.index_links(project)))
+    pages.append(index_page(project.name, records, memory, repo_pages.index_links(project),
+                            topics=[(path, t["title"]) for path, t
+                                    in sorted(gathered.llm.topics.items())]))
     block = build_context(project.name,
                           records[:-1] + [gathered.full(state, r) for r in records[-1:]],
                           state=memory, budget=run.budget)
@@ -356,6 +376,8 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
         i = position[rec["session_id"]]
         to_render.update({i, i + 1} if i + 1 < len(records) else {i})
     to_render.update(i for i, r in enumerate(records) if r.page_path in memory.retracted)
+    # Sessions the LLM summarised this round without anything new in their logs (owed).
+    to_render.update(position[sid] for sid in new.consolidated if sid in position)
     # A session whose earliest event arrived late starts earlier now: it may have moved in
     # the order (the session that came after it links to it as "previous"), to another
     # month and, across midnight, to another page name. Its old page goes (through the gate).
@@ -378,7 +400,8 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
     for i in sorted(to_render):
         rec = gathered.full(state, records[i])
         pages.append(session_page(rec, records[i - 1] if i > 0 else None,
-                                  memory.retracted.get(rec.page_path)))
+                                  memory.retracted.get(rec.page_path),
+                                  llm=gathered.llm.marks(rec.session_id)))
         if new.sessions_changed or run.rebuild:
             run.result.sessions.append(rec.session_id)
     months = None if run.rebuild else {records[i].date[:7] for i in to_render} | old_months

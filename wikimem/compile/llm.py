@@ -3,13 +3,23 @@ into an updated summary and topic pages. The rule-based pages are always written
 stay whenever anything fails.
 
 Seams and guarantees:
-- `Client` is the seam: `AnthropicClient` (imports `anthropic` only when called) or any
-  object with the same `complete()` (tests inject a fake).
-- Cost control: calls per compile, calls and tokens per day (`state/llm-usage.json`), an
-  estimate checked before each call, and a cache (`state/llm-cache/<input hash>.json`) so the
-  same input is never paid for twice.
-- Faithfulness: the answer must be JSON of the expected shape and may not mention paths,
-  hashes or dates that are not in the input; otherwise it is rejected.
+- `Client` is the seam (compile.llm_client): `AnthropicClient` (imports `anthropic` only when
+  called) or any object with the same `complete()` (tests inject a fake). Every failure is an
+  `LLMError`; `consolidate` and `improve_overview` also turn a bug of their own into one, so
+  nothing in this layer can cost a compile its rule-based pages.
+- Cost control: calls per compile, calls and tokens per day (`state/llm-usage.json`, which
+  counts every request that left the machine, failed ones too), an estimate checked before
+  each call, a time budget per compile (each call's timeout is cut to what is left, and the
+  round stops at the first timeout, rate limit, server error or lost connection), a pause
+  until the API's `retry-after`, and a cache (`state/llm-cache/<input hash>.json`) of
+  accepted answers, so the same input is never paid for twice.
+- A queue (`state/llm-queue.json`) of the sessions still owed consolidation (skipped for any
+  reason) and why: later compiles try them again, within the caps. A session whose answers
+  were rejected MAX_REJECTIONS times for the same content waits until it changes, or for
+  `compile --llm --rebuild`.
+- Faithfulness (compile.llm_answer): every statement carries a quote from the session, looked
+  up in what was sent; ungrounded statements are dropped and counted; paths, hashes and dates
+  not in the input reject the answer.
 - Reproducibility: every accepted answer is recorded as an `llm` observation in the raw log
   (session `wikimem-llm`), and pages are rendered from those records, so `compile --rebuild`
   reproduces them with zero calls. A session is consolidated again only when its own content
@@ -21,11 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
+import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from wikimem import datafiles
 from wikimem.capture import rawlog
@@ -33,15 +42,20 @@ from wikimem.capture.event import Event
 from wikimem.capture.observation import Observation, format_ts
 from wikimem.capture.observe import log_error, make_observation
 from wikimem.capture.redact import redact_text, redact_value
+from wikimem.compile import llm_answer
+from wikimem.compile.llm_answer import evidence_text, normalise
+from wikimem.compile.llm_client import AnthropicClient, Client, Completion, LLMError
+from wikimem.compile.llm_ledger import REJECTED, Queue, Usage
 from wikimem.compile.sessions import SessionRecord
 from wikimem.project import Project, ensure_home_dir, write_atomic
+
+__all__ = ["AnthropicClient", "Client", "Completion", "LLMError", "LLMSettings", "consolidate",
+           "improve_overview"]
 
 LLM_SESSION = "wikimem-llm"
 LOG_NAME = f"{rawlog.internal_filename(LLM_SESSION)}.jsonl"
 DEFAULT_MODEL = "claude-haiku-4-5"
-MAX_TOPICS = 5
-MAX_TOPIC_BODY = 6000
-MAX_SUMMARY = 400
+MIN_CALL_SECONDS = 1.0  # less time left in the budget than this: no call is started
 
 
 @dataclass(frozen=True)
@@ -54,61 +68,8 @@ class LLMSettings:
     max_calls_per_day: int = 100
     max_tokens_per_day: int = 300_000
     max_output_tokens: int = 2000
-    timeout: float = 30.0
-
-
-@dataclass
-class Completion:
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class LLMError(Exception):
-    """Why a call did not produce usable output; `kind` is one short word for reports."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-
-
-class Client(Protocol):
-    def complete(self, *, model: str, system: str, prompt: str, max_tokens: int,
-                 timeout: float) -> Completion: ...
-
-
-class AnthropicClient:
-    """The real client; `anthropic` is imported on first use only."""
-
-    def __init__(self, api_key: str | None = None):
-        self.api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-
-    def complete(self, *, model, system, prompt, max_tokens, timeout) -> Completion:
-        if not self.api_key:
-            raise LLMError("no-key", "ANTHROPIC_API_KEY is not set")
-        try:
-            import anthropic
-        except ImportError as exc:
-            raise LLMError("not-installed",
-                           "the anthropic package is missing: pip install 'wikimem[llm]'") from exc
-        client = anthropic.Anthropic(api_key=self.api_key, timeout=timeout, max_retries=0)
-        try:
-            reply = client.messages.create(
-                model=model, system=system, max_tokens=max_tokens,
-                messages=[{"role": "user", "content": prompt}],
-            )
-        except anthropic.APITimeoutError as exc:
-            raise LLMError("timeout", f"no answer within {timeout:g}s") from exc
-        except anthropic.APIConnectionError as exc:
-            raise LLMError("offline", f"cannot reach the API ({exc})") from exc
-        except anthropic.RateLimitError as exc:
-            raise LLMError("rate-limit", "the API is rate limiting this key") from exc
-        except anthropic.APIStatusError as exc:
-            raise LLMError("api-error", f"the API answered {exc.status_code}") from exc
-        text = "".join(getattr(block, "text", "") for block in reply.content)
-        usage = getattr(reply, "usage", None)
-        return Completion(text, getattr(usage, "input_tokens", 0) or 0,
-                          getattr(usage, "output_tokens", 0) or 0)
+    timeout: float = 30.0  # seconds for one call
+    time_budget: float = 120.0  # seconds for all the calls of one compile (or bootstrap)
 
 
 # --- requests --------------------------------------------------------------------------
@@ -123,6 +84,8 @@ class Request:
     input_hash: str  # hash of everything sent: the cache key
     system: str
     prompt: str
+    evidence: str = ""  # the session's text as sent, normalised: where quotes are looked up
+    known_quotes: dict[str, set[str]] = field(default_factory=dict)  # topic page -> quotes
 
     @property
     def estimated_tokens(self) -> int:
@@ -162,10 +125,13 @@ def content_hash(rec: SessionRecord) -> str:
 def build_request(rec: SessionRecord, topics: dict[str, dict], titles: list[str]) -> Request:
     """The request for one session: its digest, the existing topics, the wiki's page titles."""
     session = redact_value(session_payload(rec))
+    shown = sorted(topics.items())[:30]
     payload = {
         "session": session,
-        "existing_topics": [{"page": page, "title": t["title"], "body": t["body"][:2000]}
-                            for page, t in sorted(topics.items())][:30],
+        "existing_topics": [
+            {"page": page, "title": t["title"], "points": t["points"][:30]} if t.get("points")
+            else {"page": page, "title": t["title"], "body": t["body"][:2000]}
+            for page, t in shown],
         "existing_page_titles": sorted(set(titles))[:200],
     }
     prompt = redact_text(json.dumps(payload, indent=1, ensure_ascii=False))
@@ -176,6 +142,9 @@ def build_request(rec: SessionRecord, topics: dict[str, dict], titles: list[str]
         input_hash=_sha(system + "\0" + prompt),
         system=system,
         prompt=prompt,
+        evidence=evidence_text(json.loads(prompt)["session"]),
+        known_quotes={page: {normalise(p["quote"]) for p in t.get("points") or []}
+                      for page, t in shown},
     )
 
 
@@ -183,48 +152,10 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-# --- validation ----------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
-_PATHLIKE = re.compile(r"(?<![\w/.-])(?:[\w.-]+/)+[\w.-]+\.\w{1,8}\b|\b[\w-]+\.(?:py|js|ts|tsx|"
-                       r"go|rs|java|rb|md|toml|json|yaml|yml|sh|sql|css|html)\b")
-_HASH = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-
-
 def parse_answer(text: str, request: Request) -> dict:
-    """The model's JSON answer, checked for shape and faithfulness; raises LLMError."""
-    try:
-        data = json.loads(_FENCE.sub("", text.strip()))
-    except ValueError as exc:
-        raise LLMError("invalid-output", f"the answer is not JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("summary"), str):
-        raise LLMError("invalid-output", "the answer has no 'summary' string")
-    summary = " ".join(data["summary"].split())
-    if not 1 <= len(summary) <= MAX_SUMMARY:
-        raise LLMError("invalid-output", f"the summary must be 1-{MAX_SUMMARY} characters")
-    topics = data.get("topics", [])
-    if not isinstance(topics, list) or len(topics) > MAX_TOPICS:
-        raise LLMError("invalid-output", f"'topics' must be a list of at most {MAX_TOPICS}")
-    clean = []
-    for t in topics:
-        if not (isinstance(t, dict) and isinstance(t.get("title"), str)
-                and isinstance(t.get("body"), str)):
-            raise LLMError("invalid-output", "each topic needs a 'title' and a 'body' string")
-        title = " ".join(t["title"].split())
-        if not 3 <= len(title) <= 100 or not t["body"].strip():
-            raise LLMError("invalid-output", f"topic title {title!r} or its body is unusable")
-        if len(t["body"]) > MAX_TOPIC_BODY:
-            raise LLMError("invalid-output", f"topic {title!r} is longer than {MAX_TOPIC_BODY}")
-        clean.append({"title": title, "body": t["body"].strip()})
-    said = summary + "\n" + "\n".join(t["title"] + "\n" + t["body"] for t in clean)
-    for pattern, what in ((_PATHLIKE, "path"), (_HASH, "hash"), (_DATE, "date")):
-        for token in set(pattern.findall(said)):
-            if token not in request.prompt:
-                raise LLMError("unfaithful", f"the answer mentions a {what} that is not in the "
-                                             f"session: {token!r}")
-    return {"summary": redact_text(summary),
-            "topics": [redact_value(t) for t in clean]}
+    """The model's answer, checked (compile.llm_answer): {summary, topics, dropped}."""
+    return llm_answer.parse_answer(text, request.prompt, request.evidence,
+                                   request.known_quotes, topic_page)
 
 
 # --- recorded results ----------------------------------------------------------------------
@@ -236,8 +167,19 @@ class LLMState:
 
     summaries: dict[str, str] = field(default_factory=dict)  # session id -> summary
     content_hashes: dict[str, str] = field(default_factory=dict)  # session id -> last hash
+    models: dict[str, str] = field(default_factory=dict)  # session id -> model of its summary
+    # session id -> the topics its last consolidation wrote, as (page, title)
+    session_topics: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     topics: dict[str, dict] = field(default_factory=dict)  # page -> {title, body, sessions, ...}
     bootstrap: dict[str, dict] = field(default_factory=dict)  # kind -> {input_hash, text, model}
+
+    def marks(self, sid: str) -> dict | None:
+        """What a session page says of its consolidation: the model that wrote its summary,
+        and the topic pages it fed (None: not consolidated)."""
+        if sid not in self.summaries:
+            return None
+        return {"model": self.models.get(sid) or "an LLM",
+                "topics": self.session_topics.get(sid, [])}
 
 
 def topic_page(title: str) -> str:
@@ -253,26 +195,46 @@ def llm_observations(project: Project) -> list[Observation]:
 def fold(observations: list[Observation]) -> LLMState:
     state = LLMState()
     for o in observations:
-        if o.kind == "llm" and o.data.get("op") == "bootstrap":
-            state.bootstrap[str(o.data.get("kind"))] = {
-                "input_hash": o.data.get("input_hash"), "text": o.data.get("text", ""),
-                "model": o.data.get("model", "")}
+        if o.kind != "llm" or not isinstance(o.data, dict):
             continue
-        if o.kind != "llm" or o.data.get("op") != "consolidation":
-            continue
-        d = o.data
-        sid = str(d.get("session", ""))
-        state.summaries[sid] = str(d.get("summary", ""))
-        state.content_hashes[sid] = str(d.get("content_hash", ""))
-        for t in d.get("topics") or []:
-            page = topic_page(t["title"])
-            topic = state.topics.setdefault(page, {"title": t["title"], "sessions": [],
-                                                   "created": o.ts[:19] + "Z"})
-            topic.update(title=t["title"], body=t["body"], updated=o.ts[:19] + "Z",
-                         model=d.get("model", ""))
-            if sid not in topic["sessions"]:
-                topic["sessions"].append(sid)
+        try:
+            _fold_one(state, o)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a damaged record (edited by hand?): skipped, the others still count
     return state
+
+
+def _fold_one(state: LLMState, o: Observation) -> None:
+    d = o.data
+    if d.get("op") == "bootstrap":
+        state.bootstrap[str(d.get("kind"))] = {
+            "input_hash": d.get("input_hash"), "text": str(d.get("text", "")),
+            "model": str(d.get("model", ""))}
+        return
+    if d.get("op") != "consolidation":
+        return
+    sid = str(d.get("session", ""))
+    topics = [t for t in d.get("topics") or []
+              if isinstance(t.get("title"), str) and isinstance(t.get("body"), str)]
+    state.summaries[sid] = str(d.get("summary", ""))
+    state.content_hashes[sid] = str(d.get("content_hash", ""))
+    state.models[sid] = str(d.get("model", ""))
+    state.session_topics[sid] = [(topic_page(t["title"]), t["title"]) for t in topics]
+    for t in topics:
+        page = topic_page(t["title"])
+        # (dated by the session it was learnt from, when the record says: pages do not
+        # depend on when the model happened to be asked)
+        when = str(d.get("session_ended") or o.ts)[:19] + "Z"
+        topic = state.topics.setdefault(page, {"title": t["title"], "sessions": [],
+                                               "created": when})
+        topic.update(title=t["title"], body=t["body"],
+                     updated=max(when, topic.get("updated") or when),
+                     points=[p for p in t.get("points") or [] if isinstance(p, dict)
+                             and isinstance(p.get("text"), str)
+                             and isinstance(p.get("quote"), str)],
+                     model=d.get("model", ""))
+        if sid not in topic["sessions"]:
+            topic["sessions"].append(sid)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -282,36 +244,36 @@ def fold(observations: list[Observation]) -> LLMState:
 class Report:
     """What consolidation did in one compile."""
 
-    called: int = 0
+    called: int = 0  # requests that left the machine, failed ones included
     cached: int = 0
     consolidated: list[str] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)  # {"session", "reason", "kind"}
+    dropped: dict[str, int] = field(default_factory=dict)  # session -> statements dropped
+    held: list[str] = field(default_factory=list)  # rejected too often: wait for a change
     requests: list[Request] = field(default_factory=list)  # with dry_run
+    model: str = ""
 
     def to_dict(self) -> dict:
-        return {"called": self.called, "cached": self.cached,
-                "consolidated": self.consolidated, "skipped": self.skipped}
+        out = {"called": self.called, "cached": self.cached,
+               "consolidated": self.consolidated, "skipped": self.skipped}
+        out.update({k: v for k, v in (("dropped", self.dropped), ("held", self.held)) if v})
+        return out
 
 
-class Usage:
-    """Calls and tokens per UTC day, in `state/llm-usage.json`."""
+def owed(project: Project) -> list[str]:
+    """The sessions the queue holds (held ones included), by id."""
+    return sorted(Queue(project).sessions)
 
-    def __init__(self, project: Project, now: datetime | None = None):
-        self.path = project.state_dir / "llm-usage.json"
-        self.day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-        try:
-            self.data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.data = {}
 
-    @property
-    def today(self) -> dict:
-        return self.data.setdefault(self.day, {"calls": 0, "tokens": 0})
-
-    def add(self, completion: Completion) -> None:
-        self.today["calls"] += 1
-        self.today["tokens"] += completion.input_tokens + completion.output_tokens
-        write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+def can_retry(project: Project, settings: LLMSettings, now: datetime | None = None) -> bool:
+    """Whether a compile with nothing new should run for the queue: a session is owed and
+    may be tried now (not held, no pause, the daily call cap not reached)."""
+    queue = Queue(project)
+    if not queue.sessions or queue.paused(now):
+        return False
+    if Usage(project, now).today["calls"] >= settings.max_calls_per_day:
+        return False
+    return any(not queue.held(sid) for sid in queue.sessions)
 
 
 def consolidate(
@@ -323,56 +285,136 @@ def consolidate(
     client: Client | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    retry_held: bool = False,
+    known: set[str] | None = None,
 ) -> Report:
-    """Consolidate the sessions whose content changed since their last consolidation."""
-    report = Report()
-    state = fold(llm_observations(project))
-    todo = [r for r in records if state.content_hashes.get(r.session_id) != content_hash(r)]
-    if not todo:
-        return report
-    client = client or AnthropicClient()
-    usage = Usage(project, now)
-    cache_dir = project.state_dir / "llm-cache"
-    for rec in todo:
-        request = build_request(rec, state.topics, titles)
-        if dry_run:
-            report.requests.append(request)
-            continue
-        try:
-            completion = _call(client, cache_dir, request, report, usage, settings)
-            answer = parse_answer(completion.text, request)
-        except LLMError as exc:
-            report.skipped.append({"session": rec.session_id, "kind": exc.kind,
-                                   "reason": str(exc)})
-            log_error(project.error_log, f"LLM consolidation skipped: {exc}",
-                      stage="llm", kind=exc.kind, session=rec.session_id)
-            if exc.kind in ("no-key", "not-installed", "offline", "cap"):
-                # The same cause stops every later call in this compile too.
-                for later in todo[todo.index(rec) + 1:]:
-                    report.skipped.append({"session": later.session_id, "kind": exc.kind,
-                                           "reason": str(exc)})
-                break
-            continue
-        _record(project, rec, request, answer, settings.model, completion, now)
-        state = fold(llm_observations(project))
-        report.consolidated.append(rec.session_id)
+    """Consolidate the sessions whose content changed since their last consolidation (those
+    the queue owes among them; `known`: every session there is, the queue forgets the others).
+    Never raises: any failure, a bug of ours included, is a
+    skipped session in the report and a line in the error log."""
+    report = Report(model=settings.model)
+    try:
+        _consolidate(project, records, titles, settings, client, dry_run, now, retry_held,
+                     known, report)
+    except Exception as exc:  # noqa: BLE001 - nothing here may cost the rule-based pages
+        err = _internal(exc)
+        report.skipped.append({"session": "*", "kind": err.kind, "reason": str(err)})
+        log_error(project.error_log, f"LLM consolidation failed: {err}", stage="llm",
+                  kind=err.kind, where=_where(exc))
     return report
 
 
-def _call(client, cache_dir, request: Request, report: Report, usage: Usage,
-          settings: LLMSettings) -> Completion:
-    """The answer for a request: from the cache, else one capped call (then cached)."""
-    completion = _cached(cache_dir, request)
+def _consolidate(project, records, titles, settings, client, dry_run, now, retry_held,
+                 known, report: Report) -> None:
+    state = fold(llm_observations(project))
+    queue = Queue(project)
+    if known is not None and not dry_run:
+        queue.keep_only(known)
+    todo = []
+    for rec in records:
+        digest = content_hash(rec)
+        if state.content_hashes.get(rec.session_id) == digest:
+            queue.settle(rec.session_id)
+        elif queue.held(rec.session_id, digest) and not retry_held:
+            report.held.append(rec.session_id)
+        else:
+            todo.append((rec, digest))
+    if dry_run:
+        report.requests = [build_request(rec, state.topics, titles) for rec, _ in todo]
+        return
+    client = client or AnthropicClient()
+    usage = Usage(project, now)
+    deadline = time.monotonic() + settings.time_budget
+    stopped: LLMError | None = None
+    for rec, digest in todo:
+        sid = rec.session_id
+        if stopped is not None:  # the same cause stops every later call of this round
+            report.skipped.append({"session": sid, "kind": stopped.kind,
+                                   "reason": str(stopped)})
+            queue.owe(sid, digest, stopped, now)
+            continue
+        request = None
+        try:
+            request = build_request(rec, state.topics, titles)
+            completion = _call(client, project, request, report, usage, settings, queue,
+                               deadline, now)
+            answer = parse_answer(completion.text, request)
+            _store(project, request, completion)
+            _record(project, rec, request, answer, settings.model, completion, now)
+        except Exception as exc:  # noqa: BLE001 - LLMError, or a bug of ours: the same
+            err = exc if isinstance(exc, LLMError) else _internal(exc)
+            report.skipped.append({"session": sid, "kind": err.kind, "reason": str(err)})
+            log_error(project.error_log, f"LLM consolidation skipped: {err}", stage="llm",
+                      kind=err.kind, session=sid,
+                      **({} if err is exc else {"where": _where(exc)}))
+            queue.owe(sid, digest, err, now)
+            if err.retry_after:
+                queue.pause(err.retry_after, now)
+            if request is not None and err.kind in REJECTED:
+                _forget(project, request)  # (a cached answer the rules now reject)
+            if err.stop:
+                stopped = err
+            continue
+        queue.settle(sid)
+        state = fold(llm_observations(project))
+        report.consolidated.append(sid)
+        if answer["dropped"]:
+            report.dropped[sid] = len(answer["dropped"])
+            log_error(project.error_log, f"LLM consolidation of {sid} kept, but "
+                      f"{len(answer['dropped'])} statement(s) without a quote found in the "
+                      "session were dropped", stage="llm", kind="dropped", session=sid,
+                      dropped=" | ".join(answer["dropped"][:5]))
+    queue.save()
+
+
+def _internal(exc: BaseException) -> LLMError:
+    """A failure that is not an LLMError: a bug of ours, or a disk that refused a write."""
+    return LLMError("internal", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+                       for f in reversed(frames))
+
+
+def _call(client, project: Project, request: Request, report: Report, usage: Usage,
+          settings: LLMSettings, queue: Queue, deadline: float, now: datetime | None) -> Completion:
+    """The answer for a request: from the cache, else one capped call within the time left."""
+    completion = _cached(project, request)
     if completion is not None:
         report.cached += 1
         return completion
+    until = queue.paused(now)
+    if until:
+        raise LLMError("rate-limit", f"rate limited until {until} (the API's retry-after)")
     _check_caps(report, usage, request, settings)
-    completion = client.complete(model=settings.model, system=request.system,
-                                 prompt=request.prompt, max_tokens=settings.max_output_tokens,
-                                 timeout=settings.timeout)
+    left = deadline - time.monotonic()
+    if left < MIN_CALL_SECONDS:
+        raise LLMError("budget", f"the time budget of {settings.time_budget:g}s for LLM calls "
+                                 "in one compile is spent")
+    try:
+        completion = client.complete(model=settings.model, system=request.system,
+                                     prompt=request.prompt,
+                                     max_tokens=settings.max_output_tokens,
+                                     timeout=min(settings.timeout, left))
+        if not isinstance(completion, Completion) or not isinstance(completion.text, str):
+            raise LLMError("bad-reply", "the client returned no text", sent=True)
+    except LLMError as exc:
+        if exc.sent:
+            report.called += 1
+            # A timed-out or unreadable answer may have been paid for: its input counts.
+            usage.count(request.estimated_tokens if exc.kind in ("timeout", "bad-reply",
+                                                                 "offline") else 0,
+                        failed=True)
+        raise
+    except Exception as exc:  # a client that raised something else: it may have sent
+        report.called += 1
+        usage.count(request.estimated_tokens, failed=True)
+        raise LLMError("bad-reply", f"the client failed ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:200]})", sent=True) from exc
     report.called += 1
-    usage.add(completion)
-    _store(cache_dir, request, completion)
+    usage.count(completion.input_tokens + completion.output_tokens)
     return completion
 
 
@@ -388,26 +430,40 @@ def _check_caps(report: Report, usage: Usage, request: Request, s: LLMSettings) 
                               "exceeded")
 
 
-def _cached(cache_dir, request: Request) -> Completion | None:
+def _cache_file(project: Project, request: Request):
+    return project.state_dir / "llm-cache" / f"{request.input_hash}.json"
+
+
+def _cached(project: Project, request: Request) -> Completion | None:
     try:
-        data = json.loads((cache_dir / f"{request.input_hash}.json").read_text("utf-8"))
-        return Completion(data["text"], data.get("input_tokens", 0),
-                          data.get("output_tokens", 0))
-    except (OSError, ValueError, KeyError):
+        data = json.loads(_cache_file(project, request).read_text("utf-8"))
+        return Completion(str(data["text"]), int(data.get("input_tokens", 0)),
+                          int(data.get("output_tokens", 0)))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _store(cache_dir, request: Request, completion: Completion) -> None:
-    ensure_home_dir(cache_dir)
-    write_atomic(cache_dir / f"{request.input_hash}.json",
+def _store(project: Project, request: Request, completion: Completion) -> None:
+    """Keep an accepted answer (only those: a rejected one is asked for again)."""
+    ensure_home_dir(project.state_dir / "llm-cache")
+    write_atomic(_cache_file(project, request),
                  json.dumps({"text": completion.text, "input_tokens": completion.input_tokens,
                              "output_tokens": completion.output_tokens}))
 
 
+def _forget(project: Project, request: Request) -> None:
+    try:
+        _cache_file(project, request).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _record(project, rec, request, answer, model, completion, now) -> None:
-    data = {"op": "consolidation", "session": rec.session_id, "model": model,
+    data = {"op": "consolidation", "session": rec.session_id, "session_ended": rec.ended,
+            "model": model,
             "content_hash": request.content_hash, "input_hash": request.input_hash,
             "summary": answer["summary"], "topics": answer["topics"],
+            "dropped": len(answer["dropped"]),
             "usage": {"input_tokens": completion.input_tokens,
                       "output_tokens": completion.output_tokens}}
     event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
@@ -447,48 +503,48 @@ def recorded_overview(project: Project, facts: str) -> dict | None:
 def improve_overview(project: Project, facts: str, settings: LLMSettings, *,
                      client: Client | None = None, dry_run: bool = False,
                      now: datetime | None = None) -> Report:
-    """Ask once for an overview written from the recorded facts; record it if it is faithful."""
-    report = Report()
-    request = overview_request(facts)
-    if fold(llm_observations(project)).bootstrap.get("overview", {}).get(
-            "input_hash") == request.input_hash:
-        return report  # already written from exactly these facts
-    if dry_run:
-        report.requests.append(request)
-        return report
+    """Ask once for an overview written from the recorded facts; record it if it is faithful.
+    Never raises: a failure is a skipped entry in the report and a line in the error log, and
+    the next bootstrap asks again."""
+    report = Report(model=settings.model)
+    request = None
     try:
-        completion = _call(client or AnthropicClient(), project.state_dir / "llm-cache",
-                           request, report, Usage(project, now), settings)
-        text = _overview_text(completion.text, request)
-    except LLMError as exc:
-        report.skipped.append({"session": "bootstrap:overview", "kind": exc.kind,
-                               "reason": str(exc)})
-        log_error(project.error_log, f"LLM overview skipped: {exc}", stage="llm",
-                  kind=exc.kind)
+        request = overview_request(facts)
+        if fold(llm_observations(project)).bootstrap.get("overview", {}).get(
+                "input_hash") == request.input_hash:
+            return report  # already written from exactly these facts
+        if dry_run:
+            report.requests.append(request)
+            return report
+        queue = Queue(project)
+        try:
+            completion = _call(client or AnthropicClient(), project, request, report,
+                               Usage(project, now), settings, queue,
+                               time.monotonic() + settings.time_budget, now)
+            text = llm_answer.overview_text(completion.text, request.prompt)
+        except LLMError as exc:
+            if exc.retry_after:
+                queue.pause(exc.retry_after, now)
+            queue.owe_overview(exc, now)
+            queue.save()
+            raise
+        _store(project, request, completion)
+        data = {"op": "bootstrap", "kind": "overview", "model": settings.model,
+                "input_hash": request.input_hash, "text": text}
+        event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
+                      uid=f"bootstrap:{request.input_hash}")
+        rawlog.append(project.raw_dir, make_observation(
+            "wikimem-llm", event, data, ts=format_ts(now or datetime.now(UTC))), internal=True)
+    except Exception as exc:  # noqa: BLE001 - LLMError, or a bug of ours: the same
+        err = exc if isinstance(exc, LLMError) else _internal(exc)
+        report.skipped.append({"session": "bootstrap:overview", "kind": err.kind,
+                               "reason": str(err)})
+        log_error(project.error_log, f"LLM overview skipped: {err}", stage="llm",
+                  kind=err.kind, **({} if err is exc else {"where": _where(exc)}))
+        if request is not None and err.kind in REJECTED:
+            _forget(project, request)
         return report
-    data = {"op": "bootstrap", "kind": "overview", "model": settings.model,
-            "input_hash": request.input_hash, "text": text}
-    event = Event(session=LLM_SESSION, kind="llm", cwd=project.root, data=data,
-                  uid=f"bootstrap:{request.input_hash}")
-    rawlog.append(project.raw_dir, make_observation(
-        "wikimem-llm", event, data, ts=format_ts(now or datetime.now(UTC))), internal=True)
+    queue.settle_overview()
+    queue.save()
     report.consolidated.append("bootstrap:overview")
     return report
-
-
-def _overview_text(answer: str, request: Request) -> str:
-    try:
-        data = json.loads(_FENCE.sub("", answer.strip()))
-    except ValueError as exc:
-        raise LLMError("invalid-output", f"the answer is not JSON ({exc})") from None
-    text = data.get("summary") if isinstance(data, dict) else None
-    if not isinstance(text, str) or not 20 <= len(text.strip()) <= 4000:
-        raise LLMError("invalid-output", "the answer needs a 'summary' of 20-4000 characters")
-    if "[[" in text or "<" in text:
-        raise LLMError("invalid-output", "the summary may not contain wikilinks or HTML")
-    for pattern, what in ((_PATHLIKE, "path"), (_HASH, "hash"), (_DATE, "date")):
-        for token in set(pattern.findall(text)):
-            if token not in request.prompt:
-                raise LLMError("unfaithful", f"the overview mentions a {what} that is not in "
-                                             f"the repository facts: {token!r}")
-    return redact_text(text.strip())

@@ -20,6 +20,7 @@ from wikimem.repo.decisions import decision_records, memory_state_of
 from wikimem.repo.fold import fold_log
 from wikimem.repo.pages import PROJECT_PAGES, render_pages
 from wikimem.repo.record import RecordReport, dry_run
+from wikimem.repo.summary import overview_facts
 from wikimem.wiki.pages import is_machine_page
 
 
@@ -29,9 +30,12 @@ class Preview:
     changed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # edited by a person: would be left alone
     unchanged: list[str] = field(default_factory=list)
+    overview_facts: str | None = None  # what an LLM overview would be written from
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        del out["overview_facts"]
+        return out
 
 
 def bootstrap_preview(project: Project | None, collected: Collected, progress=None, *,
@@ -60,7 +64,7 @@ def bootstrap_preview(project: Project | None, collected: Collected, progress=No
     out.append(index_page(name, sessions, state, list(PROJECT_PAGES)))
     out.append(context_page(build_context(name, sessions, state=state, budget=budget), budget,
                             sessions))
-    result = Preview()
+    result = Preview(overview_facts=None if repo.empty else overview_facts(repo))
     wiki = project.wiki_dir if project else None
     for page in sorted(out, key=lambda p: p.path):
         target = wiki / page.path if wiki else None

@@ -60,13 +60,16 @@ def context_block(project: Project, state: State, budget: int) -> str:
 
 
 def plan_llm(project: Project, settings: LLMSettings) -> list:
-    """The requests LLM consolidation would send now (nothing is sent or written)."""
+    """The requests LLM consolidation would send now (nothing is sent or written): for the
+    sessions with something new and those the queue owes, as a compile would."""
     state = State(project).load()
+    queued = set(llm_module.owed(project))
     changed = []
     for path in rawlog.session_files(project.raw_dir):
         if is_system_log(path.name):
             continue
-        if path.stat().st_size > state.offsets.get(path.name, 0) or path.name in state.catalog:
+        if path.stat().st_size > state.offsets.get(path.name, 0) \
+                or state.catalog.get(path.name, {}).get("session_id") in queued:
             whole = rawlog.read(path)
             if whole.observations:
                 changed.append(digest(whole.observations))

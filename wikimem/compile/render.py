@@ -49,8 +49,9 @@ def renderer_identity() -> str:
 
 
 def session_page(rec: SessionRecord, previous: SessionRecord | None,
-                 retraction: dict | None = None) -> Page:
-    """The page for one session (marked retracted when `wikimem forget` said so)."""
+                 retraction: dict | None = None, llm: dict | None = None) -> Page:
+    """The page for one session (marked retracted when `wikimem forget` said so). With `llm`
+    ({model, topics}), its summary is marked as the model's and its topic pages linked."""
     prompts = "\n\n".join(quote(p) for p in rec.prompts) if rec.prompts else NONE
     commands = []
     for c in rec.commands[:40]:
@@ -62,7 +63,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
         banner=(f"\n> [!danger] Retracted {retraction['ts'][:10]} by {retraction['by']}: "
                 f"{escape_text(one_line_text(retraction['reason']))}\n" if retraction else ""),
         title=escape_text(rec.title),
-        summary=escape_text(rec.summary),
+        summary=escape_text(rec.summary) + (_llm_note(llm) if llm else ""),
         agent=rec.agent,
         started=rec.started,
         ended=_ended(rec),
@@ -98,9 +99,25 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
     return Page(rec.page_path, meta, body)
 
 
+def _llm_note(llm: dict) -> str:
+    """Under an LLM-written summary: who wrote it, and the topic pages the session fed."""
+    note = (f"\n\n_Summary written by {escape_text(llm['model'])} from this session's record; "
+            "each of its statements rests on a quote from the session._")
+    if llm["topics"]:
+        note += "\n\nTopics: " + ", ".join(topic_link(p, t) for p, t in llm["topics"])
+    return note
+
+
+def topic_link(path: str, title: str) -> str:
+    """A link to a topic page by its folder: a topic's name may be another page's too."""
+    return f"[[{path.removesuffix('.md')}|{link_label(title)}]]"
+
+
 def index_page(project: str, records: list[SessionRecord], state=None,
-               project_pages: list[tuple[str, str]] = ()) -> Page:
-    """index.md: what the wiki holds, the latest sessions, and the months of the timeline."""
+               project_pages: list[tuple[str, str]] = (),
+               topics: list[tuple[str, str]] = ()) -> Page:
+    """index.md: what the wiki holds (the project's pages, structured memory, the LLM's topic
+    pages), the latest sessions, and the months of the timeline."""
     newest = list(reversed(records))
     recent = [_entry(r) for r in newest[:RECENT_ON_INDEX]]
     months = defaultdict(int)
@@ -122,6 +139,7 @@ def index_page(project: str, records: list[SessionRecord], state=None,
                             f"{len(items) - len(live)} superseded or retracted")
     if project_pages:
         memory_lines[:0] = [page_link(p, t) for p, t in project_pages]
+    memory_lines += [f"Topic: {topic_link(p, t)}" for p, t in topics]
     body = template("index.md").substitute(
         project=escape_text(project),
         memory=bullets(memory_lines),
@@ -366,9 +384,13 @@ def topic_pages(topics: dict[str, dict], session_stems: dict[str, str]) -> list[
     for path, t in sorted(topics.items()):
         cited = [f"[[{session_stems[s]}]]" if s in session_stems else code_span(s)
                  for s in t["sessions"]]
+        model = escape_text(t.get("model") or "an LLM")
+        note = (f"_Written by {model}, not by a person"
+                + (": each point quotes the session it rests on._" if t.get("points")
+                   else "._"))
         body = template("topic.md").substitute(
-            title=escape_text(t["title"]), body=_text(t["body"]),
-            sessions=bullets(cited), model=t.get("model") or "an LLM")
+            title=escape_text(t["title"]), body=_text(t["body"]), note=note,
+            sessions=bullets(cited), model=model)
         meta = {"title": t["title"], "kind": "topic", "status": "active",
                 "created": t["created"], "updated": t["updated"],
                 "sources": [f"session:{s}" for s in t["sessions"]]

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wikimem.capture import rawlog
+from wikimem.compile.llm_ledger import Queue
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.errors import WikimemError
 from wikimem.fsio import replace_file
@@ -271,6 +272,9 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         # Derived state: the compile below rebuilds records, catalog and context; the LLM
         # cache (answers by input hash) is dropped whole; logs lose the lines naming it.
         shutil.rmtree(project.state_dir / "llm-cache", ignore_errors=True)
+        queue = Queue(project)  # and the queue of sessions owed consolidation forgets it
+        queue.settle(session)
+        queue.save()
         if name:
             (project.state_dir / "sessions" / (name[:-6] + ".json")).unlink(missing_ok=True)
         for path in _files(project.state_dir):
