@@ -28,6 +28,7 @@ from wikimem.wiki.text import (
 )
 
 RECENT_ON_INDEX = 20
+WEEKS_ON_INDEX = 4
 
 
 @cache
@@ -99,8 +100,9 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
 
 
 def index_page(project: str, records: list[SessionRecord], state=None,
-               project_pages: list[tuple[str, str]] = ()) -> Page:
-    """index.md: what the wiki holds, the latest sessions, and the months of the timeline."""
+               project_pages: list[tuple[str, str]] = (), weeks: list[str] = ()) -> Page:
+    """index.md: what the wiki holds, the latest sessions, the latest weekly digests and the
+    months of the timeline."""
     newest = list(reversed(records))
     recent = [_entry(r) for r in newest[:RECENT_ON_INDEX]]
     months = defaultdict(int)
@@ -128,6 +130,7 @@ def index_page(project: str, records: list[SessionRecord], state=None,
         stats=stats,
         recent=bullets(recent),
         months=bullets(month_lines),
+        weeks=bullets([f"[[digests/{w}|{w}]]" for w in reversed(weeks[-WEEKS_ON_INDEX:])]),
     )
     listed = newest[:RECENT_ON_INDEX]
     meta = _aggregate_meta(f"{project} — project memory", "index", records, listed)
