@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from wikimem.compile.sessions import SessionRecord
 from wikimem.compile.state import SessionSummary, State, ordered
@@ -267,7 +268,12 @@ def _decision_note(d: dict) -> str:
 
 def week_of(ts: str) -> str:
     """The ISO week of a moment: `2026-W10`."""
-    year, week, _ = date.fromisoformat(ts[:10]).isocalendar()
+    return _week_of_day(ts[:10])
+
+
+@lru_cache(maxsize=4096)
+def _week_of_day(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -280,6 +286,8 @@ def week_bounds(week: str) -> tuple[str, str]:
 
 def weeks_spanned(started: str, ended: str) -> set[str]:
     """Every ISO week a session from `started` to `ended` was active in."""
+    if started[:10] == ended[:10]:
+        return {_week_of_day(started[:10])}
     first, last = date.fromisoformat(started[:10]), date.fromisoformat(ended[:10])
     weeks, day = set(), first - timedelta(days=first.weekday())
     while day <= last:
