@@ -172,3 +172,20 @@ def test_mcp_catchup_tool(project_with_sessions):
     assert found["screen"].startswith("Catch-up: serverless-plugins, ")
     tool = {t.name: t for t in asyncio.run(server.list_tools())}["catchup"]
     assert "where did we leave off" in tool.description.lower()
+
+
+def test_catchup_says_when_events_wait_to_be_compiled(project_with_sessions):
+    project = project_with_sessions
+    until = T0 + timedelta(days=3)
+    assert "not compiled yet" not in catchup_screen(project, until)
+    feed(session_events(FAKE_CWD, "01-node-bump.jsonl")[:3], T0 + timedelta(days=2))
+    # (the same session id again: its log grew)
+    screen = catchup_screen(project, until)
+    assert screen.splitlines()[1] == ("1 session log has events not compiled yet: run "
+                                      "`wikimem compile` to include them.")
+
+
+def catchup_screen(project, until):
+    from wikimem.compile.catchup import render_text
+
+    return render_text(catchup(project, until - timedelta(days=7), until))

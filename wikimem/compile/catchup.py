@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
+from wikimem.capture import rawlog
 from wikimem.compile.sessions import SessionRecord
 from wikimem.compile.state import SessionSummary, State, ordered
 from wikimem.memory import Item, MemoryState
@@ -57,6 +58,7 @@ class Catchup:
     questions: list[dict] = field(default_factory=list)  # {"text", "session", "date"}
     next_steps: list[str] = field(default_factory=list)  # of the latest session
     more: dict[str, int] = field(default_factory=dict)  # section -> entries left out
+    uncompiled: int = 0  # session logs with events the last compile did not read
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,13 +93,17 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def catchup(project: Project, since: datetime, until: datetime) -> Catchup:
     """What happened in the project from `since` to `until`, from what the compiles left."""
+    from wikimem.compile.read import is_system_log
     from wikimem.compile.structured import structured_memory
 
     state = State(project).load()
     log_of = {d["session_id"]: name for name, d in state.catalog.items()}
-    return gather(project.name, ordered(state.catalog),
-                  lambda s: state.record(log_of[s.session_id]),
-                  structured_memory(project, state), iso(since), iso(until), open_tasks=True)
+    found = gather(project.name, ordered(state.catalog),
+                   lambda s: state.record(log_of[s.session_id]),
+                   structured_memory(project, state), iso(since), iso(until), open_tasks=True)
+    found.uncompiled = sum(1 for name, size in rawlog.session_file_sizes(project.raw_dir)
+                           if size > state.offsets.get(name, 0) and not is_system_log(name))
+    return found
 
 
 def gather(project: str, summaries: list[SessionSummary],
@@ -223,6 +229,10 @@ def render_text(found: Catchup, label: str = "") -> str:
     head = f"Catch-up: {found.project}, {found.since[:16].replace('T', ' ')} to " \
            f"{found.until[:16].replace('T', ' ')} UTC" + (f" ({label})" if label else "")
     lines = [head, ""]
+    if found.uncompiled:
+        logs = "1 session log has" if found.uncompiled == 1 else \
+            f"{found.uncompiled} session logs have"
+        lines[1:1] = [f"{logs} events not compiled yet: run `wikimem compile` to include them."]
 
     def section(title: str, entries: list[str], more: int = 0) -> None:
         lines.append(title)
