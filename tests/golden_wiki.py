@@ -2,6 +2,8 @@
 
 tests/test_compile.py compiles it and compares it with tests/golden/wiki byte for byte;
 scripts/update_golden.py compiles it and writes tests/golden/wiki. Nothing else writes there.
+Likewise `wikimem catchup --since 7d` on the demo wiki, and tests/golden/catchup-7d.txt
+(tests/test_catchup.py).
 """
 
 from __future__ import annotations
@@ -96,3 +98,44 @@ def assert_matches_golden(got: dict[str, bytes], golden: Path = GOLDEN) -> None:
                 f"golden/{rel}", f"compiled/{rel}", lineterm="", n=1)
             shown = "\n".join(list(diff)[:40])
             raise AssertionError(f"{rel} differs from its golden file. {REGENERATE}\n{shown}")
+
+
+CATCHUP_GOLDEN = GOLDEN.parent / "catchup-7d.txt"
+CATCHUP_NOW = T0 + timedelta(days=3)  # the clock `wikimem catchup --since 7d` is run at
+
+
+def catchup_golden_screen() -> str:
+    """`wikimem catchup --since 7d` on the demo wiki (the two recorded sessions, and the
+    decisions and tasks a team would record around them), the clock pinned."""
+    import pytest
+    from click.testing import CliRunner
+
+    from wikimem.cli import catchup as catchup_cli
+    from wikimem.cli import cli
+    from wikimem.memory import Memory
+
+    feed(session_events(FAKE_CWD, "01-node-bump.jsonl"), T0)
+    project = feed(session_events(FAKE_CWD, "02-issue-triage.jsonl"), T0 + timedelta(days=1))
+
+    def memory(hours: float) -> Memory:
+        return Memory(project, agent="claude-code", now=T0 + timedelta(hours=hours))
+
+    old = memory(-200).add("decision", "Keep Node 18 as the minimum runtime",
+                           {"why": "serverless-offline 12 still supports it"})
+    memory(1).add("decision", "Require Node 22 in CI and in .nvmrc",
+                  {"why": "Node 18 is end of life; serverless v4 needs 20+"},
+                  supersedes=[old.page])
+    memory(2).add("task", "Bump the engines field of every package to node >= 22")
+    memory(2.5).claim("T1")
+    memory(3).task_op("task_done", "T1", "engines bumped in 4 packages; CI green")
+    memory(25).add("task", "Open one PR per confirmed bug from docs/open-issue-triage.md")
+    memory(26).claim("T2")
+    memory(26).add("task", "Ask the maintainers whether to drop the kinesis plugin")
+    compile_project(project)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catchup_cli, "now", lambda: CATCHUP_NOW)
+        result = CliRunner().invoke(cli, ["--project", project.name, "catchup",
+                                          "--since", "7d"])
+    if result.exit_code != 0:
+        raise AssertionError(result.output)
+    return result.output

@@ -198,6 +198,10 @@ def make_repo(path: Path) -> dict[str, str]:
     c["theme"] = commit(path, "feat(ui): add a dark theme", "2024-02-22",
                         {"webui/theme.ts": "// Themes.\nexport const dark = true;\n"})
     git(path, "revert", "--no-edit", "HEAD", date="2024-02-23")
+    # A revert that says why: a decision (a bare revert is not one).
+    message = git(path, "log", "-1", "--format=%B").strip()
+    git(path, "commit", "-q", "--amend", "-m", message + "\n\nThe dark theme broke the "
+        "contrast of the session tables.", date="2024-02-23")
     c["revert"] = git(path, "rev-parse", "HEAD").strip()
     git(path, "checkout", "-q", "-b", "feature/search")
     c["search1"] = commit(path, "feat(api): search sessions by user", "2024-03-01",
@@ -693,3 +697,67 @@ def test_context_keeps_the_project_line_and_shortens_rules_first():
     assert 'ADR-0002 "Use PostgreSQL' in short and "(AGENTS.md:12)" not in short
     assert "Left out for space: " in short and " rules." in short
     assert build_context("acme", [], state=None) == ""
+
+
+# --- issue 14: rules a project would sign ------------------------------------------------------
+
+def _long_claude_md() -> str:
+    """A CLAUDE.md of 262 lines: a file list, 180 notes and conventions, and the Git workflow
+    section at the end, whose rules bind."""
+    lines = ["# Project guide", "", "## Layout", ""]
+    lines += [f"- `src/module_{i:03d}.py` — module number {i} of the service" for i in range(40)]
+    lines += ["", "## Notes", ""]
+    lines += [f"- The handler for route {i} lives next to its template and its tests"
+              for i in range(160)]
+    lines += ["", "## Git workflow", "",
+              "- Never use `git add .`; add the files you changed by name.",
+              "- Always run `make check` before you commit.",
+              "- You must not push to `main` directly: open a pull request.",
+              "- Do not amend commits that were pushed."]
+    while len(lines) < 262:
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+AGENTS_FILE_LIST = "# Agents\n\n" + "\n".join(
+    f"- `docs/page_{i}.md` — page {i}" for i in range(12)) + \
+    "\n\nKeep the docs short.\n"
+
+
+def test_long_rule_files_are_kept_whole_and_the_context_quotes_what_binds(runner, tmp_path):
+    path = tmp_path / "big"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    commit(path, "docs: agent rules", "2024-01-01",
+           {"CLAUDE.md": _long_claude_md(), "AGENTS.md": AGENTS_FILE_LIST,
+            "README.md": "# big\n\nA service.\n"})
+    _, project = bootstrapped(runner, path)
+    _, rules = page(project, "project/rules.md")
+    # Every rule line is on the page, the last ones too, with where they come from.
+    assert "Never use `git add .`; add the files you changed by name. — `CLAUDE.md:211`" in rules
+    assert "### Git workflow" in rules
+    assert "module number 39 of the service" in rules
+    assert "route 159 lives" in rules
+    context = project.context_file.read_text()
+    section = context.split("## Rules for agents")[1].split("\n## ")[0]
+    assert "Never use `git add .`" in section and "(CLAUDE.md:211)" in section
+    for binding in ("Always run `make check`", "You must not push to `main`",
+                    "Do not amend commits"):
+        assert binding in section
+    # Not a file list.
+    assert "module_0" not in section and "docs/page_" not in section
+
+
+def test_a_rule_file_past_the_cap_says_where_its_page_stops(runner, tmp_path, monkeypatch):
+    from wikimem.repo import extract
+
+    monkeypatch.setattr(extract, "MAX_RULE_ITEMS", 100)
+    path = tmp_path / "capped"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    commit(path, "docs: agent rules", "2024-01-01", {"CLAUDE.md": _long_claude_md()})
+    _, project = bootstrapped(runner, path)
+    _, rules = page(project, "project/rules.md")
+    assert "route 59 lives" in rules and "route 60 lives" not in rules
+    assert ("> [!warning] This page quotes the first 100 of the 204 items in `CLAUDE.md`: it "
+            "stops before line 108. Read the rest in the file.") in rules

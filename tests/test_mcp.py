@@ -13,7 +13,7 @@ from wikimem.project import Registry
 
 mcp = pytest.importorskip("mcp")
 
-EXPECTED_TOOLS = {"search", "read_page", "context", "recent_sessions", "page_history",
+EXPECTED_TOOLS = {"search", "read_page", "context", "catchup", "recent_sessions", "page_history",
                   "task_list", "decide", "lesson", "note", "task_claim", "task_heartbeat",
                   "task_done"}
 

@@ -424,6 +424,7 @@ def demo(home_dir: str | None) -> None:
 # Command groups defined in their own modules register themselves on `cli`.
 from wikimem.cli import (  # noqa: E402, F401
     bootstrap,
+    catchup,
     imports,
     install,
     memory,

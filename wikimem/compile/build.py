@@ -35,6 +35,7 @@ from wikimem import faults
 from wikimem.capture import rawlog
 from wikimem.capture.observe import log_error
 from wikimem.compile import llm as llm_module
+from wikimem.compile.catchup import digest_pages
 from wikimem.compile.context import DEFAULT_BUDGET, build_context
 from wikimem.compile.journal import Recovery, recover
 from wikimem.compile.links import broken_links
@@ -343,6 +344,9 @@ def _render(run: _Round, state: State, new: _NewWork, gathered: _Gathered) -> _R
     the index and the session-start context."""
     project, records, memory = run.project, gathered.records, gathered.memory
     pages, gone = _session_pages(run, state, new, gathered)
+    weekly, weeks_gone = _digest_pages(run, state, new, gathered)
+    pages += weekly
+    gone += weeks_gone
     stems = {r.session_id: r.stem for r in records}
     structured, kept = structured_pages(project.wiki_dir, memory, stems, state)
     pages += structured
@@ -354,7 +358,8 @@ def _render(run: _Round, state: State, new: _NewWork, gathered: _Gathered) -> _R
         pages += repo_pages.pages(project, partial(llm_module.recorded_overview, project))
     pages.append(index_page(project.name, records, memory, repo_pages.index_links(project),
                             topics=[(path, t["title"]) for path, t
-                                    in sorted(gathered.llm.topics.items())]))
+                                    in sorted(gathered.llm.topics.items())],
+                            weeks=sorted(state.digests)))
     block = build_context(project.name,
                           records[:-1] + [gathered.full(state, r) for r in records[-1:]],
                           state=memory, budget=run.budget)
@@ -412,6 +417,18 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
     return pages, gone
 
 
+def _digest_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
+                  ) -> tuple[list[Page], list[str]]:
+    """The weekly digests (digests/<week>.md) whose sessions or memory changed, and the
+    weeks that have none any more."""
+    changed = [(d["started"], d["ended"]) for name in new.before
+               for d in (new.before[name], state.catalog.get(name)) if d is not None]
+    pages, gone, state.digests = digest_pages(
+        run.project.name, gathered.records, partial(gathered.full, state), gathered.memory,
+        changed, state.digests, run.rebuild)
+    return pages, gone
+
+
 def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,
            recovery: Recovery) -> dict[str, Page]:
     """Write through the one page gate, never over a person's edit (the machine's version is
@@ -450,7 +467,7 @@ def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,
     folders = {rel.rpartition("/")[0] for rel in [*by_path, *gathered.memory.items]}
     result.broken_links = broken_links(project.wiki_dir, result.written,
                                        {**by_path, **{p.path: p for p in offers}},
-                                       folders | {"sessions", "timeline"})
+                                       folders | {"sessions", "timeline", "digests"})
     return {rel: by_path[rel] for rel in (*result.written, *written.unchanged)
             if rel in by_path}
 

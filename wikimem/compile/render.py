@@ -28,6 +28,7 @@ from wikimem.wiki.text import (
 )
 
 RECENT_ON_INDEX = 20
+WEEKS_ON_INDEX = 4
 
 
 @cache
@@ -115,9 +116,9 @@ def topic_link(path: str, title: str) -> str:
 
 def index_page(project: str, records: list[SessionRecord], state=None,
                project_pages: list[tuple[str, str]] = (),
-               topics: list[tuple[str, str]] = ()) -> Page:
+               topics: list[tuple[str, str]] = (), weeks: list[str] = ()) -> Page:
     """index.md: what the wiki holds (the project's pages, structured memory, the LLM's topic
-    pages), the latest sessions, and the months of the timeline."""
+    pages), the latest sessions, the latest weekly digests and the months of the timeline."""
     newest = list(reversed(records))
     recent = [_entry(r) for r in newest[:RECENT_ON_INDEX]]
     months = defaultdict(int)
@@ -146,6 +147,7 @@ def index_page(project: str, records: list[SessionRecord], state=None,
         stats=stats,
         recent=bullets(recent),
         months=bullets(month_lines),
+        weeks=bullets([f"[[digests/{w}|{w}]]" for w in reversed(weeks[-WEEKS_ON_INDEX:])]),
     )
     listed = newest[:RECENT_ON_INDEX]
     meta = _aggregate_meta(f"{project} — project memory", "index", records, listed)

@@ -89,6 +89,9 @@ class State:
         # what the structured pages in `rendered` were rendered from (`structured._structured_key`)
         self.structured: str | None = None
         self.names: int | None = None  # the page naming the catalog's stems follow
+        # week -> hash of what its digest page shows of memory, for every week with a page
+        # (compile.catchup.digest_pages)
+        self.digests: dict[str, str] = {}
         self._records: dict[str, dict] = {}  # raw file name -> full record, read or digested
         self._unsaved: set[str] = set()  # records to write
         self._loaded = False
@@ -106,6 +109,8 @@ class State:
                 self.rendered = rendered if isinstance(rendered, dict) else {}
                 self.structured = data.get("structured")
                 self.names = data.get("names")
+                digests = data.get("digests", {})
+                self.digests = digests if isinstance(digests, dict) else {}
                 if any("prompts" in d for d in catalog.values()):
                     # Written by an older wikimem, with the full records inside: split them.
                     self.catalog = {name: _summary(d) for name, d in catalog.items()}
@@ -119,6 +124,7 @@ class State:
             # Missing or damaged state is a cache miss: the next compile reads everything.
             self.offsets, self.catalog, self.offered, self.rendered = {}, {}, {}, {}
             self.structured = None
+            self.digests = {}
             self._loaded = False
         return self
 
@@ -189,7 +195,8 @@ class State:
             self.path,
             json.dumps({"version": STATE_VERSION, "offsets": self.offsets,
                         "offered": self.offered, "rendered": self.rendered,
-                        "structured": self.structured, "names": PAGE_NAMES},
+                        "structured": self.structured, "names": PAGE_NAMES,
+                        "digests": self.digests},
                        separators=(",", ":")),
         )
 

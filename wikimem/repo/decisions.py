@@ -177,39 +177,183 @@ def adr_records(repo: Repo) -> list[DecisionRecord]:
 
 @cache
 def _decision_regex() -> re.Pattern:
-    """All of decision-patterns.txt as one regex: one search per line, not one per pattern."""
+    """All of decision-patterns.txt as one regex: one search per sentence, not one per
+    pattern."""
     return re.compile("|".join(f"(?P<p{i}>{rx.pattern})"
                                for i, (_, rx) in enumerate(decision_patterns())), re.I)
 
 
-def _matching_line(commit: dict) -> tuple[str, str] | None:
-    """(pattern label, the line) of the first line of the message a decision pattern matches."""
-    rx = _decision_regex()
-    lines = [commit["subject"]] + [ln.strip() for ln in commit["body"].splitlines()[:40]
-                                   if ln.strip()]
-    for line in lines:
-        m = rx.search(line)
+# What a commit message is made of, for finding the sentence that states a choice.
+_BULLET = re.compile(r"^(?:[-*+\u2022]|\d+[.)])\s+")
+_TRAILER = re.compile(r"^(?:signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|"
+                      r"reported-by|helped-by|cc|change-id|refs?|closes|fixes|see also)\s*:",
+                      re.I)
+_DEFAULT_REVERT = re.compile(r"^this reverts commit [0-9a-f]{7,40}\.?$", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])")
+_CONVENTIONAL = re.compile(r"^(\w+)(?:\([^)]*\))?!?:\s*")
+_TAG_PREFIX = re.compile(r"^(?:\[[^\]]{1,30}\]\s*)+")
+# The choice is the sentence's own verb: at most this many words before the pattern's match
+# ("docs use venv instead of virtualenv", "We decided to"), not a clause deep inside it
+# ("... blocks which switched to savepoint mode").
+MAX_WORDS_BEFORE = 2
+# Commits that fix, test or tidy something state no choice, whatever words their message uses.
+_NOT_A_CHOICE = re.compile(
+    r"^(?:fix(?:e[sd]|ing)?|bug\s*fix|hot\s*fix|typos?|tests?|testing|merge|wip)\b", re.I)
+_NOT_A_CHOICE_TYPES = {"fix", "test", "tests", "style", "typo", "wip"}
+# "Fix #12", "fixes #12" anywhere in the subject: the commit repairs something.
+_FIXES_ISSUE = re.compile(r"\bfix(?:e[sd])?\s+#\d+", re.I)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+# A swap between two pieces of code (`find()` for `index()`, `os.sep.join` for
+# `os.path.join`) is a local edit; a choice names a tool, library, format or practice.
+# (A token with a call, an attribute or a subscript in it: `os.path.join`, `find()`.)
+_CODE_NAME = r"`?(?=[\w.\[\]()'\"]*(?:\w\.\w|\(\w*\)|\[\w+\]))[\w.\[\]()'\"]+`?"
+_CODE_SWAP = re.compile(
+    rf"^(?:use\s+{_CODE_NAME}\s+instead\s+of\b|"
+    rf"replac(?:e|ed)\s+(?:\w+\s+)?{_CODE_NAME}\s+with\s+(?:\w+\s+){{0,3}}{_CODE_NAME}"
+    r"(?:\s|[.,;]|$))", re.I)
+_UPDATE_FILE = re.compile(r"^update\s+\S+\.[a-z]{1,5}\s*$", re.I)  # a web-editor default
+_TEST_PATH = re.compile(r"(?:^|/)(?:tests?|spec|__tests__)/|(?:^|/)test_[^/]*$|_test\.\w+$|"
+                        r"\.(?:test|spec)\.\w+$")
+# A revert is a decision only when its message says why.
+_REASON = re.compile(r"\b(?:because|caused?|causes|causing|breaks?|broke|broken|fails?|failed|"
+                     r"failing|turns? out|due to|so that|otherwise|since|regress\w*|"
+                     r"problems?|issues?|too\s+\w+)\b", re.I)
+# What the choice ruled out, when the sentence names it.
+_RULED_OUT = (
+    re.compile(r"\bfrom\s+(.+?)\s+to\s+\S", re.I),
+    re.compile(r"\breplac(?:e|es|ed|ing)\s+(.+?)\s+with\s+\S", re.I),
+    re.compile(r"\binstead\s+of\s+(.+?)\s*(?:[,;(]|$|\.\s|\.$)", re.I),
+    re.compile(r"\bdeprecat\w*\s+(.+?)\s+in\s+favou?r\s+of\b", re.I),
+    re.compile(r"\bstop(?:s|ped|ping)?\s+using\s+(.+?)\s*(?:[,;(]|$|\.\s|\.$)", re.I),
+    re.compile(r"\bsupport\s+for\s+(.+?)\s*(?:[,;(]|$|\.\s|\.$)", re.I),
+)
+
+
+@dataclass
+class CommitDecision:
+    """The choice a commit message states: the pattern's label, the whole sentence, and
+    what the message gives as its reason and as the option ruled out."""
+
+    label: str
+    sentence: str
+    why: str = ""
+    ruled_out: str = ""
+    in_body: bool = False
+
+
+def message_parts(body: str) -> tuple[list[str], list[str]]:
+    """A commit body as (prose sentences, bullet items), each one line: wrapped lines are
+    joined again, trailers (Signed-off-by: ...) and git's "This reverts commit" line left out."""
+    prose: list[str] = []
+    bullets: list[str] = []
+    lines: list[str] = []
+    bullet = False
+
+    def flush() -> None:
+        if lines:
+            text = " ".join(lines)
+            if bullet:
+                bullets.append(text)
+            else:
+                prose.extend(s.strip() for s in _SENTENCE_END.split(text) if s.strip())
+        lines.clear()
+
+    for raw in body.splitlines():
+        line = raw.strip()
+        if not line or _TRAILER.match(line) or _DEFAULT_REVERT.match(line):
+            flush()
+            bullet = False
+            continue
+        if _BULLET.match(line):
+            flush()
+            bullet = True
+            line = _BULLET.sub("", line)
+        lines.append(line)
+    flush()
+    return prose, bullets
+
+
+def _statement(sentence: str) -> tuple[str, str] | None:
+    """(label, sentence) when the sentence's own verb states a choice."""
+    text = _TAG_PREFIX.sub("", _CONVENTIONAL.sub("", sentence, count=1)).strip()
+    m = _decision_regex().search(_URL.sub("url", text))
+    if m is None or len(text[:m.start()].split()) > MAX_WORDS_BEFORE \
+            or _CODE_SWAP.match(text):
+        return None
+    return decision_patterns()[int(m.lastgroup[1:])][0], text
+
+
+def _ruled_out(sentence: str) -> str:
+    for rx in _RULED_OUT:
+        m = rx.search(sentence)
         if m:
-            return decision_patterns()[int(m.lastgroup[1:])][0], line
-    return None
+            return m.group(1).strip(" .,`'\"")[:200]
+    return ""
+
+
+def commit_decision(commit: dict) -> CommitDecision | None:
+    """The choice a commit states, if it states one.
+
+    In order: a revert counts only with its reason; a commit that fixes, tests or tidies
+    (by its subject, its conventional type, or touching test files only) states none; then
+    the subject, then each sentence of the body's prose (bullets list what changed, not a
+    choice), is tried: a decision pattern must be the sentence's own verb. The whole
+    sentence is kept; the body's other prose is the reason (Why) it gives.
+    """
+    subject = " ".join(str(commit["subject"]).split())
+    prose, _ = message_parts(str(commit.get("body") or ""))
+    conventional = _CONVENTIONAL.match(subject)
+    plain = _TAG_PREFIX.sub("", subject[conventional.end():] if conventional else subject)
+    if plain.lower().startswith("revert") or subject.startswith('Revert "'):
+        reasons = [s for s in prose if _REASON.search(s)]
+        if not reasons:
+            return None
+        return CommitDecision("revert", subject, why=" ".join(prose)[:1500])
+    kind = conventional.group(1).lower() if conventional else ""
+    files = [f for f in commit.get("files") or [] if isinstance(f, str)]
+    if _NOT_A_CHOICE.match(plain) or kind in _NOT_A_CHOICE_TYPES or _UPDATE_FILE.match(plain) \
+            or _FIXES_ISSUE.search(subject) or (files and all(_TEST_PATH.search(f) for f in files)):
+        return None
+    found = _statement(subject)
+    in_body = False
+    if found is None:
+        for sentence in prose:
+            found = _statement(sentence)
+            # ("Revert #497" in a body: a revert, and a revert counts only with its reason.)
+            if found is not None and found[0] != "revert":
+                in_body = True
+                break
+            found = None
+    if found is None:
+        return None
+    label, sentence = found
+    why = " ".join(s for s in prose if s != sentence)
+    return CommitDecision(label, sentence if in_body else subject, why=why[:1500],
+                          ruled_out=_ruled_out(sentence), in_body=in_body)
 
 
 def commit_candidates(repo: Repo) -> list[DecisionRecord]:
-    """Commits whose message states a decision or a reversal -> proposed decisions."""
+    """Commits whose message states a choice or a reversal with its reason -> proposed
+    decisions (see `commit_decision`)."""
     out = []
     for c in repo.commits:
         if c["merge"]:
             continue
-        hit = _matching_line(c)
-        if hit is None:
+        found = commit_decision(c)
+        if found is None:
             continue
-        label, line = hit
         cid = f"D-{c['hash'][:CANDIDATE_ID_LEN]}"
-        desc = c["desc"] or c["subject"]
-        title = make_title(desc[:1].upper() + desc[1:], 100)
-        text = c["subject"] if line == c["subject"] else f"{c['subject']}\n\n{line}"
-        fields = {"text": text, "context": c["body"][:1000] if c["body"] else "",
-                  "from": "commit message", "commit": c["hash"], "matched": label}
+        stated = found.sentence
+        if not found.in_body:
+            conv = _CONVENTIONAL.match(stated)
+            stated = stated[conv.end():] if conv else stated
+        title = make_title(stated[:1].upper() + stated[1:], 100)
+        _, changes = message_parts(c["body"])
+        context = "\n".join(([f"Commit: {c['subject']}"] if found.in_body else [])
+                            + [f"- {change}" for change in changes])
+        fields = {"text": found.sentence, "why": found.why, "ruled_out": found.ruled_out,
+                  "context": context[:1500],
+                  "from": "commit message", "commit": c["hash"], "matched": found.label}
         out.append(DecisionRecord(
             id=cid, page=f"decisions/{cid}-{slugify(title)}.md", title=title,
             status="proposed", created=c["utc"], fields={k: v for k, v in fields.items() if v},

@@ -13,7 +13,10 @@ import tomllib
 
 from wikimem.repo.layout import Planned
 
-MAX_RULE_ITEMS = 150
+# Items kept of one rule file; past it the page says where it stops (`stopped_at`).
+MAX_RULE_ITEMS = 2000
+# Bump when rule_facts keeps more or other facts: files recorded before are read again.
+RULES_EXTRACT = 2
 PARAGRAPH = 600
 
 
@@ -280,16 +283,19 @@ def _refs(text: str, after: str, path: str) -> list[str]:
 
 
 def rule_facts(text: str, path: str) -> dict:
-    """The items of an agent rule file: bullets, paragraphs and code blocks, with lines."""
+    """The items of an agent rule file: bullets, paragraphs and code blocks, with lines.
+
+    All of them, up to MAX_RULE_ITEMS; past that, `items_total` and `stopped_at` (the line of
+    the first item left out) say what the page does not quote.
+    """
     meta, body, offset = _strip_frontmatter(text)
     scope = {k: meta[k] for k in ("description", "globs", "alwaysapply") if meta.get(k)}
     items, heading = [], ""
+    total, stopped_at = 0, 0
     for line, kind, value in blocks(body):
         if kind.startswith("h"):
             heading = _collapse(value, 120)
             continue
-        if len(items) >= MAX_RULE_ITEMS:
-            break
         item = {"line": line + offset, "heading": heading}
         if kind == "code":
             if not value.strip():
@@ -302,8 +308,15 @@ def rule_facts(text: str, path: str) -> dict:
             item["text"] = _collapse(value, 1000)
         else:
             continue
+        total += 1
+        if len(items) >= MAX_RULE_ITEMS:
+            stopped_at = stopped_at or item["line"]
+            continue
         items.append(item)
-    return {"scope": scope, "items": items}
+    facts = {"scope": scope, "items": items, "extract": RULES_EXTRACT}
+    if stopped_at:
+        facts.update(items_total=total, stopped_at=stopped_at)
+    return facts
 
 
 # Manifests ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from wikimem.project import Project
 from wikimem.repo.patterns import decision_patterns
 from wikimem.repo.record import KIND, bootstrap_observations, log_path, utc_seconds
 
-DIGEST_VERSION = 1  # part of every cache stamp: bump when what is cached changes shape
+DIGEST_VERSION = 2  # part of every cache stamp: bump when what is cached changes shape
 
 _CONVENTIONAL = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\n]*)\))?(?P<bang>!)?:\s+(?P<desc>\S.*)$")
@@ -77,6 +77,7 @@ def _derive(d: dict) -> dict:
 def fold_log(observations: list[Observation]) -> Repo:
     """The Repo a bootstrap log describes (a pure function of it)."""
     commits: dict[str, dict] = {}
+    parts: dict[tuple[str, str], dict[int, list]] = {}  # (path, blob) -> part -> items
     repo = Repo()
     for o in observations:
         if o.kind != KIND:
@@ -84,6 +85,9 @@ def fold_log(observations: list[Observation]) -> Repo:
         d, op = o.data, o.data.get("op")
         if op == "commit" and isinstance(d.get("hash"), str):
             commits[d["hash"]] = d
+        elif op == "source_items" and isinstance(d.get("items"), list):
+            parts.setdefault((str(d.get("path")), str(d.get("blob"))), {})[
+                int(d.get("part") or 0)] = d["items"]
         elif op == "source" and isinstance(d.get("path"), str):
             repo.sources[d["path"]] = {**d, "ts": o.ts}
             repo.removed.pop(d["path"], None)
@@ -94,6 +98,15 @@ def fold_log(observations: list[Observation]) -> Repo:
                                            "removed_ts": o.ts}
         elif op == "tree":
             repo.tree = d
+    for path, source in repo.sources.items():
+        if source.get("parts"):
+            # A long rule file: its items were recorded in parts (record.split_items).
+            got = parts.get((path, str(source.get("blob"))), {})
+            wanted = range(1, int(source["parts"]) + 1)
+            source["items"] = list(source.get("items") or []) + [
+                item for n in wanted for item in got.get(n, [])]
+            if any(n not in got for n in wanted):
+                source["parts_missing"] = True
     repo.commits = sorted((_derive(d) for d in commits.values()),
                           key=lambda c: (c["utc"], c["hash"]))
     repo.by_hash = {c["hash"]: c for c in repo.commits}

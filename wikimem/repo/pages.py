@@ -269,6 +269,9 @@ def rules_page(repo: Repo) -> Page:
         items = [i for i in s.get("items") or [] if isinstance(i, dict)]
         if not items:
             lines.append("_The file has no rules in it._")
+        stops = _rules_stop(repo, s, len(items))
+        if stops:
+            lines += [stops, ""]
         for item in items:
             if item.get("heading") != heading:
                 heading = item.get("heading")
@@ -302,6 +305,25 @@ def rules_page(repo: Repo) -> Page:
         files="\n\n".join(files) or f"_No agent rule files found. Looked for {looked}._")
     return Page("project/rules.md", _meta("Rules for agents", "rules", repo,
                                           srcs + _head_source(repo)), body)
+
+
+def _rules_stop(repo: Repo, source: dict, kept: int) -> str:
+    """What a rule file's section does not quote, and where the rest is (empty: nothing)."""
+    path = source["path"]
+    where = code_span(path)
+    head = str(repo.tree.get("head") or "")
+    if repo.tree.get("remote") and head:
+        where = f"[{code_span(path)}]({repo.tree['remote']}/blob/{head}/{path})"
+    if source.get("stopped_at"):
+        return (f"> [!warning] This page quotes the first {kept:,} of the "
+                f"{int(source.get('items_total') or 0):,} items in {code_span(path)}: it "
+                f"stops before line {source['stopped_at']}. Read the rest in the file.\n"
+                f"> The file: {where}.")
+    if source.get("parts_missing"):
+        return (f"> [!warning] Part of what bootstrap recorded of {code_span(path)} is missing "
+                f"from its log: this page quotes {kept:,} items, not all of them. Run "
+                f"`wikimem bootstrap` again, or read the file: {where}.")
+    return ""
 
 
 def hotspots_page(repo: Repo) -> Page:

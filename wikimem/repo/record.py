@@ -24,8 +24,13 @@ from wikimem.capture.observation import Observation
 from wikimem.capture.observe import idempotency_key, make_observation
 from wikimem.project import Project
 from wikimem.repo.collect import Collected
+from wikimem.repo.extract import RULES_EXTRACT
 from wikimem.repo.layout import Planned
 
+# A rule file's items go into the log in parts of at most this many items and characters:
+# capture caps an observation's lists at 200 items and its line at 64 KB.
+PART_ITEMS = 150
+PART_CHARS = 30_000
 SESSION = "wikimem-bootstrap"
 AGENT = "bootstrap"
 KIND = "bootstrap"
@@ -148,7 +153,8 @@ def plan_observations(existing: list[Observation], collected: Collected,
 
     def unchanged(p: Planned) -> bool:
         now = current.get(p.path)
-        return now is not None and now.get("blob") == p.blob and now.get("role") == p.role
+        return now is not None and now.get("blob") == p.blob and now.get("role") == p.role \
+            and (p.role != "rules" or now.get("extract") == RULES_EXTRACT)
 
     seen, planned = set(), []
     for p in collected.planned:  # one role per file: the first planned wins
@@ -160,10 +166,18 @@ def plan_observations(existing: list[Observation], collected: Collected,
     report.files_read = len(facts)
     for data in facts:
         data = {"op": "source", **data, "head": collected.head.commit}
+        data, parts = split_items(data)
         obs = _observation(_unique_uid(f"source:{data['path']}:{data['blob']}", keys), data,
                            head_ts, cwd)
         new.append(obs)
         keys.add(obs.key)
+        for n, items in enumerate(parts, 1):
+            part = {"op": "source_items", "path": data["path"], "blob": data["blob"],
+                    "part": n, "items": items}
+            obs = _observation(_unique_uid(f"source_items:{data['path']}:{data['blob']}:{n}",
+                                           keys), part, head_ts, cwd)
+            new.append(obs)
+            keys.add(obs.key)
         report.files_recorded += 1
     for path in sorted(set(current) - seen):
         data = {"op": "source_removed", "path": path, "role": current[path].get("role", ""),
@@ -190,6 +204,26 @@ def plan_observations(existing: list[Observation], collected: Collected,
         report.layout_recorded = True
     report.observations = len(new)
     return new, report
+
+
+def split_items(data: dict) -> tuple[dict, list[list]]:
+    """A source's facts with its first part of `items`, and the other parts (see PART_ITEMS):
+    `fold` puts them together again, so a long rule file reaches the page whole."""
+    items = data.get("items")
+    if not isinstance(items, list):
+        return data, []
+    parts: list[list] = [[]]
+    size = 0
+    for item in items:
+        cost = len(json.dumps(item, ensure_ascii=False))
+        if parts[-1] and (len(parts[-1]) >= PART_ITEMS or size + cost > PART_CHARS):
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += cost
+    if len(parts) == 1:
+        return data, []
+    return {**data, "items": parts[0], "parts": len(parts) - 1}, parts[1:]
 
 
 def _normalized(value):

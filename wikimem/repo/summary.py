@@ -6,6 +6,7 @@ and the first rules) and the facts the optional LLM overview is written from.
 from __future__ import annotations
 
 import json
+import re
 
 from wikimem.memory import one_line
 from wikimem.project import Project
@@ -78,19 +79,58 @@ def ordered_rules(repo: Repo) -> list[dict]:
                                                          s["path"]))
 
 
+# The files written for coding agents: their binding rules come before other files' (a
+# CONVENTIONS.md, a copilot-instructions.md).
+_AGENT_FILES = re.compile(r"^(?:(?:\.claude/)?claude\.md|agents\.md|gemini\.md|\.cursorrules|"
+                          r"\.cursor/rules/.*)$", re.I)
+# What binds: a rule that says never, always, must, do not...
+_STRONG = re.compile(r"\b(?:never|always|must|mustn't|shall|do\s+not|don't|does\s+not\s+belong|"
+                     r"required|mandatory|forbidden|prohibited|under\s+no\s+circumstances|"
+                     r"only\s+ever)\b", re.I)
+# ... or a plain instruction (an imperative verb first).
+_IMPERATIVE = re.compile(
+    r"^(?:\*\*)?(?:please\s+)?(?:use|run|keep|add|write|prefer|avoid|ask|put|make|check|"
+    r"follow|read|update|test|commit|create|name|call|place|import|document|remove|delete|only|"
+    r"ensure|stop|treat|return|wrap|log|raise|pin|mark|include|exclude|respect|verify|leave|"
+    r"limit|split|format|lint|type|validate|handle|reuse|squash|rebase|sign|push|open|"
+    r"describe|explain|mention|store|cache|mock|measure|benchmark|profile)\b", re.I)
+# A list of files or names ("`src/app.py` — the entry point") says where things are, not
+# what to do.
+_NAMED_ENTRY = re.compile(r"^(?:\*\*)?`?[\w@$./\\-]*[./\\][\w@$./\\-]*`?(?:\*\*)?\s*"
+                          r"(?:[—–:|]|-\s|\(|$)|^`[^`]+`\s*(?:[—–:|]|-\s)")
+
+
+def rule_strength(text: str) -> int | None:
+    """0 for a rule that says never/always/must/do not, 1 for a plain instruction, None for
+    text that binds nobody (a description, a list of files)."""
+    if _NAMED_ENTRY.match(text.strip()):
+        return None
+    if _STRONG.search(text):
+        return 0
+    if _IMPERATIVE.match(text.strip()):
+        return 1
+    return None
+
+
 def context_rules(repo: Repo) -> list[str]:
-    """The first rules of the agent files, for the context (each with file:line)."""
-    out, seen = [], set()
-    for s, item in _rule_items(repo):
+    """The rules of the agent files that bind most, for the context (each with file:line):
+    never/always/must/do-not statements, then plain instructions, the agent files' (CLAUDE.md,
+    AGENTS.md, GEMINI.md, Cursor's) before other files', each group in file order. File lists
+    and descriptions are left out: the rules page quotes everything."""
+    found, seen = [], set()
+    for order, (s, item) in enumerate(_rule_items(repo)):
         text = str(item.get("text") or "")
         norm = " ".join(text.lower().split())
         if not text or norm in seen or len(text.split()) < 3:
             continue
+        strength = rule_strength(text)
+        if strength is None:
+            continue
         seen.add(norm)
-        out.append(f"{one_line(text, 200)} ({s['path']}:{item.get('line')})")
-        if len(out) >= CONTEXT_RULES:
-            break
-    return out
+        group = 0 if _AGENT_FILES.match(s["path"]) else 1
+        found.append(((group, strength, order),
+                      f"{one_line(text, 200)} ({s['path']}:{item.get('line')})"))
+    return [rule for _, rule in sorted(found)[:CONTEXT_RULES]]
 
 
 def overview_facts(repo: Repo) -> str:

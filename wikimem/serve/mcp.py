@@ -1,7 +1,7 @@
 """`wikimem mcp`: the project's memory over the Model Context Protocol (stdio).
 
 Built on the official `mcp` SDK (the optional `mcp` extra), imported only here. Read tools
-(search, read_page, context, recent_sessions, page_history, task_list) and write tools
+(search, read_page, context, catchup, recent_sessions, page_history, task_list) and write tools
 (decide, lesson, note, task_claim, task_heartbeat, task_done) call the same library functions
 as the CLI; every write is a raw-log observation followed by a compile.
 """
@@ -93,6 +93,30 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
             return build_project_context(project, max(200, budget))
         return project.context_file.read_text(encoding="utf-8") \
             if project.context_file.exists() else ""
+
+    @server.tool()
+    def catchup(since: str = "7d") -> dict[str, Any]:
+        """What happened since a date: where did we leave off, what happened since.
+
+        Use when the user asks to catch up, what changed or was done recently, or when you
+        return to the project after a pause. `since` is a date (2026-03-01), a moment
+        (2026-03-01T12:00) or a span back from now (7d, 2w, 36h). Returns the sessions and
+        their outcomes, decisions made or superseded, tasks done and in progress, the files
+        most changed and the questions left open, with their pages for read_page; `screen`
+        is the same as text.
+        """
+        from datetime import UTC, datetime
+
+        from wikimem.compile.catchup import catchup as gather_catchup
+        from wikimem.compile.catchup import parse_since, render_text
+
+        until = datetime.now(UTC)
+        try:
+            start = parse_since(since, until)
+        except ValueError as exc:
+            raise WikimemError(str(exc)) from None
+        found = gather_catchup(project, start, until)
+        return {**found.to_dict(), "screen": render_text(found, f"since {since}")}
 
     @server.tool()
     def recent_sessions(limit: int = 10) -> list[dict[str, Any]]:
