@@ -19,8 +19,14 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 def main() -> int:
     sys.path.insert(0, str(TESTS))
-    from golden_wiki import (CATCHUP_GOLDEN, GOLDEN, GOLDEN_LLM, catchup_golden_screen,
-                             compile_golden_llm_wiki, compile_golden_wiki)
+    from golden_wiki import (
+        CATCHUP_GOLDEN,
+        GOLDEN,
+        GOLDEN_LLM,
+        catchup_golden_screen,
+        compile_golden_llm_wiki,
+        compile_golden_wiki,
+    )
 
     out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else GOLDEN
     write(out, _in_home(compile_golden_wiki))
