@@ -338,6 +338,25 @@ def diff(wiki_dir: Path, path: str, *, since: datetime | date) -> str:
     return _unified(old or "", new or "", old_label, new_label)
 
 
+def diff_revisions(wiki_dir: Path, path: str, old_rev: str, new_rev: str | None = None) -> str:
+    """Unified diff of the page from its version at `old_rev` to `new_rev` (None: the working
+    tree), following renames; a side where the page did not exist is empty."""
+    rel = _check_rel(path)
+    repo, revs = gitrepo.existing_repo(wiki_dir), revisions(wiki_dir, rel)
+    if repo is None or not revs:
+        raise _absent(rel, "", [], None)
+
+    def side(rev: str | None) -> tuple[str | None, str]:
+        if rev is None:
+            return _current(wiki_dir, rel), rel
+        last, text = _at_rev(repo, rel, revs, rev)
+        return text, (last.path if last is not None else rel)
+
+    (old, old_path), (new, new_path) = side(old_rev), side(new_rev)
+    return _unified(old or "", new or "", f"a/{old_path}" if old is not None else "/dev/null",
+                    f"b/{new_path}" if new is not None else "/dev/null")
+
+
 # --- supersession chains --------------------------------------------------------------------
 
 
