@@ -396,3 +396,10 @@ def test_export_writes_relative_links_and_an_index(wiki, tmp_path):
 
     with pytest.raises(WikimemError, match="not empty"):
         export_html(wiki, tmp_path / "mine")
+
+
+def test_entities_in_pages_show_as_their_characters():
+    """Pages escape recorded `<` as `&lt;` (wiki.text.escape_text): the reader sees `<`,
+    not `&lt;` (mistune's own escaping would show `&amp;lt;`)."""
+    assert _render("a &lt;b> &amp; c &copy; <i>") == \
+        "<p>a &lt;b&gt; &amp; c © &lt;i&gt;</p>\n"

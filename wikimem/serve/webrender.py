@@ -119,7 +119,8 @@ class _SafeRenderer(mistune.HTMLRenderer):
         return self.call.href(page)
 
     def text(self, text: str) -> str:
-        return esc(text)
+        # mistune leaves character references in text as written (`&lt;`): decode, escape all
+        return esc(html.unescape(text))
 
     def inline_html(self, html_text: str) -> str:
         return esc(html_text)
