@@ -13,12 +13,14 @@ import pytest
 
 from tests import web_wiki
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if os.environ.get("WIKIMEM_REQUIRE_BROWSER"):  # CI (.ci/run): a missing browser is a failure
+    assert CHROMIUM and DRIVER, "chromium and chromedriver are required here"
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="needs chromium and chromedriver (apt-get install "
                                        "chromium chromium-driver)")

@@ -212,11 +212,12 @@ class ProjectSite:
         props = properties_html(meta, source=path, links=links, href=self.urls.page)
         body, _missing = render_markdown(body_text, source=path, links=links,
                                          href=self.urls.page)
-        aside = self._chain_html(path, meta) + self._backlinks_html(path)
-        return Rendered(_title(meta, path), self._article(path, meta, props, body, "", aside))
+        article = self._article(path, meta, props, body, "", self._chain_html(path, meta),
+                                self._backlinks_html(path))
+        return Rendered(_title(meta, path), article)
 
     def _article(self, path: str, meta: dict, props: str, body: str, note: str,
-                 aside: str = "") -> str:
+                 chain: str = "", backlinks: str = "") -> str:
         crumbs = " / ".join(esc(p) for p in PurePosixPath(path).parts)
         tools = ""
         if self.urls.time_travel:
@@ -227,7 +228,7 @@ class ProjectSite:
         banner = self._superseded_banner(path, meta)
         return (f'<p class="crumbs">{crumbs}</p>{tools}{note}{banner}'
                 f'<div class="page"><article class="body">{body}</article>'
-                f'<aside>{props}{aside}</aside></div>')
+                f'<aside>{chain}{props}{backlinks}</aside></div>')
 
     def _superseded_banner(self, path: str, meta: dict) -> str:
         status = str(meta.get("status") or "")
