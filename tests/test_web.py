@@ -403,3 +403,36 @@ def test_entities_in_pages_show_as_their_characters():
     not `&lt;` (mistune's own escaping would show `&amp;lt;`)."""
     assert _render("a &lt;b> &amp; c &copy; <i>") == \
         "<p>a &lt;b&gt; &amp; c © &lt;i&gt;</p>\n"
+
+
+def test_web_chains_are_the_history_commands_chains(wiki, tmp_path):
+    """The web view finds chains from the pages that mention a predecessor or successor
+    only; it must find what `timetravel.chain` (`wikimem history`) finds by reading all."""
+    from wikimem.project import Project
+    from wikimem.serve.webviews import ProjectSite, Urls
+    from wikimem.wiki import timetravel
+    from wikimem.wiki.pages import read_page
+
+    folder = tmp_path / "proj"
+    pages = {
+        "notes/old.md": "---\ntitle: Old way\nstatus: active\n---\nOld.\n",  # says nothing
+        "notes/mid.md": "---\ntitle: Middle\nsupersedes: '[[old]]'\n---\nMid.\n",
+        "later/new.md": "---\ntitle: New way\nsupersedes:\n- [[notes/mid]]\n---\nNew.\n",
+        "notes/alone.md": "---\ntitle: Alone\n---\nsupersedes nothing\n",
+    }
+    for rel, text in pages.items():
+        (folder / "wiki" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "wiki" / rel).write_text(text)
+    site = ProjectSite(Project("p", "id", "w", "wid", str(tmp_path), str(folder)), Urls("id"))
+    for rel in pages:
+        meta = read_page(folder / "wiki" / rel)[0]
+        ours = [c.to_dict() for c in site.chain(rel, meta)]
+        theirs = [c.to_dict() for c in timetravel.chain(folder / "wiki", rel)]
+        assert ours == theirs, rel
+    assert [c.path for c in site.chain("notes/old.md", {})] == \
+        ["notes/old.md", "notes/mid.md", "later/new.md"]
+    for rel in (D1, D2):
+        meta = read_page(Path(wiki.wiki_dir) / rel)[0]
+        web = ProjectSite(wiki, Urls(wiki.project_id)).chain(rel, meta)
+        assert [c.to_dict() for c in web] == \
+            [c.to_dict() for c in timetravel.chain(Path(wiki.wiki_dir), rel)]

@@ -26,7 +26,6 @@ from wikimem.serve.webrender import PageLinks, esc, properties_html, render_mark
 from wikimem.wiki import timetravel
 from wikimem.wiki.pages import parse_page, read_page, wiki_pages
 
-CHAIN_KEYS = ("supersedes", "superseded_by")
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _SMALL_FOLDER = 40  # folders with at most this many entries start open in the tree
@@ -131,6 +130,7 @@ class ProjectSite:
         self._lock = threading.Lock()
         self._listing: tuple[tuple, list[str], PageLinks] | None = None
         self._index: SearchIndex | None = None
+        self._metas: tuple[tuple, dict[str, dict]] | None = None
 
     # --- the pages ----------------------------------------------------------------------
 
@@ -178,14 +178,38 @@ class ProjectSite:
         listed = self.listing()[1].listed
         return [p for p in found if p in listed]
 
+    def _chain_metas(self) -> dict[str, dict]:
+        """Frontmatter of the pages that name a predecessor or successor, cached until a
+        folder changes (pages are written by rename, so a change touches the folder). A page
+        whose text never says "supersed" cannot add an edge and is not parsed."""
+        sig = self._signature()
+        with self._lock:
+            if self._metas is not None and self._metas[0] == sig:
+                return self._metas[1]
+        pages, _ = self.listing()
+        metas = {}
+        for p in pages:
+            try:
+                head = (self.wiki / p).read_bytes()[:4096]
+            except OSError:
+                continue
+            if head.startswith(b"---") and b"supersed" in head:
+                metas[p] = read_page(self.wiki / p)[0]
+        with self._lock:
+            self._metas = (sig, metas)
+        return metas
+
     def chain(self, path: str, meta: dict) -> list[timetravel.ChainLink]:
-        """The supersession chain, when the page takes part in one (else just the page)."""
-        if not any(meta.get(k) for k in CHAIN_KEYS) and meta.get("status") != "superseded":
-            return []
-        try:
-            return timetravel.chain(self.wiki, path)
-        except WikimemError:
-            return []
+        """The supersession chain the page takes part in (as `wikimem history` finds it)."""
+        _, links = self.listing()
+
+        def read_meta(page: str) -> dict:
+            try:
+                return read_page(self.wiki / page)[0]
+            except OSError:
+                return {}
+
+        return timetravel.chain_among(path, self._chain_metas(), links, read_meta)
 
     # --- views --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path, PurePosixPath
@@ -457,11 +458,22 @@ def chain(wiki_dir: Path, path: str) -> list[ChainLink]:
     """The supersession chain the page belongs to, oldest first."""
     start = resolve_page(wiki_dir, path)
     pages = _pages(wiki_dir)
-    metas = _metas(wiki_dir, pages)
-    newer, older = _edges(metas, _Links.of(wiki_dir, pages))
+    return chain_among(start, _metas(wiki_dir, pages), _Links.of(wiki_dir, pages))
+
+
+def chain_among(start: str, metas: dict[str, dict], links,
+                read_meta: Callable[[str], dict] | None = None) -> list[ChainLink]:
+    """The chain of page `start` from the frontmatter of the pages that may take part (a
+    page with neither `supersedes` nor `superseded_by` adds no edge, so a caller may leave
+    it out: `read_meta` then reads the chain's pages found missing from `metas`). `links`
+    resolves a link target from a page (`.resolve(target, page)`)."""
+    newer, older = _edges(metas, links)
     seen = {start: 0}
     _walk(start, older, -1, seen)
     _walk(start, newer, +1, seen)
+    if read_meta is not None:
+        metas = {**metas, **{n: read_meta(n) for n in seen
+                             if n not in metas and not n.startswith("missing:")}}
     links = [(seen[node], _chain_link(node, metas)) for node in seen]
     links.sort(key=lambda pair: (pair[0], pair[1].created, pair[1].path))
     return [link for _, link in links]
