@@ -311,7 +311,7 @@ def _cli_json(wiki, *args):
 def test_api_matches_the_cli(app, wiki):
     status, head, body = get(app, f"/api/p/{wiki.project_id}/search?q=node+22")
     assert status == 200 and head["Content-Type"].startswith("application/json")
-    assert json.loads(body) == _cli_json(wiki, "search", "node", "22", "-n", "20")
+    assert json.loads(body) == _cli_json(wiki, "search", "node", "22")
     status, _, body = get(app, f"/api/p/{wiki.project_id}/history/{D1}")
     assert json.loads(body) == _cli_json(wiki, "history", D1)
     status, _, body = get(app, f"/api/p/{wiki.project_id}/context")
@@ -436,3 +436,50 @@ def test_web_chains_are_the_history_commands_chains(wiki, tmp_path):
         web = ProjectSite(wiki, Urls(wiki.project_id)).chain(rel, meta)
         assert [c.to_dict() for c in web] == \
             [c.to_dict() for c in timetravel.chain(Path(wiki.wiki_dir), rel)]
+
+
+def test_cli_web_serves_and_cli_export_writes(wiki, tmp_path):
+    """The commands as a person runs them: `wikimem web` on a free port answers; `wikimem
+    export --html` writes the site and says where."""
+    env = {**os.environ, "WIKIMEM_HOME": str(Path(wiki.wiki_dir).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "wikimem", "web", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("wikimem web: serving http://127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        status, _, body = raw_get(port, "/", f"127.0.0.1:{port}")
+        assert status == 200 and "default/shop" in body
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    out = subprocess.run([sys.executable, "-m", "wikimem", "--project", wiki.project_id,
+                          "export", "--html", str(tmp_path / "site")], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Exported ") and (tmp_path / "site" / "index.html").is_file()
+    again = subprocess.run([sys.executable, "-m", "wikimem", "--project", wiki.project_id,
+                            "export", "--html", str(tmp_path / "site" / "index.html")],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+
+
+def test_new_and_removed_pages_show_at_once(app, wiki):
+    """The page list is cached per folder change: a page added (in a new folder, too) is
+    served on the next request, a removed one is gone, and a new successor shows in the
+    chain."""
+    wiki_dir = Path(wiki.wiki_dir)
+    fresh = wiki_dir / "drafts" / "deeper" / "fresh.md"
+    assert get(app, page_url(wiki, "drafts/deeper/fresh.md"))[0] == 404
+    fresh.parent.mkdir(parents=True)
+    fresh.write_text("---\ntitle: Fresh\nsupersedes: '[[D2-run-ci-on-node-22]]'\n---\nNew.\n")
+    try:
+        assert get(app, page_url(wiki, "drafts/deeper/fresh.md"))[0] == 200
+        body = get(app, page_url(wiki, D2))[2]
+        assert f'href="/p/{wiki.project_id}/page/drafts/deeper/fresh.md">Fresh' in body
+    finally:
+        fresh.unlink()
+        fresh.parent.rmdir()
+        fresh.parent.parent.rmdir()
+    assert get(app, page_url(wiki, "drafts/deeper/fresh.md"))[0] == 404
+    assert "Fresh" not in get(app, page_url(wiki, D2))[2]

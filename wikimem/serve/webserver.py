@@ -272,9 +272,9 @@ def _segments(path: str) -> list[str] | None:
 def _search_args(params: dict) -> dict:
     kinds = [k for k in params.get("kind", "").replace(",", " ").split() if k]
     try:
-        limit = max(1, min(int(params.get("limit") or 20), 200))
+        limit = max(1, min(int(params.get("limit") or 10), 1000))  # as `wikimem search`
     except ValueError:
-        limit = 20
+        limit = 10
     return {"kinds": kinds, "since": params.get("since", ""), "until": params.get("until", ""),
             "include_all": params.get("all", "") not in ("", "0"), "limit": limit}
 

@@ -9,6 +9,7 @@ page, a query or git is escaped (`esc`) or rendered by `webrender`; nothing here
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -93,13 +94,18 @@ def layout(view: Rendered, urls: Urls, *, project: Project | None, query: str = 
     if project is not None:
         nav.append(f'<a href="{urls.project()}">{esc(project.name)}</a>')
         nav.append(f'<a href="{urls.context()}">context</a>')
-    shell = Template(datafiles.read_text("templates", "web-layout.html"))
+    shell = _shell()
     search = (f'<form class="search" action="{urls.search()}" method="get" role="search">'
               f'<input type="search" name="q" value="{esc(query)}" placeholder="Search" '
               'aria-label="Search"></form>') if project is not None else ""
     return shell.substitute(
         title=esc(view.title), css=urls.static("web.css"), home=urls.home(),
         nav=" ".join(nav), search=search, main=view.main, csp=csp_meta, scripts=scripts)
+
+
+@functools.cache
+def _shell() -> Template:
+    return Template(datafiles.read_text("templates", "web-layout.html"))
 
 
 def _title(meta: dict, path: str) -> str:
@@ -131,24 +137,36 @@ class ProjectSite:
         self._listing: tuple[tuple, list[str], PageLinks] | None = None
         self._index: SearchIndex | None = None
         self._metas: tuple[tuple, dict[str, dict]] | None = None
+        self._folders: tuple = ()
 
     # --- the pages ----------------------------------------------------------------------
 
     def _signature(self) -> tuple:
         """The wiki's folders and their modification times: a page added, removed or renamed
-        changes its folder's."""
-        sig = []
+        changes its folder's, a new folder its parent's. Only when one changed are the
+        folders listed again (the listing of a folder of thousands of pages costs
+        milliseconds; a stat of each folder, microseconds)."""
+        known = self._folders
+        if known:
+            try:
+                sig = tuple((f, os.stat(f).st_mtime_ns) for f, _ in known)
+            except OSError:
+                sig = ()
+            if sig == known:
+                return sig
+        found = []
         folders = [os.fspath(self.wiki)]
         while folders:
             folder = folders.pop()
             try:
-                sig.append((folder, os.stat(folder).st_mtime_ns))
+                found.append((folder, os.stat(folder).st_mtime_ns))
                 with os.scandir(folder) as entries:
                     folders += [e.path for e in entries if not e.name.startswith(".")
                                 and e.is_dir(follow_symlinks=False)]
             except OSError:
                 continue
-        return tuple(sorted(sig))
+        self._folders = tuple(sorted(found))
+        return self._folders
 
     def listing(self) -> tuple[list[str], PageLinks]:
         """The wiki's pages (no dot-folders, no symlinks) and their link resolver, cached until
