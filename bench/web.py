@@ -4,7 +4,8 @@
     python bench/web.py [--pages 10000] [--samples 200] [--out FILE]
 
 Writes a wiki of N pages straight into a fresh project (90% session pages of ~3 KB with
-wikilinks to earlier sessions and to decisions, 10% decisions, a fifth of them in supersession
+wikilinks to earlier sessions and to decisions, and `supersedes: null` as compiled session
+pages have, 10% decisions, a fifth of them in supersession
 chains of three), commits it in one git commit and indexes it (`SearchIndex.rebuild`). Then,
 in process, each view is answered by `WebApp.handle` as the server does (the whole HTML
 document, headers included; no socket), `--samples` times on random pages after one warm-up:
@@ -54,10 +55,12 @@ def session_page(rng: random.Random, i: int, decisions: list[str]) -> str:
                       for _ in range(8))
     commands = "\n".join(f"- `pytest -q tests/test_{rng.choice(WORDS)}.py` — exit 0"
                          for _ in range(6))
+    sources = "\n".join(f"- file:src/{rng.choice(WORDS)}.py" for _ in range(6))
     return (f"---\ntitle: Session {i}: fix the {rng.choice(WORDS)} {rng.choice(WORDS)}\n"
             f"kind: session\nstatus: active\ncreated: '2025-01-01T09:00:00Z'\n"
             f"updated: '2025-01-01T10:00:00Z'\nsession_id: s{i:05d}\nagent: claude-code\n"
-            f"tags:\n- session\n---\n\n# Session {i}\n\n{_text(rng, 40)}\n\n"
+            f"sources:\n- session:s{i:05d}\n{sources}\ntags:\n- session\n"
+            f"supersedes: null\nsuperseded_by: null\n---\n\n# Session {i}\n\n{_text(rng, 40)}\n\n"
             f"- Agent: claude-code\n- Previous session: {links}\n- Decision: {decision}\n\n"
             f"## Prompts\n\n> {_text(rng, 60)} `<script>` and **bold**\n\n"
             f"## Files changed\n\n{files}\n\n## Commands\n\n{commands}\n\n"

@@ -418,7 +418,10 @@ def test_web_chains_are_the_history_commands_chains(wiki, tmp_path):
         "notes/old.md": "---\ntitle: Old way\nstatus: active\n---\nOld.\n",  # says nothing
         "notes/mid.md": "---\ntitle: Middle\nsupersedes: '[[old]]'\n---\nMid.\n",
         "later/new.md": "---\ntitle: New way\nsupersedes:\n- [[notes/mid]]\n---\nNew.\n",
-        "notes/alone.md": "---\ntitle: Alone\n---\nsupersedes nothing\n",
+        "notes/alone.md": "---\ntitle: Alone\nsupersedes: null\nsuperseded_by: ~\n---\n"
+                          "supersedes nothing\n",
+        "notes/long.md": "---\ntitle: Long\nsources:\n" + "- file:src/x.py\n" * 400 +
+                         "supersedes:\n- '[[alone]]'\n---\nLong.\n",
     }
     for rel, text in pages.items():
         (folder / "wiki" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -431,6 +434,8 @@ def test_web_chains_are_the_history_commands_chains(wiki, tmp_path):
         assert ours == theirs, rel
     assert [c.path for c in site.chain("notes/old.md", {})] == \
         ["notes/old.md", "notes/mid.md", "later/new.md"]
+    assert [c.path for c in site.chain("notes/alone.md", {})] == \
+        ["notes/alone.md", "notes/long.md"]
     for rel in (D1, D2):
         meta = read_page(Path(wiki.wiki_dir) / rel)[0]
         web = ProjectSite(wiki, Urls(wiki.project_id)).chain(rel, meta)

@@ -103,6 +103,20 @@ def layout(view: Rendered, urls: Urls, *, project: Project | None, query: str = 
         nav=" ".join(nav), search=search, main=view.main, csp=csp_meta, scripts=scripts)
 
 
+_CHAIN_KEY = re.compile(rb"^(?:supersedes|superseded_by)[ \t]*:(.*)\r?\n?(.*)", re.M)
+_NO_VALUE = {b"", b"null", b"~", b"[]", b"''", b'""', b"Null", b"NULL"}
+
+
+def _names_a_neighbour(frontmatter: bytes) -> bool:
+    """True when a `supersedes`/`superseded_by` key has a value (on its line, or as a list
+    on the next)."""
+    for m in _CHAIN_KEY.finditer(frontmatter):
+        value, after = m.group(1).strip(), m.group(2).lstrip()
+        if value not in _NO_VALUE or (not value and after.startswith(b"-")):
+            return True
+    return False
+
+
 @functools.cache
 def _shell() -> Template:
     return Template(datafiles.read_text("templates", "web-layout.html"))
@@ -181,7 +195,7 @@ class ProjectSite:
     def page_path(self, path: str) -> str:
         """`path` when it is a page of the wiki now; anything else is NotFound."""
         pages, links = self.listing()
-        if path not in links.listed:
+        if path not in links.listed or not timetravel._inside(self.wiki, path):
             raise NotFound(f"No page {path!r} in this wiki.")
         return path
 
@@ -198,8 +212,9 @@ class ProjectSite:
 
     def _chain_metas(self) -> dict[str, dict]:
         """Frontmatter of the pages that name a predecessor or successor, cached until a
-        folder changes (pages are written by rename, so a change touches the folder). A page
-        whose text never says "supersed" cannot add an edge and is not parsed."""
+        folder changes (pages are written by rename, so a change touches the folder). Only
+        a page whose frontmatter gives `supersedes` or `superseded_by` a value can add an
+        edge; the others (`supersedes: null` on every session page) are not parsed."""
         sig = self._signature()
         with self._lock:
             if self._metas is not None and self._metas[0] == sig:
@@ -208,10 +223,10 @@ class ProjectSite:
         metas = {}
         for p in pages:
             try:
-                head = (self.wiki / p).read_bytes()[:4096]
+                text = (self.wiki / p).read_bytes()
             except OSError:
                 continue
-            if head.startswith(b"---") and b"supersed" in head:
+            if text.startswith(b"---") and _names_a_neighbour(text.split(b"\n---", 1)[0]):
                 metas[p] = read_page(self.wiki / p)[0]
         with self._lock:
             self._metas = (sig, metas)
