@@ -34,7 +34,17 @@ def make_driver(width: int = 1000, height: int = 800):
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 f"--window-size={width},{height}", "--allow-file-access-from-files"):
         options.add_argument(arg)
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
+    driver.implicitly_wait(10)  # a form's submit does not wait for the next page
+    return driver
+
+
+def wait_url(browser, ending: str) -> str:
+    """The current URL once it contains `ending` (navigation may still be under way)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 20).until(lambda b: ending in b.current_url)
+    return browser.current_url
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,7 @@ def test_index_renders_and_a_wikilink_navigates(browser, server, wiki):
     # index.md (shown beside the tree) links to the decisions hub with a [[wikilink]]
     link = browser.find_element(By.CSS_SELECTOR, ".intro a.wikilink[href$='/decisions.md']")
     link.click()
-    assert browser.current_url.endswith("/page/decisions.md")
+    wait_url(browser, "/page/decisions.md")
     assert "Decisions" in browser.find_element(By.CSS_SELECTOR, "article h1").text
 
 
@@ -92,11 +102,12 @@ def test_search_returns_the_expected_page(browser, server, wiki):
     box = browser.find_element(By.CSS_SELECTOR, "form.search input[name=q]")
     box.send_keys("Node 22 LTS")
     box.submit()
+    wait_url(browser, "/search?q=Node+22+LTS")
     first = browser.find_element(By.CSS_SELECTOR, "ol.hits li a")
     assert first.text == "Run CI on Node 22"
     assert browser.find_elements(By.CSS_SELECTOR, "ol.hits mark")  # the snippet's bold words
     first.click()
-    assert browser.current_url.endswith("/page/" + D2)
+    wait_url(browser, "/page/" + D2)
 
 
 def test_superseded_decision_links_to_its_successor(browser, server, wiki):
@@ -106,7 +117,7 @@ def test_superseded_decision_links_to_its_successor(browser, server, wiki):
     chain = browser.find_element(By.CSS_SELECTOR, "section.chain").text
     assert "Run CI on Node 20" in chain and "Run CI on Node 22" in chain
     banner.find_element(By.CSS_SELECTOR, "a.successor").click()
-    assert browser.current_url.endswith("/page/" + D2)
+    wait_url(browser, "/page/" + D2)
     assert browser.find_element(By.CSS_SELECTOR, "article h1").text == \
         "Decision: Run CI on Node 22"
 
@@ -161,17 +172,17 @@ def test_export_opens_from_the_file_system(browser, wiki, tmp_path):
     browser.get((out / "index.html").as_uri())
     assert browser.find_element(By.CSS_SELECTOR, "h1").text == "shop"
     browser.find_element(By.CSS_SELECTOR, "nav.tree a[href$='D1-run-ci-on-node-20.html']").click()
-    assert browser.current_url.endswith("/pages/decisions/D1-run-ci-on-node-20.html")
+    wait_url(browser, "/pages/decisions/D1-run-ci-on-node-20.html")
     browser.find_element(By.CSS_SELECTOR, "a.successor").click()
-    assert browser.current_url.endswith("/pages/decisions/D2-run-ci-on-node-22.html")
+    wait_url(browser, "/pages/decisions/D2-run-ci-on-node-22.html")
     box = browser.find_element(By.CSS_SELECTOR, "form.search input[name=q]")
     box.send_keys("node 22")
     box.submit()
-    assert "/search.html?q=node+22" in browser.current_url
+    wait_url(browser, "/search.html?q=node+22")
     hits = browser.find_elements(By.CSS_SELECTOR, "#hits li a")
     assert "Run CI on Node 22" in [h.text for h in hits]
     next(h for h in hits if h.text == "Run CI on Node 22").click()
-    assert browser.current_url.endswith("/pages/decisions/D2-run-ci-on-node-22.html")
+    wait_url(browser, "/pages/decisions/D2-run-ci-on-node-22.html")
     browser.get((out / "pages" / "notes" / "hostile.html").as_uri())
     assert "<script>" in browser.find_element(By.CSS_SELECTOR, "article.body").text
     assert pwned(browser) is None
@@ -186,3 +197,11 @@ def test_phone_width_has_no_sideways_scroll(server, wiki):
                 "return document.documentElement.scrollWidth <= window.innerWidth + 1")
     finally:
         driver.quit()
+
+
+def test_traversal_from_the_browser_is_not_found(browser, server, wiki):
+    for tail in ("page/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "page/%2e%2e/%2e%2e/etc/passwd",
+                 "page/.git/config"):
+        browser.get(f"{server}/p/{wiki.project_id}/{tail}")
+        assert browser.find_element(By.CSS_SELECTOR, "h1").text == "Not found"
+        assert "root:" not in browser.page_source

@@ -141,7 +141,7 @@ class WebApp:
         path, _, query = target.partition("?")
         segments = _segments(path)
         if segments is None:
-            return self._text(404, "Not found.")
+            return self._error(404, "Not found.", [])
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         try:
             return self._route(segments, params)
