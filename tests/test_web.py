@@ -488,3 +488,17 @@ def test_new_and_removed_pages_show_at_once(app, wiki):
         fresh.parent.parent.rmdir()
     assert get(app, page_url(wiki, "drafts/deeper/fresh.md"))[0] == 404
     assert "Fresh" not in get(app, page_url(wiki, D2))[2]
+
+
+def test_a_busy_port_is_a_clear_error(wiki):
+    import socket
+
+    from wikimem.errors import WikimemError
+    from wikimem.serve.webserver import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(WikimemError, match=f"Cannot listen on 127.0.0.1:{port}.*--port"):
+            serve(lambda: [wiki], port=port, echo=lambda _m: None)

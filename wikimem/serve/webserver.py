@@ -335,7 +335,11 @@ def serve(projects: Callable[[], list[Project]], *, host: str = "127.0.0.1", por
     """Serve until interrupted (refused beyond loopback without a token)."""
     check_bind(host, token)
     app = WebApp(projects, host=host, token=token, allow_hosts=allow_hosts)
-    server = make_server(app, host, port)
+    try:
+        server = make_server(app, host, port)
+    except OSError as exc:
+        raise WikimemError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Give "
+                           "another --port (0 picks a free one) or --host.") from exc
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_address[1]}/"
     echo(f"wikimem web: serving {url} (read-only{', token required' if token else ''}); "
