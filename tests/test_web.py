@@ -389,7 +389,10 @@ def test_export_writes_relative_links_and_an_index(wiki, tmp_path):
     assert (out / "search-index.js").read_text().startswith("window.WIKIMEM_INDEX = {")
     hostile = (out / "pages" / "notes" / "hostile.html").read_text()
     assert "<script>window" not in hostile and "&lt;script&gt;" in hostile
-    export_html(wiki, out)  # again into its own earlier export: fine
+    stale = out / "pages" / "notes" / "deleted-since.html"
+    stale.write_text("old")
+    export_html(wiki, out)  # again into its own earlier export: fine, and current
+    assert not stale.exists() and (out / "pages" / "notes" / "hostile.html").is_file()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("x")
     from wikimem.errors import WikimemError

@@ -15,6 +15,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -78,6 +79,9 @@ def _prepare(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise WikimemError(f"{out} is not empty and holds no earlier export; give a new or "
                            "empty folder (nothing was written).")
+    if (out / MARKER).is_file() and (out / "pages").is_dir() \
+            and not (out / "pages").is_symlink():
+        shutil.rmtree(out / "pages")  # its own earlier pages: a page deleted since goes too
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by wikimem export --html\n", encoding="utf-8")
 
