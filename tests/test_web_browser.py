@@ -136,6 +136,11 @@ def test_revision_view_shows_old_text_and_the_diff(browser, server, wiki):
     removed = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.diff .del")]
     added = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.diff .add")]
     assert "-status: active" in removed and "+status: superseded" in added
+    browser.find_element(By.LINK_TEXT, "history").click()  # any two revisions, by the form
+    browser.find_element(By.CSS_SELECTOR, "form.compare button").click()
+    wait_url(browser, "/diff/" + D1 + "?from=")
+    assert "+status: superseded" in [
+        e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.diff .add")]
 
 
 @pytest.mark.parametrize("which", ["session", "note"])

@@ -68,7 +68,10 @@ class Urls:
 
     def diff(self, path: str, old: str, new: str = "") -> str:
         new_part = f"&amp;to={new}" if new else ""
-        return f"{self.base}/diff/{self.quote(path)}?from={old}{new_part}"
+        return f"{self.diff_form(path)}?from={old}{new_part}"
+
+    def diff_form(self, path: str) -> str:
+        return f"{self.base}/diff/{self.quote(path)}"
 
     def search(self) -> str:
         return f"{self.base}/search"
@@ -459,9 +462,21 @@ class ProjectSite:
                  '<th>author</th><th>message</th><th></th></tr></thead>'
                  f'<tbody>{"".join(rows)}</tbody></table>') if rows else \
             "<p>None yet: the page has not been committed.</p>"
+        compare = ""
+        if len(revs) > 1:
+            def options(selected: int) -> str:
+                return "".join(
+                    f'<option value="{esc(r.commit[:12])}"{" selected" if i == selected else ""}>'
+                    f"{esc(r.date[:10])} {esc(r.commit[:10])}</option>"
+                    for i, r in enumerate(revs))
+
+            compare = (f'<form class="compare" action="{self.urls.diff_form(path)}" '
+                       f'method="get"><label>compare <select name="from">'
+                       f'{options(len(revs) - 1)}</select></label> <label>with <select '
+                       f'name="to">{options(0)}</select></label> <button>diff</button></form>')
         now = f'<a href="{self.urls.page(path)}">the page now</a>' if listed else "deleted now"
         main = (f"<h1>History of {esc(path)}</h1><p>{now} · revisions newest first</p>"
-                f"{self._chain_html(path, meta) if listed else ''}{table}")
+                f"{self._chain_html(path, meta) if listed else ''}{compare}{table}")
         data = {"page": path, "chain": [c.to_dict() for c in chain],
                 "revisions": [r.to_dict() for r in revs]}
         return Rendered(f"History: {path}", main), data
