@@ -188,9 +188,12 @@ def main() -> None:
         build_s = time.perf_counter() - t
         result = {"pages": args.pages, "samples": args.samples, "build_s": round(build_s, 1),
                   "python": platform.python_version(), "machine": platform.machine(),
-                  "cpus": os.cpu_count(), "views": measure(*built, args.samples)}
+                  "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+        result["views"] = measure(*built, args.samples)
+        result["load_after"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.pages} pages (built in {build_s:.0f} s); median / p95 ms:")
+    print(f"{args.pages} pages (built in {build_s:.0f} s; load average "
+          f"{result['load_before']:.1f} -> {result['load_after']:.1f}); median / p95 ms:")
     for name, v in result["views"].items():
         print(f"  {name:<26} {v['median_ms']:>9.2f} {v['p95_ms']:>9.2f}")
 
