@@ -19,7 +19,9 @@ def test_wheel_installs_into_fresh_venv_and_runs_demo(tmp_path):
     (wheel,) = dist.glob("wikimem-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for resource in ("wikimem/templates/session.md", "wikimem/templates/context-block.md",
-                     "wikimem/bootstrap/sources.txt", "wikimem/demo_data/02-issue-triage.jsonl"):
+                     "wikimem/bootstrap/sources.txt", "wikimem/demo_data/02-issue-triage.jsonl",
+                     "wikimem/templates/web-layout.html", "wikimem/templates/web.css",
+                     "wikimem/templates/web-search.js"):
         assert resource in names, resource
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -432,4 +432,5 @@ from wikimem.cli import (  # noqa: E402, F401
     serve,
     timetravel,
     watch,
+    web,
 )

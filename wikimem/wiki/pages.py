@@ -416,7 +416,11 @@ def text_sha256(text: str) -> str:
 
 def read_page(path: Path) -> tuple[dict, str]:
     """Frontmatter and body of a page file (frontmatter may be empty for a plain note)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_page(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def parse_page(text: str) -> tuple[dict, str]:
+    """Frontmatter and body of a page's text (a bad value: every value read as a string)."""
     try:
         post = frontmatter.loads(text)
     except (yaml.YAMLError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path, PurePosixPath
@@ -338,6 +339,25 @@ def diff(wiki_dir: Path, path: str, *, since: datetime | date) -> str:
     return _unified(old or "", new or "", old_label, new_label)
 
 
+def diff_revisions(wiki_dir: Path, path: str, old_rev: str, new_rev: str | None = None) -> str:
+    """Unified diff of the page from its version at `old_rev` to `new_rev` (None: the working
+    tree), following renames; a side where the page did not exist is empty."""
+    rel = _check_rel(path)
+    repo, revs = gitrepo.existing_repo(wiki_dir), revisions(wiki_dir, rel)
+    if repo is None or not revs:
+        raise _absent(rel, "", [], None)
+
+    def side(rev: str | None) -> tuple[str | None, str]:
+        if rev is None:
+            return _current(wiki_dir, rel), rel
+        last, text = _at_rev(repo, rel, revs, rev)
+        return text, (last.path if last is not None else rel)
+
+    (old, old_path), (new, new_path) = side(old_rev), side(new_rev)
+    return _unified(old or "", new or "", f"a/{old_path}" if old is not None else "/dev/null",
+                    f"b/{new_path}" if new is not None else "/dev/null")
+
+
 # --- supersession chains --------------------------------------------------------------------
 
 
@@ -438,11 +458,22 @@ def chain(wiki_dir: Path, path: str) -> list[ChainLink]:
     """The supersession chain the page belongs to, oldest first."""
     start = resolve_page(wiki_dir, path)
     pages = _pages(wiki_dir)
-    metas = _metas(wiki_dir, pages)
-    newer, older = _edges(metas, _Links.of(wiki_dir, pages))
+    return chain_among(start, _metas(wiki_dir, pages), _Links.of(wiki_dir, pages))
+
+
+def chain_among(start: str, metas: dict[str, dict], links,
+                read_meta: Callable[[str], dict] | None = None) -> list[ChainLink]:
+    """The chain of page `start` from the frontmatter of the pages that may take part (a
+    page with neither `supersedes` nor `superseded_by` adds no edge, so a caller may leave
+    it out: `read_meta` then reads the chain's pages found missing from `metas`). `links`
+    resolves a link target from a page (`.resolve(target, page)`)."""
+    newer, older = _edges(metas, links)
     seen = {start: 0}
     _walk(start, older, -1, seen)
     _walk(start, newer, +1, seen)
+    if read_meta is not None:
+        metas = {**metas, **{n: read_meta(n) for n in seen
+                             if n not in metas and not n.startswith("missing:")}}
     links = [(seen[node], _chain_link(node, metas)) for node in seen]
     links.sort(key=lambda pair: (pair[0], pair[1].created, pair[1].path))
     return [link for _, link in links]
