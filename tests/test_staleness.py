@@ -45,6 +45,9 @@ def test_a_decision_on_src_app_py_goes_stale_is_verified_then_dangles(repo):
     block = wm(repo, "context").stdout
     flag = f'may be stale: "src/app.py" changed since (commit {change[:7]}, 2026-11-20)'
     assert flag in block, block
+    rows = json.loads(wm(repo, "context", "--explain", "--json").stdout)["candidates"]
+    d1 = next(r for r in rows if r["id"].startswith("decisions/D1-"))
+    assert d1["status"] == "included" and d1["reason"] == "flagged: " + flag
     shown = wm(repo, "show", "D1").stdout
     assert f"may be stale: src/app.py changed since (commit {change[:7]}, 2026-11-20)" in shown
     assert "`wikimem verify D1`" in shown

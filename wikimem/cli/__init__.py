@@ -362,6 +362,9 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
                             include_all=include_all, limit=limit)
     except SearchInputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--kind'") from exc
+    from wikimem.compile.decay import record_use
+
+    record_use(project, [h.path for h in hits], "search")  # decay: these memories were used
     if json_:
         echo_json([h.to_dict() for h in hits])
         return

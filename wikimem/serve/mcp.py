@@ -31,6 +31,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         ) from exc
 
     from wikimem.compile.build import compile_project
+    from wikimem.compile.decay import record_use
     from wikimem.compile.read import build_project_context, load_catalog, load_memory
     from wikimem.memory import Memory
     from wikimem.search.index import SearchIndex, check_query
@@ -71,6 +72,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         with index_lock:
             hits = index.search(query, kinds=[kind] if kind else (),
                                 include_all=include_superseded, limit=max(1, min(limit, 50)))
+        record_use(project, [h.path for h in hits], "mcp")  # decay: these memories were used
         return [{k: h.to_dict()[k] for k in ("path", "title", "kind", "status", "updated",
                                              "snippet")} for h in hits]
 
@@ -80,7 +82,9 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
 
         `page` is a path from search results, a file name, or an id such as D3 or T12.
         """
-        return history.show(project.wiki_dir, ref_to_page(page))
+        path = ref_to_page(page)
+        record_use(project, [path], "mcp")
+        return history.show(project.wiki_dir, path)
 
     @server.tool()
     def context(budget: int | None = None) -> str:
