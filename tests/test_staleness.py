@@ -68,6 +68,10 @@ def test_a_decision_on_src_app_py_goes_stale_is_verified_then_dangles(repo):
     block = wm(repo, "context").stdout
     assert f'refers to deleted "src/app.py" (commit {removal[:7]}, 2026-11-25)' in block
     assert "refers to deleted src/app.py" in wm(repo, "show", "D1").stdout
+    lint = wm(repo, "lint", "--json", check=False)
+    assert lint.returncode == 1
+    assert [(f["code"], f["level"]) for f in json.loads(lint.stdout)["findings"]] == [
+        ("dangling", "error")]
 
 
 def test_memories_that_name_no_file_never_look_at_the_repository(repo, monkeypatch):

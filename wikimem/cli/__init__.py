@@ -424,6 +424,7 @@ from wikimem.cli import (  # noqa: E402, F401
     decay,
     imports,
     install,
+    lint,
     memory,
     purge,
     serve,

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
+from wikimem.errors import WikimemError
 from wikimem.fsio import replace_file
+from wikimem.repo.collect import _git
 
-GIT = ["git", "-c", "core.quotepath=off", "-c", "color.ui=never", "--no-pager"]
 CACHE_VERSION = 1
 # A path as text names it: folders and a file name with an extension (`src/app.py`,
 # `./README.md`, `wikimem/cli/__init__.py`), or a bare name with an extension (`Makefile`
@@ -31,11 +31,12 @@ _PATH = re.compile(r"(?<![\w./\\-])(?:\./)?((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-
 
 
 def _run(root, *args: str) -> bytes | None:
+    """git's output in the user's repository (through bootstrap's collector, the one module
+    that runs git there), None when git failed or is missing."""
     try:
-        done = subprocess.run([*GIT, "-C", str(root), *args], capture_output=True, check=False)
-    except OSError:
+        return _git(Path(str(root)), *args)
+    except WikimemError:
         return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def index_file(root) -> str | None:
