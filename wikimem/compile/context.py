@@ -115,6 +115,7 @@ def _date(text) -> str:
 SECTION_NAMES = ("project", "last_session", "tasks", "decisions", "lessons", "notes", "goals",
                  "rules", "earlier_sessions")
 DEFAULT_UNUSED_DAYS = 90.0
+BULK_DROP = True  # (tests compare with False: one line at a time)
 
 
 @dataclass
@@ -336,17 +337,36 @@ def build_context(
             size = len(block)
         return block
 
-    block = render() if sections else ""
-    # Shorten from the lowest priority up: drop the last line of the last non-empty section.
-    while block and len(block) > budget:
-        victim = next((s for s in reversed(sections) if s.lines), None)
-        if victim is None:
-            block = ""
-            break
+    def drop(victim: Section) -> None:
         victim.lines.pop()
         if victim.keys:
             victim.keys.pop()
         omitted[victim.noun] = omitted.get(victim.noun, 0) + 1
+
+    block = render() if sections else ""
+    # Shorten from the lowest priority up: drop the last line of the last non-empty section.
+    while block and len(block) > budget:
+        # Lines that cannot bring the block under the budget even with their section's title
+        # gone go without rendering in between (the note on what was left out only grows, the
+        # stated size moves by a digit or two): the same block as one line at a time, without
+        # rendering it once per line of a long memory.
+        freed, excess = 0, len(block) - budget
+        for victim in reversed(sections if BULK_DROP else []):
+            while victim.lines:
+                cost = len(victim.lines[-1]) + 1 + (len(victim.title) + 6
+                                                    if len(victim.lines) == 1 else 0)
+                if freed + cost + 8 >= excess:
+                    break
+                freed += cost
+                drop(victim)
+            if victim.lines:
+                break
+        victim = next((s for s in reversed(sections) if s.lines), None)
+        if victim is None:
+            block = ""
+            break
+        if not freed:
+            drop(victim)
         block = render()
     if not any(s.lines for s in sections):
         block = ""

@@ -87,11 +87,16 @@ class Tree:
             except (OSError, ValueError):
                 cache = {}
             if not isinstance(cache, dict) or cache.get("v") != CACHE_VERSION \
-                    or cache.get("root") != self.root or cache.get("index") != signature:
+                    or cache.get("root") != self.root:
                 cache = {}
-        if not cache and signature is not None:
+        if cache.get("index") != signature and signature is not None:
+            blobs = self._ls_files()
+            # The commit that last changed a file is still the answer while its blob is.
+            kept = {k: v for k, v in (cache.get("changes") or {}).items()
+                    if blobs is not None and blobs.get(k.split("\0")[0], "-") == k.split("\0")[1]}
             cache = {"v": CACHE_VERSION, "root": self.root, "index": signature,
-                     "head": self._head(), "blobs": self._ls_files(), "changes": {}}
+                     "blobs": blobs, "changes": kept,
+                     **({"rendered": cache["rendered"]} if "rendered" in cache else {})}
             self._dirty = True
         self._cache = cache or {"blobs": None, "head": None, "changes": {}}
         return self._cache
@@ -124,7 +129,12 @@ class Tree:
 
     @property
     def head(self) -> str | None:
-        return self._load().get("head")
+        """The commit checked out (asked only when recording anchors, not when checking)."""
+        cache = self._load()
+        if "head" not in cache:
+            cache["head"] = self._head()
+            self._dirty = cache.get("blobs") is not None
+        return cache["head"]
 
     def last_change(self, path: str, since: str | None = None) -> dict:
         """The newest commit after `since` (the commit a memory was recorded at) that touched
