@@ -393,10 +393,6 @@ def _explain(records, state, sections, off, shown_before, now, unused_days, any_
             where[key] = s.name
             lines_left[key] = lines_left.get(key, 0) + 1
     hidden_at = {k: s.name for s in off for k in (s.keys or [])}
-    first_lines = {}
-    for s in sections:
-        for key in set(s.keys or []):
-            first_lines[key] = first_lines.get(key, 0)
     rows = []
 
     def row(key, kind, title, section, reason, score=None, item=None) -> None:
