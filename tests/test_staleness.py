@@ -132,3 +132,39 @@ def test_fold_keeps_only_well_formed_anchors():
                        "title": "x", "anchors": {"a.py": {"blob": "ab", "commit": "cd"},
                                                  "b.py": "junk", "c.py": {"commit": "x"}}})])
     assert state.items["notes/N1-x.md"].anchors == {"a.py": {"blob": "ab", "commit": "cd"}}
+
+
+ADR = """\
+# 1. Use SQLite for session storage
+
+Date: 2026-10-01
+
+## Status
+
+Accepted
+
+## Context
+
+We need durable sessions without running a server.
+
+## Decision
+
+Store sessions in SQLite.
+"""
+
+
+def test_a_decision_record_bootstrap_read_is_tied_to_its_file(repo):
+    commit_file(repo, "docs/adr/0001-use-sqlite.md", ADR, "docs: the storage decision",
+                "2026-10-01")
+    wm(repo, "bootstrap")
+    project = Registry().resolve(repo)
+    from wikimem.compile.read import load_memory
+
+    adr = load_memory(project).find("ADR-0001")
+    assert list(adr.anchors) == ["docs/adr/0001-use-sqlite.md"] and adr.stale == []
+    change = commit_file(repo, "docs/adr/0001-use-sqlite.md", ADR + "\nAmended.\n",
+                         "docs: amend", "2026-11-02")
+    wm(repo, "compile")
+    shown = wm(repo, "show", "ADR-0001").stdout
+    assert (f"may be stale: docs/adr/0001-use-sqlite.md changed since (commit {change[:7]}, "
+            "2026-11-02)") in shown
