@@ -38,6 +38,10 @@ def test_a_clean_wiki_has_no_findings_and_exits_0(repo):
     code, report = findings(repo)
     assert (code, report["findings"]) == (0, [])
     assert wm(repo, "lint").stdout.strip() == "No problems found."
+    # With the LLM asked but unavailable (no key here): said, and the rules' answer stands.
+    r = wm(repo, "lint", "--llm", "--json", env={"ANTHROPIC_API_KEY": ""})
+    out = json.loads(r.stdout)
+    assert out["findings"] == [] and "not asked about contradictions" in out["llm_problems"][0]
 
 
 def test_lint_finds_each_planted_problem_and_nothing_else(repo):
@@ -138,3 +142,41 @@ def fold_item(n, title):
     return Item(id=f"D{n}", kind="decision", page=f"decisions/D{n}.md", title=title,
                 status="active", created="2026-01-01T00:00:00Z",
                 updated="2026-01-01T00:00:00Z")
+
+
+def test_with_the_llm_on_its_contradictions_are_added_and_cached(repo):
+    from wikimem.compile.lint import llm_contradictions, merge_contradictions
+    from wikimem.compile.llm import Completion, LLMSettings
+
+    project = Registry().resolve(repo, create=True)
+    m = Memory(project)
+    m.add("decision", "Store uploads on local disk")
+    m.add("decision", "Keep every file in S3", {"why": "servers are disposable"})
+    m.add("decision", "Write docs in English")
+
+    class Fake:
+        calls = 0
+
+        def __init__(self, text):
+            self.text = text
+
+        def complete(self, **kw):
+            Fake.calls += 1
+            assert "D2: Keep every file in S3 — why: servers are disposable" in kw["prompt"]
+            return Completion(self.text, 10, 10)
+
+    settings = LLMSettings(enabled=True)
+    memory = m.state()
+    answer = '{"pairs": [{"a": "D1", "b": "D2", "why": "uploads cannot be both"}]}'
+    found, problems = llm_contradictions(project, memory, settings, client=Fake(answer))
+    assert problems == [] and [f.pages for f in found] == [
+        ["decisions/D1-store-uploads-on-local-disk.md", "decisions/D2-keep-every-file-in-s3.md"]]
+    assert "uploads cannot be both" in found[0].message
+    again, _ = llm_contradictions(project, memory, settings, client=Fake("unused"))
+    assert Fake.calls == 1 and [f.pages for f in again] == [f.pages for f in found]  # cached
+    assert len(merge_contradictions(found, again)) == 1
+    # An answer naming a decision that was not asked about is not used.
+    m.add("decision", "Use tabs")
+    bad = '{"pairs": [{"a": "D1", "b": "D9", "why": "x"}]}'
+    found, problems = llm_contradictions(project, m.state(), settings, client=Fake(bad))
+    assert found == [] and "not asked about" in problems[0]

@@ -12,27 +12,37 @@ from wikimem.cli import cli, compile_settings, echo_json, json_option, project_f
               help="Point broken links that have one clear target at it (then compile).")
 @click.option("--proposed-days", type=click.FloatRange(min=0), default=14, show_default=True,
               metavar="N", help="Report proposed items waiting longer than N days.")
+@click.option("--llm/--no-llm", "use_llm", default=None,
+              help="Also ask the LLM which decisions contradict each other (default: [llm] "
+                   "enabled in config; cached, within the same caps as consolidation).")
 @json_option
 @click.pass_context
-def lint(ctx, fix_links, proposed_days, json_) -> None:
+def lint(ctx, fix_links, proposed_days, use_llm, json_) -> None:
     """Check the wiki: broken links, orphans, stale or dangling memories, contradicting
     decisions, near-duplicates, waiting proposals, expired claims, pages to merge.
 
     Exits 1 when a finding is an error (broken link, dangling memory, contradiction).
     """
     from wikimem.compile.decay import project_settings
-    from wikimem.compile.lint import ERROR
+    from wikimem.compile.lint import ERROR, llm_contradictions, merge_contradictions
     from wikimem.compile.lint import fix_links as fix
     from wikimem.compile.lint import lint as check
     from wikimem.compile.read import load_memory
 
     project = project_from(ctx)
     settings = compile_settings()
+    ask = settings["llm"].enabled if use_llm is None else use_llm
+    problems: list[str] = []
 
     def run():
-        return check(project.wiki_dir, load_memory(project), proposed_days=proposed_days,
-                     claim_expiry_minutes=settings["claim_expiry_minutes"],
-                     settings_errors=project_settings(project)[1])
+        memory = load_memory(project)
+        found = check(project.wiki_dir, memory, proposed_days=proposed_days,
+                      claim_expiry_minutes=settings["claim_expiry_minutes"],
+                      settings_errors=project_settings(project)[1])
+        if ask:
+            more, problems[:] = llm_contradictions(project, memory, settings["llm"])
+            found = merge_contradictions(found, more)
+        return found
 
     findings = run()
     fixed: list[str] = []
@@ -46,8 +56,11 @@ def lint(ctx, fix_links, proposed_days, json_) -> None:
     errors = [f for f in findings if f.level == ERROR]
     if json_:
         echo_json({"errors": len(errors), "warnings": len(findings) - len(errors),
-                   "fixed": fixed, "findings": [f.to_dict() for f in findings]})
+                   "fixed": fixed, "llm_problems": problems,
+                   "findings": [f.to_dict() for f in findings]})
     else:
+        for problem in problems:
+            click.echo(f"Note: {problem}", err=True)
         for rel in fixed:
             click.echo(f"fixed links in {rel}")
         for f in findings:

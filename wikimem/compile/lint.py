@@ -8,11 +8,14 @@ heartbeating, `.machine.md` pages waiting for a person's merge.
 
 Contradictions are found by rule: two active decisions sharing their subject's terms with
 opposite verbs (use/avoid, enable/disable, allow/forbid, always/never, keep/drop, a verb and
-its negation) or saying `X over Y` and `Y over X`. Nothing here writes, but `fix_links`.
+its negation) or saying `X over Y` and `Y over X`; with the LLM layer on, the model is asked
+too (`llm_contradictions`, cached like consolidation). Nothing here writes, but `fix_links`
+(and the LLM's cache and usage).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -274,3 +277,60 @@ def _retarget(data: bytes, mapping: dict[str, str]) -> bytes:
         text = re.sub(r"\[\[" + re.escape(old) + r"(?=[|#\]])", lambda _m, n=new: f"[[{n}",
                       text)
     return text.encode("utf-8")
+
+
+# --- contradictions the LLM finds (with the LLM layer on) --------------------------------
+
+MAX_LLM_DECISIONS = 200
+
+
+def llm_contradictions(project, memory: MemoryState, settings, *, client=None,
+                       dry_run: bool = False) -> tuple[list[Finding], list[str]]:
+    """Ask the model once which active decisions contradict each other. The request is
+    cached by its input hash like consolidation's (`state/llm-cache/`), within the same caps,
+    so an unchanged set of decisions is never paid for twice. Returns (findings, what went
+    wrong); an answer naming an id that was not sent is rejected."""
+    from wikimem import datafiles
+    from wikimem.compile import llm
+
+    decisions = memory.of_kind("decision", "active")[:MAX_LLM_DECISIONS]
+    if len(decisions) < 2:
+        return [], []
+    system = datafiles.read_text("templates", "lint-contradictions-prompt.md")
+    prompt = "\n".join(f"{d.id}: {d.title}" + (f" — why: {d.fields['why']}"
+                                                if d.fields.get("why") else "")
+                       for d in decisions)
+    digest = llm._sha(system + "\0" + prompt)
+    request = llm.Request("lint:contradictions", digest, digest, system, prompt)
+    if dry_run:
+        return [], []
+    report = llm.Report()
+    try:
+        completion = llm._call(client or llm.AnthropicClient(), project.state_dir / "llm-cache",
+                               request, report, llm.Usage(project), settings)
+        data = json.loads(llm._FENCE.sub("", completion.text.strip()))
+        pairs = data["pairs"]
+        by_id = {d.id: d for d in decisions}
+        found = []
+        for pair in pairs:
+            a, b = by_id.get(str(pair.get("a"))), by_id.get(str(pair.get("b")))
+            if a is None or b is None or a is b:
+                raise ValueError(f"the answer names decisions that were not asked about: {pair}")
+            found.append(Finding(
+                ERROR, "contradiction", sorted([a.page, b.page]),
+                f"{a.id} and {b.id} are both in force and contradict each other (the LLM "
+                f"says: {' '.join(str(pair.get('why', '')).split())[:300]}).",
+                "Keep one: record the newer with `--supersedes` the older, or `wikimem forget` "
+                "the one that no longer holds.", {"by": "llm"}))
+        return found, []
+    except llm.LLMError as exc:
+        return [], [f"the LLM was not asked about contradictions: {exc}"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [], [f"the LLM's answer about contradictions was not usable: {exc}"]
+
+
+def merge_contradictions(findings: list[Finding], more: list[Finding]) -> list[Finding]:
+    """The rule's findings with the LLM's added where they name another pair."""
+    seen = {tuple(f.pages) for f in findings if f.code == "contradiction"}
+    added = [f for f in more if tuple(f.pages) not in seen]
+    return sorted(findings + added, key=lambda f: (f.level != ERROR, f.code, f.pages))
