@@ -180,3 +180,14 @@ def test_context_explain_accounts_for_every_candidate_and_the_size_matches(repo)
         "section notes turned off"}
     text = wm(repo, "context", "--explain").stdout
     assert text.startswith(f"Context block: {report['chars']} characters")
+
+
+def test_pin_exempts_a_memory_from_sweep_and_unpin_does_not(repo):
+    aged_project(repo)
+    wm(repo, "pin", "D1")
+    dry = json.loads(wm(repo, "sweep", "--dry-run", "--json").stdout)
+    assert [r["id"] for r in dry["would_retire"]] == ["L1"]
+    wm(repo, "pin", "D1", "--off")
+    dry = json.loads(wm(repo, "sweep", "--dry-run", "--json").stdout)
+    assert [r["id"] for r in dry["would_retire"]] == ["D1", "L1"]
+    assert json.loads(wm(repo, "note", "Keep this", "--pin", "--json").stdout)["pinned"]
