@@ -110,7 +110,8 @@ def test_context_block_survives_the_adversarial_corpus(hostile):
     lines = block.splitlines()[1:-1]
     for line in lines:
         owned = (line in template_lines or line.startswith(("- ", "> ") + LABELS)
-                 or (line.startswith("## ") and line[3:] in TITLES))
+                 or (line.startswith("## ") and line[3:] in TITLES)
+                 or re.fullmatch(r"This block is \d+ characters long\.", line))
         assert owned, line
     # Every marker is shown, and only inside a quoted form (or a `> ` line of the outcome).
     for f in FIELDS:

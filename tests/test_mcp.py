@@ -113,3 +113,22 @@ def test_search_tool_checks_kind_and_query_as_the_cli_does(project):
         asyncio.run(server.call_tool("search", {"query": "QA", "kind": "bogus"}))
     with pytest.raises(ToolError, match="The query is empty: say what to search for."):
         asyncio.run(server.call_tool("search", {"query": "  "}))
+
+
+def test_mcp_memories_are_tied_to_files_they_name_and_reads_count_as_uses(project, repo):
+    import subprocess
+
+    from wikimem.compile.decay import last_uses
+    from wikimem.serve.mcp import build_server
+
+    (repo / "server.py").write_text("print()\n")
+    subprocess.run(["git", "-C", str(repo), "add", "server.py"], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "server"], check=True)
+    server = build_server(project)
+    call(server, "decide", {"what": "Log from server.py to stderr", "why": "stdout is taken"})
+    from wikimem.compile.read import load_memory
+
+    item = load_memory(project).find("D1")
+    assert list(item.anchors) == ["server.py"]
+    call(server, "search", {"query": "stderr"})
+    assert item.page in last_uses(project)

@@ -59,6 +59,14 @@ class Item:
     last_seen: str | None = None
     checkpoints: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    # Tied to the code: {path: {"blob", "commit"}} as recorded (or last verified).
+    anchors: dict[str, dict] = field(default_factory=dict)
+    pinned: bool = False  # exempt from decay (`--pin`)
+    verified: dict | None = None  # the last `wikimem verify`: {"ts", "by", "note"}
+    # Derived, not from the log: what the code says of the anchors now (compile.staleness;
+    # pages show it) and the last use (compile.usage; only the context's order and sweep).
+    stale: list[dict] = field(default_factory=list)
+    last_used: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,17 +162,30 @@ def fold(observations: list[Observation], candidates: list[dict] = ()) -> Memory
                 sources=list(d.get("sources") or []),
                 supersedes=[p for p in d.get("supersedes") or [] if isinstance(p, str)],
                 events=[{"ts": o.ts, "event": "created", "by": o.agent}],
+                anchors=_anchors(d.get("anchors")), pinned=d.get("pinned") is True,
             )
             continue
         target = items.get(d.get("page")) if isinstance(d.get("page"), str) else None
         if op == "forget" and isinstance(d.get("page"), str):
             state.retracted[d["page"]] = {"reason": str(d.get("reason", "")), "ts": o.ts,
-                                         "by": o.agent}
+                                         "by": o.agent,
+                                         **({"retired": True} if d.get("retired") else {})}
+        elif op == "restore" and isinstance(d.get("page"), str):
+            # `accept` of a page `sweep` retired (or any retracted page): forgotten no more.
+            if state.retracted.pop(d["page"], None) is not None and target is not None:
+                target.updated = max(target.updated, o.ts)
+                target.events.append({"ts": o.ts, "event": "restored", "by": o.agent})
         elif target is None:
             continue
         elif op == "goal_done":
             target.status, target.updated = "done", o.ts
             target.events.append({"ts": o.ts, "event": "done", "by": o.agent})
+        elif op == "verify":
+            target.anchors = _anchors(d.get("anchors"))
+            target.verified = {"ts": o.ts, "by": o.agent, "note": str(d.get("note") or "")}
+            target.events.append({"ts": o.ts, "event": "verified", "by": o.agent})
+        elif op == "pin":
+            target.pinned = d.get("pinned") is not False
         elif op in TASK_OPS:
             TASK_OPS[op](target, o)
     _link_supersession(state)
@@ -174,6 +195,15 @@ def fold(observations: list[Observation], candidates: list[dict] = ()) -> Memory
             items[page].retracted = retraction
             items[page].updated = max(items[page].updated, retraction["ts"])
     return state
+
+
+def _anchors(value) -> dict[str, dict]:
+    """Recorded anchors, keeping only well-formed entries ({path: {"blob", "commit"}})."""
+    if not isinstance(value, dict):
+        return {}
+    return {p: {k: str(v) for k, v in a.items() if k in ("blob", "commit")}
+            for p, a in sorted(value.items())
+            if isinstance(p, str) and isinstance(a, dict) and isinstance(a.get("blob"), str)}
 
 
 def _seconds(o: Observation) -> Observation:
@@ -262,7 +292,8 @@ class Memory:
 
     def add(self, kind: str, title: str, fields: dict | None = None, *,
             supersedes: list[str] = (), sources: list[str] = (), status: str | None = None,
-            page: str | None = None, item_id: str | None = None) -> Item:
+            page: str | None = None, item_id: str | None = None,
+            anchors: dict[str, dict] | None = None, pinned: bool = False) -> Item:
         """Record a new decision, lesson, note, goal or task; returns it."""
         title = one_line(title, 200)
         if not title:
@@ -283,15 +314,38 @@ class Memory:
                 "sources": list(sources) or [f"agent:{self.agent}"],
                 "supersedes": list(supersedes),
             }
+            if anchors:
+                data["anchors"] = anchors
+            if pinned:
+                data["pinned"] = True
             obs = self._append(log, data)
         return fold([obs]).items[page]
 
-    def forget(self, page: str, reason: str) -> None:
-        """Mark any page retracted (hidden from search and context, kept in git history)."""
+    def forget(self, page: str, reason: str, *, retired: bool = False) -> None:
+        """Mark any page retracted (hidden from search and context, kept in git history);
+        `retired`: by decay (`wikimem sweep`)."""
         if not reason.strip():
             raise WikimemError("Say why the page is being forgotten: --reason TEXT.")
         with self._locked() as log:
-            self._append(log, {"op": "forget", "page": page, "reason": reason})
+            self._append(log, {"op": "forget", "page": page, "reason": reason,
+                               **({"retired": True} if retired else {})})
+
+    def restore(self, page: str) -> None:
+        """Undo a `forget` (a page `sweep` retired comes back with `wikimem accept`)."""
+        with self._locked() as log:
+            self._append(log, {"op": "restore", "page": page})
+
+    def verify(self, page: str, anchors: dict[str, dict], note: str = "") -> None:
+        """Re-confirm a memory against the code as it is now: its anchors become the files'
+        current blobs (a file gone is dropped from them)."""
+        with self._locked() as log:
+            self._append(log, {"op": "verify", "page": page, "anchors": anchors,
+                               **({"note": note} if note else {})})
+
+    def pin(self, page: str, pinned: bool = True) -> None:
+        """Exempt a memory from decay (or make it subject to it again)."""
+        with self._locked() as log:
+            self._append(log, {"op": "pin", "page": page, "pinned": pinned})
 
     def accept(self, candidate: dict) -> Item:
         """Promote a proposed candidate to a real item, on the same page."""

@@ -376,6 +376,9 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
                             include_all=include_all, limit=limit)
     except SearchInputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--kind'") from exc
+    from wikimem.compile.decay import record_use
+
+    record_use(project, [h.path for h in hits], "search")  # decay: these memories were used
     if json_:
         echo_json([h.to_dict() for h in hits])
         return
@@ -391,13 +394,21 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
 @cli.command()
 @click.option("--budget", type=click.IntRange(200, 100_000), metavar="CHARS",
               help="Build the block for this many characters (default: as compiled).")
+@click.option("--explain", is_flag=True,
+              help="List every candidate: its section, size, score, and why it was included, "
+                   "shortened or left out.")
 @json_option
 @click.pass_context
-def context(ctx: click.Context, budget: int | None, json_: bool) -> None:
+def context(ctx: click.Context, budget: int | None, explain: bool, json_: bool) -> None:
     """Print the context block a new agent session gets (precomputed by compile)."""
     from wikimem.compile.read import build_project_context, ensure_compiled_context
 
     project = project_from(ctx)
+    if explain:
+        from wikimem.cli.decay import print_explain
+
+        print_explain(project, budget or compile_settings()["budget"], json_)
+        return
     block = build_project_context(project, budget) if budget else ensure_compiled_context(project)
     if json_:
         echo_json({"project": project.name, "chars": len(block), "context": block})
@@ -425,8 +436,10 @@ def demo(home_dir: str | None) -> None:
 from wikimem.cli import (  # noqa: E402, F401
     bootstrap,
     catchup,
+    decay,
     imports,
     install,
+    lint,
     memory,
     purge,
     serve,

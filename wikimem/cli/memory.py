@@ -12,6 +12,12 @@ import click
 from wikimem.cli import cli, compile_settings, echo_json, json_option, project_from
 from wikimem.errors import WikimemError
 
+files_option = click.option(
+    "--files", "files", multiple=True, metavar="PATH",
+    help="A file this is about (repeatable): its git blob is recorded, and the memory is "
+         "flagged when the file changes or goes. Paths named in the text count too.")
+pin_option = click.option("--pin", is_flag=True,
+                          help="Exempt it from decay (`wikimem sweep` never retires it).")
 agent_option = click.option(
     "--agent", envvar="WIKIMEM_AGENT", default=None, metavar="NAME",
     help="Who is recording this (default: $WIKIMEM_AGENT, else 'human').",
@@ -55,12 +61,25 @@ def resolve_ref(project, ref: str) -> str:
         return resolve_page(project.wiki_dir, ref)
 
 
+def code_anchors(project, files, *texts) -> dict:
+    """The git blobs of the files a memory names (`--files` and paths in its text)."""
+    from wikimem.compile.staleness import anchors_for
+
+    found, untracked = anchors_for(project, list(files), [t for t in texts if t])
+    if untracked:
+        click.echo(f"Not tied to {', '.join(untracked)}: not a file git tracks in "
+                   f"{project.root} (commit it, then `wikimem verify`).", err=True)
+    return found
+
+
 def _report(item, json_: bool, verb: str) -> None:
     if json_:
         echo_json(item.to_dict())
         return
     click.echo(f"{verb} {item.id}: {item.title}")
     click.echo(f"  page: {item.page} ({item.status})")
+    if item.anchors:
+        click.echo(f"  tied to: {', '.join(item.anchors)}")
 
 
 @cli.command()
@@ -71,16 +90,20 @@ def _report(item, json_: bool, verb: str) -> None:
 @click.option("--context", "context_", help="The situation that called for a decision.")
 @click.option("--supersedes", "supersedes", multiple=True, metavar="PAGE",
               help="A decision this one replaces (id, page or title; repeatable).")
+@files_option
+@pin_option
 @agent_option
 @json_option
 @click.pass_context
-def decide(ctx, what, why, ruled_out, assumes, context_, supersedes, agent, json_) -> None:
+def decide(ctx, what, why, ruled_out, assumes, context_, supersedes, files, pin, agent,
+           json_) -> None:
     """Record a decision (an ADR-style page under decisions/)."""
     project, memory = _memory(ctx, agent, create=True)
     replaced = [resolve_ref(project, ref) for ref in supersedes]
     item = memory.add("decision", what, {"why": why, "ruled_out": ruled_out,
                                          "assumes": assumes, "context": context_},
-                      supersedes=replaced)
+                      supersedes=replaced, pinned=pin,
+                      anchors=code_anchors(project, files, what, why, context_, assumes))
     _compile(project)
     _report(item, json_, "Decided")
     for page in replaced:
@@ -92,27 +115,33 @@ def decide(ctx, what, why, ruled_out, assumes, context_, supersedes, agent, json
 @click.argument("what_went_wrong")
 @click.option("--correct", required=True, help="What to do instead.")
 @click.option("--verified-by", help="Who confirmed the correction works.")
+@files_option
+@pin_option
 @agent_option
 @json_option
 @click.pass_context
-def lesson(ctx, what_went_wrong, correct, verified_by, agent, json_) -> None:
+def lesson(ctx, what_went_wrong, correct, verified_by, files, pin, agent, json_) -> None:
     """Record a lesson: what went wrong and what to do instead (lessons/)."""
     project, memory = _memory(ctx, agent, create=True)
     item = memory.add("lesson", what_went_wrong, {"correct": correct,
-                                                  "verified_by": verified_by})
+                                                  "verified_by": verified_by}, pinned=pin,
+                      anchors=code_anchors(project, files, what_went_wrong, correct))
     _compile(project)
     _report(item, json_, "Learned")
 
 
 @cli.command()
 @click.argument("text")
+@files_option
+@pin_option
 @agent_option
 @json_option
 @click.pass_context
-def note(ctx, text, agent, json_) -> None:
+def note(ctx, text, files, pin, agent, json_) -> None:
     """Record a direction note (lighter than a decision; notes/)."""
     project, memory = _memory(ctx, agent, create=True)
-    item = memory.add("note", text, {"text": text})
+    item = memory.add("note", text, {"text": text}, pinned=pin,
+                      anchors=code_anchors(project, files, text))
     _compile(project)
     _report(item, json_, "Noted")
 
@@ -148,6 +177,13 @@ def accept(ctx, page, agent, json_) -> None:
     path = resolve_ref(project, page)
     candidates = {c["page"]: c for r in load_catalog(project) for c in r.candidates}
     state = memory.state()
+    retired = state.items.get(path)
+    if retired is not None and (retired.retracted or {}).get("retired"):
+        # A memory `wikimem sweep` retired comes back as it was.
+        memory.restore(path)
+        _compile(project)
+        _report(memory.state().items[path], json_, "Restored")
+        return
     if path in state.items:
         raise WikimemError(f"{path} is already {state.items[path].status}; only proposed "
                            "pages can be accepted.")
@@ -260,7 +296,8 @@ def task_add(ctx, title, goal_ref, acceptance, files, agent, json_) -> None:
     project, memory = _memory(ctx, agent, create=True)
     goal_page = memory.state().find(goal_ref, "goal").page if goal_ref else None
     item = memory.add("task", title, {"goal": goal_page, "acceptance": acceptance,
-                                      "files": list(files)})
+                                      "files": list(files)},
+                      anchors=code_anchors(project, files, title, acceptance))
     _compile(project)
     _report(item, json_, "Task")
 

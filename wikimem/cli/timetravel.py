@@ -53,8 +53,12 @@ def show(ctx, page, at, rev) -> None:
 
     if at and rev:
         raise click.UsageError("Give --at or --rev, not both.")
+    from wikimem.compile.decay import record_use
+
     project = project_from(ctx)
-    text = timetravel.show(project.wiki_dir, resolve_ref(project, page), at=at, rev=rev)
+    path = resolve_ref(project, page)
+    text = timetravel.show(project.wiki_dir, path, at=at, rev=rev)
+    record_use(project, [path], "show")  # decay: this memory was read
     click.echo(text, nl=False)
 
 

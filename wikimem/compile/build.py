@@ -34,6 +34,7 @@ from pathlib import Path
 from wikimem import faults
 from wikimem.capture import rawlog
 from wikimem.capture.observe import log_error
+from wikimem.compile import decay, staleness
 from wikimem.compile import llm as llm_module
 from wikimem.compile.catchup import digest_pages
 from wikimem.compile.commits import commit_message as _message
@@ -196,7 +197,9 @@ def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEF
     state = _load_state(run)
     recovery = _open_wiki(run)
     new = _read_sessions(run, state)
-    if not new.affected and not run.rebuild and not (
+    # A memory that names files is checked against the repository at every compile: when
+    # the repository changed since, the pages and the block are made again (staleness).
+    if not new.affected and not run.rebuild and not staleness.repository_moved(project) and not (
             run.llm is not None and llm_module.can_retry(project, run.llm)):
         return _finish_unchanged(run, state, recovery)
     gathered = _gather_memory(run, state, new)
@@ -296,7 +299,8 @@ def _gather_memory(run: _Round, state: State, new: _NewWork) -> _Gathered:
     records = ordered(state.catalog)
     position = {r.session_id: i for i, r in enumerate(records)}
     log_of = {d["session_id"]: name for name, d in state.catalog.items()}
-    memory = structured_memory(run.project, state)
+    memory = structured_memory(run.project, state, rendered=True)
+    _note_citations(run, state, new, memory)
     if run.llm is not None:
         new.consolidated = _consolidate(run, state, new.changed, records, memory, log_of)
         new.sessions_changed = new.sessions_changed or bool(new.consolidated)
@@ -305,6 +309,15 @@ def _gather_memory(run: _Round, state: State, new: _NewWork) -> _Gathered:
         records = [r._replace(summary=consolidated.summaries.get(r.session_id) or r.summary)
                    for r in records]
     return _Gathered(records, position, log_of, memory, consolidated)
+
+
+def _note_citations(run: _Round, state: State, new: _NewWork, memory: MemoryState) -> None:
+    """Sessions that cited a memory used it (decay); the uses log is folded here."""
+    records = [state.record(name) for name in new.affected
+               if not is_system_log(name) and name in state.catalog]
+    for when, pages in decay.cited(memory, records):
+        decay.record_use(run.project, pages, "cited", ts=when)
+    decay.apply_uses(memory, decay.last_uses(run.project, save=True))
 
 
 def _consolidate(run: _Round, state: State, changed: list[SessionRecord],
@@ -361,9 +374,10 @@ def _render(run: _Round, state: State, new: _NewWork, gathered: _Gathered) -> _R
                             topics=[(path, t["title"]) for path, t
                                     in sorted(gathered.llm.topics.items())],
                             weeks=sorted(state.digests)))
+    settings, _ = decay.project_settings(project)
     block = build_context(project.name,
                           records[:-1] + [gathered.full(state, r) for r in records[-1:]],
-                          state=memory, budget=run.budget)
+                          state=memory, budget=run.budget, **settings)
     pages.append(context_page(block, run.budget, records))
     return _Rendered(pages, kept, gone, block, bootstrap_new)
 

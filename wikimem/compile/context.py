@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 from wikimem.compile.sessions import SessionRecord, activity
 from wikimem.wiki.text import template
@@ -110,13 +111,23 @@ def _date(text) -> str:
     return _token(text, _SAFE_DATE)
 
 
+# The sections, in priority order, by the name a project's `[context] hide` uses.
+SECTION_NAMES = ("project", "last_session", "tasks", "decisions", "lessons", "notes", "goals",
+                 "rules", "earlier_sessions")
+DEFAULT_UNUSED_DAYS = 90.0
+BULK_DROP = True  # (tests compare with False: one line at a time)
+
+
 @dataclass
 class Section:
-    """A titled list of lines; `noun` names one line when saying what was left out."""
+    """A titled list of lines; `noun` names one line when saying what was left out; `keys`
+    says which candidate (page, session or rule) each line shows."""
 
     title: str
     lines: list[str]
     noun: str = "line"
+    keys: list[str] | None = None
+    name: str = ""
 
 
 def _clip(text: str, limit: int) -> str:
@@ -152,17 +163,64 @@ def last_session_section(rec: SessionRecord) -> Section:
     if rec.errors:
         lines.append("Errors seen:")
         lines += [f"- {_q(e, 200)}" for e in rec.errors[:3]]
-    return Section("Where the last session left off", lines, "line")
+    return Section("Where the last session left off", lines, "line",
+                   [f"session:{rec.session_id}"] * len(lines), "last_session")
 
 
-def memory_sections(state) -> list[Section]:
-    """Tasks in progress, decisions, lessons, notes and goals, in priority order."""
+def last_use(item) -> str:
+    """When a memory was last used: recorded, changed, verified, or (compile.usage) shown,
+    found or cited."""
+    verified = (getattr(item, "verified", None) or {}).get("ts", "")
+    return max(str(getattr(item, "updated", "") or ""), str(getattr(item, "created", "") or ""),
+               verified, str(getattr(item, "last_used", None) or ""))
+
+
+def _days(later: str, earlier: str) -> float:
+    try:
+        a = datetime.fromisoformat(later.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(earlier.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max((a - b).total_seconds() / 86400, 0.0)
+
+
+def use_score(item, now: str, unused_days: float) -> float:
+    """1 for a memory used now, 0.5 at `unused_days` without use, falling towards 0."""
+    return round(1 / (1 + _days(now, last_use(item)) / unused_days), 3)
+
+
+def unused(item, now: str, unused_days: float) -> bool:
+    """Unused for longer than `unused_days` (of the project's own clock) and not pinned."""
+    return not getattr(item, "pinned", False) and _days(now, last_use(item)) > unused_days
+
+
+def stale_flag(item) -> str:
+    """What the code says of a memory's files, for its line in the block ("" when nothing)."""
+    said = []
+    for e in getattr(item, "stale", None) or []:
+        when = (f" (commit {_token(str(e['commit'])[:7])}, {_date(str(e.get('date', ''))[:10])})"
+                if e.get("commit") else "")
+        said.append(f"refers to deleted {_q(e['path'])}{when}" if e["state"] == "deleted"
+                    else f"may be stale: {_q(e['path'])} changed since{when}")
+    return f" — {'; '.join(said)}" if said else ""
+
+
+def memory_sections(state, *, now: str = "", unused_days: float = DEFAULT_UNUSED_DAYS
+                    ) -> list[Section]:
+    """Tasks in progress, decisions, lessons, notes and goals, in priority order. Memories
+    unused for `unused_days` come last in their section (so the budget drops them first)."""
     if state is None:
         return []
+
+    def ranked(items):
+        return sorted(items, key=lambda i: unused(i, now, unused_days)) if now else items
+
     tasks = state.of_kind("task", "in_progress")
-    decisions = state.of_kind("decision", "active")
-    lessons = [i for i in state.of_kind("lesson", "active") if i.fields.get("verified_by")]
-    notes = sorted(state.of_kind("note", "active"), key=lambda i: i.created, reverse=True)
+    decisions = ranked(state.of_kind("decision", "active"))
+    lessons = ranked([i for i in state.of_kind("lesson", "active")
+                      if i.fields.get("verified_by")])
+    notes = ranked(sorted(state.of_kind("note", "active"), key=lambda i: i.created,
+                          reverse=True))[:NOTES]
     goals = state.of_kind("goal", "active")
     open_tasks = state.of_kind("task", "todo", "in_progress")
 
@@ -171,7 +229,7 @@ def memory_sections(state) -> list[Section]:
                 f"{_date(t.claimed_at)}")
         if t.checkpoints:
             line += f"; last checkpoint: {_q(t.checkpoints[-1]['note'], 160)}"
-        return line
+        return line + stale_flag(t)
 
     def goal_line(g) -> str:
         mine = [t for t in open_tasks if t.fields.get("goal") == g.page]
@@ -179,20 +237,23 @@ def memory_sections(state) -> list[Section]:
                            for t in mine)
         return f"- {_token(g.id)} {_q(g.title)}" + (f" — open tasks: {listed}" if listed else "")
 
+    def section(title, items, line, noun, name):
+        return Section(title, [line(i) for i in items], noun, [i.page for i in items], name)
+
     return [
-        Section("Tasks in progress", [task_line(t) for t in tasks], "task"),
-        Section("Decisions in force", [
+        section("Tasks in progress", tasks, task_line, "task", "tasks"),
+        section("Decisions in force", decisions, lambda d: (
             f"- {_token(d.id)} {_q(d.title)}" + (f" — why: {_q(d.fields['why'], 160)}"
                                                  if d.fields.get("why") else "")
-            for d in decisions], "decision"),
-        Section("Verified lessons", [
+            + stale_flag(d)), "decision", "decisions"),
+        section("Verified lessons", lessons, lambda x: (
             f"- {_token(x.id)} {_q(x.title)}" + (f" → {_q(x.fields['correct'], 160)}"
                                                  if x.fields.get("correct") else "")
-            for x in lessons], "lesson"),
-        Section("Direction notes", [
+            + stale_flag(x)), "lesson", "lessons"),
+        section("Direction notes", notes, lambda n: (
             f"- {_token(n.id)} ({_date(str(n.created)[:10])}) {_q(n.title, 200)}"
-            for n in notes[:NOTES]], "note"),
-        Section("Active goals", [goal_line(g) for g in goals], "goal"),
+            + stale_flag(n)), "note", "notes"),
+        section("Active goals", goals, goal_line, "goal", "goals"),
     ]
 
 
@@ -204,17 +265,30 @@ def repository_sections(state) -> tuple[list[Section], list[Section]]:
     are the second thing the budget shortens.
     """
     line = _clean(getattr(state, "project_line", ""))
-    rules = [f"- {_q(r, 220)}" for r in getattr(state, "agent_rules", [])[:RULES]
-             if _clean(r)]
-    return ([Section("Project", [f"- {_q(line, 400)}"], "line")] if line else [],
-            [Section("Rules for agents (quoted from the repository's agent files)", rules,
-                     "rule")] if rules else [])
+    rules = [(f"rule:{n}", f"- {_q(r, 220)}")
+             for n, r in enumerate(getattr(state, "agent_rules", [])[:RULES], 1) if _clean(r)]
+    return ([Section("Project", [f"- {_q(line, 400)}"], "line", ["project"], "project")]
+            if line else [],
+            [Section("Rules for agents (quoted from the repository's agent files)",
+                     [r for _, r in rules], "rule", [k for k, _ in rules], "rules")]
+            if rules else [])
 
 
 def recent_section(records: list[SessionRecord]) -> Section:
     lines = [f"- {_date(r.date)} {_token(r.stem)}: {_q(r.title)} — {_q(r.summary)}"
              for r in reversed(records)]
-    return Section("Earlier sessions", lines, "session")
+    return Section("Earlier sessions", lines, "session",
+                   [f"session:{r.session_id}" for r in reversed(records)], "earlier_sessions")
+
+
+def project_now(records, state) -> str:
+    """The project's own clock: its newest recorded time (sessions, memory, uses). Decay is
+    measured on it, so a project nobody touched for a year has not decayed, and the block is
+    a function of what was recorded, not of when it is built."""
+    times = [str(r.ended or r.started or "") for r in records[-1:]]
+    if state is not None:
+        times += [last_use(i) for i in getattr(state, "items", {}).values()]
+    return max(times, default="")
 
 
 def build_context(
@@ -223,19 +297,28 @@ def build_context(
     *,
     state=None,
     budget: int = DEFAULT_BUDGET,
+    hidden: tuple[str, ...] | frozenset = (),
+    unused_days: float = DEFAULT_UNUSED_DAYS,
+    explain: list | None = None,
 ) -> str:
-    """The fenced context block for a project, at most `budget` characters ("" if no history)."""
+    """The fenced context block for a project, at most `budget` characters ("" if no history).
+
+    `hidden`: section names (SECTION_NAMES) a project turned off. With `explain` (a list),
+    one entry per candidate - every memory item, session and rule - is appended to it: its
+    section, size in the block, score and why it was included, shortened or left out.
+    """
+    now = project_now(records, state)
     project_section, rules_section = repository_sections(state)
     sections = list(project_section)
     if records:
         sections.append(last_session_section(records[-1]))
-    sections += memory_sections(state)
+    sections += memory_sections(state, now=now, unused_days=unused_days)
     sections += rules_section
     if len(records) > 1:
         sections.append(recent_section(records[-1 - RECENT : -1]))
-    sections = [s for s in sections if s.lines]
-    if not sections:
-        return ""
+    off = [s for s in sections if s.name in hidden]
+    sections = [s for s in sections if s.lines and s.name not in hidden]
+    shown_before = {k for s in sections for k in (s.keys or [])}
     frame = template("context-block.md")
     omitted: dict[str, int] = {}
 
@@ -245,18 +328,134 @@ def build_context(
             said = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for noun, n in omitted.items())
             parts.append(f"(Left out for space: {said}. Find them with "
                          '`wikimem search "<words>"`; read a page with `wikimem show PAGE`.)')
-        return frame.substitute(project=_attr(project), sections="\n\n".join(parts))
+        size, block = 0, ""
+        for _ in range(4):  # the size it states is part of the size: settle it
+            block = frame.substitute(project=_attr(project), sections="\n\n".join(parts),
+                                     size=size)
+            if len(block) == size:
+                break
+            size = len(block)
+        return block
 
-    block = render()
+    def drop(victim: Section) -> None:
+        victim.lines.pop()
+        if victim.keys:
+            victim.keys.pop()
+        omitted[victim.noun] = omitted.get(victim.noun, 0) + 1
+
+    block = render() if sections else ""
     # Shorten from the lowest priority up: drop the last line of the last non-empty section.
-    while len(block) > budget:
+    while block and len(block) > budget:
+        # Lines that cannot bring the block under the budget even with their section's title
+        # gone go without rendering in between (the note on what was left out only grows, the
+        # stated size moves by a digit or two): the same block as one line at a time, without
+        # rendering it once per line of a long memory.
+        freed, excess = 0, len(block) - budget
+        for victim in reversed(sections if BULK_DROP else []):
+            while victim.lines:
+                cost = len(victim.lines[-1]) + 1 + (len(victim.title) + 6
+                                                    if len(victim.lines) == 1 else 0)
+                if freed + cost + 8 >= excess:
+                    break
+                freed += cost
+                drop(victim)
+            if victim.lines:
+                break
         victim = next((s for s in reversed(sections) if s.lines), None)
         if victim is None:
-            return ""
-        victim.lines.pop()
-        omitted[victim.noun] = omitted.get(victim.noun, 0) + 1
+            block = ""
+            break
+        if not freed:
+            drop(victim)
         block = render()
+    if not any(s.lines for s in sections):
+        block = ""
+    if explain is not None:
+        explain += _explain(records, state, sections, off, shown_before, now, unused_days,
+                            bool(block))
     return block
+
+
+_LEFT_OUT = {"proposed": "proposed (not decided until accepted)",
+             "superseded": "superseded", "done": "done", "failed": "failed",
+             "todo": "todo (only tasks in progress are shown; open ones under their goal)"}
+
+
+def _explain(records, state, sections, off, shown_before, now, unused_days, any_block
+             ) -> list[dict]:
+    """Every candidate and what became of it (see build_context)."""
+    size: dict[str, int] = {}
+    where: dict[str, str] = {}
+    lines_left: dict[str, int] = {}
+    for s in sections:
+        for key, line in zip(s.keys or [], s.lines, strict=False):
+            size[key] = size.get(key, 0) + len(line) + 1
+            where[key] = s.name
+            lines_left[key] = lines_left.get(key, 0) + 1
+    hidden_at = {k: s.name for s in off for k in (s.keys or [])}
+    rows = []
+
+    def row(key, kind, title, section, reason, score=None, item=None) -> None:
+        included = key in size and any_block
+        status = "included" if included else "left out"
+        if included and reason == "shortened":
+            status = "shortened"
+        elif included:
+            reason = "flagged: " + stale_flag(item).removeprefix(" — ") if item is not None \
+                and getattr(item, "stale", None) else "included"
+        entry = {"id": key, "kind": kind, "title": title, "section": where.get(key, section),
+                 "status": status, "reason": reason, "chars": size.get(key, 0) if included
+                 else 0, "score": score}
+        if item is not None:
+            entry.update(page=item.page, last_used=last_use(item), pinned=item.pinned)
+        rows.append(entry)
+
+    def fate(key, section) -> str:
+        if key in hidden_at:
+            return f"section {hidden_at[key]} turned off"
+        if key in shown_before and key not in size:
+            return "budget"
+        return section
+
+    last = records[-1] if records else None
+    for i, r in enumerate(records):
+        key = f"session:{r.session_id}"
+        if r is last:
+            full = len(last_session_section(r).lines)
+            reason = "shortened" if key in size and lines_left.get(key, 0) < full else "budget"
+            row(key, "session", r.title, "last_session",
+                fate(key, reason) if key not in size else reason, 1.0)
+        else:
+            age = len(records) - 1 - i
+            reason = fate(key, f"older session (the {RECENT} most recent are listed)"
+                          if age > RECENT else "budget")
+            row(key, "session", r.title, "earlier_sessions", reason,
+                round(1 / (1 + age), 3))
+    if state is not None:
+        for item in sorted(state.items.values(), key=lambda i: (i.kind, i.page)):
+            section = {"decision": "decisions", "lesson": "lessons", "note": "notes",
+                       "goal": "goals", "task": "tasks"}.get(item.kind, item.kind)
+            if item.status == "retracted":
+                retired = (item.retracted or {}).get("retired")
+                reason = "retired by sweep (unused)" if retired else "retracted"
+            elif item.kind == "lesson" and item.status == "active" and \
+                    not item.fields.get("verified_by"):
+                reason = "lesson not verified (only verified lessons are shown)"
+            elif item.kind == "note" and item.status == "active":
+                reason = f"older note (the {NOTES} most recent are shown)"
+            else:
+                reason = _LEFT_OUT.get(item.status, item.status)
+            row(item.page, item.kind, item.title, section, fate(item.page, reason),
+                use_score(item, now, unused_days) if now else None, item)
+        if getattr(state, "project_line", ""):
+            row("project", "project", _clean(state.project_line), "project",
+                fate("project", "budget"))
+        for n, rule in enumerate(getattr(state, "agent_rules", []), 1):
+            key = f"rule:{n}"
+            row(key, "rule", _clean(rule), "rules",
+                fate(key, "budget" if n <= RULES else f"rule {n} (the first {RULES} are "
+                     "shown)"))
+    return rows
 
 
 def _attr(text: str) -> str:

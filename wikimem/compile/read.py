@@ -7,6 +7,7 @@ or one built now for another budget), and the requests LLM consolidation would s
 from __future__ import annotations
 
 from wikimem.capture import rawlog
+from wikimem.compile import decay
 from wikimem.compile import llm as llm_module
 from wikimem.compile.context import build_context
 from wikimem.compile.llm import LLMSettings
@@ -47,16 +48,30 @@ def build_project_context(project: Project, budget: int) -> str:
     return context_block(project, State(project).load(), budget)
 
 
-def context_block(project: Project, state: State, budget: int) -> str:
+def context_block(project: Project, state: State, budget: int,
+                  explain: list | None = None) -> str:
     """The session-start block built from `state` (the summaries, and the last session's
-    full record)."""
+    full record); with `explain`, what became of every candidate (context.build_context)."""
     summaries: list = ordered(state.catalog)
     if summaries:
         last = summaries[-1]
         name = next(n for n, d in state.catalog.items() if d["session_id"] == last.session_id)
         summaries = summaries[:-1] + [state.record(name)]
+    settings, _ = decay.project_settings(project)
     return build_context(project.name, summaries, state=structured_memory(project, state),
-                         budget=budget)
+                         budget=budget, explain=explain, **settings)
+
+
+def explain_context(project: Project, budget: int) -> dict:
+    """The block for `budget` and every candidate's fate (`wikimem context --explain`)."""
+    rows: list[dict] = []
+    block = context_block(project, State(project).load(), budget, explain=rows)
+    settings, errors = decay.project_settings(project)
+    included = [r for r in rows if r["status"] != "left out"]
+    return {"project": project.name, "budget": budget, "chars": len(block),
+            "candidate_chars": sum(r["chars"] for r in included),
+            "hidden_sections": list(settings["hidden"]), "settings_errors": errors,
+            "candidates": rows, "context": block}
 
 
 def plan_llm(project: Project, settings: LLMSettings) -> list:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wikimem import datafiles
 from wikimem.compile.sessions import SessionRecord
+from wikimem.compile.staleness import describe
 from wikimem.wiki import text
 from wikimem.wiki.pages import Page
 from wikimem.wiki.text import (
@@ -271,6 +272,12 @@ def _banner(item, state) -> str:
         return (f"\n> [!note] Proposed: lifted by rule from {where}. Not decided until a person "
                 f"accepts it: `wikimem accept {item.id}`, or drops it: "
                 f"`wikimem forget {item.id} --reason \"...\"`.\n")
+    if item.stale:
+        # Checked against the repository at compile time (compile.staleness).
+        said = "; ".join(escape_text(describe(e)) for e in item.stale)
+        return (f"\n> [!warning] Checked against the code: {said}. Check it, then "
+                f"`wikimem verify {item.id}` (or `wikimem forget {item.id} --reason \"...\"`)."
+                "\n")
     return ""
 
 

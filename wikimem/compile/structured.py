@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from wikimem.compile import decay, staleness
 from wikimem.compile.render import HUBS, hub_pages, memory_page, renderer_identity
 from wikimem.compile.state import State
 from wikimem.memory import MemoryState, memory_observations
@@ -21,12 +22,19 @@ from wikimem.repo import decisions as repo_decisions
 from wikimem.wiki.pages import RENDER_IDENTITY, Page, text_sha256
 
 
-def structured_memory(project: Project, state: State) -> MemoryState:
-    """Structured memory: the memory log folded, with candidates lifted from every session."""
+def structured_memory(project: Project, state: State, *, check_code: bool = True,
+                      rendered: bool = False) -> MemoryState:
+    """Structured memory: the memory log folded, with candidates lifted from every session;
+    memories that name files checked against the repository as it is now (`check_code`;
+    `rendered`: by a compile, see staleness.repository_moved)."""
     candidates = [c for _, d in sorted(state.catalog.items()) for c in d.get("candidates", [])]
     # bootstrap: decisions from the repository (ADRs, decision-stating commits) are folded
     # in before the memory log's own observations, so accept/forget apply to them too.
-    return repo_decisions.memory_state(project, memory_observations(project), candidates)
+    memory = repo_decisions.memory_state(project, memory_observations(project), candidates)
+    if check_code:
+        staleness.check(project, memory, rendered=rendered)
+    decay.apply_uses(memory, decay.last_uses(project))
+    return memory
 
 
 def structured_pages(wiki_dir: Path, memory: MemoryState, stems: dict[str, str],

@@ -278,8 +278,11 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         if name:
             (project.state_dir / "sessions" / (name[:-6] + ".json")).unlink(missing_ok=True)
         for path in _files(project.state_dir):
-            if path.suffix == ".log" and _rewrite(path, _line_dropper(tainted)):
+            # (uses.jsonl: decay's use log, whose lines name pages; its fold is redone)
+            if (path.suffix == ".log" or path.name == "uses.jsonl") and _rewrite(
+                    path, _line_dropper(tainted)):
                 report.files_scrubbed.append(str(path.relative_to(project.dir)))
+        (project.state_dir / "uses.json").unlink(missing_ok=True)
         _recompile(project, report, compile_settings)
         repo = gitrepo.open_repo(project.wiki_dir)
         left = [rel for rel in (session_page_path(stem), f"sessions/{stem}.machine.md")

@@ -26,6 +26,7 @@ from wikimem.repo.summary import context_rules, project_line
 from wikimem.wiki.text import make_title
 
 CANDIDATE_ID_LEN = 8
+DIGEST_VERSION = 2  # 2: decision records carry their file's anchors
 
 ADR_STATUS = (
     # (words in the status text, what it becomes), first match wins
@@ -64,6 +65,7 @@ class DecisionRecord:
     retract_ts: str = ""  # when (default: created)
     origin: str = ""  # "adr" or "commit"
     commit: str = ""  # the commit a candidate cites
+    anchors: dict = field(default_factory=dict)  # the record's own file, as bootstrap read it
 
 
 def _first_commits(repo: Repo, paths: set[str]) -> dict[str, dict]:
@@ -152,7 +154,11 @@ def adr_records(repo: Repo) -> list[DecisionRecord]:
         records[p] = DecisionRecord(
             id=ids[p], page=pages[p], title=one_line(str(s.get("title") or p), 200),
             status=status, created=created, fields={k: v for k, v in fields.items() if v},
-            sources=srcs, origin="adr")
+            sources=srcs, origin="adr",
+            # Tied to the code (compile.staleness): flagged when the record changes or goes.
+            anchors={p: {"blob": str(s["blob"]), **({"commit": str(s["head"])}
+                                                     if s.get("head") else {})}}
+            if p in present and s.get("blob") else {})
     for old, newer in successors.items():
         for n in dict.fromkeys(newer):
             if records[old].page not in records[n].supersedes:
@@ -377,7 +383,7 @@ def memory_ops(records: list[DecisionRecord]) -> list[dict]:
         ops.append({"ts": r.created, "data": {
             "op": "add", "kind": "decision", "id": r.id, "page": r.page, "title": r.title,
             "status": status, "fields": r.fields, "sources": r.sources,
-            "supersedes": r.supersedes}})
+            "supersedes": r.supersedes, **({"anchors": r.anchors} if r.anchors else {})}})
     for r in sorted(records, key=lambda r: r.page):
         if r.retract:
             ops.append({"ts": r.retract_ts or r.created, "data": {
@@ -416,7 +422,7 @@ def load_digest(project: Project) -> Digest | None:
     cache_file = project.state_dir / "bootstrap.json"
     try:
         cached = json.loads(cache_file.read_text(encoding="utf-8"))
-        if cached.get("stamp") == stamp:
+        if cached.get("stamp") == stamp and cached.get("v") == DIGEST_VERSION:
             return Digest(**cached["digest"])
     except (OSError, ValueError, TypeError, KeyError):
         pass
@@ -428,7 +434,7 @@ def _save_digest(project: Project, repo: Repo, stamp: list | None = None) -> Dig
     stamp = stamp or log_stamp(log_path(project))
     if stamp is not None and project.state_dir.is_dir():
         write_atomic(project.state_dir / "bootstrap.json",
-                     json.dumps({"stamp": stamp, "digest": asdict(found)}))
+                     json.dumps({"v": DIGEST_VERSION, "stamp": stamp, "digest": asdict(found)}))
     return found
 
 

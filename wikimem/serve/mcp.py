@@ -31,7 +31,9 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         ) from exc
 
     from wikimem.compile.build import compile_project
+    from wikimem.compile.decay import record_use
     from wikimem.compile.read import build_project_context, load_catalog, load_memory
+    from wikimem.compile.staleness import anchors_for
     from wikimem.memory import Memory
     from wikimem.search.index import SearchIndex, check_query
     from wikimem.wiki import timetravel as history
@@ -49,6 +51,10 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         compile_project(project, budget=budget, claim_expiry_minutes=claim_expiry_minutes)
         return {"id": item.id, "page": item.page, "title": item.title, "status": item.status,
                 "holder": item.holder}
+
+    def code(*texts) -> dict:
+        """Tied to the code: the tracked files the text names (compile.staleness)."""
+        return anchors_for(project, [], [t for t in texts if t])[0]
 
     def ref_to_page(ref: str) -> str:
         try:
@@ -71,6 +77,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         with index_lock:
             hits = index.search(query, kinds=[kind] if kind else (),
                                 include_all=include_superseded, limit=max(1, min(limit, 50)))
+        record_use(project, [h.path for h in hits], "mcp")  # decay: these memories were used
         return [{k: h.to_dict()[k] for k in ("path", "title", "kind", "status", "updated",
                                              "snippet")} for h in hits]
 
@@ -80,7 +87,9 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
 
         `page` is a path from search results, a file name, or an id such as D3 or T12.
         """
-        return history.show(project.wiki_dir, ref_to_page(page))
+        path = ref_to_page(page)
+        record_use(project, [path], "mcp")
+        return history.show(project.wiki_dir, path)
 
     @server.tool()
     def context(budget: int | None = None) -> str:
@@ -148,7 +157,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         replaced = [ref_to_page(supersedes)] if supersedes else []
         return compiled(memory(agent).add(
             "decision", what, {"why": why, "ruled_out": ruled_out, "assumes": assumes},
-            supersedes=replaced))
+            supersedes=replaced, anchors=code(what, why, assumes)))
 
     @server.tool()
     def lesson(what_went_wrong: str, correct: str, verified_by: str | None = None,
@@ -158,12 +167,13 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         Use after fixing something that went wrong for a non-obvious reason.
         """
         return compiled(memory(agent).add("lesson", what_went_wrong,
-                                          {"correct": correct, "verified_by": verified_by}))
+                                          {"correct": correct, "verified_by": verified_by},
+                                          anchors=code(what_went_wrong, correct)))
 
     @server.tool()
     def note(text: str, agent: str = "mcp") -> dict[str, Any]:
         """Record a direction note from the user: a preference or steer, lighter than a decision."""
-        return compiled(memory(agent).add("note", text, {"text": text}))
+        return compiled(memory(agent).add("note", text, {"text": text}, anchors=code(text)))
 
     @server.tool()
     def task_list(status: str | None = None) -> list[dict[str, Any]]:
