@@ -15,8 +15,8 @@ too (`llm_contradictions`, cached like consolidation). Nothing here writes, but 
 
 from __future__ import annotations
 
-import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import SequenceMatcher
@@ -306,9 +306,10 @@ def llm_contradictions(project, memory: MemoryState, settings, *, client=None,
         return [], []
     report = llm.Report()
     try:
-        completion = llm._call(client or llm.AnthropicClient(), project.state_dir / "llm-cache",
-                               request, report, llm.Usage(project), settings)
-        data = json.loads(llm._FENCE.sub("", completion.text.strip()))
+        completion = llm._call(client or llm.AnthropicClient(), project, request, report,
+                               llm.Usage(project), settings, llm.Queue(project),
+                               time.monotonic() + settings.time_budget, None)
+        data = llm.llm_answer.load_json(completion.text)
         pairs = data["pairs"]
         by_id = {d.id: d for d in decisions}
         found = []
@@ -322,6 +323,7 @@ def llm_contradictions(project, memory: MemoryState, settings, *, client=None,
                 f"says: {' '.join(str(pair.get('why', '')).split())[:300]}).",
                 "Keep one: record the newer with `--supersedes` the older, or `wikimem forget` "
                 "the one that no longer holds.", {"by": "llm"}))
+        llm._store(project, request, completion)  # (only an answer that was usable)
         return found, []
     except llm.LLMError as exc:
         return [], [f"the LLM was not asked about contradictions: {exc}"]
