@@ -69,7 +69,7 @@ def plan_llm(project: Project, settings: LLMSettings) -> list:
         if path.stat().st_size > state.offsets.get(path.name, 0) or path.name in state.catalog:
             whole = rawlog.read(path)
             if whole.observations:
-                changed.append(digest(whole.observations))
+                changed.append(digest(whole.observations, project.root or ""))
     memory = structured_memory(project, state)
     titles = [r.title for r in changed] + [i.title for i in memory.items.values()]
     return llm_consolidate(project, changed, titles, settings, dry_run=True).requests

@@ -29,7 +29,7 @@ from wikimem.wiki.markdown import link_key
 HIDDEN_STATUSES = ("superseded", "retracted")
 # Pages derived from other pages (they repeat what the pages they list say); searched only
 # when asked for by --kind or --all, so they do not crowd out the pages they summarize.
-DERIVED_KINDS = ("index", "context", "hub", "timeline")
+DERIVED_KINDS = ("index", "context", "hub", "folder", "timeline")
 MEMO_ENTRIES = 4096  # per kept searcher; cleared when full
 
 
