@@ -83,7 +83,7 @@ NOTIFICATION = ("<task-notification>\n<task-id>w1</task-id>\n<status>completed</
 def test_harness_text_is_recognised_not_taken_for_the_user():
     words, notes = split_prompt(NOTIFICATION)
     assert words == "" and notes == [
-        ('Task notification: Dynamic workflow "Step 1: analysis" completed (completed)',
+        ('Task notification: Dynamic workflow "Step 1: analysis" completed',
          NOTIFICATION)]
     words, notes = split_prompt("make the docs folder: [Image #1]")
     assert words == "make the docs folder:" and notes == [("Image", "[Image #1]")]
@@ -298,3 +298,26 @@ def test_serverless_plugins_session_compiles_to_a_short_digest(repo):
         for word in re.findall(r"[A-Za-z]{3,}", prompt["prompt"]):
             assert word in everything, word
     assert wiki_problems(wiki) == {}
+
+
+def test_file_pages_name_the_memory_that_names_them_and_match_a_rebuild(repo):
+    from wikimem.memory import Memory
+
+    events = _hostile_session(repo)
+    project = feed(events, T0)
+    compile_project(project)
+    # A decision recorded later names the file: its page is rendered again, incrementally.
+    Memory(project, agent="alice").add(
+        "decision", "Keep the sidebar state in the URL",
+        {"why": "src/app/Sidebar.tsx lost it on reload"})
+    Memory(project, agent="alice").add("task", "Test the sidebar",
+                                       {"files": ["src/app/Sidebar.tsx"]})
+    compile_project(project)
+    incremental = read_wiki(project.wiki_dir)
+    [page] = [p for p in incremental if p.startswith("files/src/app/sidebar.tsx-")]
+    text = incremental[page].decode()
+    assert "[[D1-keep-the-sidebar-state-in-the-url|Keep the sidebar state in the URL]] — " \
+           "decision, active" in text
+    assert "[[T1-test-the-sidebar|Test the sidebar]] — task, todo" in text
+    compile_project(project, rebuild=True)
+    assert read_wiki(project.wiki_dir) == incremental

@@ -127,8 +127,9 @@ def _file_page(path: str, sessions: list, items: list, memory) -> Page:
         lines.append(f"{rec.date} [[{rec.stem}|{link_label(rec.title)}]]{gone} — {did}")
         errors += [f"{rec.date} [[{rec.stem}|{link_label(rec.title)}]]: {escape_text(e)}"
                    for e in info.get("errors") or []]
-    named = [f"{link(i.page, i.title)} — {i.kind}, {i.status.replace('_', ' ')}"
-             for i in items]
+    # By stem, as every page links structured items (their names are unique).
+    named = [f"{link(i.page.rsplit('/', 1)[-1], i.title)} — {i.kind}, "
+             f"{i.status.replace('_', ' ')}" for i in items]
     folder = folder_of(path)
     body = template("file.md").substitute(
         path=escape_text(path), code=code_span(path),

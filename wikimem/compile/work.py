@@ -90,7 +90,8 @@ def _note(match: re.Match) -> str:
     label = "IDE context" if tag.startswith("ide_") else _HARNESS_TAGS[tag]
     found = {m.group(1): _WS.sub(" ", m.group(2)).strip() for m in _INNER.finditer(inner)}
     if tag == "task-notification" and found.get("summary"):
-        status = f" ({found['status']})" if found.get("status") else ""
+        status = found.get("status", "")
+        status = f" ({status})" if status and not found["summary"].endswith(status) else ""
         return f"{label}: {make_title(found['summary'], 140)}{status}"
     if tag == "command-name":
         return f"{label} {_WS.sub(' ', inner).strip()[:80]}"
