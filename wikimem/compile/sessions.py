@@ -52,7 +52,7 @@ _RULES = (
 MAX_CANDIDATES = 10
 MAX_REPLIES = 40
 MAX_REPLY = 4000
-MAX_TURNS = 400  # turns kept for the transcript page (the last ones go first)
+MAX_TURNS = 400  # replies and harness turns kept for the transcript (the last ones)
 MAX_GOAL = 500
 MAX_WORK = 20
 MAX_FILE_ERRORS = 3  # commits, pull requests, test runs kept
@@ -267,7 +267,9 @@ def digest(observations: list[Observation], root: str = "") -> SessionRecord:
     rec.outcome = last_message.strip()
     # Each turn's final message says what the agent concluded then; the last is the outcome.
     rec.replies = [_cap(r.strip(), MAX_REPLY) for r in replies if r.strip()][-MAX_REPLIES:]
-    rec.turns = rec.turns[-MAX_TURNS:]
+    # Every prompt stays (the transcript holds every word a person wrote); of the rest, the last.
+    rec.turns = [t for i, t in enumerate(rec.turns)
+                 if t["role"] == "user" or i >= len(rec.turns) - MAX_TURNS]
     rec.open_questions = open_questions(last_message)
     rec.next_steps = next_steps(last_message)
     substantive = next((p for p in rec.prompts if is_substantive(p)), None)
