@@ -175,8 +175,8 @@ def test_search_kind_and_query_are_checked(runner, repo):
     assert r.exit_code == 2
     assert r.output.endswith(
         "Error: Invalid value for '--kind': 'bogus' is not a page kind. Use one of: session, "
-        "transcript, decision, lesson, note, goal, task, topic, overview, modules, rules, "
-        "hotspots, history, index, context, hub, file, folder, timeline (plurals too).\n")
+        "decision, lesson, note, goal, task, topic, overview, modules, rules, hotspots, "
+        "history, index, context, hub, transcript, file, folder, timeline (plurals too).\n")
     for kind in ("decisions", "Decision", "decision"):
         r = invoke(runner, ["search", "tabs", "--kind", kind, "--json"], repo)
         assert r.exit_code == 0

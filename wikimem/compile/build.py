@@ -207,8 +207,13 @@ def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEF
     rendered = _render(run, state, new, gathered)
     indexable = _write(run, state, rendered, gathered, recovery)
     _commit(run, recovery, rendered, gathered)
-    _index(project, recovery.reindex + run.result.written, run.result.removed, run.result,
-           rebuild=run.rebuild, pages=indexable)
+    # A session's page is found by its transcript's words (search.documents): a transcript
+    # written means its session's document is indexed again, whether or not its page changed.
+    companions = [session_page_path(rel.removeprefix("transcripts/")
+                                    .removesuffix(".transcript.md"))
+                  for rel in run.result.written if rel.startswith("transcripts/")]
+    _index(project, recovery.reindex + run.result.written + companions, run.result.removed,
+           run.result, rebuild=run.rebuild, pages=indexable)
     _save(run, state, rendered.block, recovery)
     return run.result
 

@@ -29,8 +29,8 @@ from wikimem.wiki.markdown import link_key
 
 # Every kind of page wikimem writes: sessions, structured items, LLM topic pages, the pages
 # `wikimem bootstrap` derives from a repository, then the derived pages.
-PAGE_KINDS = ("session", "transcript", "decision", "lesson", "note", "goal", "task",
-              "topic", "overview", "modules", "rules", "hotspots", "history", *DERIVED_KINDS)
+PAGE_KINDS = ("session", "decision", "lesson", "note", "goal", "task", "topic", "overview",
+              "modules", "rules", "hotspots", "history", *DERIVED_KINDS)
 MAX_QUERY_WORDS = 64
 # Words as Whoosh's default tokenizer sees them ("v1.2" stays one word). Everything else in a
 # user's query (quotes, parentheses, colons, `*`, `^`, `~`...) is dropped, and the words are

@@ -43,6 +43,7 @@ FRONTMATTER_ORDER = (
     "valid_until",
     "session_id",
     "agent",
+    "transcript",
     "sources",
     "tags",
     "aliases",
