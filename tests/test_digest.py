@@ -321,3 +321,36 @@ def test_file_pages_name_the_memory_that_names_them_and_match_a_rebuild(repo):
     assert "[[T1-test-the-sidebar|Test the sidebar]] — task, todo" in text
     compile_project(project, rebuild=True)
     assert read_wiki(project.wiki_dir) == incremental
+
+
+CHAT = SHARED_DATA / "agents" / "claude" / "transcripts" / "from_hooklog_chatjson" / \
+    f"serverless-plugins__{SESSION}_chat.jsonl"
+
+
+@pytest.mark.skipif(not CHAT.is_file(), reason="../shared/data is not here")
+def test_serverless_plugins_transcript_import_compiles_to_a_short_digest(repo, wikimem_home):
+    """The same session imported from its Claude Code transcript (`wikimem import`)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from wikimem.cli import cli
+
+    old = os.getcwd()
+    os.chdir(repo)
+    try:
+        r = CliRunner().invoke(cli, ["import", "--agent", "claude", "--include-captured",
+                                     "--all-projects", str(CHAT)], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    assert r.exit_code == 0, r.output
+    [wiki] = [p.parent for p in wikimem_home.rglob("sessions") if p.parent.name == "wiki"]
+    [page] = _pages_of(wiki, "sessions")
+    assert page.stat().st_size < 8192
+    _, body = read_page(page)
+    for section in ("## Goal", "## Outcome", "## What changed", "## Errors",
+                    "## Open questions"):
+        assert section in body, section
+    assert "- Commits:" in body and "- Pull requests:" in body and "- Tests run:" in body
+    assert (wiki / f"transcripts/{page.stem}.transcript.md").is_file()
+    assert wiki_problems(wiki) == {}

@@ -50,7 +50,7 @@ def renderer_identity() -> str:
 
 
 MAX_FILES_SHOWN = 30
-MAX_OUTCOME = 1000
+MAX_OUTCOME = 900
 MAX_COMMANDS = 200
 
 

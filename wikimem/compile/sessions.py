@@ -53,7 +53,7 @@ MAX_CANDIDATES = 10
 MAX_REPLIES = 40
 MAX_REPLY = 4000
 MAX_TURNS = 400  # replies and harness turns kept for the transcript (the last ones)
-MAX_GOAL = 500
+MAX_GOAL = 400
 MAX_WORK = 20
 MAX_FILE_ERRORS = 3  # commits, pull requests, test runs kept
 # Bump when page_stem names a session's page otherwise, or the pages a record makes change
