@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# What escaping recorded text for markdown makes of `<`. Recorded text may hold entities of
-# its own (a task result quoting `arn:...:&lt;acct&gt;`): wikimem never writes `&gt;`, so a
-# `&lt;` closed by one on its line is the recorded text's.
-_ENTITY = re.compile(r"&lt;(?![^\n<>]*?&gt;)")
+# What escaping recorded text for markdown makes of `<`: `&lt;` before what could open a tag
+# (a letter, `/`, `!`, `?`; wiki.text escapes no other `<`). Recorded text may hold entities of
+# its own (a task result quoting `arn:...:&lt;acct&gt;`, a docstring about `&lt;`): wikimem
+# never writes `&gt;`, so a `&lt;` closed by one on its line is the recorded text's.
+_ENTITY = re.compile(r"&lt;(?=[A-Za-z/!?])(?![^\n<>]*?&gt;)")
 
 
 def _code(tokens) -> list[str]:
