@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def wikimem_home(tmp_path, monkeypatch) -> Path:
+def wikimem_home(tmp_path, monkeypatch) -> Iterator[Path]:
     home = tmp_path / "wm-home"
     monkeypatch.setenv("WIKIMEM_HOME", str(home))
     monkeypatch.setenv("WIKIMEM_AUTO_COMPILE", "0")
@@ -26,7 +27,13 @@ def wikimem_home(tmp_path, monkeypatch) -> Path:
     (tmp_path / "gitconfig").write_text(
         "[user]\n\tname = Test Human\n\temail = human@example.com\n"
     )
-    return home
+    yield home
+    # Every page the compiler wrote in this test, in any wiki under its folder: no control
+    # character, no HTML entity inside code (tests/page_checks.py).
+    from page_checks import wiki_problems
+
+    problems = wiki_problems(tmp_path)
+    assert not problems, f"pages break the page rules: {problems}"
 
 
 @pytest.fixture

@@ -63,7 +63,8 @@ def test_compile_search_and_context(runner, repo):
     assert ctx["chars"] == len(ctx["context"]) < 10_000
     assert invoke(runner, ["compile", "--json"], repo).output.count('"commit": null') == 1
     r = invoke(runner, ["reindex"], repo)
-    assert r.output == "Indexed 10 pages.\n"  # session, index, context, month, week, 5 hubs
+    # session, its transcript, index, context, month, week, 5 hubs
+    assert r.output == "Indexed 11 pages.\n"
 
 
 def test_errors_are_clean(runner, repo, tmp_path):
@@ -175,7 +176,7 @@ def test_search_kind_and_query_are_checked(runner, repo):
     assert r.output.endswith(
         "Error: Invalid value for '--kind': 'bogus' is not a page kind. Use one of: session, "
         "decision, lesson, note, goal, task, topic, overview, modules, rules, hotspots, "
-        "history, index, context, hub, timeline, digest (plurals too).\n")
+        "history, index, context, hub, transcript, file, folder, timeline, digest (plurals too).\n")
     for kind in ("decisions", "Decision", "decision"):
         r = invoke(runner, ["search", "tabs", "--kind", kind, "--json"], repo)
         assert r.exit_code == 0

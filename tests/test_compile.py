@@ -113,7 +113,8 @@ def test_commit_identity_message_and_trailers(sessions):
     result = compile_project(project)
     body = subprocess.run(["git", "log", "-1", "--format=%an <%ae>%n%B"], cwd=project.wiki_dir,
                           capture_output=True, text=True, check=True).stdout
-    assert body.startswith("wikimem <wikimem@localhost>\nCompile session 2026-03-02: prime")
+    # The title is the request without its slash command (`/prime & check out ...`).
+    assert body.startswith("wikimem <wikimem@localhost>\nCompile session 2026-03-02: check out")
     assert "Session-Id: abc7156b-6420-4373-a150-9b2eecad6805" in body
     assert result.commit and len(git_log(project.wiki_dir)) == 2  # + repository creation
     again = compile_project(project)

@@ -39,6 +39,7 @@ from wikimem.compile import llm as llm_module
 from wikimem.compile.catchup import digest_pages
 from wikimem.compile.commits import commit_message as _message
 from wikimem.compile.context import DEFAULT_BUDGET, build_context
+from wikimem.compile.files import file_pages
 from wikimem.compile.journal import Recovery, recover
 from wikimem.compile.links import broken_links
 from wikimem.compile.llm import Client, LLMSettings
@@ -47,8 +48,15 @@ from wikimem.compile.read import (
     context_block,
     is_system_log,
 )
-from wikimem.compile.render import context_page, index_page, month_pages, session_page, topic_pages
-from wikimem.compile.sessions import PAGE_NAMES, SessionRecord, digest
+from wikimem.compile.render import (
+    context_page,
+    index_page,
+    month_pages,
+    session_page,
+    topic_pages,
+    transcript_page,
+)
+from wikimem.compile.sessions import PAGE_NAMES, SessionRecord, digest, transcript_path
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.compile.state import SessionSummary, State, ordered
 from wikimem.compile.structured import structured_memory, structured_pages
@@ -206,8 +214,13 @@ def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEF
     rendered = _render(run, state, new, gathered)
     indexable = _write(run, state, rendered, gathered, recovery)
     _commit(run, recovery, rendered, gathered)
-    _index(project, recovery.reindex + run.result.written, run.result.removed, run.result,
-           rebuild=run.rebuild, pages=indexable)
+    # A session's page is found by its transcript's words (search.documents): a transcript
+    # written means its session's document is indexed again, whether or not its page changed.
+    companions = [session_page_path(rel.removeprefix("transcripts/")
+                                    .removesuffix(".transcript.md"))
+                  for rel in run.result.written if rel.startswith("transcripts/")]
+    _index(project, recovery.reindex + run.result.written + companions, run.result.removed,
+           run.result, rebuild=run.rebuild, pages=indexable)
     _save(run, state, rendered.block, recovery)
     return run.result
 
@@ -269,7 +282,7 @@ def _read_sessions(run: _Round, state: State) -> _NewWork:
         whole = tail if start == 0 else rawlog.read(path)
         if whole.observations:
             new.before[name] = state.catalog.get(name)
-            state.put(name, digest(whole.observations))
+            state.put(name, digest(whole.observations, project.root or ""))
             if run.llm is not None:
                 new.changed.append(state.record(name))
             new.sessions_changed = True
@@ -413,17 +426,22 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
         old_months = {old["started"][:7] for old in moved.values()}
         gone = [rel for name, old in sorted(moved.items())
                 if old["stem"] != state.catalog[name]["stem"]
-                for rel in (session_page_path(old["stem"]), f"sessions/{old['stem']}.machine.md")]
+                for page in (session_page_path(old["stem"]), transcript_path(old["stem"]))
+                for rel in (page, page.removesuffix(".md") + ".machine.md")]
     if run.rebuild:
         to_render = set(range(len(records)))
     pages: list[Page] = []
+    touched: set[str] = set()  # files the sessions rendered changed: their pages too
     for i in sorted(to_render):
         rec = gathered.full(state, records[i])
-        pages.append(session_page(rec, records[i - 1] if i > 0 else None,
-                                  memory.retracted.get(rec.page_path),
+        retraction = memory.retracted.get(rec.page_path)
+        pages.append(session_page(rec, records[i - 1] if i > 0 else None, retraction,
                                   llm=gathered.llm.marks(rec.session_id)))
+        pages.append(transcript_page(rec, retraction))
+        touched.update(rec.files)
         if new.sessions_changed or run.rebuild:
             run.result.sessions.append(rec.session_id)
+    pages += file_pages(state.catalog, records, memory, None if run.rebuild else touched)
     months = None if run.rebuild else {records[i].date[:7] for i in to_render} | old_months
     timeline = month_pages(records, months)
     pages += timeline
@@ -482,7 +500,7 @@ def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,
     folders = {rel.rpartition("/")[0] for rel in [*by_path, *gathered.memory.items]}
     result.broken_links = broken_links(project.wiki_dir, result.written,
                                        {**by_path, **{p.path: p for p in offers}},
-                                       folders | {"sessions", "timeline", "digests"})
+                                       folders | {"sessions", "timeline", "digests", "transcripts"})
     return {rel: by_path[rel] for rel in (*result.written, *written.unchanged)
             if rel in by_path}
 

@@ -87,7 +87,7 @@ def plan_llm(project: Project, settings: LLMSettings) -> list:
                 or state.catalog.get(path.name, {}).get("session_id") in queued:
             whole = rawlog.read(path)
             if whole.observations:
-                changed.append(digest(whole.observations))
+                changed.append(digest(whole.observations, project.root or ""))
     memory = structured_memory(project, state)
     titles = [r.title for r in changed] + [i.title for i in memory.items.values()]
     return llm_consolidate(project, changed, titles, settings, dry_run=True).requests

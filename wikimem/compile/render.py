@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from wikimem import datafiles
+from wikimem.compile.files import file_link, file_page, is_repo_path, link
 from wikimem.compile.sessions import SessionRecord
 from wikimem.compile.staleness import describe
 from wikimem.wiki import text
@@ -50,20 +51,35 @@ def renderer_identity() -> str:
     return digest.hexdigest()
 
 
+MAX_FILES_SHOWN = 30
+MAX_OUTCOME = 900
+MAX_COMMANDS = 200
+
+
 def session_page(rec: SessionRecord, previous: SessionRecord | None,
                  retraction: dict | None = None, llm: dict | None = None) -> Page:
-    """The page for one session (marked retracted when `wikimem forget` said so). With `llm`
+    """The page for one session, a digest readable in half a minute (marked retracted when
+    `wikimem forget` said so); the whole conversation is on its transcript page. With `llm`
     ({model, topics}), its summary is marked as the model's and its topic pages linked."""
-    prompts = "\n\n".join(quote(p) for p in rec.prompts) if rec.prompts else NONE
-    commands = []
-    for c in rec.commands[:40]:
-        status = "no result" if c.exit_code is None else f"exit {c.exit_code}"
-        commands.append(f"{code_span(_first_line(c.command, 200))} — {status}")
-    if len(rec.commands) > 40:
-        commands.append(f"… and {len(rec.commands) - 40} more")
+    sections = [("Goal", quote(rec.goal) if rec.goal else "")]
+    sections.append(("Outcome", quote(_cut_outcome(rec.outcome)) if rec.outcome else NONE))
+    sections.append(("What changed", _changes(rec)))
+    errors = []
+    for i, line in enumerate(rec.errors):
+        note = rec.error_notes[i] if i < len(rec.error_notes) else {}
+        fixed = note.get("fixed")
+        errors.append(escape_text(line) + "\n  - " + (f"fixed: {escape_text(fixed)}" if fixed
+                                                     else "not seen fixed in this session"))
+    sections.append(("Errors", bullets(errors) if errors else ""))
+    lifted = [f"{page_link(c['page'], c['title'])} — {c['kind']}, proposed"
+              for c in rec.candidates]
+    sections.append(("Decisions, lessons and tasks lifted", bullets(lifted) if lifted else ""))
+    sections.append(("Open questions", bullets([escape_text(q) for q in rec.open_questions])
+                     if rec.open_questions else ""))
+    sections.append(("Next steps", bullets([escape_text(q) for q in rec.next_steps])
+                     if rec.next_steps else ""))
     body = template("session.md").substitute(
-        banner=(f"\n> [!danger] Retracted {retraction['ts'][:10]} by {retraction['by']}: "
-                f"{escape_text(one_line_text(retraction['reason']))}\n" if retraction else ""),
+        banner=_retraction_banner(retraction),
         title=escape_text(rec.title),
         summary=escape_text(rec.summary) + (_llm_note(llm) if llm else ""),
         agent=rec.agent,
@@ -71,17 +87,8 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
         ended=_ended(rec),
         cwd=code_span(rec.cwd) if rec.cwd else "unknown",
         previous=wikilink(previous.stem, previous.title) if previous else "none",
-        prompts=prompts,
-        files_changed=bullets([code_span(f) for f in rec.files_changed]),
-        files_read=bullets([code_span(f) for f in rec.files_read[:60]]
-                           + ([f"… and {len(rec.files_read) - 60} more"]
-                              if len(rec.files_read) > 60 else [])),
-        commands=bullets(commands),
-        errors=bullets([escape_text(e) for e in rec.errors]),
-        replies="\n\n".join(quote(r) for r in rec.replies) if rec.replies else NONE,
-        outcome=quote(_cap(rec.outcome, 3000)) if rec.outcome else NONE,
-        open_questions=bullets([escape_text(q) for q in rec.open_questions]),
-        next_steps=bullets([escape_text(s) for s in rec.next_steps]),
+        transcript=_transcript_line(rec),
+        sections="".join(f"\n## {name}\n\n{text}\n" for name, text in sections if text),
     )
     tags = ["session", rec.agent]
     meta = {
@@ -92,6 +99,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
         "updated": rec.ended,
         "session_id": rec.session_id,
         "agent": rec.agent,
+        "transcript": rec.transcript_path,
         "sources": [f"session:{rec.session_id}"] + [f"file:{f}" for f in rec.files_changed],
         "tags": tags,
         "aliases": [rec.title],
@@ -113,6 +121,134 @@ def _llm_note(llm: dict) -> str:
 def topic_link(path: str, title: str) -> str:
     """A link to a topic page by its folder: a topic's name may be another page's too."""
     return f"[[{path.removesuffix('.md')}|{link_label(title)}]]"
+
+
+def transcript_page(rec: SessionRecord, retraction: dict | None = None) -> Page:
+    """The whole conversation of a session, and every file and command it touched: what a
+    search ranks and `grep` finds, away from the page a person reads first."""
+    turns, asked = [], 0
+    for turn in rec.turns:
+        if turn["role"] == "user":
+            asked += 1
+            turns.append(f"**Prompt {asked}**\n\n{quote(turn['text'])}")
+        elif turn["role"] == "agent":
+            turns.append(f"**Reply**\n\n{quote(turn['text'])}")
+        else:
+            turns.append(f"**Injected by the harness: {escape_text(turn.get('note') or '')}**"
+                         f"\n\n{fenced(turn['text'])}")
+    commands = []
+    for c in rec.commands[:MAX_COMMANDS]:
+        status = "no result" if c.exit_code is None else f"exit {c.exit_code}"
+        commands.append(f"{code_span(_first_line(c.command, 300))} — {status}")
+    if len(rec.commands) > MAX_COMMANDS:
+        commands.append(f"… and {len(rec.commands) - MAX_COMMANDS} more")
+    body = template("transcript.md").substitute(
+        title=escape_text(rec.title),
+        banner=_retraction_banner(retraction),
+        session=wikilink(rec.stem, rec.title),
+        turns="\n\n".join(turns) or NONE,
+        files_changed=bullets([file_link(f) for f in rec.files_changed]),
+        files_read=bullets([code_span(f) for f in rec.files_read]),
+        commands=bullets(commands),
+    )
+    meta = {
+        "title": f"Transcript: {rec.title}",
+        "kind": "transcript",
+        "status": "retracted" if retraction else "active",
+        "created": rec.started,
+        "updated": rec.ended,
+        "session_id": rec.session_id,
+        "agent": rec.agent,
+        "sources": [f"session:{rec.session_id}"],
+        "tags": ["transcript", rec.agent],
+    }
+    return Page(rec.transcript_path, meta, body)
+
+
+def fenced(text: str) -> str:
+    """Recorded text as a fenced code block, exactly as written (no escapes)."""
+    ticks = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{ticks}text\n{text.strip()}\n{ticks}"
+
+
+def _retraction_banner(retraction: dict | None) -> str:
+    return (f"\n> [!danger] Retracted {retraction['ts'][:10]} by {retraction['by']}: "
+            f"{escape_text(one_line_text(retraction['reason']))}\n" if retraction else "")
+
+
+def _transcript_line(rec: SessionRecord) -> str:
+    """The link to the transcript, and what is only there."""
+    only = [f"{len(rec.prompts)} prompt{'s' if len(rec.prompts) != 1 else ''}"]
+    if rec.files_read:
+        only.append(f"{len(rec.files_read)} file{'s' if len(rec.files_read) != 1 else ''} read")
+    if rec.commands:
+        only.append(f"{len(rec.commands)} command{'s' if len(rec.commands) != 1 else ''}")
+    if rec.harness:
+        only.append("injected by the harness: " + ", ".join(
+            f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(rec.harness.items())))
+    link = f"[[{rec.transcript_path.removesuffix('.md')}|the whole conversation]]"
+    return f"{link} ({'; '.join(only)})"
+
+
+def _changes(rec: SessionRecord) -> str:
+    """What the session changed: files, commits, pull requests, test runs."""
+    parts = []
+    if rec.files_changed:
+        parts.append(f"- Files ({len(rec.files_changed)}):\n" + _sub(_files_by_folder(rec)))
+    if rec.commits:
+        parts.append("- Commits:\n" + _sub([_commit(c) for c in rec.commits]))
+    if rec.prs:
+        parts.append("- Pull requests:\n" + _sub([escape_text(p) for p in rec.prs]))
+    if rec.tests:
+        parts.append("- Tests run:\n" + _sub([
+            f"{code_span(t['command'])} — {t['result']}"
+            + (f": {escape_text(t['detail'])}" if t.get("detail") else "") for t in rec.tests]))
+    return "\n".join(parts)
+
+
+def _files_by_folder(rec: SessionRecord) -> list[str]:
+    """The files a session changed, a line per folder, each file by its name (linked to its
+    page) and how often it changed; files outside the repository by their whole path."""
+    folders: dict[str, list[str]] = {}
+    for path in rec.files_changed[:MAX_FILES_SHOWN]:
+        n = rec.files.get(path, {}).get("changes", 0)
+        times = f" ×{n}" if n > 1 else ""
+        if not is_repo_path(path):
+            folders.setdefault("\0", []).append(code_span(path) + times)
+            continue
+        folder, _, name = path.rpartition("/")
+        folders.setdefault(folder, []).append(link(file_page(path), name) + times)
+    lines = [(f"{code_span(folder + '/')}: " if folder else "")
+             + ", ".join(names) for folder, names in sorted(folders.items()) if folder != "\0"]
+    lines += folders.get("\0", [])
+    more = len(rec.files_changed) - MAX_FILES_SHOWN
+    if more > 0:
+        lines.append(f"… and {more} more (on the transcript)")
+    return lines
+
+
+def _commit(line: str) -> str:
+    sha, _, subject = line.partition(" ")
+    if re.fullmatch(r"[0-9a-f]{7}", sha):
+        return f"{code_span(sha)} {escape_text(subject)}"
+    return escape_text(line)
+
+
+def _sub(items: list[str]) -> str:
+    return "\n".join(f"  - {i}" for i in items)
+
+
+def _cut_outcome(text: str) -> str:
+    """The final message, cut at a paragraph end near MAX_OUTCOME characters."""
+    text = text.strip()
+    if len(text) <= MAX_OUTCOME:
+        return text
+    cut = text[:MAX_OUTCOME]
+    end = cut.rfind("\n\n")
+    cut = cut[:end] if end > MAX_OUTCOME // 3 else cut.rstrip()
+    if cut.count("```") % 2:
+        cut = cut[:cut.rfind("```")].rstrip()
+    return cut + "\n\n[… the rest is on the transcript]"
 
 
 def index_page(project: str, records: list[SessionRecord], state=None,
@@ -286,7 +422,7 @@ def one_line_text(text: str) -> str:
 
 
 def _text(value, default: str = NONE) -> str:
-    return escape_text(str(value)).strip() if value else default
+    return escape_text(str(value), blocks=True).strip() if value else default
 
 
 def memory_page(item, state, session_stems: dict[str, str]) -> Page:

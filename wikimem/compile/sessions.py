@@ -6,12 +6,21 @@ compiling the same raw log always gives the same SessionRecord, and the same pag
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 
 from wikimem.capture.observation import Observation
+from wikimem.compile.work import (
+    fixed_by,
+    harness_kind,
+    read_command,
+    request_title,
+    split_prompt,
+    test_kind,
+)
 from wikimem.fsio import sha256_hex
-from wikimem.wiki.text import make_title
+from wikimem.wiki.text import make_title, strip_controls
 
 MAX_ERRORS = 10
 MAX_QUESTIONS = 5
@@ -43,8 +52,13 @@ _RULES = (
 MAX_CANDIDATES = 10
 MAX_REPLIES = 40
 MAX_REPLY = 4000
-# Bump when page_stem names a session's page otherwise: a wiki compiled before is rebuilt once.
-PAGE_NAMES = 2
+MAX_TURNS = 400  # replies and harness turns kept for the transcript (the last ones)
+MAX_GOAL = 400
+MAX_WORK = 20
+MAX_FILE_ERRORS = 3  # commits, pull requests, test runs kept
+# Bump when page_stem names a session's page otherwise, or the pages a record makes change
+# (3: transcript and file pages): a wiki compiled before is rebuilt once.
+PAGE_NAMES = 3
 # Page names (page_tag): an id of lowercase words up to PLAIN_TAG_LEN characters is its own
 # tag; other ids give a slug of up to SLUG_LEN characters and a hash.
 PLAIN_TAG_LEN = 24
@@ -88,6 +102,20 @@ class SessionRecord:
     compactions: int = 0
     end_reason: str = ""
     candidates: list[dict] = field(default_factory=list)
+    goal: str = ""  # the first real request, as written
+    # the conversation in order: {"role": "user"|"agent"|"harness", "text", "note" (harness)}
+    turns: list[dict] = field(default_factory=list)
+    harness: dict[str, int] = field(default_factory=dict)  # injected text: note kind -> count
+    commits: list[str] = field(default_factory=list)
+    prs: list[str] = field(default_factory=list)
+    tests: list[dict] = field(default_factory=list)  # {"command", "result", "detail"}
+    error_notes: list[dict] = field(default_factory=list)  # per error: {"fixed", "paths"}
+    # each changed file in the repository: {"changes": n, "errors": [error lines naming it]}
+    files: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def transcript_path(self) -> str:
+        return transcript_path(self.stem)
 
     @property
     def date(self) -> str:
@@ -112,23 +140,41 @@ def clean_prompt(text: str) -> str:
     return _WS.sub(" ", _TAG_BLOCK.sub(" ", text)).strip()
 
 
+def _own_words(text: str) -> str:
+    """What the person wrote in a prompt, whitespace collapsed (see work.split_prompt)."""
+    return _WS.sub(" ", split_prompt(text)[0]).strip()
+
+
 def is_substantive(prompt: str) -> bool:
     words = re.findall(r"[\w'-]+", prompt.lower())
     content = [w for w in words if w not in _ACK]
     return len(words) >= 3 and len(content) >= 2
 
 
-def relative_path(path: str, cwd: str) -> str:
-    """A file path relative to the session's working directory when it lies inside it."""
+def relative_path(path: str, cwd: str, root: str = "") -> str:
+    """A file path relative to the repository root when it lies inside it, else to the
+    session's working directory when it lies there (a relative path is the working
+    directory's), else as recorded."""
     norm = path.replace("\\", "/")
     base = cwd.replace("\\", "/").rstrip("/")
-    if base and norm.lower().startswith(base.lower() + "/"):
-        return norm[len(base) + 1 :]
+    if base and not _ABSOLUTE.match(norm):
+        norm = f"{base}/{norm}"
+    if ".." in norm.split("/") or "/./" in norm or "//" in norm.lstrip("/"):
+        norm = norm[:1] + posixpath.normpath(norm[1:]) if norm[:1] == "/" else \
+            posixpath.normpath(norm)
+    for top in (root.replace("\\", "/").rstrip("/"), base):
+        if top and norm.lower().startswith(top.lower() + "/"):
+            return norm[len(top) + 1 :]
     return norm
 
 
-def digest(observations: list[Observation]) -> SessionRecord:
-    """Summarize one session's observations (in raw-log order) into a SessionRecord."""
+_ABSOLUTE = re.compile(r"/|[A-Za-z]:/|~")
+_TOOL_ERROR = re.compile(r"</?tool_use_error>")
+
+
+def digest(observations: list[Observation], root: str = "") -> SessionRecord:
+    """Summarize one session's observations (in raw-log order) into a SessionRecord; file
+    paths relative to `root`, the project's repository, when they lie in it."""
     obs = sorted(observations, key=lambda o: (o.ts, o.id))
     first = obs[0]
     cwd = next((o.cwd for o in obs if o.cwd), "")
@@ -147,39 +193,58 @@ def digest(observations: list[Observation]) -> SessionRecord:
     pending: dict[str, int] = {}  # tool_use_id -> index in rec.commands
     last_message = ""
     replies: list[str] = []
+    steps: list[dict] = []  # every tool result, for what fixed an error
+    errors: list[tuple[str, int]] = []  # (line, the step it failed at)
+    edits: dict[str, list[str]] = {}  # changed file -> the tools that changed it
     for o in obs:
         d = o.data
         if o.kind == "prompt":
-            text = clean_prompt(str(d.get("prompt", "")))
-            if text:
-                rec.prompts.append(text)
+            _add_prompt(rec, str(d.get("prompt", "")))
         elif o.kind in ("tool_pre", "tool_post", "tool_failure"):
             tool = str(d.get("tool", "?"))
             if o.kind != "tool_pre":
                 rec.tools[tool] = rec.tools.get(tool, 0) + 1
+            step_files = []
             for f in d.get("files") or []:
                 if isinstance(f, dict) and isinstance(f.get("path"), str):
-                    rel = relative_path(f["path"], o.cwd or cwd)
+                    rel = relative_path(f["path"], o.cwd or cwd, root)
+                    step_files.append(rel)
                     (changed if f.get("op") == "change" else read).add(rel)
+                    if f.get("op") == "change" and o.kind == "tool_post":
+                        edits.setdefault(rel, []).append(tool)
             _track_command(rec, o, pending)
+            if o.kind == "tool_pre":
+                continue
+            command = d.get("command") if isinstance(d.get("command"), str) else ""
+            code = d.get("exit_code") if isinstance(d.get("exit_code"), int) else None
+            step = {"command": command.strip(), "exit_code": 0 if o.kind == "tool_post"
+                    and code is None and not command else code,
+                    "test": test_kind(command), "paths": step_files,
+                    "changed": step_files if o.kind == "tool_post" else []}
+            steps.append(step)
+            if command and o.kind == "tool_post":
+                _add_work(rec, read_command(command, str(d.get("output") or ""), code))
             if o.kind == "tool_failure":
-                err = str(d.get("error") or "failed").strip().splitlines()
+                err = _TOOL_ERROR.sub("", strip_controls(str(d.get("error") or "failed")))
+                err = err.strip().splitlines()
                 what = f"`{_one_line(d.get('command') or tool)}`"
-                rec.errors.append(f"{what}: {err[0][:200] if err else 'failed'}")
-            elif isinstance(d.get("exit_code"), int) and d["exit_code"] != 0:
-                out = str(d.get("output") or "").strip().splitlines()
+                errors.append((f"{what}: {err[0][:200] if err else 'failed'}", len(steps) - 1))
+            elif code is not None and code != 0:
+                out = strip_controls(str(d.get("output") or "")).strip().splitlines()
                 tail = out[-1][:200] if out else ""
-                rec.errors.append(f"`{_one_line(d.get('command') or tool)}` exited "
-                                  f"{d['exit_code']}" + (f": {tail}" if tail else ""))
+                errors.append((f"`{_one_line(d.get('command') or tool)}` exited {code}"
+                               + (f": {tail}" if tail else ""), len(steps) - 1))
         elif o.kind == "stop":
             if d.get("message"):
                 if last_message:
                     replies.append(last_message)
                 last_message = str(d["message"])
+                rec.turns.append({"role": "agent", "text": _cap(last_message.strip(),
+                                                                 MAX_REPLY)})
             # Codex's legacy notify reports the turn's input with its final message.
-            text = clean_prompt(_prompt_text(d.get("prompt")))
-            if text and text not in rec.prompts:
-                rec.prompts.append(text)
+            text = _prompt_text(d.get("prompt"))
+            if _own_words(text) and _own_words(text) not in rec.prompts:
+                _add_prompt(rec, text, before_last=bool(d.get("message")))
         elif o.kind == "subagent_stop":
             rec.subagents += 1
         elif o.kind == "pre_compact":
@@ -188,19 +253,67 @@ def digest(observations: list[Observation]) -> SessionRecord:
             rec.end_reason = str(d.get("reason") or "")
     rec.files_changed = sorted(changed)
     rec.files_read = sorted(read - changed)
-    rec.errors = rec.errors[:MAX_ERRORS]
+    for line, at in errors[:MAX_ERRORS]:
+        rec.errors.append(line)
+        paths = sorted({p for p in steps[at]["paths"] if not _ABSOLUTE.match(p)}
+                       | {f for f in rec.files_changed if f in line})
+        rec.error_notes.append({"fixed": fixed_by({**steps[at], "paths": paths},
+                                                  steps[at + 1:]), "paths": paths})
+    rec.files = {f: {"changes": len(edits.get(f, ())),
+                     "tools": sorted(set(edits.get(f, ()))), "errors": [
+        line for line, note in zip(rec.errors, rec.error_notes, strict=True)
+        if f in note["paths"]][:MAX_FILE_ERRORS]} for f in rec.files_changed
+        if not _ABSOLUTE.match(f) and not f.startswith("../")}
     rec.outcome = last_message.strip()
     # Each turn's final message says what the agent concluded then; the last is the outcome.
     rec.replies = [_cap(r.strip(), MAX_REPLY) for r in replies if r.strip()][-MAX_REPLIES:]
+    # Every prompt stays (the transcript holds every word a person wrote); of the rest, the last.
+    rec.turns = [t for i, t in enumerate(rec.turns)
+                 if t["role"] == "user" or i >= len(rec.turns) - MAX_TURNS]
     rec.open_questions = open_questions(last_message)
     rec.next_steps = next_steps(last_message)
     substantive = next((p for p in rec.prompts if is_substantive(p)), None)
-    rec.title = make_title(substantive or (rec.prompts[0] if rec.prompts else "")) or (
-        f"Session {first.session[:8]}"
-    )
+    rec.goal = _cap(next((t["text"] for t in rec.turns if t["role"] == "user"
+                          and is_substantive(_WS.sub(" ", t["text"]))), ""), MAX_GOAL)
+    rec.title = (request_title(rec.goal) or _outcome_title(rec.outcome)
+                 or make_title(substantive or (rec.prompts[0] if rec.prompts else ""))
+                 or f"Session {first.session[:8]}")
     rec.summary = summarize(rec)
     rec.candidates = candidates(obs)
     return rec
+
+
+def _add_prompt(rec: SessionRecord, raw: str, before_last: bool = False) -> None:
+    """A prompt's words as a user turn, and what the harness injected in it as harness turns."""
+    words, injected = split_prompt(raw)
+    turns = [{"role": "harness", "text": text, "note": note} for note, text in injected]
+    for note, _ in injected:
+        kind = harness_kind(note)
+        rec.harness[kind] = rec.harness.get(kind, 0) + 1
+    if words:
+        rec.prompts.append(_WS.sub(" ", words).strip())
+        turns.append({"role": "user", "text": words})
+    at = len(rec.turns) - 1 if before_last and rec.turns else len(rec.turns)
+    rec.turns[at:at] = turns
+
+
+def _add_work(rec: SessionRecord, found: dict) -> None:
+    for key in ("commits", "prs", "tests"):
+        for item in found.get(key, []):
+            kept = getattr(rec, key)
+            if item not in kept and len(kept) < MAX_WORK:
+                kept.append(item)
+
+
+def _outcome_title(outcome: str) -> str:
+    """A title from the final message's first line (its heading), without a leading
+    'Done'-like word or emoji."""
+    first = next((ln.strip("#*_>- ").strip() for ln in outcome.splitlines()
+                  if ln.strip("#*_>-` ").strip()), "")
+    first = re.sub(r"^[^\w(`'\"]+", "", first)
+    first = re.sub(r"^(?:done|finished|complete|completed|all set|perfect|great)\b[\s!.:,—–-]*",
+                   "", first, flags=re.I)
+    return make_title(first[:1].upper() + first[1:]) if len(first.split()) >= 2 else ""
 
 
 def candidates(obs: list[Observation]) -> list[dict]:
@@ -214,7 +327,7 @@ def candidates(obs: list[Observation]) -> list[dict]:
     found: dict[str, dict] = {}
     for o in obs:
         if o.kind == "prompt":
-            text, where = clean_prompt(str(o.data.get("prompt", ""))), "prompt"
+            text, where = _own_words(str(o.data.get("prompt", ""))), "prompt"
         elif o.kind == "stop" and o.data.get("message"):
             text, where = str(o.data["message"]), "assistant"
         else:
@@ -240,6 +353,12 @@ def candidates(obs: list[Observation]) -> list[dict]:
 def page_path(stem: str) -> str:
     """Where a session's page lives in the wiki, by its stem (`page_stem`)."""
     return f"sessions/{stem}.md"
+
+
+def transcript_path(stem: str) -> str:
+    """Where a session's full conversation lives: a name no session page can have (a
+    session's stem has no dot)."""
+    return f"transcripts/{stem}.transcript.md"
 
 
 def page_stem(session: str, started: str) -> str:

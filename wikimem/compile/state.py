@@ -57,7 +57,7 @@ _summary_fields = itemgetter(*SessionSummary._fields)
 _chronological = itemgetter(2, 0)  # (started, session_id)
 
 
-_SUMMARY_KEYS = (*SessionSummary._fields, "candidates")
+_SUMMARY_KEYS = (*SessionSummary._fields, "candidates", "files")
 
 
 class State:
@@ -165,7 +165,7 @@ class State:
                     raise WikimemError(
                         f"The compiled record of {name} is missing and its raw log is empty; "
                         "run `wikimem compile --rebuild`.") from None
-                self.put(name, digest(whole.observations))
+                self.put(name, digest(whole.observations, self.project.root or ""))
                 d = self._records[name]
         return SessionRecord.from_dict(d)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path, PurePosixPath
@@ -17,6 +17,7 @@ from typing import Any
 
 from wikimem.wiki.markdown import link_key, parse
 from wikimem.wiki.pages import FRONTMATTER_ORDER, Page, read_page
+from wikimem.wiki.text import strip_controls
 
 # A frontmatter block at the start of a page file, as text.
 _FRONTMATTER_BLOCK = re.compile(r"\A\ufeff?---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
@@ -41,7 +42,10 @@ def _page_source(page: Page) -> tuple[dict, str]:
     tests/test_index.py compares both ways over a compiled wiki.
     """
     meta = {k: page.meta[k] for k in FRONTMATTER_ORDER if k in page.meta}
-    return meta, page.body.rstrip().replace("\0", "\ufffd")
+    meta = {k: strip_controls(v) if isinstance(v, str) else
+            [strip_controls(x) if isinstance(x, str) else x for x in v]
+            if isinstance(v, list) else v for k, v in meta.items()}
+    return meta, strip_controls(page.body.rstrip())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,23 +149,39 @@ def _read(wiki_dir: Path, rel: str) -> tuple[dict, str] | None:
     return (meta if isinstance(meta, dict) else {}), body
 
 
-def page_document(wiki_dir: Path, rel: str, page: Page | None = None) -> dict | None:
+def _companion_text(wiki_dir: Path, rel: Any, pages: Mapping[str, Page]) -> str:
+    """The text of the page `rel` names (a session's transcript), or "" when there is none."""
+    rel = _normalize_rel(rel) if isinstance(rel, str) and rel.endswith(".md") else None
+    if rel is None:
+        return ""
+    found = _page_source(pages[rel]) if rel in pages else _read(wiki_dir, rel)
+    return "\n\n" + parse(found[1]).text if found is not None else ""
+
+
+def page_document(wiki_dir: Path, rel: str, page: Page | None = None,
+                  pages: Mapping[str, Page] | None = None) -> dict | None:
     """The fields to index for one page, or None when the page cannot be read.
 
     With `page` (the compiler's page whose rendering the file holds) nothing is read:
-    its frontmatter and body are what reading the file back would give.
+    its frontmatter and body are what reading the file back would give (so for the pages in
+    `pages`).
+
+    A page whose frontmatter names a `transcript` (a session's digest) is found by the words
+    of its transcript too: a session is ranked on its whole conversation, and the hit shown
+    is the page a person reads first.
     """
     found = _page_source(page) if page is not None else _read(wiki_dir, rel)
     if found is None:
         return None
     meta, parsed = found[0], parse(found[1])
+    companion = _companion_text(wiki_dir, meta.get("transcript"), pages or {})
     stem = PurePosixPath(rel).stem
     title = _as_text(meta.get("title")) or parsed.title or stem
     aliases = _as_list(meta.get("aliases"))
     doc: dict[str, Any] = {
         "path": rel,
         "title": title,
-        "body": _with_names(parsed.text, [title, *aliases]) or None,
+        "body": _with_names(parsed.text + companion, [title, *aliases]) or None,
         "tags": _keyword(_as_list(meta.get("tags"))),
         "kind": _as_text(meta.get("kind")).lower() or None,
         "status": _as_text(meta.get("status")).lower() or None,

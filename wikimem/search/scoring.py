@@ -27,9 +27,12 @@ from wikimem.search.whoosh_internals import _field_b, _length_bytes, _posting_bl
 from wikimem.wiki.markdown import link_key
 
 HIDDEN_STATUSES = ("superseded", "retracted")
-# Pages derived from other pages (they repeat what the pages they list say); searched only
-# when asked for by --kind or --all, so they do not crowd out the pages they summarize.
-DERIVED_KINDS = ("index", "context", "hub", "timeline", "digest")
+# Pages derived from other pages (they repeat what the pages they list say: a file page, the
+# titles of the sessions that changed it; a transcript, its session's words, which that
+# session's page is found by); searched only when asked for by --kind or --all,
+# so they do not crowd out the pages they summarize.
+DERIVED_KINDS = ("index", "context", "hub", "transcript", "file", "folder", "timeline",
+                 "digest")
 MEMO_ENTRIES = 4096  # per kept searcher; cleared when full
 
 

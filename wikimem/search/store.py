@@ -126,9 +126,10 @@ class IndexStore:
             finally:
                 self._lock_depth = 0
 
-    def _document(self, rel: str, page: Page | None = None) -> dict | None:
+    def _document(self, rel: str, page: Page | None = None,
+                  pages: Mapping[str, Page] | None = None) -> dict | None:
         """The fields to index for one page (see `documents.page_document`)."""
-        return page_document(self.wiki_dir, rel, page)
+        return page_document(self.wiki_dir, rel, page, pages)
 
     # -- opening, building, recovering ---------------------------------------------------------
 
@@ -264,7 +265,7 @@ class IndexStore:
                 writer = ix.writer(limitmb=REBUILD_LIMIT_MB)
                 try:
                     for rel in wiki_pages(self.wiki_dir) if self.wiki_dir.is_dir() else []:
-                        doc = self._document(rel, pages.get(rel))
+                        doc = self._document(rel, pages.get(rel), pages)
                         if doc is not None:
                             writer.add_document(**doc)
                             count += 1
@@ -367,7 +368,7 @@ class IndexStore:
                     if rel not in pages and linked_part(self.wiki_dir, rel, seen):
                         docs[rel] = None  # behind a symbolic link: not the wiki's page
                     else:
-                        docs[rel] = self._document(rel, pages.get(rel))
+                        docs[rel] = self._document(rel, pages.get(rel), pages)
                 self._with_index(write, after_rebuild=False)
         except index.LockError as exc:
             raise WikimemError(

@@ -30,6 +30,7 @@ from wikimem import faults
 from wikimem.errors import SymlinkRefused, WikimemError
 from wikimem.fsio import open_nofollow, replace_file, replace_many
 from wikimem.project import check_no_links
+from wikimem.wiki.text import strip_controls
 
 FRONTMATTER_ORDER = (
     "title",
@@ -42,6 +43,7 @@ FRONTMATTER_ORDER = (
     "valid_until",
     "session_id",
     "agent",
+    "transcript",
     "sources",
     "tags",
     "aliases",
@@ -52,7 +54,7 @@ FRONTMATTER_ORDER = (
 )
 GENERATOR = "wikimem"
 # Bump when `Page.render` would give other bytes for the same page data (it keys the memo).
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 # What else `Page.render`'s bytes depend on: our version of it and PyYAML's.
 RENDER_IDENTITY = f"{RENDER_VERSION}/{yaml.__version__}"
 _HASH_LINE = re.compile(r"^content_hash: ?.*\n", re.MULTILINE)
@@ -69,11 +71,12 @@ class Page:
 
     def render(self) -> str:
         """The page's exact bytes (as text), including its content hash."""
-        meta = {k: self.meta[k] for k in FRONTMATTER_ORDER[:-1] if k in self.meta}
+        meta = {k: _clean(self.meta[k]) for k in FRONTMATTER_ORDER[:-1] if k in self.meta}
         meta["generator"] = GENERATOR
         head = _dump_yaml(meta)
-        # A NUL would make git (and editors) take the page for a binary file.
-        body = self.body.rstrip().replace("\0", "\ufffd")
+        # No terminal escapes or control characters on a page (a NUL would make git and
+        # editors take it for a binary file): whatever a renderer let through goes here.
+        body = strip_controls(self.body.rstrip())
         digest = content_hash(f"---\n{head}---\n\n{body}\n")
         return f"---\n{head}content_hash: {digest}\n---\n\n{body}\n"
 
@@ -81,6 +84,14 @@ class Page:
         """A hash of everything `render` reads: equal fingerprints, equal bytes."""
         data = repr((RENDER_IDENTITY, self.path, self.meta, self.body))
         return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, list):
+        return [strip_controls(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _dump_yaml(meta: dict) -> str:
