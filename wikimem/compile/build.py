@@ -29,7 +29,6 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 
 from wikimem import faults
 from wikimem.capture import rawlog
@@ -44,6 +43,7 @@ from wikimem.compile.journal import Recovery, recover
 from wikimem.compile.links import broken_links
 from wikimem.compile.llm import Client, LLMSettings
 from wikimem.compile.llm import consolidate as llm_consolidate
+from wikimem.compile.offers import offer_beside, report_refused
 from wikimem.compile.read import (
     context_block,
     is_system_log,
@@ -67,8 +67,6 @@ from wikimem.repo import pages as repo_pages
 from wikimem.repo import record as repo_record
 from wikimem.wiki.pages import (
     Page,
-    linked_part,
-    recorded_hash,
     remove_pages,
     wiki_pages,
     write_pages,
@@ -479,14 +477,14 @@ def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,
     result.written, result.human_edited = written.written, written.human_edited
     result.refused = written.refused
     offers = [offer for rel in result.human_edited
-              if (offer := _offer(project.wiki_dir, by_path[rel], state))]
+              if (offer := offer_beside(project.wiki_dir, by_path[rel], state))]
     if offers:
         recovery.journal.note(p.path for p in offers)
         more = write_pages(project.wiki_dir, offers)
         result.written += more.written
         result.refused = sorted(result.refused + more.refused)
     if result.refused:
-        _report_refused(project, result.refused)
+        report_refused(project, result.refused)
     gone = rendered.gone
     if run.rebuild:
         produced = set(by_path) | set(rendered.kept) | {p.path for p in offers}
@@ -551,39 +549,6 @@ def _index(project, changed, removed, result: CompileResult, *, rebuild: bool,
     elif changed or removed:
         index.update(sorted({p for p in changed if p.endswith(".md")}), removed, pages)
     result.index_rebuilt = index.rebuilt
-
-
-def _offer(wiki_dir: Path, page: Page, state: State) -> Page | None:
-    """The machine's new version of a page a person edited, as `<stem>.machine.md` beside it.
-
-    Offered once per distinct version: deleting the side page after merging it is final
-    until the machine has something new again.
-    """
-    text = page.render()
-    new_hash = recorded_hash(text)
-    human = (wiki_dir / page.path).read_text(encoding="utf-8")
-    if new_hash == recorded_hash(human) or state.offered.get(page.path) == new_hash:
-        return None
-    state.offered[page.path] = new_hash
-    stem = page.path.removesuffix(".md")
-    note = (f"> [!note] wikimem has new material for [[{stem.rsplit('/', 1)[-1]}]], which a "
-            "person edited, so it was not overwritten. Merge what you want from below into "
-            "that page, then delete this file.\n\n")
-    meta = {**page.meta, "status": "proposed",
-            "tags": [*page.meta.get("tags", []), "machine-update"], "aliases": None}
-    return Page(f"{stem}.machine.md", meta, note + page.body)
-
-
-def _report_refused(project: Project, refused: list[str]) -> None:
-    """Say in the error log which pages were not written, and which links hid them."""
-    seen: dict[str, bool] = {}
-    links = sorted({linked_part(project.wiki_dir, rel, seen) or rel for rel in refused})
-    log_error(project.error_log,
-              f"not written: {len(refused)} page(s) behind a symbolic link in the wiki "
-              f"({', '.join(refused[:5])}{', ...' if len(refused) > 5 else ''}). wikimem "
-              "does not write through links in its home: remove "
-              + ", ".join(str(project.wiki_dir / link) for link in links[:5])
-              + " and compile again.", stage="compile")
 
 
 def _old_successors(catalog: dict[str, dict], before: dict[str, dict | None],
