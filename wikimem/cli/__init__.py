@@ -17,7 +17,7 @@ import click
 from wikimem import __version__
 from wikimem.errors import WikimemError
 
-_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "uninstall"}
+_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "install-instructions", "uninstall"}
 # errno values that mean "no room to write": no space, a file size limit, a disk quota.
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
@@ -412,6 +412,7 @@ from wikimem.cli import (  # noqa: E402, F401
     bootstrap,
     imports,
     install,
+    instructions,
     memory,
     purge,
     serve,
