@@ -378,7 +378,8 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
     for i in sorted(to_render):
         rec = gathered.full(state, records[i])
         pages.append(session_page(rec, records[i - 1] if i > 0 else None,
-                                  memory.retracted.get(rec.page_path)))
+                                  memory.retracted.get(rec.page_path),
+                                  memory.unfinished(rec.agent, rec.ended)))
         if new.sessions_changed or run.rebuild:
             run.result.sessions.append(rec.session_id)
     months = None if run.rebuild else {records[i].date[:7] for i in to_render} | old_months

@@ -48,9 +48,28 @@ def renderer_identity() -> str:
     return digest.hexdigest()
 
 
+def _unfinished(tasks: list[dict]) -> str:
+    """The "Unfinished tasks" section of a session page ("" when none, and no heading)."""
+    if not tasks:
+        return ""
+    lines = []
+    for t in tasks:
+        label = f"{t['id']} {t['title']}"
+        line = (f"{wikilink(Path(t['page']).stem, label)} — held by "
+                f"{code_span(t['holder'])} since {t['claimed_at']}")
+        if t["checkpoint"]:
+            note = one_line_text(t["checkpoint"])
+            note = note if len(note) <= 300 else note[:299] + "…"
+            line += f"; last checkpoint: {escape_text(note)}"
+        lines.append(line)
+    return ("## Unfinished tasks\n\nClaimed by this session's agent and not finished when "
+            f"it stopped:\n\n{bullets(lines)}\n\n")
+
+
 def session_page(rec: SessionRecord, previous: SessionRecord | None,
-                 retraction: dict | None = None) -> Page:
-    """The page for one session (marked retracted when `wikimem forget` said so)."""
+                 retraction: dict | None = None, unfinished: list[dict] = ()) -> Page:
+    """The page for one session (marked retracted when `wikimem forget` said so); with
+    `unfinished` (MemoryState.unfinished at its end), the tasks its agent left claimed."""
     prompts = "\n\n".join(quote(p) for p in rec.prompts) if rec.prompts else NONE
     commands = []
     for c in rec.commands[:40]:
@@ -77,6 +96,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
         errors=bullets([escape_text(e) for e in rec.errors]),
         replies="\n\n".join(quote(r) for r in rec.replies) if rec.replies else NONE,
         outcome=quote(_cap(rec.outcome, 3000)) if rec.outcome else NONE,
+        unfinished=_unfinished(unfinished),
         open_questions=bullets([escape_text(q) for q in rec.open_questions]),
         next_steps=bullets([escape_text(s) for s in rec.next_steps]),
     )
