@@ -261,9 +261,13 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
             raise click.UsageError("--dry-run shows what LLM consolidation would send: add --llm.")
         _print_llm_plan(plan_llm(project, settings["llm"]), settings["llm"], json_)
         return
+    from wikimem.cli.progress import meter
+
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
+    steps = meter(quiet, json_)
     result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
-                             **settings)
+                             steps=steps, **settings)
+    steps.close()
     if json_:
         echo_json(result.to_dict())
         return
@@ -315,14 +319,23 @@ def _print_llm_plan(requests, settings, json_: bool) -> None:
 
 
 @cli.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
+@json_option
 @click.pass_context
-def reindex(ctx: click.Context) -> None:
+def reindex(ctx: click.Context, quiet: bool, json_: bool) -> None:
     """Rebuild the search index from the wiki pages (it is a disposable cache)."""
+    from wikimem.cli.progress import meter
     from wikimem.search.index import SearchIndex
 
     project = project_from(ctx)
-    count = SearchIndex(project.index_dir, project.wiki_dir).rebuild()
-    click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
+    steps = meter(quiet, json_)
+    count = SearchIndex(project.index_dir, project.wiki_dir).rebuild(
+        steps=lambda done, total: steps("indexing", done, total))
+    steps.close()
+    if json_:
+        echo_json({"indexed": count})
+    elif not quiet:
+        click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
 
 
 def parse_date(ctx, param, value: str | None):
