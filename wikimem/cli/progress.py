@@ -55,7 +55,8 @@ class Meter:
         if self.mode == "off":
             return
         now = self.clock()
-        if stage != self.stage:
+        # A new stage, or one that ended starting again (the next project, the next round)
+        if stage != self.stage or (self.finished and done == 0 and total != 0):
             self._end(now)
             self.stage, self.started, self.shown, self.finished = stage, now, now, False
             self.done, self.total = 0, total
@@ -91,6 +92,7 @@ class Meter:
         """End the stage being shown (its last line, or the bar's)."""
         if self.mode != "off":
             self._end(self.clock())
+        self.stage = None
 
     def _end(self, now: float) -> None:
         if self.stage is None or self.finished:
