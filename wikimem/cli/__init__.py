@@ -429,6 +429,7 @@ from wikimem.cli import (  # noqa: E402, F401
     memory,
     purge,
     serve,
+    status,
     timetravel,
     watch,
 )

@@ -48,6 +48,7 @@ from wikimem.compile.render import context_page, index_page, month_pages, sessio
 from wikimem.compile.sessions import PAGE_NAMES, SessionRecord, digest
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.compile.state import SessionSummary, State, ordered
+from wikimem.compile.status import recorded
 from wikimem.compile.structured import structured_memory, structured_pages
 from wikimem.locks import locked
 from wikimem.memory import Memory, MemoryState
@@ -120,7 +121,8 @@ def compile_project(
             if got:
                 # Work announced before this point is read by the round below.
                 pending.unlink(missing_ok=True)
-                more = compile_locked(project, rebuild=rebuild and result is None, **opts)
+                more = recorded(compile_locked, project, rebuild=rebuild and result is None,
+                                **opts)
                 result = more if result is None else _merge(result, more)
         blocking = False
         if got:
