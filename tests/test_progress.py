@@ -150,3 +150,29 @@ def test_off_draws_nothing():
     meter("rendering", 10, 10)
     meter.close()
     assert out.getvalue() == ""
+
+
+def test_bootstrap_and_import_show_their_stages(repo, tmp_path):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"}
+    for n in range(3):
+        (repo / f"m{n}.py").write_text(f'"""Module {n}."""\n')
+        subprocess.run(["git", "add", "."], cwd=repo, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", f"feat: module {n}"], cwd=repo, check=True,
+                       env=env)
+    done = piped(["bootstrap"], repo)
+    stages = [ln.split(":")[0] for ln in done.stderr.splitlines()
+              if re.fullmatch(r"[a-z ]+: [\d,]+ in \d+\.\d s \(([\d,]+|-)/s\)", ln)]
+    assert stages[:3] == ["reading commits", "recording commits", "reading files"]
+    assert stages[3:] == STAGES
+    assert "reading commits: 3 in " in done.stderr and "recording commits: 3 in " in done.stderr
+
+    log = tmp_path / "hooks.jsonl"
+    log.write_text("".join(json.dumps(fixture_payload(name, cwd=str(repo), session_id="imp"))
+                           + "\n" for name in ("user_prompt_submit", "stop")))
+    done = piped(["import", str(log), "--agent", "hooks"], repo)
+    assert "reading transcripts: 1 in " in done.stderr
+    assert "[1/1] files: 1 sessions" in done.stderr
+    events = [json.loads(line) for line in piped(["import", str(log), "--agent", "hooks",
+                                                  "--json"], repo).stderr.splitlines()]
+    assert events[-1]["stage"] == "reading transcripts" and events[-1]["finished"]
