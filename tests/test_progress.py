@@ -14,7 +14,7 @@ import sys
 import pytest
 from conftest import fixture_payload
 
-from wikimem.cli.progress import LINE_EVERY, Meter
+from wikimem.cli.progress import LABEL_WIDTH, LINE_EVERY, Meter
 from wikimem.compile.build import compile_project
 from wikimem.project import Registry
 
@@ -74,7 +74,7 @@ def test_rebuild_on_a_terminal_draws_a_bar_per_stage_with_counts(project, repo):
     shown = in_a_terminal(["compile", "--rebuild"], repo)
     places = []
     for stage in STAGES:
-        label = re.escape(stage.ljust(12))
+        label = re.escape(stage.ljust(LABEL_WIDTH))
         empty = re.search(label + r"  \[-{24}\]  0/(\d+)  -/s", shown)
         assert empty, (stage, shown)
         total = int(empty.group(1))

@@ -27,7 +27,7 @@ import click
 
 LINE_EVERY = 5.0  # seconds between plain or JSON lines of one stage
 BAR_EVERY = 0.1  # seconds between redraws of a bar
-LABEL_WIDTH = 12  # the longest stage name, so the bars line up
+LABEL_WIDTH = 19  # the longest stage name ("reading transcripts"), so the bars line up
 
 
 def _number(n: int) -> str:
@@ -65,6 +65,7 @@ class Meter:
                     length=total or 0, label=stage.ljust(LABEL_WIDTH), show_pos=True,
                     show_eta=True, show_percent=False, file=self.file, width=24,
                     item_show_func=lambda _: _rate(self.done, self.clock() - self.started))
+                self._bar.length = total  # None: a count without a total or an estimate
                 self._bar.__enter__()
             elif self.mode == "json":
                 self._json(now)
@@ -75,7 +76,7 @@ class Meter:
             self._end(now)
             return
         if self.mode == "bar":
-            self._bar.length = total or 0
+            self._bar.length = total
             if now - self.shown >= BAR_EVERY:  # a redraw per item would cost more than it
                 self.shown = now
                 self._bar.update(advanced)
