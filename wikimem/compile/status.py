@@ -154,9 +154,12 @@ def _agents(project: Project) -> dict:
 
 
 def _memory(project: Project, state: State) -> tuple[dict, dict]:
-    from wikimem.compile.structured import structured_memory
+    # The memory log and the sessions' candidates, folded as a compile folds them, without
+    # the repository's proposed decisions (compile.structured): their reader is a slow import.
+    from wikimem.memory import fold, memory_observations
 
-    memory = structured_memory(project, state)
+    candidates = [c for _, d in sorted(state.catalog.items()) for c in d.get("candidates", [])]
+    memory = fold(memory_observations(project), candidates)
     tasks = {"todo": len(memory.of_kind("task", "todo")), "claims": [
         {"id": t.id, "title": t.title, "holder": t.holder, "since": t.claimed_at,
          "last_heartbeat": t.last_seen,
