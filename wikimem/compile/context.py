@@ -184,8 +184,8 @@ def memory_sections(state) -> list[Section]:
     notes = sorted(state.of_kind("note", "active"), key=lambda i: i.created, reverse=True)
     goals = state.of_kind("goal", "active")
     open_tasks = state.of_kind("task", "todo", "in_progress")
-    finished = sorted(state.of_kind("task", "done"), key=lambda t: (t.updated, t.id),
-                      reverse=True)[:FINISHED]
+    finished = sorted((t for t in state.of_kind("task", "done") if t.status == "done"),
+                      key=lambda t: (t.updated, t.id), reverse=True)[:FINISHED]
 
     def task_line(t) -> str:
         line = (f"- {_token(t.id)} {_q(t.title)} — held by {_token(t.holder)} since "
