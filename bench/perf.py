@@ -26,7 +26,10 @@ slow them down):
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
 * index_bytes, pages, context_ms (`wikimem context`'s library call: it reads the precomputed
   block), context_hook_read_ms (the hook's read), context_build_ms (`wikimem context
-  --budget N`, which builds the block anew), and peak RSS (the larger of the two processes).
+  --budget N`, which builds the block anew), and peak RSS (the larger of the two processes);
+* status_s / doctor_s: `wikimem status --json` and `wikimem doctor --json` as processes of
+  their own (interpreter and imports included), median of 3 each, alternating; beside them
+  bare_python_s, `python -c pass` the same way.
 
 In the parent: the hook as whole processes (the installed `wikimem` console script and
 `python -m wikimem`) with a PostToolUse and a SessionStart payload, alternating with the
@@ -516,6 +519,8 @@ def measure(size: int, home: Path) -> dict:
 
     searched = search_bench(project)
 
+    glance = _glance(project, home)
+
     ctx_lib, ctx_hook, ctx_build = [], [], []
     for _ in range(20):
         t = time.perf_counter()
@@ -540,8 +545,27 @@ def measure(size: int, home: Path) -> dict:
         "context_hook_read_ms": _ms(statistics.median(ctx_hook)),
         "context_build_ms": _ms(statistics.median(ctx_build)),
         "context_chars": len(block),
+        **glance,
         "measure_peak_rss_mb": _rss_mb(),
     }
+
+
+def _glance(project, home: Path) -> dict:
+    """`wikimem status` and `wikimem doctor` as the user runs them, beside a bare interpreter."""
+    env = {**os.environ, "WIKIMEM_HOME": str(home)}
+    runs: dict[str, list[float]] = {"status_s": [], "doctor_s": [], "bare_python_s": []}
+    commands = {"status_s": ["-m", "wikimem", "--project", project.project_id, "status",
+                             "--json"],
+                "doctor_s": ["-m", "wikimem", "--project", project.project_id, "doctor",
+                             "--json"],
+                "bare_python_s": ["-c", "pass"]}
+    for _ in range(3):
+        for key, args in commands.items():
+            t = time.perf_counter()
+            # (doctor exits 1 on a FAIL, e.g. no hooks installed here: its time still counts)
+            subprocess.run([sys.executable, *args], env=env, capture_output=True)
+            runs[key].append(time.perf_counter() - t)
+    return {key: round(statistics.median(v), 3) for key, v in runs.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,6 +797,11 @@ def table(result: dict) -> str:
             f"{s['search_p50_ms']:>7} {s['search_p95_ms']:>7} {s['whoosh_baseline_p95_ms']:>10} "
             f"{s['index_bytes'] / 1e6:>8.1f} {s['context_ms']:>6} {s['context_build_ms']:>8} "
             f"{s['peak_rss_mb']:>7}")
+    for size, s in result["sizes"].items():
+        if "status_s" in s:
+            lines.append(f"at {int(size):,} sessions: wikimem status {s['status_s']} s, "
+                         f"wikimem doctor {s['doctor_s']} s, bare python "
+                         f"{s['bare_python_s']} s (processes, median of 3)")
     for size, s in result["sizes"].items():
         stages = ", ".join(f"{k} {v}" for k, v in s.get("incremental_stages_ms", {}).items())
         lines.append(f"incremental compile at {int(size):,} sessions, median ms: {stages}")

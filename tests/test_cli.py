@@ -63,8 +63,9 @@ def test_compile_search_and_context(runner, repo):
     assert ctx["chars"] == len(ctx["context"]) < 10_000
     assert invoke(runner, ["compile", "--json"], repo).output.count('"commit": null') == 1
     r = invoke(runner, ["reindex"], repo)
+    # (stdout: stderr now has the indexing stage's progress line, tests/test_progress.py)
     # session, its transcript, index, context, month, week, 5 hubs
-    assert r.output == "Indexed 11 pages.\n"
+    assert r.stdout == "Indexed 11 pages.\n"
 
 
 def test_errors_are_clean(runner, repo, tmp_path):

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wikimem.compile.context import build_context
+from wikimem.compile.context import RECORD_COMMANDS, build_context
 from wikimem.compile.sessions import SessionRecord
 from wikimem.memory import Memory
 from wikimem.project import Registry
@@ -69,8 +69,10 @@ def test_sections_in_priority_order_and_only_current_items(memory):
 def test_small_budget_keeps_high_priority_whole_and_says_what_was_left_out(memory):
     records = [rec(i) for i in range(1, 20)]
     full = build_context("proj", records, state=memory, budget=20_000)
-    block = build_context("proj", records, state=memory, budget=1100)
-    assert len(block) <= 1100 and block.endswith("</wikimem-context>\n")
+    # 1100 characters before the footer gained its line on recording (RECORD_COMMANDS)
+    budget = 1100 + len(RECORD_COMMANDS) + 1
+    block = build_context("proj", records, state=memory, budget=budget)
+    assert len(block) <= budget and block.endswith("</wikimem-context>\n")
     for kept in ("## Where the last session left off", "## Tasks in progress",
                  'D2 "Use Postgres"', "Mocked the clock wrong"):
         assert kept in block and kept in full

@@ -78,6 +78,8 @@ class MemoryState:
 
     items: dict[str, Item] = field(default_factory=dict)
     retracted: dict[str, dict] = field(default_factory=dict)
+    # unfinished(): the tasks each agent ever claimed (made on first use, after the fold)
+    _claimed: dict[str, list[Item]] | None = field(default=None, repr=False, compare=False)
 
     def of_kind(self, kind: str, *statuses: str) -> list[Item]:
         found = [i for i in self.items.values() if i.kind == kind]
@@ -97,6 +99,37 @@ class MemoryState:
         what = kind or "page"
         raise WikimemError(f"No {what} {ref!r}. List them with `wikimem {kind or 'search'}"
                            f"{' list' if kind in ('task', 'goal') else ''}`.")
+
+    def unfinished(self, agent: str, until: str) -> list[dict]:
+        """The tasks `agent` held at `until` (a raw-log timestamp, e.g. a session's end), as
+        the task log says they stood then: {id, title, page, holder, claimed_at, checkpoint
+        (the last checkpoint note so far, or None)}. A pure function of the log, so a session
+        page that shows it stays the same in a rebuild."""
+        if self._claimed is None:  # once per state: a rebuild asks this of every session
+            self._claimed = {}
+            for task in self.of_kind("task"):
+                if task.page not in self.retracted and task.status != "proposed":
+                    for by in dict.fromkeys(e["by"] for e in task.events
+                                            if e["event"] == "claimed"):
+                        self._claimed.setdefault(by, []).append(task)
+        found = []
+        for task in self._claimed.get(agent, ()):
+            holder = claimed = checkpoint = None
+            for event in task.events:
+                if event["ts"] > until:
+                    break
+                if event["event"] == "claimed":
+                    holder, claimed = event["by"], event["ts"]
+                elif event["event"] in ("released", "expired", "done", "failed"):
+                    holder = None
+                if event.get("note") and event["event"] in ("heartbeat", "released",
+                                                             "expired"):
+                    checkpoint = event["note"]
+            if holder is not None and holder == agent:
+                found.append({"id": task.id, "title": task.title, "page": task.page,
+                              "holder": holder, "claimed_at": claimed,
+                              "checkpoint": checkpoint})
+        return found
 
 
 def _id_order(item: Item) -> tuple:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wikimem import agents
-from wikimem.agents import install_files, install_json
+from wikimem.agents import install_block, install_files, install_json
 from wikimem.agents.install_commands import MCP_NAME, hook_command, runs_this_wikimem
 from wikimem.agents.install_json import HookFormat
 from wikimem.errors import WikimemError
@@ -61,11 +61,15 @@ class Installer:
     more_kinds: dict[str, Planner] = field(default_factory=dict)  # e.g. Codex's "notify"
     # (root, wikimem hook commands found by event, to add to) -> more keys for status()
     more_status: Callable[[Path | None, dict[str, list[str]]], dict] | None = None
+    # install-instructions: the scopes that have a rules file (paths("instructions", root)),
+    # and what a rules file wikimem creates starts with (a Cursor rule's frontmatter)
+    rules_scopes: tuple[str, ...] = ("user", "project")
+    rules_new: str = ""
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """What it can install: "hooks", "mcp", and its more_kinds."""
-        return ("hooks", "mcp", *self.more_kinds)
+        """What it can install: "hooks", "mcp", "instructions", and its more_kinds."""
+        return ("hooks", "mcp", "instructions", *self.more_kinds)
 
 
 def installer(agent: str) -> Installer:
@@ -106,15 +110,18 @@ def _root(scope: str, cwd) -> Path | None:
     return None if scope == "user" else project_root(cwd)
 
 
-def _kind(mcp: bool, notify: bool) -> str:
-    return "mcp" if mcp else "notify" if notify else "hooks"
+def _kind(mcp: bool, notify: bool, instructions: bool = False) -> str:
+    return "mcp" if mcp else "notify" if notify else "instructions" if instructions else "hooks"
 
 
 def settings_path(agent: str, scope: str, *, mcp: bool = False, notify: bool = False,
-                  cwd: str | os.PathLike | None = None) -> Path:
-    """The file that holds `agent`'s hooks (or MCP servers, or Codex's notify) in `scope`."""
+                  instructions: bool = False, cwd: str | os.PathLike | None = None) -> Path:
+    """The file that holds `agent`'s hooks (or MCP servers, Codex's notify, or with
+    `instructions` its rules file) in `scope`."""
     _check(agent, scope)
-    return installer(agent).paths(_kind(mcp, notify), _root(scope, cwd))
+    if instructions and scope not in installer(agent).rules_scopes:
+        raise ValueError(f"{label(agent)} has no rules file in the {scope} scope")
+    return installer(agent).paths(_kind(mcp, notify, instructions), _root(scope, cwd))
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ class Plan:
 
     agent: str
     scope: str
-    kind: str  # "hooks", "mcp" or "notify"
+    kind: str  # "hooks", "mcp", "instructions" or "notify"
     action: str  # "install" or "uninstall"
     path: Path
     before: str | None  # None: the file does not exist
@@ -166,9 +173,11 @@ class Plan:
 
 
 def plan(agent: str, scope: str, *, mcp: bool = False, uninstall: bool = False,
-         notify: bool = False, cwd: str | os.PathLike | None = None) -> Plan:
-    """What installing (or uninstalling) wikimem's hooks - or its MCP server with `mcp`, or
-    Codex's legacy `notify` with `notify` - would do to `agent`'s settings in `scope`.
+         notify: bool = False, instructions: bool = False,
+         cwd: str | os.PathLike | None = None) -> Plan:
+    """What installing (or uninstalling) wikimem's hooks - or its MCP server with `mcp`,
+    Codex's legacy `notify` with `notify`, or its instructions block in the agent's rules
+    file with `instructions` - would do to `agent`'s settings in `scope`.
 
     Raises WikimemError if the settings file cannot be read or is not valid JSON/TOML of the
     expected shape; nothing is written either way.
@@ -177,14 +186,18 @@ def plan(agent: str, scope: str, *, mcp: bool = False, uninstall: bool = False,
     inst = installer(agent)
     if notify and "notify" not in inst.kinds:
         raise ValueError(f"{inst.label} has no legacy notify")
-    if notify and mcp:
-        raise ValueError("choose mcp or notify, not both")
-    kind = _kind(mcp, notify)
-    path = settings_path(agent, scope, mcp=mcp, notify=notify, cwd=cwd)
+    if sum((mcp, notify, instructions)) > 1:
+        raise ValueError("choose one of mcp, notify and instructions")
+    kind = _kind(mcp, notify, instructions)
+    path = settings_path(agent, scope, mcp=mcp, notify=notify, instructions=instructions,
+                         cwd=cwd)
     before = install_files.read(path)
     notes: list[str] = []
     if kind == "hooks":
         after = install_json.plan_hooks(agent, inst.hooks, path, before, uninstall, notes)
+    elif kind == "instructions":
+        after = install_block.plan(path, before, uninstall, notes, agent=agent,
+                                   new_file=inst.rules_new)
     elif kind == "mcp":
         after = inst.mcp.plan(path, before, uninstall, notes)
     else:
@@ -266,6 +279,13 @@ def _notes(agent: str, inst: Installer, scope: str, kind: str, path: Path,
         if importlib.util.find_spec("mcp") is None:
             notes.append("The MCP server needs the `mcp` extra: python -m pip install "
                          "'wikimem[mcp]'.")
+    elif kind == "instructions":
+        import shutil
+
+        if shutil.which("wikimem") is None:
+            notes.append("`wikimem` is not on PATH: the agent runs the commands these "
+                         "instructions name from its shell, so put wikimem on PATH (for "
+                         "example with pipx).")
     elif kind == "hooks":
         other = has_hooks(agent, "user" if project else "project", cwd)
         if other is not None and other != path:
@@ -295,7 +315,8 @@ def status(agent: str, scope: str, cwd: str | os.PathLike | None = None) -> dict
     Keys: agent, scope, path, exists, installed (some wikimem hook is there), complete
     (every event is covered), command (the first wikimem hook command found), commands,
     expected_command, points_at_this_wikimem, covered_events, missing_events, extra_events,
-    mcp ({path, installed, command, args, points_at_this_wikimem}) and what the agent's
+    mcp ({path, installed, command, args, points_at_this_wikimem}), instructions ({path,
+    installed}, None when the agent has no rules file in `scope`) and what the agent's
     Installer.more_status adds (Codex: legacy_notify). Raises WikimemError if a settings
     file is malformed.
     """
@@ -323,7 +344,19 @@ def status(agent: str, scope: str, cwd: str | os.PathLike | None = None) -> dict
         extra_events=[e for e in found if e not in fmt.events],
     )
     result["mcp"] = _mcp_status(agent, inst, scope, cwd)
+    result["instructions"] = _instructions_status(agent, inst, scope, cwd)
     return result
+
+
+def _instructions_status(agent: str, inst: Installer, scope: str, cwd) -> dict | None:
+    """{path, installed} of the instructions block in the rules file (None: no such file in
+    this scope)."""
+    if scope not in inst.rules_scopes:
+        return None
+    path = settings_path(agent, scope, instructions=True, cwd=cwd)
+    text = install_files.read(path)
+    return {"path": str(path),
+            "installed": text is not None and bool(install_block.installed(path, text))}
 
 
 def _mcp_status(agent: str, inst: Installer, scope: str, cwd) -> dict:

@@ -17,7 +17,7 @@ import click
 from wikimem import __version__
 from wikimem.errors import WikimemError
 
-_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "uninstall"}
+_SETTINGS_WRITERS = {"install-hooks", "install-mcp", "install-instructions", "uninstall"}
 # errno values that mean "no room to write": no space, a file size limit, a disk quota.
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 json_option = click.option("json_", "--json", is_flag=True, help="Print JSON instead of text.")
@@ -261,10 +261,13 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
             raise click.UsageError("--dry-run shows what LLM consolidation would send: add --llm.")
         _print_llm_plan(plan_llm(project, settings["llm"]), settings["llm"], json_)
         return
+    from wikimem.cli.progress import meter
+
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
+    steps = meter(quiet, json_)
     try:
         result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
-                                 **settings)
+                                 steps=steps, **settings)
     except Exception as exc:
         if quiet:  # a compile a hook started: nobody reads its output; doctor reads this log
             from wikimem.capture.observe import log_error
@@ -272,6 +275,7 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
             log_error(project.error_log, f"compile failed: {type(exc).__name__}: {exc}",
                       stage="compile")
         raise
+    steps.close()
     if json_:
         echo_json(result.to_dict())
         return
@@ -329,14 +333,23 @@ def _print_llm_plan(requests, settings, json_: bool) -> None:
 
 
 @cli.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
+@json_option
 @click.pass_context
-def reindex(ctx: click.Context) -> None:
+def reindex(ctx: click.Context, quiet: bool, json_: bool) -> None:
     """Rebuild the search index from the wiki pages (it is a disposable cache)."""
+    from wikimem.cli.progress import meter
     from wikimem.search.index import SearchIndex
 
     project = project_from(ctx)
-    count = SearchIndex(project.index_dir, project.wiki_dir).rebuild()
-    click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
+    steps = meter(quiet, json_)
+    count = SearchIndex(project.index_dir, project.wiki_dir).rebuild(
+        steps=lambda done, total: steps("indexing", done, total))
+    steps.close()
+    if json_:
+        echo_json({"indexed": count})
+    elif not quiet:
+        click.echo(f"Indexed {count} page{'' if count == 1 else 's'}.")
 
 
 def parse_date(ctx, param, value: str | None):
@@ -439,10 +452,12 @@ from wikimem.cli import (  # noqa: E402, F401
     decay,
     imports,
     install,
+    instructions,
     lint,
     memory,
     purge,
     serve,
+    status,
     timetravel,
     watch,
     web,

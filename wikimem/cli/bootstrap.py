@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -34,15 +33,13 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     rules.md, hotspots.md, history/<month>.md, history.md, and decision pages. Running it
     again records only what changed; pages a person edited are kept.
     """
+    from wikimem.cli.progress import meter
     from wikimem.errors import ProjectNotFound
     from wikimem.repo.collect import collect
     from wikimem.repo.record import record
 
     started = time.monotonic()
-    interactive = sys.stderr.isatty()
-
-    def progress(msg: str) -> None:  # on stderr, so --json output stays clean
-        click.echo(("\r" + msg) if interactive else msg, err=True, nl=not interactive)
+    progress = meter(json_=json_)  # on stderr, so --json output stays clean
 
     try:
         project = project_from(ctx, create=not dry_run, path=path)
@@ -55,8 +52,6 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
     since_text = (None if since is None else since.isoformat() if isinstance(since, datetime)
                   else f"{since.isoformat()} 00:00:00 +0000")
     collected = collect(where, since_text, progress)
-    if interactive:
-        click.echo("", err=True)
 
     settings = compile_settings()
     if use_llm is not None:
@@ -66,8 +61,7 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
 
         report, would = bootstrap_preview(project, collected, progress,
                                           budget=settings["budget"])
-        if interactive:
-            click.echo("", err=True)
+        progress.close()
         plan = _overview_plan(project, would.overview_facts, settings["llm"])
         if json_:
             echo_json({**report.to_dict(), "pages": would.to_dict(), "llm_requests": plan,
@@ -94,8 +88,7 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
         return
 
     report = record(project, collected, progress)
-    if interactive:
-        click.echo("", err=True)
+    progress.close()
     from wikimem.compile.build import compile_project
 
     say = None if json_ else (lambda msg: click.echo(msg, err=True))
@@ -110,7 +103,8 @@ def bootstrap(ctx, path: str | None, since, dry_run: bool, use_llm, json_: bool)
             for skip in llm_report.skipped:
                 click.echo(f"LLM overview skipped: {skip['reason']} ({skip['kind']}); the "
                            "rule-based overview stands.", err=True)
-    result = compile_project(project, progress=say, **settings)
+    result = compile_project(project, progress=say, steps=progress, **settings)
+    progress.close()
     if json_:
         echo_json({**report.to_dict(), "project": project.name,
                    "llm": llm_report.to_dict() if llm_report else None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from wikimem.cli import (
@@ -63,27 +61,28 @@ def import_(ctx, paths, agent, all_projects, include_captured, no_compile, json_
             click.echo(f"No past sessions found in {where}.")
         return
     project = None if all_projects else project_from(ctx, create=True)
-    interactive = sys.stderr.isatty()
-    step = max(1, len(sources) // 20)
+    from wikimem.cli.progress import meter
+
+    steps = meter(json_=json_)  # on stderr: stdout keeps the summary (or the JSON)
 
     def progress(done: int, total: int, report) -> None:
-        if not interactive and done != total and done % step:
-            return
-        line = (f"[{done}/{total}] files: {report.sessions} sessions, "
-                f"{report.observations} added, {report.duplicates} already stored")
-        click.echo(("\r" + line) if interactive else line, err=True, nl=not interactive)
-        if interactive and done == total:
-            click.echo("", err=True)
+        steps("reading transcripts", done, total)
 
     report = import_sessions(registry(), sources, project=project, all_projects=all_projects,
                              include_captured=include_captured, progress=progress)
+    steps.close()
+    if not json_:
+        click.echo(f"[{len(sources)}/{len(sources)}] files: {report.sessions} sessions, "
+                   f"{report.observations} added, {report.duplicates} already stored",
+                   err=True)
     compiled = []
     if not no_compile:
         from wikimem.compile.build import compile_project
 
         settings = compile_settings()
         for target in report.affected:
-            result = compile_project(target, **settings)
+            result = compile_project(target, steps=steps, **settings)
+            steps.close()
             compiled.append({"project": target.name, "sessions": len(result.sessions),
                              "pages_written": len(result.written),
                              "commit": result.commit})

@@ -22,7 +22,7 @@ apply_option = click.option("apply_", "--apply", is_flag=True,
                             help="Write the change (default: only show it).")
 
 NOUNS = {"hooks": "wikimem hooks", "mcp": "the wikimem MCP server",
-         "notify": "the wikimem legacy notify"}
+         "notify": "the wikimem legacy notify", "instructions": "wikimem's instructions"}
 
 
 def message(plan, applied: bool) -> str:
@@ -63,6 +63,17 @@ def run(agent: str, scope: str, apply_: bool, json_: bool, **kinds) -> None:
         click.echo(f"Note: {note}")
     if plan.changed and not applied:
         click.echo("Nothing was changed; run again with --apply to write it.")
+
+
+def check_rules_scope(agent: str, scope: str) -> None:
+    """--instructions only in a scope where the agent has a rules file (Cursor: project)."""
+    from wikimem.agents.installers import installer
+
+    inst = installer(agent)
+    if scope not in inst.rules_scopes:
+        raise click.UsageError(
+            f"{inst.label} keeps its {scope} rules outside any file; use "
+            f"{' or '.join(f'--scope {s}' for s in inst.rules_scopes)} with --agent {agent}.")
 
 
 def _check_notify(agent: str) -> None:
@@ -111,21 +122,33 @@ def install_mcp(agent: str, scope: str, apply_: bool, json_: bool) -> None:
 
 @cli.command()
 @agent_option
-@scope_option
+@click.option(
+    "--scope", type=click.Choice(("user", "project")), default=None,
+    help="user: your settings in the home folder; project: the settings in this git "
+         "repository. Default: user, but project with --instructions (as install-instructions).")
 @click.option("--mcp", is_flag=True, help="Remove the MCP server instead of the hooks.")
+@click.option("--instructions", is_flag=True,
+              help="Remove wikimem's instructions block from the agent's rules file instead "
+                   "(see install-instructions; give the same --scope).")
 @click.option("--legacy-notify", is_flag=True,
               help="Codex only: remove wikimem's `notify` from config.toml instead.")
 @apply_option
 @json_option
-def uninstall(agent: str, scope: str, mcp: bool, legacy_notify: bool, apply_: bool,
-              json_: bool) -> None:
-    """Remove wikimem's hooks (or, with --mcp, its MCP server) from the agent's settings.
+def uninstall(agent: str, scope: str | None, mcp: bool, instructions: bool, legacy_notify: bool,
+              apply_: bool, json_: bool) -> None:
+    """Remove wikimem's hooks (or, with --mcp, its MCP server; with --instructions, its
+    block in the agent's rules file) from the agent's settings.
 
     Only wikimem's entries go: everything else stays as it was. Shows the change;
     --apply writes it (after a backup).
     """
-    if mcp and legacy_notify:
-        raise click.UsageError("Choose --mcp or --legacy-notify, not both.")
+    if sum((mcp, instructions, legacy_notify)) > 1:
+        raise click.UsageError("Choose one of --mcp, --instructions and --legacy-notify.")
     if legacy_notify:
         _check_notify(agent)
-    run(agent, scope, apply_, json_, mcp=mcp, notify=legacy_notify, uninstall=True)
+    if scope is None:
+        scope = "project" if instructions else "user"
+    if instructions:
+        check_rules_scope(agent, scope)
+    run(agent, scope, apply_, json_, mcp=mcp, notify=legacy_notify, instructions=instructions,
+        uninstall=True)

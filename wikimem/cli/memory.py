@@ -376,7 +376,8 @@ task.command("heartbeat", help="Keep a claim alive, optionally with a checkpoint
     _task_command("task_heartbeat", "Heartbeat for", note_opt=True))
 task.command("release", help="Give a claimed task back (status todo), keeping your notes.")(
     _task_command("task_release", "Released", note_opt=True))
-task.command("done", help="Finish a task: ID and a summary of what was built and learned.")(
+task.command("done", help="Finish a task: ID and its completion summary: what was built, "
+                          "what was learned, what the next agent needs to know.")(
     _task_command("task_done", "Done", text_arg="SUMMARY"))
 task.command("fail", help="Give up on a task: ID and why it failed.")(
     _task_command("task_fail", "Failed", text_arg="WHY"))

@@ -24,7 +24,6 @@ work started by several hooks at once coalesces instead of running twice.
 
 from __future__ import annotations
 
-import bisect
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -56,9 +55,16 @@ from wikimem.compile.render import (
     topic_pages,
     transcript_page,
 )
-from wikimem.compile.sessions import PAGE_NAMES, SessionRecord, digest, transcript_path
+from wikimem.compile.sessions import (
+    PAGE_NAMES,
+    SessionRecord,
+    digest,
+    old_successors,
+    transcript_path,
+)
 from wikimem.compile.sessions import page_path as session_page_path
 from wikimem.compile.state import SessionSummary, State, ordered
+from wikimem.compile.status import recorded
 from wikimem.compile.structured import structured_memory, structured_pages
 from wikimem.locks import locked
 from wikimem.memory import Memory, MemoryState
@@ -71,6 +77,9 @@ from wikimem.wiki.pages import (
     wiki_pages,
     write_pages,
 )
+
+# How far a stage has gone: (stage, done, total or None); see wikimem/cli/progress.py.
+Steps = Callable[..., None]
 
 
 @dataclass
@@ -105,15 +114,19 @@ def compile_project(
     llm: LLMSettings | None = None,
     llm_client: Client | None = None,
     progress: Callable[[str], None] | None = None,
+    steps: Steps | None = None,
 ) -> CompileResult:
     """Compile new observations of a project into its wiki (all of them with `rebuild`).
 
     With `llm` enabled, each session whose content changed is consolidated by one model call
     after its rule-based digest; any failure keeps the rule-based pages and says why.
+    `progress` gets one-line messages; `steps(stage, done, total)` is told how far each stage
+    ("reading logs", "rendering", "writing", "committing", "indexing") has gone.
     """
     project.ensure_dirs()
     pending = project.state_dir / "compile.pending"
-    opts = {"budget": budget, "progress": progress, "expiry": claim_expiry_minutes,
+    opts = {"budget": budget, "progress": progress, "steps": steps,
+            "expiry": claim_expiry_minutes,
             "llm": llm if llm is not None and llm.enabled else None, "client": llm_client}
     result: CompileResult | None = None
     blocking, marked = wait, False
@@ -122,7 +135,8 @@ def compile_project(
             if got:
                 # Work announced before this point is read by the round below.
                 pending.unlink(missing_ok=True)
-                more = compile_locked(project, rebuild=rebuild and result is None, **opts)
+                more = recorded(compile_locked, project, rebuild=rebuild and result is None,
+                                **opts)
                 result = more if result is None else _merge(result, more)
         blocking = False
         if got:
@@ -150,6 +164,7 @@ class _Round:
     client: Client | None
     say: Callable[[str], None]
     result: CompileResult = field(default_factory=CompileResult)
+    step: Steps = field(default=lambda stage, done, total=None: None)
 
 
 @dataclass
@@ -195,11 +210,13 @@ class _Rendered:
 
 def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEFAULT_BUDGET,
                    progress: Callable[[str], None] | None = None, expiry: float = 30.0,
-                   llm: LLMSettings | None = None, client: Client | None = None
-                   ) -> CompileResult:
+                   llm: LLMSettings | None = None, client: Client | None = None,
+                   steps: Steps | None = None) -> CompileResult:
     """One compile round, run by a caller that holds `state/compile.lock` (compile_project,
     and purge's rebuild): the stages in order, each a function below."""
     run = _Round(project, rebuild, budget, expiry, llm, client, progress or _quiet)
+    if steps is not None:
+        run.step = steps
     state = _load_state(run)
     recovery = _open_wiki(run)
     new = _read_sessions(run, state)
@@ -218,7 +235,7 @@ def compile_locked(project: Project, *, rebuild: bool = False, budget: int = DEF
                                     .removesuffix(".transcript.md"))
                   for rel in run.result.written if rel.startswith("transcripts/")]
     _index(project, recovery.reindex + run.result.written + companions, run.result.removed,
-           run.result, rebuild=run.rebuild, pages=indexable)
+           run.result, rebuild=run.rebuild, pages=indexable, steps=partial(run.step, "indexing"))
     _save(run, state, rendered.block, recovery)
     return run.result
 
@@ -257,7 +274,9 @@ def _read_sessions(run: _Round, state: State) -> _NewWork:
     project, result = run.project, run.result
     Memory(project, agent="wikimem", claim_expiry_minutes=run.expiry).expire_stale()
     new = _NewWork()
-    for name, size in rawlog.session_file_sizes(project.raw_dir):
+    files = list(rawlog.session_file_sizes(project.raw_dir))
+    for done, (name, size) in enumerate(files):
+        run.step("reading logs", done, len(files))
         start = state.offsets.get(name, 0)
         if not run.rebuild and size <= start:
             continue
@@ -284,6 +303,7 @@ def _read_sessions(run: _Round, state: State) -> _NewWork:
             if run.llm is not None:
                 new.changed.append(state.record(name))
             new.sessions_changed = True
+    run.step("reading logs", len(files), len(files))
     return new
 
 
@@ -419,7 +439,7 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
     gone: list[str] = []
     if moved and not run.rebuild:
         to_render.update(position[sid]
-                         for sid in _old_successors(state.catalog, new.before, moved)
+                         for sid in old_successors(state.catalog, new.before, moved)
                          if sid in position)
         old_months = {old["started"][:7] for old in moved.values()}
         gone = [rel for name, old in sorted(moved.items())
@@ -430,15 +450,18 @@ def _session_pages(run: _Round, state: State, new: _NewWork, gathered: _Gathered
         to_render = set(range(len(records)))
     pages: list[Page] = []
     touched: set[str] = set()  # files the sessions rendered changed: their pages too
-    for i in sorted(to_render):
+    for done, i in enumerate(sorted(to_render)):
+        run.step("rendering", done, len(to_render))
         rec = gathered.full(state, records[i])
         retraction = memory.retracted.get(rec.page_path)
         pages.append(session_page(rec, records[i - 1] if i > 0 else None, retraction,
-                                  llm=gathered.llm.marks(rec.session_id)))
+                                  llm=gathered.llm.marks(rec.session_id),
+                                  unfinished=memory.unfinished(rec.agent, rec.ended)))
         pages.append(transcript_page(rec, retraction))
         touched.update(rec.files)
         if new.sessions_changed or run.rebuild:
             run.result.sessions.append(rec.session_id)
+    run.step("rendering", len(to_render), len(to_render))
     pages += file_pages(state.catalog, records, memory, None if run.rebuild else touched)
     months = None if run.rebuild else {records[i].date[:7] for i in to_render} | old_months
     timeline = month_pages(records, months)
@@ -473,7 +496,7 @@ def _write(run: _Round, state: State, rendered: _Rendered, gathered: _Gathered,
     by_path = {p.path: p for p in rendered.pages}
     recovery.journal.note(by_path)
     written = write_pages(project.wiki_dir, rendered.pages, memo=state.rendered,
-                          kept=rendered.kept)
+                          kept=rendered.kept, steps=partial(run.step, "writing"))
     result.written, result.human_edited = written.written, written.human_edited
     result.refused = written.refused
     offers = [offer for rel in result.human_edited
@@ -511,7 +534,10 @@ def _commit(run: _Round, recovery: Recovery, rendered: _Rendered, gathered: _Gat
         faults.point("before-commit")
         message = _message(gathered.records, gathered.memory, result, run.rebuild,
                            repo_pages.commit_subject(rendered.bootstrap_new))
+        files = len(result.written) + len(result.removed)
+        run.step("committing", 0, files)
         result.commit = recovery.commit(result.written, result.removed, message)
+        run.step("committing", files, files)
         faults.point("after-commit")
 
 
@@ -531,7 +557,7 @@ def _save(run: _Round, state: State, block: str, recovery: Recovery) -> None:
 
 
 def _index(project, changed, removed, result: CompileResult, *, rebuild: bool,
-           pages: dict[str, Page] | None = None) -> None:
+           pages: dict[str, Page] | None = None, steps=None) -> None:
     """Update the search index with the pages changed and removed (a page in `pages` is read
     from memory, not from its file); build it anew on a rebuild or when there is none."""
     from wikimem.search.index import SearchIndex
@@ -539,32 +565,16 @@ def _index(project, changed, removed, result: CompileResult, *, rebuild: bool,
 
     index = SearchIndex(project.index_dir, project.wiki_dir)
     if rebuild:
-        index.rebuild(pages)
+        index.rebuild(pages, steps=steps)
     elif (changed or removed) and not (project.index_dir / MARKER).exists():
         # No index yet (a first compile): build it from the pages now. `update` would read
         # every changed page first, then find no index and rebuild from the pages anyway.
-        index.rebuild(pages)
+        index.rebuild(pages, steps=steps)
         result.index_rebuilt = True
         return
     elif changed or removed:
         index.update(sorted({p for p in changed if p.endswith(".md")}), removed, pages)
     result.index_rebuilt = index.rebuilt
-
-
-def _old_successors(catalog: dict[str, dict], before: dict[str, dict | None],
-                    moved: dict[str, dict]) -> set[str]:
-    """The sessions that came right after each moved session before this compile (their
-    pages' "previous" link named it)."""
-    # The order the last compile rendered: the sessions it knew, where they were then.
-    then = [d for name, d in catalog.items() if name not in before]
-    then += [old for old in before.values() if old is not None]
-    order = sorted((d["started"], d["session_id"]) for d in then)
-    found = set()
-    for old in moved.values():
-        at = bisect.bisect_right(order, (old["started"], old["session_id"]))
-        if at < len(order):
-            found.add(order[at][1])
-    return found
 
 
 def _merge(into: CompileResult, more: CompileResult) -> CompileResult:

@@ -2,12 +2,13 @@
 
 Built at compile time and stored in `state/context.md`, so the SessionStart hook only reads a
 file. Sections come in priority order (IMI's order): where the last session left off, tasks in
-progress, active decisions, verified lessons, recent direction notes, active goals with open
-tasks, earlier sessions. A bootstrapped project (`wikimem bootstrap`) also gets a one-line
-"Project" section first and "Rules for agents" from its agent files just before the earlier
-sessions. When the budget runs out, the lowest-priority sections are shortened
-first, and the block says what it left out and how to get it. Nothing proposed, superseded or
-retracted appears.
+progress, active decisions, verified lessons, recent direction notes, tasks finished recently
+with their completion summaries, active goals with open tasks, earlier sessions. The last
+session's part says which tasks its agent left claimed and unfinished. A bootstrapped
+project (`wikimem bootstrap`) also gets a one-line "Project" section first and "Rules for
+agents" from its agent files just before the earlier sessions. When the budget runs out, the
+lowest-priority sections are shortened first, and the block says what it left out and how
+to get it. Nothing proposed, superseded or retracted appears.
 
 Every recorded string goes through `defang` (one inert line) and is shown `quoted` (or as a
 `> ` line of the outcome), so no line of recorded text can look like the block's headings,
@@ -27,9 +28,17 @@ from wikimem.wiki.text import template
 DEFAULT_BUDGET = 6000  # characters; Claude Code caps hook-injected context at 10,000
 RECENT = 8
 NOTES = 5
+FINISHED = 3
 RULES = 12
 OUTCOME_CHARS = 1200
 FENCE = "wikimem-context"
+# The footer's line on recording what must not be forgotten: the commands in the block the
+# SessionStart hook prints; the MCP server's `context` tool gives the tool names (for_mcp).
+RECORD_COMMANDS = ('Record what must not be forgotten: `wikimem decide "<what>" --why "<why>"`, '
+                   '`wikimem lesson`, `wikimem note`; end a task with `wikimem task done ID '
+                   '"<what was built, learned, needed next>" --agent NAME`.')
+RECORD_MCP = ("Record what must not be forgotten with the wikimem MCP tools decide, lesson, "
+              "note; end a task with task_done and its summary (built, learned, needed next).")
 
 # Recorded text is made inert by `defang` (one line, nothing that forms a tag or the fence
 # name) and shown by `quoted` (JSON-style double quotes) or as `> ` lines (the outcome).
@@ -112,7 +121,8 @@ def _date(text) -> str:
 
 
 # The sections, in priority order, by the name a project's `[context] hide` uses.
-SECTION_NAMES = ("project", "last_session", "tasks", "decisions", "lessons", "notes", "goals",
+SECTION_NAMES = ("project", "last_session", "tasks", "decisions", "lessons", "notes",
+                 "finished_tasks", "goals",
                  "rules", "earlier_sessions")
 DEFAULT_UNUSED_DAYS = 90.0
 BULK_DROP = True  # (tests compare with False: one line at a time)
@@ -140,7 +150,9 @@ def _q(text, limit: int | None = None) -> str:
     return quoted(_clip(line, limit) if limit else line)
 
 
-def last_session_section(rec: SessionRecord) -> Section:
+def last_session_section(rec: SessionRecord, unfinished: list[dict] = ()) -> Section:
+    """Where the last session left off; `unfinished`: the tasks its agent still held at its
+    end (MemoryState.unfinished), so the next agent picks them up."""
     lines = [
         f"Session {_token(rec.stem)} ({_token(rec.agent)}, {_date(rec.started)} to "
         f"{_date(rec.ended)}): {_q(rec.title)}",
@@ -156,6 +168,14 @@ def last_session_section(rec: SessionRecord) -> Section:
     if rec.next_steps:
         lines.append("Next steps:")
         lines += [f"- {_q(s)}" for s in rec.next_steps]
+    if unfinished:
+        lines.append("Unfinished when it stopped (claimed by its agent; pick up or release):")
+        for t in unfinished:
+            line = (f"- {_token(t['id'])} {_q(t['title'])} — held by {_token(t['holder'])} "
+                    f"since {_date(t['claimed_at'])}")
+            if t["checkpoint"]:
+                line += f"; last checkpoint: {_q(t['checkpoint'], 160)}"
+            lines.append(line)
     if rec.files_changed:
         shown = rec.files_changed[:15]
         more = f" (+{len(rec.files_changed) - 15} more)" if len(rec.files_changed) > 15 else ""
@@ -223,6 +243,8 @@ def memory_sections(state, *, now: str = "", unused_days: float = DEFAULT_UNUSED
                           reverse=True))[:NOTES]
     goals = state.of_kind("goal", "active")
     open_tasks = state.of_kind("task", "todo", "in_progress")
+    finished = sorted((t for t in state.of_kind("task", "done") if t.status == "done"),
+                      key=lambda t: (t.updated, t.id), reverse=True)[:FINISHED]
 
     def task_line(t) -> str:
         line = (f"- {_token(t.id)} {_q(t.title)} — held by {_token(t.holder)} since "
@@ -253,6 +275,10 @@ def memory_sections(state, *, now: str = "", unused_days: float = DEFAULT_UNUSED
         section("Direction notes", notes, lambda n: (
             f"- {_token(n.id)} ({_date(str(n.created)[:10])}) {_q(n.title, 200)}"
             + stale_flag(n)), "note", "notes"),
+        section("Tasks finished recently (their completion summaries)", finished, lambda t: (
+            f"- {_token(t.id)} {_q(t.title)} — done {_date(str(t.updated)[:10])}"
+            + (f": {_q(t.fields['result'], 300)}" if t.fields.get("result") else "")),
+            "finished task", "finished_tasks"),
         section("Active goals", goals, goal_line, "goal", "goals"),
     ]
 
@@ -311,7 +337,10 @@ def build_context(
     project_section, rules_section = repository_sections(state)
     sections = list(project_section)
     if records:
-        sections.append(last_session_section(records[-1]))
+        last = records[-1]
+        held = getattr(state, "unfinished", None)  # a MemoryState (or None, or a stand-in)
+        sections.append(last_session_section(last, held(last.agent, last.ended)
+                                             if held else []))
     sections += memory_sections(state, now=now, unused_days=unused_days)
     sections += rules_section
     if len(records) > 1:
@@ -331,7 +360,7 @@ def build_context(
         size, block = 0, ""
         for _ in range(4):  # the size it states is part of the size: settle it
             block = frame.substitute(project=_attr(project), sections="\n\n".join(parts),
-                                     size=size)
+                                     size=size, record=RECORD_COMMANDS)
             if len(block) == size:
                 break
             size = len(block)
@@ -462,3 +491,9 @@ def _attr(text: str) -> str:
     """The project name as the fence's attribute: one clean line, no `<>"&` or look-alike."""
     return "".join("_" if _skeleton(ch) in ("<", ">", '"', "&") else ch
                    for ch in _clean(text))
+
+
+def for_mcp(block: str) -> str:
+    """The block as the MCP `context` tool gives it: the footer names the MCP tools."""
+    head, found, tail = block.rpartition(RECORD_COMMANDS)
+    return head + RECORD_MCP + tail if found else block

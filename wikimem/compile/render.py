@@ -56,11 +56,31 @@ MAX_OUTCOME = 900
 MAX_COMMANDS = 200
 
 
+def _unfinished(tasks: list[dict]) -> str:
+    """The "Unfinished tasks" section of a session page ("" when none)."""
+    if not tasks:
+        return ""
+    lines = []
+    for t in tasks:
+        label = f"{t['id']} {t['title']}"
+        line = (f"{wikilink(Path(t['page']).stem, label)} — held by "
+                f"{code_span(t['holder'])} since {t['claimed_at']}")
+        if t["checkpoint"]:
+            note = one_line_text(t["checkpoint"])
+            note = note if len(note) <= 300 else note[:299] + "…"
+            line += f"; last checkpoint: {escape_text(note)}"
+        lines.append(line)
+    return ("Claimed by this session's agent and not finished when it stopped:\n\n"
+            + bullets(lines))
+
+
 def session_page(rec: SessionRecord, previous: SessionRecord | None,
-                 retraction: dict | None = None, llm: dict | None = None) -> Page:
+                 retraction: dict | None = None, llm: dict | None = None,
+                 unfinished: list[dict] = ()) -> Page:
     """The page for one session, a digest readable in half a minute (marked retracted when
     `wikimem forget` said so); the whole conversation is on its transcript page. With `llm`
-    ({model, topics}), its summary is marked as the model's and its topic pages linked."""
+    ({model, topics}), its summary is marked as the model's and its topic pages linked; with
+    `unfinished` (MemoryState.unfinished at its end), the tasks its agent left claimed."""
     sections = [("Goal", quote(rec.goal) if rec.goal else "")]
     sections.append(("Outcome", quote(_cut_outcome(rec.outcome)) if rec.outcome else NONE))
     sections.append(("What changed", _changes(rec)))
@@ -74,6 +94,7 @@ def session_page(rec: SessionRecord, previous: SessionRecord | None,
     lifted = [f"{page_link(c['page'], c['title'])} — {c['kind']}, proposed"
               for c in rec.candidates]
     sections.append(("Decisions, lessons and tasks lifted", bullets(lifted) if lifted else ""))
+    sections.append(("Unfinished tasks", _unfinished(unfinished)))
     sections.append(("Open questions", bullets([escape_text(q) for q in rec.open_questions])
                      if rec.open_questions else ""))
     sections.append(("Next steps", bullets([escape_text(q) for q in rec.next_steps])

@@ -6,6 +6,7 @@ compiling the same raw log always gives the same SessionRecord, and the same pag
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import asdict, dataclass, field
@@ -492,3 +493,19 @@ def summarize(rec: SessionRecord) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def old_successors(catalog: dict[str, dict], before: dict[str, dict | None],
+                    moved: dict[str, dict]) -> set[str]:
+    """The sessions that came right after each moved session before this compile (their
+    pages' "previous" link named it)."""
+    # The order the last compile rendered: the sessions it knew, where they were then.
+    then = [d for name, d in catalog.items() if name not in before]
+    then += [old for old in before.values() if old is not None]
+    order = sorted((d["started"], d["session_id"]) for d in then)
+    found = set()
+    for old in moved.values():
+        at = bisect.bisect_right(order, (old["started"], old["session_id"]))
+        if at < len(order):
+            found.add(order[at][1])
+    return found

@@ -203,30 +203,35 @@ class Collected:
     entries: list[Entry]
 
     def files(self, skip: Callable[[Planned], bool], progress=None) -> list[dict]:
-        """Extracted facts of the planned files, except those `skip` says are unchanged."""
+        """Extracted facts of the planned files, except those `skip` says are unchanged.
+        `progress(stage, done, total)` is told how many were read."""
         todo = [p for p in self.planned if not skip(p)]
+        if progress:
+            progress("reading files", 0, len(todo))
         blobs = read_blobs(self.root, [p.blob for p in todo])
         out = []
         for n, item in enumerate(todo, 1):
             raw = blobs.get(item.blob)
             if raw is not None:
                 out.append(extract(item, raw))
-            if progress and (n % 200 == 0 or n == len(todo)):
-                progress(f"files read: {n}")
+            if progress:
+                progress("reading files", n, len(todo))
         return out
 
 
 def collect(path: Path, since: str | None = None, progress=None) -> Collected:
-    """Read the repository at `path`: commits (from `since`), the tree at HEAD, the plan."""
+    """Read the repository at `path`: commits (from `since`), the tree at HEAD, the plan.
+    `progress(stage, done, total)` is told how many commits were read (the total is known
+    only at the end: git log streams them)."""
     root = repo_root(path)
     top = head(root)
     commits = []
     for commit in iter_commits(root, since):
         commits.append(commit)
-        if progress and len(commits) % 1000 == 0:
-            progress(f"commits read: {len(commits)}")
+        if progress and len(commits) % 100 == 0:
+            progress("reading commits", len(commits), None)
     if progress:
-        progress(f"commits read: {len(commits)}")
+        progress("reading commits", len(commits), len(commits))
     entries = tree(root)
     planned, layout = plan(entries)
     return Collected(root, top, layout, commits, planned, entries)

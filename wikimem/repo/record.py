@@ -130,22 +130,23 @@ def _latest_layout(observations: list[Observation]) -> dict | None:
 
 def plan_observations(existing: list[Observation], collected: Collected,
                       progress=None) -> tuple[list[Observation], RecordReport]:
-    """The observations a run adds to the log (none for what it already holds)."""
-    say = progress or (lambda _msg: None)
+    """The observations a run adds to the log (none for what it already holds);
+    `progress(stage, done, total)` is told how far it got."""
+    say = progress or (lambda _stage, _done, _total=None: None)
     report = RecordReport(root=str(collected.root), head=collected.head.commit,
                           commits_read=len(collected.commits))
     keys = {o.key for o in existing}
     cwd = str(collected.root)
     new: list[Observation] = []
-    for commit in reversed(collected.commits):  # oldest first: the log reads in order
+    for done, commit in enumerate(reversed(collected.commits)):  # oldest first, as the log
+        say("recording commits", done, len(collected.commits))
         uid = f"commit:{commit.hash}"
         if _key(uid) in keys:
             continue
         obs = _observation(uid, commit.data(), _raw_ts(commit.date), cwd)
         new.append(obs)
         keys.add(obs.key)
-        if len(new) % 2000 == 0:
-            say(f"commits recorded: {len(new)}")
+    say("recording commits", len(collected.commits), len(collected.commits))
     report.commits_recorded = len(new)
 
     current = current_sources(existing)

@@ -239,19 +239,22 @@ class IndexStore:
 
         return self._with_index(once)
 
-    def rebuild(self, pages: Mapping[str, Page] | None = None) -> int:
+    def rebuild(self, pages: Mapping[str, Page] | None = None,
+                steps: Callable[[int, int], None] | None = None) -> int:
         """Recreate the index from every page; returns how many pages were indexed.
 
         The new index is built in a temporary sibling folder and renamed into place, so a
         concurrent search sees either the old index or the new one, never a half-built one.
         `pages` (by path) are pages whose files hold exactly their rendering (the compiler's,
         just written or found unchanged): they are indexed without reading their files.
+        `steps(done, total)` is told how many pages were indexed so far.
         """
         _release(self._held)
         with self._write_lock():
-            return self._rebuild_locked(pages or {})
+            return self._rebuild_locked(pages or {}, steps)
 
-    def _rebuild_locked(self, pages: Mapping[str, Page]) -> int:
+    def _rebuild_locked(self, pages: Mapping[str, Page],
+                        steps: Callable[[int, int], None] | None = None) -> int:
         parent = self.index_dir.parent
         self._remove_leftovers()
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.index_dir.name}.build-", dir=parent))
@@ -264,7 +267,10 @@ class IndexStore:
                 # to stay in memory, and no merge (there is nothing to merge with).
                 writer = ix.writer(limitmb=REBUILD_LIMIT_MB)
                 try:
-                    for rel in wiki_pages(self.wiki_dir) if self.wiki_dir.is_dir() else []:
+                    rels = list(wiki_pages(self.wiki_dir)) if self.wiki_dir.is_dir() else []
+                    for done, rel in enumerate(rels):
+                        if steps is not None:
+                            steps(done, len(rels))
                         doc = self._document(rel, pages.get(rel), pages)
                         if doc is not None:
                             writer.add_document(**doc)
@@ -273,6 +279,8 @@ class IndexStore:
                     writer.cancel()
                     raise
                 writer.commit(merge=False)
+                if steps is not None:
+                    steps(len(rels), len(rels))
             finally:
                 ix.close()
                 storage.close_files()

@@ -231,7 +231,8 @@ def _current(target: Path) -> str | None:
 
 
 def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
-                kept: Iterable[str] = ()) -> WriteResult:
+                kept: Iterable[str] = (), steps: Callable[[int, int], None] | None = None
+                ) -> WriteResult:
     """Write pages whose bytes changed, atomically; never overwrite a human-edited page.
 
     `memo` (page path -> [fingerprint, sha256 of the bytes written], kept by the caller from
@@ -243,6 +244,7 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
 
     A page that is a symbolic link, or lies in a folder that is one, is refused (never read
     or written through: the link may lead out of the wiki); the others are written.
+    `steps(done, total)` is told how many pages were handled so far.
     """
     check_no_links(wiki_dir)  # (the wiki folder itself, and the home's folders above it)
     result = WriteResult()
@@ -263,7 +265,9 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
                 memo[rel] = known[rel]
                 result.unchanged.append(rel)
     batch: list[tuple[Path, str, str]] = []  # (file, page path, text) to write
-    for page in sorted(pages, key=lambda p: p.path):
+    for done, page in enumerate(sorted(pages, key=lambda p: p.path)):
+        if steps is not None:
+            steps(done, len(pages))
         rel = check_page_path(page.path)
         target = wiki_dir / rel
         try:
@@ -296,6 +300,8 @@ def write_pages(wiki_dir: Path, pages: list[Page], memo: dict | None = None,
             batch = []
     _replace_all(batch, result)
     result.refused.sort()
+    if steps is not None:
+        steps(len(pages), len(pages))
     return result
 
 

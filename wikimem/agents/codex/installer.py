@@ -17,6 +17,9 @@ masterwork release v0.3.1). MCP: `[mcp_servers.<name>]` with `command` and `args
 config.toml; the legacy `notify = [argv...]` is a top-level config.toml key run after each
 turn with the event as the last argument (openai/codex docs/config.md,
 developers.openai.com/codex/config-reference, codex-rs/hooks/src/legacy_notify.rs).
+Instructions: AGENTS.md in $CODEX_HOME (every project) and at the repository root, read when
+a session starts (developers.openai.com/codex/guides/agents-md, "How Codex discovers
+guidance").
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def codex_home() -> Path:
 
 def paths(kind: str, root: Path | None) -> Path:
     """hooks.json for the hooks; config.toml for the MCP server and the legacy notify."""
+    if kind == "instructions":
+        return (codex_home() if root is None else root) / "AGENTS.md"
     folder = codex_home() if root is None else root / ".codex"
     return folder / ("hooks.json" if kind == "hooks" else "config.toml")
 
@@ -207,6 +212,8 @@ CODEX_TRUST = (
 
 def notes(kind: str, project: bool, path: Path, cwd) -> list[str]:
     """What the user must do after installing `kind` into `path`."""
+    if kind == "instructions":
+        return ["Codex reads AGENTS.md when a session starts: start a new session."]
     if kind == "mcp":
         out = ["Start a new Codex session; /mcp lists the server."]
         if project:

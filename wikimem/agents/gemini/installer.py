@@ -6,7 +6,9 @@
 of hook names) and `enabled`; project hooks run only in trusted folders
 (google-gemini/gemini-cli docs/hooks/index.md "Configuration", docs/hooks/reference.md
 "Configuration schema"; pull requests #15325, #15470). MCP: `mcpServers` in the same
-file (docs/tools/mcp-server.md).
+file (docs/tools/mcp-server.md). Instructions: GEMINI.md in ~/.gemini/ (every project) and
+at the project root, loaded at start (docs/cli/gemini-md.md, "Hierarchical instructional
+context").
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ HOOKS = HookFormat(
 
 def paths(kind: str, root: Path | None) -> Path:
     """One file holds both hooks and MCP servers, in the user scope (root None) or a project."""
+    if kind == "instructions":
+        return home() / ".gemini" / "GEMINI.md" if root is None else root / "GEMINI.md"
     return (root or home()) / ".gemini" / "settings.json"
 
 
 def notes(kind: str, project: bool, path: Path, cwd) -> list[str]:
     """What the user must do after installing `kind` into `path`."""
+    if kind == "instructions":
+        return ["Gemini CLI loads GEMINI.md at start: /memory refresh reloads it in a running "
+                "session, /memory show shows it."]
     if kind == "mcp":
         out = ["Restart Gemini CLI; /mcp lists the server."]
         if project:
