@@ -198,6 +198,8 @@ class WebApp:
             return self._html(view, site, site.urls, query=params.get("q", ""))
         elif kind == "context" and not rest:
             view = site.context()[0]
+        elif kind == "catchup" and not rest:
+            view = site.catchup(params.get("since", "7d"))[0]
         else:
             raise NotFound("Not found.")
         return self._html(view, site, site.urls)
@@ -221,6 +223,8 @@ class WebApp:
             block = site.context()[1]
             return self._json({"project": site.project.name, "chars": len(block),
                                "context": block})
+        if kind == "catchup" and not rest:
+            return self._json(site.catchup(params.get("since", "7d"))[1])
         if kind == "history" and rest:
             return self._json(site.history(page)[1])
         if kind == "diff" and rest:

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from string import Template
 
@@ -79,6 +79,9 @@ class Urls:
     def context(self) -> str:
         return f"{self.base}/context"
 
+    def catchup(self) -> str:
+        return f"{self.base}/catchup"
+
     time_travel = True  # the export has no git history to show
 
 
@@ -97,6 +100,8 @@ def layout(view: Rendered, urls: Urls, *, project: Project | None, query: str = 
     if project is not None:
         nav.append(f'<a href="{urls.project()}">{esc(project.name)}</a>')
         nav.append(f'<a href="{urls.context()}">context</a>')
+        if urls.time_travel:  # (a static export has no clock to count back from)
+            nav.append(f'<a href="{urls.catchup()}">catch-up</a>')
     shell = _shell()
     search = (f'<form class="search" action="{urls.search()}" method="get" role="search">'
               f'<input type="search" name="q" value="{esc(query)}" placeholder="Search" '
@@ -412,6 +417,24 @@ class ProjectSite:
         shown = esc(block) if block else "No context yet: nothing has been compiled."
         return Rendered("Context", '<h1>Context</h1><p>The block the next agent session gets '
                         f'at start.</p><pre class="context">{shown}</pre>'), block
+
+    def catchup(self, since: str = "7d") -> tuple[Rendered, dict]:
+        """What happened since a date or a span back from now, as `wikimem catchup` says it."""
+        from wikimem.compile.catchup import catchup as gather_catchup
+        from wikimem.compile.catchup import parse_since, render_text
+
+        until = datetime.now(UTC)
+        try:
+            start = parse_since(since or "7d", until)
+        except ValueError as exc:
+            raise WikimemError(str(exc)) from None
+        found = gather_catchup(self.project, start, until)
+        form = (f'<form class="catchup" action="{self.urls.catchup()}" method="get">'
+                f'<label>Since <input name="since" value="{esc(since or "7d")}"></label> '
+                "<button>Show</button></form>")
+        screen = render_text(found, f"since {since or '7d'}")
+        return Rendered("Catch-up", f"<h1>Catch-up</h1>{form}"
+                                    f'<pre class="context">{esc(screen)}</pre>'), found.to_dict()
 
     # --- time travel --------------------------------------------------------------------
 
