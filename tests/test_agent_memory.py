@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,9 +110,13 @@ def test_recorded_commands_become_memory_the_next_session_is_given(repo, shell):
     [session] = [p for p in (wiki / "sessions").glob("*.md")
                  if "loop-1" in p.read_text(encoding="utf-8")]
     page = session.read_text(encoding="utf-8")
-    assert "`wikimem decide \"Retry uploads with exponential backoff" in page
-    assert "`wikimem task done T1" in page
     assert "## Unfinished tasks" not in page  # finished before the session stopped
+    # (the commands the agent ran are on the session's transcript page)
+    [transcript] = [p for p in (wiki / "transcripts").glob("*.md")
+                    if "loop-1" in p.read_text(encoding="utf-8")]
+    commands = transcript.read_text(encoding="utf-8")
+    assert "`wikimem decide \"Retry uploads with exponential backoff" in commands
+    assert "`wikimem task done T1" in commands
 
     context = Agent(repo, "loop-2").start()
     assert 'D1 "Retry uploads with exponential backoff, at most 5 tries" — why: "the ' \
@@ -151,6 +156,7 @@ def test_a_task_left_claimed_shows_on_the_session_page_and_in_the_next_context(r
     assert 'last checkpoint: "download() ported; resume() still calls the old client"' \
         in context
     # The rebuild renders the same page: what the page says is the task as of the session's end.
+    time.sleep(1.05)  # (times are recorded to the second: "later" must be a later second)
     wikimem(repo, "task", "done", "T1", "finished later", "--agent", "claude-code")
     wikimem(repo, "compile", "--rebuild")
     assert session.read_text(encoding="utf-8") == page
@@ -237,7 +243,8 @@ def test_mcp_tool_list_over_raw_stdio_json_rpc(repo):
     assert '"where did we leave off?", call context' in instructions
     assert "finish with task_done and a completion summary" in instructions
     tools = {t["name"]: t for t in listed["result"]["tools"]}
-    assert set(tools) == {"search", "read_page", "context", "recent_sessions", "page_history",
+    assert set(tools) == {"search", "read_page", "context", "catchup", "recent_sessions",
+                          "page_history",
                           "task_list", "decide", "lesson", "note", "task_claim",
                           "task_heartbeat", "task_done"}
     for name, tool in tools.items():
