@@ -271,7 +271,7 @@ def test_full_disk_cli_reports_a_clear_error(repo):
     assert out.returncode == 1, out.stderr
     assert out.stderr.startswith("Error: Could not create the wiki repository")
     assert "Traceback" not in out.stderr
-    # wikimem cannot write a page:
+    # wikimem cannot write a page, or git its index (the same error either way):
     gitrepo.open_repo(project.wiki_dir)
     out = subprocess.run(compile_full, cwd=repo, capture_output=True, text=True)
     assert out.returncode == 1, out.stderr

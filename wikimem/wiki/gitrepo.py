@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -144,6 +145,10 @@ def _use_untracked_cache(repo: git.Repo) -> None:
         _run(repo, "config", "core.untrackedCache", "true")
 
 
+# git killed by SIGXFSZ (a file size limit), as GitPython reports it or as a shell would.
+_DISK_FULL_STATUS = (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)
+
+
 class _Status(Exception):
     """A git command exited with the status its caller said it would look into."""
 
@@ -156,6 +161,13 @@ def _run(repo: git.Repo, *args: str, env: dict | None = None,
         if quiet_status is not None and exc.status == quiet_status:
             raise _Status(exc.status) from exc
         stderr = (exc.stderr or "").strip().replace("\n", " ")[:500]
+        if exc.status in _DISK_FULL_STATUS or any(
+                s in stderr.lower() for s in ("no space left", "file too large", "quota")):
+            raise WikimemError(
+                f"The disk is full or a file size limit was reached (git {args[0]} in the wiki "
+                f"repository {repo.working_dir}{': ' + stderr if stderr else ''}). Free some "
+                "space and compile again; nothing is lost: the raw log keeps every "
+                "observation.") from exc
         hint = "Check `git status` there, fix it, and compile again"
         if ".lock" in stderr and "exists" in stderr:
             hint = ("Another git process is using it; if none is, delete the .lock file named "
