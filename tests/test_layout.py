@@ -24,6 +24,7 @@ LAYERS = [
     ("repo", {"repo"}),
     ("compile", {"compile"}),
     ("serve", {"serve"}),
+    ("sync", {"sync"}),
     ("roots", {"config", "doctor", "demo", "purge", "hook", "entry", "__main__", "cli"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
@@ -123,7 +124,7 @@ def test_top_level_holds_a_handful_of_modules_and_the_stage_packages():
     top = sorted(p.stem for p in ROOT.glob("*.py"))
     packages = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
     assert packages == ["agents", "capture", "cli", "compile", "demo_data", "purge", "repo",
-                        "search", "serve", "wiki"]
+                        "search", "serve", "sync", "wiki"]
     assert len(top) <= 14, top
 
 

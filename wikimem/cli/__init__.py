@@ -415,6 +415,7 @@ from wikimem.cli import (  # noqa: E402, F401
     memory,
     purge,
     serve,
+    sync,
     timetravel,
     watch,
 )

@@ -1,0 +1,131 @@
+"""Team memory over a git remote (issue 15): each "machine" is its own WIKIMEM_HOME and its
+own clone of the project, the remote a local bare repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import fixture_payload
+
+
+class Machine:
+    def __init__(self, base: Path, name: str, remote: Path | None):
+        self.name = name
+        self.home = base / name / "home"
+        self.clone = base / name / "proj"  # the same folder name everywhere: the project name
+        self.clone.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(self.clone)], check=True)
+        self.env = {**os.environ, "WIKIMEM_HOME": str(self.home), "WIKIMEM_AUTO_COMPILE": "0"}
+        self.run("init")
+        if remote is not None:
+            self.run("remote", "set", str(remote), "--machine", name)
+
+    def run(self, *args: str, check: bool = True, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "wikimem", *args], cwd=self.clone,
+                              env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=300)
+        if check:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "wikimem", *args], cwd=self.clone,
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def hook(self, payload: dict) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "wikimem", "hook", "claude-code"],
+                                cwd=self.clone, env=self.env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdin.write(json.dumps({**payload, "cwd": str(self.clone)}).encode())
+        proc.stdin.close()
+        proc.stdin = None
+        return proc
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.run("path", "--project-dir").stdout.strip())
+
+    @property
+    def wiki(self) -> Path:
+        return self.folder / "wiki"
+
+
+def record_session(m: Machine, session: str, prompt: str) -> None:
+    procs = [m.hook(fixture_payload("session_start", session_id=session)),
+             m.hook(fixture_payload("user_prompt_submit", session_id=session, prompt=prompt))]
+    for p in procs:
+        finish(p)
+
+
+def finish(proc: subprocess.Popen) -> None:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (out, err)
+
+
+def pages(wiki: Path) -> dict[str, bytes]:
+    return {p.relative_to(wiki).as_posix(): p.read_bytes() for p in sorted(wiki.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(wiki).parts}
+
+
+def diff_r(a: Path, b: Path) -> str:
+    done = subprocess.run(["diff", "-r", "-x", ".git", str(a), str(b)], capture_output=True,
+                          text=True)
+    return done.stdout
+
+
+@pytest.fixture
+def remote(tmp_path) -> Path:
+    path = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    return path
+
+
+def test_three_machines_converge_to_identical_wikis_equal_to_a_rebuild(tmp_path, remote):
+    ms = [Machine(tmp_path, n, remote) for n in ("ma", "mb", "mc")]
+    # Offline work on every machine, sessions and structured memory.
+    for i, m in enumerate(ms):
+        record_session(m, f"{m.name}-one", f"first task on machine {i}")
+        m.run("decide", f"Use tool {i} for builds", "--why", f"machine {i} says so")
+        m.run("task", "add", f"Port module {i}")
+        m.run("lesson", f"Step {i} broke", "--correct", "do it the other way")
+    # Sync in one order, record more, sync concurrently, then everyone catches up.
+    for m in ms:
+        m.run("sync")
+    procs = []
+    for i, m in enumerate(ms):
+        procs.append(m.hook(fixture_payload("session_start", session_id=f"{m.name}-two")))
+        procs.append(m.start("sync"))
+        m.run("note", f"second round note {i}")
+    for p in procs:
+        finish(p)
+    for m in reversed(ms):
+        m.run("sync")
+    for m in ms:
+        m.run("sync")
+    ids = {m.name: json.loads(m.run("task", "list", "--json").stdout) for m in ms}
+    assert len({json.dumps(v, sort_keys=True) for v in ids.values()}) == 1
+    assert sorted(t["id"] for t in ids["ma"]) == ["T1-ma", "T1-mb", "T1-mc"]
+    first = pages(ms[0].wiki)
+    assert any(p.startswith("sessions/") and "mc-one" in p for p in first), sorted(first)
+    assert "decisions/D1-mb-use-tool-1-for-builds.md" in first
+    for m in ms[1:]:
+        assert diff_r(ms[0].wiki, m.wiki) == ""
+    # A rebuild from the union of the logs (a fresh machine given machine a's raw folder).
+    fresh = Machine(tmp_path, "fresh", None)
+    raw = fresh.folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for log in (ms[0].folder / "raw").glob("*.jsonl"):
+        shutil.copy(log, raw / log.name)
+    fresh.run("compile", "--rebuild")
+    assert diff_r(ms[0].wiki, fresh.wiki) == ""
+    # And the ids people saw before syncing are the ids they see after.
+    assert "decisions/D1-ma-use-tool-0-for-builds.md" in pages(fresh.wiki)

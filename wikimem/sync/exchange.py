@@ -1,0 +1,299 @@
+"""`wikimem sync`: exchange a project's sources with its remote, then recompile.
+
+What travels is each machine's own raw logs - its agents' sessions and its structured-memory
+log - as `machines/<tag>/raw/<file>.jsonl` on the remote's memory ref. Only the machine
+tagged `<tag>` ever writes that folder, so two machines never change the same file and a
+sync never merges: it fetches, adopts the other machines' logs (`rawlog.adopt`: appended
+when they grew, which is what logs do), puts its own folder on top of the fetched commit
+and pushes; if someone pushed meanwhile, git refuses (non-fast-forward) and it goes round
+again. Pages are never sent: each machine compiles them from the same logs, and since pages
+are a function of the logs, every wiki comes out byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from wikimem.capture import rawlog
+from wikimem.capture.observation import utc_now
+from wikimem.capture.observe import log_error
+from wikimem.errors import WikimemError
+from wikimem.fsio import replace_file
+from wikimem.locks import locked
+from wikimem.memory import MEMORY_SESSION
+from wikimem.project import Project, ensure_private_dir
+from wikimem.sync import gitsync, settings
+from wikimem.sync.gitsync import SyncError
+
+MACHINES = "machines"
+# A log another machine wrote, kept under its tag: `wikimem-memory.<tag>.jsonl`.
+_PEER_INTERNAL = re.compile(r"wikimem-[a-z]+\.[a-z][a-z0-9]*\.jsonl")
+# wikimem's own logs that travel (bootstrap's and the LLM's stay on the machine that made
+# them: see docs/ARCHITECTURE.md, "Team memory").
+_TRAVELLING_INTERNAL = {f"{MEMORY_SESSION}.jsonl"}
+MAX_ATTEMPTS = 50
+
+
+@dataclass
+class SyncReport:
+    remote: str = ""
+    machine: str = ""
+    commit: str | None = None  # the remote's head after the sync
+    pushed: bool = False  # this machine's logs changed on the remote
+    sent: list[str] = field(default_factory=list)  # own logs whose new lines went out
+    received: list[str] = field(default_factory=list)  # logs adopted (local names)
+    clashes: list[str] = field(default_factory=list)  # another machine's log not adopted
+    attempts: int = 0  # fetch-push rounds (more than one: another machine pushed meanwhile)
+    compiled: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sync_dir(project: Project):
+    return settings.sync_dir(project)
+
+
+def repo_path(project: Project):
+    return sync_dir(project) / "repo.git"
+
+
+def _read_json(path, default):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+    return data if isinstance(data, type(default)) else default
+
+
+def _write_json(path, data) -> None:
+    replace_file(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+
+
+def adopted(project: Project) -> dict[str, list]:
+    """{local log name: [machine tag, blob id]} of the logs adopted from other machines."""
+    return _read_json(sync_dir(project) / "adopted.json", {})
+
+
+def peer_local_name(tag: str, name: str) -> str | None:
+    """Where another machine's log lives here: its sessions under their own names, its
+    structured memory as `wikimem-memory.<tag>.jsonl`; None for what is not a log."""
+    if not name.endswith(".jsonl") or "/" in name:
+        return None
+    if name in _TRAVELLING_INTERNAL:
+        return f"{name[:-6]}.{tag}.jsonl"
+    if name.lower().startswith(rawlog.INTERNAL_PREFIX):
+        return None
+    return name
+
+
+def own_logs(project: Project, remote: settings.Remote) -> dict[str, str]:
+    """{name: path} of the logs this machine wrote that may leave it: its agents' sessions
+    (but the `[sync] exclude`d) and its memory log; not what it adopted."""
+    taken = adopted(project)
+    found = {}
+    for name, _ in rawlog.session_file_sizes(project.raw_dir):
+        if name in taken or _PEER_INTERNAL.fullmatch(name):
+            continue
+        if name.lower().startswith(rawlog.INTERNAL_PREFIX) and name not in _TRAVELLING_INTERNAL:
+            continue
+        if excluded(name, remote.exclude):
+            continue
+        found[name] = os.path.join(project.raw_dir, name)
+    return found
+
+
+def excluded(name: str, patterns) -> bool:
+    """A log `[sync] exclude` keeps here: by session id (its file name without .jsonl), or a
+    pattern of file names."""
+    stem = name[:-6]
+    for pattern in patterns:
+        if rawlog.session_filename(pattern) == stem or fnmatch.fnmatchcase(name, pattern) \
+                or fnmatch.fnmatchcase(stem, pattern):
+            return True
+    return False
+
+
+# --- one round ------------------------------------------------------------------------------
+
+
+def adopt_peers(project: Project, repo, head: str | None, me: str, report: SyncReport) -> None:
+    """Bring the other machines' logs in the fetched commit into the raw folder."""
+    manifest = adopted(project)
+    wanted: dict[str, tuple[str, str]] = {}
+    local_names = {name for name, _ in rawlog.session_file_sizes(project.raw_dir)}
+    for path, blob in gitsync.tree_files(repo, head, MACHINES).items():
+        parts = path.split("/")
+        if len(parts) != 4 or parts[2] != "raw" or parts[1] == me:
+            continue
+        tag, name = parts[1], parts[3]
+        local = peer_local_name(tag, name)
+        if local is None:
+            continue
+        prev = manifest.get(local)
+        if prev == [tag, blob]:
+            continue
+        if (prev and prev[0] != tag) or (prev is None and local in local_names):
+            # Trigger: the same session id was recorded on two machines. Why: each machine
+            # writes only its own logs. Outcome: this one keeps its own; doctor says so.
+            if local not in report.clashes:
+                report.clashes.append(local)
+            continue
+        wanted[local] = (tag, blob)
+    if not wanted:
+        return
+    blobs = gitsync.read_blobs(repo, [blob for _, blob in wanted.values()])
+    for local, (tag, blob) in sorted(wanted.items()):
+        if rawlog.adopt(project.raw_dir, local[:-6], blobs[blob]) != "same":
+            report.received.append(local)
+        manifest[local] = [tag, blob]
+        _write_json(sync_dir(project) / "adopted.json", manifest)
+
+
+def _complete(path: str) -> bytes | None:
+    """A log's complete lines (None when the file is gone)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    return data[:data.rfind(b"\n") + 1]
+
+
+def own_blobs(project: Project, repo, logs: dict[str, str]) -> dict[str, tuple[str, bytes | None]]:
+    """{name: (blob id, complete bytes or None)} of this machine's logs, hashing only the
+    logs that changed since the last sync (`sync/hashed.json`: size, mtime, blob)."""
+    cache_path = sync_dir(project) / "hashed.json"
+    cache = _read_json(cache_path, {})
+    out: dict[str, tuple[str, bytes | None]] = {}
+    todo: list[tuple[str, bytes]] = []
+    for name, path in logs.items():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        entry = cache.get(name)
+        if entry and entry[:2] == [st.st_size, st.st_mtime_ns]:
+            out[name] = (entry[2], None)
+            continue
+        data = _complete(path)
+        if data is None or not data:
+            continue
+        todo.append((name, data))
+        if len(data) == st.st_size:
+            cache[name] = [st.st_size, st.st_mtime_ns, None]
+    for (name, data), blob in zip(todo, gitsync.write_blobs(repo, [d for _, d in todo]),
+                                  strict=True):
+        out[name] = (blob, data)
+        if name in cache and cache[name][2] is None:
+            cache[name][2] = blob
+    cache = {k: v for k, v in cache.items() if k in logs and v[2]}
+    _write_json(cache_path, cache)
+    return out
+
+
+def check_extends(repo, name: str, remote_blob: str, data: bytes | None, path: str,
+                  tag: str) -> None:
+    """A machine's log only grows: the remote's copy must be where the local one starts.
+    Otherwise two machines share one tag (a copied home), and pushing would lose lines."""
+    if data is None:
+        data = _complete(path) or b""
+    old = gitsync.read_blobs(repo, [remote_blob])[remote_blob]
+    if not data.startswith(old):
+        raise SyncError(f"The remote's raw/{name} of machine {tag!r} is not the start of this "
+                        "machine's: another machine uses the same tag (a copied wikimem "
+                        "home?). Give this one its own: remove sync/remote.json under the "
+                        "project's folder and `wikimem remote set` again.")
+
+
+def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
+                check=None) -> None:
+    """Fetch, adopt, push this machine's logs; again while another machine wins the race.
+    `check(name, data)` may refuse a log before it leaves (privacy)."""
+    repo = gitsync.open_repo(repo_path(project))
+    me = remote.machine
+    prefix = f"{MACHINES}/{me}/raw/"
+    while True:
+        report.attempts += 1
+        head = gitsync.fetch(repo, remote.url, remote.ref)
+        adopt_peers(project, repo, head, me, report)
+        logs = own_logs(project, remote)
+        blobs = own_blobs(project, repo, logs)
+        on_remote = gitsync.tree_files(repo, head, prefix.rstrip("/"))
+        changed = []
+        for name, (blob, data) in sorted(blobs.items()):
+            old = on_remote.get(prefix + name)
+            if old == blob:
+                continue
+            if old is not None:
+                check_extends(repo, name, old, data, logs[name], me)
+            if check is not None:
+                check(name, data if data is not None else _complete(logs[name]) or b"")
+            changed.append(name)
+        files = {prefix + name: blob for name, (blob, _) in blobs.items()}
+        commit = gitsync.commit(repo, head, files, f"wikimem sync: {me}",
+                                replace_under=prefix) if changed or head is None else None
+        if commit is None:
+            report.commit = head
+            return
+        if gitsync.push(repo, remote.url, commit, remote.ref):
+            report.commit, report.pushed, report.sent = commit, True, changed
+            return
+        if report.attempts >= MAX_ATTEMPTS:
+            raise SyncError(f"the remote kept moving: {MAX_ATTEMPTS} pushes refused; try again")
+
+
+def sync_project(project: Project, *, compile_settings: dict | None = None,
+                 check=None, recompile: bool = True) -> SyncReport:
+    """`wikimem sync`. Raises WikimemError (the remote unreachable, a push refused for
+    privacy...), recorded in the project's error log and `sync/status.json` for doctor."""
+    remote = settings.load(project)
+    if remote is None:
+        raise WikimemError("This project has no remote. Set one with `wikimem remote set URL` "
+                           "(any git URL; a bare repository will do).")
+    report = SyncReport(remote=remote.url, machine=remote.machine)
+    project.ensure_dirs()
+    ensure_private_dir(sync_dir(project))
+    try:
+        with locked(sync_dir(project) / "sync.lock"):
+            sync_locked(project, remote, report, check)
+    except WikimemError as exc:
+        record_failure(project, str(exc))
+        raise
+    except OSError as exc:
+        record_failure(project, f"sync failed: {exc}")
+        raise WikimemError(f"sync failed: {exc}") from exc
+    record_success(project, report)
+    if recompile and (report.received or not (project.state_dir / "compile.json").exists()):
+        from wikimem.compile.build import compile_project
+
+        report.compiled = compile_project(project, **(compile_settings or {})).to_dict()
+    return report
+
+
+def status(project: Project) -> dict:
+    """What the last syncs did: {"ok": time, "error": message, "error_ts": time,
+    "failures": failed syncs since the last success, "clashes": [...]}."""
+    return _read_json(sync_dir(project) / "status.json", {})
+
+
+def record_failure(project: Project, message: str) -> None:
+    log_error(project.error_log, message, stage="sync")
+    data = status(project)
+    data.update(error=message, error_ts=utc_now(), failures=int(data.get("failures", 0)) + 1)
+    try:
+        ensure_private_dir(sync_dir(project))
+        _write_json(sync_dir(project) / "status.json", data)
+    except OSError:
+        pass
+
+
+def record_success(project: Project, report: SyncReport) -> None:
+    data = {"ok": utc_now(), "commit": report.commit, "clashes": report.clashes,
+            "at": time.time()}
+    _write_json(sync_dir(project) / "status.json", data)
