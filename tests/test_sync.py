@@ -129,3 +129,21 @@ def test_three_machines_converge_to_identical_wikis_equal_to_a_rebuild(tmp_path,
     assert diff_r(ms[0].wiki, fresh.wiki) == ""
     # And the ids people saw before syncing are the ids they see after.
     assert "decisions/D1-ma-use-tool-0-for-builds.md" in pages(fresh.wiki)
+
+
+def test_a_failed_sync_is_reported_in_doctor_and_the_error_log_and_the_next_one_works(
+        tmp_path, remote):
+    m = Machine(tmp_path, "ma", tmp_path / "nowhere.git")
+    m.run("note", "offline work goes on")
+    done = m.run("sync", check=False)
+    assert done.returncode == 1 and done.stderr.startswith("Error: cannot fetch")
+    assert "Traceback" not in done.stderr
+    errors = (m.folder / "state" / "errors.log").read_text()
+    assert '"stage": "sync"' in errors
+    doctor = json.loads(m.run("doctor", "--json", check=False).stdout)
+    sync = [c for c in doctor if c["name"] == "sync"]
+    assert sync[0]["status"] == "WARN" and "cannot fetch" in sync[0]["detail"]
+    m.run("remote", "set", str(remote))
+    m.run("sync")
+    doctor = json.loads(m.run("doctor", "--json", check=False).stdout)
+    assert [c["status"] for c in doctor if c["name"] == "sync"] == ["PASS"]
