@@ -147,3 +147,37 @@ def test_a_failed_sync_is_reported_in_doctor_and_the_error_log_and_the_next_one_
     m.run("sync")
     doctor = json.loads(m.run("doctor", "--json", check=False).stdout)
     assert [c["status"] for c in doctor if c["name"] == "sync"] == ["PASS"]
+
+
+def test_the_same_page_edited_on_two_machines_keeps_both_edits_and_shows_the_conflict(
+        tmp_path, remote):
+    a, b = Machine(tmp_path, "ma", remote), Machine(tmp_path, "mb", remote)
+    a.run("decide", "Use SQLite for the cache", "--why", "it is everywhere")
+    a.run("sync")
+    b.run("sync")
+    a.run("sync")
+    page = "decisions/D1-ma-use-sqlite-for-the-cache.md"
+    assert (b.wiki / page).read_bytes() == (a.wiki / page).read_bytes()
+    for m, words in ((a, "Alice: only for the read path."), (b, "Bob: and the write path.")):
+        (m.wiki / page).write_text((m.wiki / page).read_text() + f"\n{words}\n")
+    a.run("sync")
+    b.run("sync")
+    a.run("sync")
+    for m in (a, b):
+        text = (m.wiki / page).read_text()
+        assert "Alice: only for the read path." in text and "Bob: and the write path." in text
+        assert "<<<<<<< ma" in text and "<<<<<<< mb" in text
+        doctor = json.loads(m.run("doctor", "--json", check=False).stdout)
+        assert any(c["name"] == "sync:conflict" and page in c["detail"] for c in doctor)
+    assert diff_r(a.wiki, b.wiki) == ""
+    # A person merges it on one machine: that version wins everywhere, the conflict is gone.
+    (b.wiki / page).write_text("---\ntitle: Use SQLite\n---\nMerged: read and write path.\n")
+    b.run("sync")
+    a.run("sync")
+    assert (a.wiki / page).read_text() == "---\ntitle: Use SQLite\n---\nMerged: read and write path.\n"
+    doctor = json.loads(a.run("doctor", "--json", check=False).stdout)
+    assert not any(c["name"] == "sync:conflict" for c in doctor)
+    # Both edits stay in the wiki's history.
+    log = subprocess.run(["git", "-C", str(a.wiki), "log", "-p", "--", page],
+                         capture_output=True, text=True).stdout
+    assert "Alice: only for the read path." in log and "Bob: and the write path." in log

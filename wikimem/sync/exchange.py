@@ -27,7 +27,7 @@ from wikimem.fsio import replace_file
 from wikimem.locks import locked
 from wikimem.memory import MEMORY_SESSION
 from wikimem.project import Project, ensure_private_dir
-from wikimem.sync import gitsync, settings
+from wikimem.sync import edits, gitsync, settings
 from wikimem.sync.gitsync import SyncError
 
 MACHINES = "machines"
@@ -48,6 +48,8 @@ class SyncReport:
     sent: list[str] = field(default_factory=list)  # own logs whose new lines went out
     received: list[str] = field(default_factory=list)  # logs adopted (local names)
     clashes: list[str] = field(default_factory=list)  # another machine's log not adopted
+    edited: list[str] = field(default_factory=list)  # pages a person edited elsewhere, written
+    conflicts: list[str] = field(default_factory=list)  # pages edited on two machines
     attempts: int = 0  # fetch-push rounds (more than one: another machine pushed meanwhile)
     compiled: dict | None = None
 
@@ -211,20 +213,49 @@ def check_extends(repo, name: str, remote_blob: str, data: bytes | None, path: s
                         "project's folder and `wikimem remote set` again.")
 
 
+def peer_edits(repo, head: str | None, me: str) -> dict[str, dict[str, dict]]:
+    """{page: {tag: record}} of the pages people edited on other machines."""
+    found: dict[str, tuple[str, str]] = {}
+    for path, blob in gitsync.tree_files(repo, head, MACHINES).items():
+        parts = path.split("/", 3)
+        if len(parts) == 4 and parts[2] == edits.EDITS and parts[1] != me \
+                and parts[3].endswith(".json"):
+            found[path] = (parts[1], blob)
+    blobs = gitsync.read_blobs(repo, [blob for _, blob in found.values()])
+    records: dict[str, dict[str, dict]] = {}
+    for path, (tag, blob) in found.items():
+        try:
+            record = json.loads(blobs[blob])
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("text"), str):
+            rel = path.split("/", 3)[3][:-5]
+            records.setdefault(rel, {})[tag] = {"text": record["text"], "supersedes": sorted(
+                str(h) for h in record.get("supersedes") or [])}
+    return records
+
+
 def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
                 check=None) -> None:
-    """Fetch, adopt, push this machine's logs; again while another machine wins the race.
-    `check(name, data)` may refuse a log before it leaves (privacy)."""
+    """Fetch, adopt, push this machine's logs and edits; again while another machine wins
+    the race. `check(name, data)` may refuse a log before it leaves (privacy)."""
     repo = gitsync.open_repo(repo_path(project))
     me = remote.machine
-    prefix = f"{MACHINES}/{me}/raw/"
+    mine = f"{MACHINES}/{me}/"
+    prefix = f"{mine}raw/"
     while True:
         report.attempts += 1
         head = gitsync.fetch(repo, remote.url, remote.ref)
         adopt_peers(project, repo, head, me, report)
+        state = edits.load_state(project)
+        written, report.conflicts = edits.exchange(project, me, peer_edits(repo, head, me),
+                                                   state)
+        report.edited += [rel for rel in written if rel not in report.edited]
+        records = edits.own_records(project, state)
+        edits.save_state(project, state)
         logs = own_logs(project, remote)
         blobs = own_blobs(project, repo, logs)
-        on_remote = gitsync.tree_files(repo, head, prefix.rstrip("/"))
+        on_remote = gitsync.tree_files(repo, head, mine.rstrip("/"))
         changed = []
         for name, (blob, data) in sorted(blobs.items()):
             old = on_remote.get(prefix + name)
@@ -236,8 +267,14 @@ def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
                 check(name, data if data is not None else _complete(logs[name]) or b"")
             changed.append(name)
         files = {prefix + name: blob for name, (blob, _) in blobs.items()}
-        commit = gitsync.commit(repo, head, files, f"wikimem sync: {me}",
-                                replace_under=prefix) if changed or head is None else None
+        texts = [json.dumps(r, sort_keys=True, ensure_ascii=False).encode("utf-8")
+                 for r in records.values()]
+        if check is not None:
+            for rel, data in zip(records, texts, strict=True):
+                check(f"wiki/{rel}", data)
+        for rel, blob in zip(records, gitsync.write_blobs(repo, texts), strict=True):
+            files[f"{mine}{edits.EDITS}/{rel}.json"] = blob
+        commit = gitsync.commit(repo, head, files, f"wikimem sync: {me}", replace_under=mine)
         if commit is None:
             report.commit = head
             return
@@ -269,7 +306,8 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
         record_failure(project, f"sync failed: {exc}")
         raise WikimemError(f"sync failed: {exc}") from exc
     record_success(project, report)
-    if recompile and (report.received or not (project.state_dir / "compile.json").exists()):
+    if recompile and (report.received or report.edited
+                      or not (project.state_dir / "compile.json").exists()):
         from wikimem.compile.build import compile_project
 
         report.compiled = compile_project(project, **(compile_settings or {})).to_dict()
@@ -295,5 +333,5 @@ def record_failure(project: Project, message: str) -> None:
 
 def record_success(project: Project, report: SyncReport) -> None:
     data = {"ok": utc_now(), "commit": report.commit, "clashes": report.clashes,
-            "at": time.time()}
+            "conflicts": report.conflicts, "at": time.time()}
     _write_json(sync_dir(project) / "status.json", data)
