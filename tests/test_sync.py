@@ -4,6 +4,7 @@ own clone of the project, the remote a local bare repository."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -174,10 +175,96 @@ def test_the_same_page_edited_on_two_machines_keeps_both_edits_and_shows_the_con
     (b.wiki / page).write_text("---\ntitle: Use SQLite\n---\nMerged: read and write path.\n")
     b.run("sync")
     a.run("sync")
-    assert (a.wiki / page).read_text() == "---\ntitle: Use SQLite\n---\nMerged: read and write path.\n"
+    merged = "---\ntitle: Use SQLite\n---\nMerged: read and write path.\n"
+    assert (a.wiki / page).read_text() == merged
     doctor = json.loads(a.run("doctor", "--json", check=False).stdout)
     assert not any(c["name"] == "sync:conflict" for c in doctor)
     # Both edits stay in the wiki's history.
     log = subprocess.run(["git", "-C", str(a.wiki), "log", "-p", "--", page],
                          capture_output=True, text=True).stdout
     assert "Alice: only for the read path." in log and "Bob: and the write path." in log
+
+
+def _claimer(args):
+    home, clone, agent, start = args
+    os.environ["WIKIMEM_HOME"] = home
+    from wikimem.errors import WikimemError
+    from wikimem.project import Registry
+    from wikimem.sync.claims import RemoteMemory
+
+    project = Registry().resolve(clone, create=False)
+    got = []
+    start.wait()
+    while True:
+        try:
+            got.append(RemoteMemory(project, agent=agent).claim().id)
+        except WikimemError as exc:
+            assert "No todo task" in str(exc), exc
+            return got
+
+
+def test_two_machines_four_processes_each_never_claim_a_task_twice(tmp_path, remote):
+    a, b = Machine(tmp_path, "ma", remote), Machine(tmp_path, "mb", remote)
+    from wikimem.memory import Memory
+    from wikimem.project import Registry
+
+    os.environ["WIKIMEM_HOME"] = str(a.home)
+    project = Registry().resolve(a.clone, create=False)
+    m = Memory(project)
+    for i in range(50):
+        m.add("task", f"Task number {i}")
+    a.run("sync")
+    b.run("sync")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(8) as pool:
+            pending = pool.map_async(_claimer, [
+                (str(mach.home), str(mach.clone), f"p{k}", start)
+                for mach in (a, b) for k in range(4)])
+            start.set()
+            results = pending.get(timeout=600)
+    claimed = [t for got in results for t in got]
+    assert len(claimed) == len(set(claimed)) == 50
+    assert all(results[:4]) or all(results[4:])  # (both machines took part, usually)
+    a.run("sync")
+    b.run("sync")
+    a.run("sync")
+    for mach in (a, b):
+        tasks = json.loads(mach.run("task", "list", "--json").stdout)
+        holders = {t["id"]: t["holder"] for t in tasks}
+        for k, got in enumerate(results):
+            where = "ma" if k < 4 else "mb"
+            assert all(holders[t] == f"p{k % 4}@{where}" for t in got)
+
+
+def test_a_claim_expires_on_the_other_machine_too_with_the_skew_tolerance(tmp_path, remote):
+    import time
+
+    from wikimem.errors import WikimemError
+    from wikimem.project import Registry
+    from wikimem.sync.claims import RemoteMemory
+
+    a, b = Machine(tmp_path, "ma", remote), Machine(tmp_path, "mb", remote)
+    a.run("task", "add", "Write the migration")
+    a.run("sync")
+    b.run("sync")
+    pa = Registry(a.home).resolve(a.clone, create=False)
+    pb = Registry(b.home).resolve(b.clone, create=False)
+    expiry = {"claim_expiry_minutes": 1 / 60}  # one second
+
+    assert RemoteMemory(pa, agent="worker", **expiry, skew_seconds=1).claim().id == "T1-ma"
+    # The loser is told who holds it, through the CLI too.
+    done = b.run("task", "claim", "T1-ma", "--agent", "other", check=False)
+    assert done.returncode == 1 and "T1-ma is claimed by worker@ma" in done.stderr
+    time.sleep(1.2)
+    # Past the expiry, but within the tolerance for another machine's clock: still held.
+    with pytest.raises(WikimemError, match="claimed by worker@ma"):
+        RemoteMemory(pb, agent="other", **expiry, skew_seconds=30).claim("T1-ma")
+    time.sleep(1.0)
+    got = RemoteMemory(pb, agent="other", **expiry, skew_seconds=0.5).claim("T1-ma")
+    assert got.holder == "other@mb"
+    assert [e["event"] for e in got.events][-2:] == ["expired", "claimed"]
+    # The old holder learns it lost the claim when it next heartbeats.
+    with pytest.raises(WikimemError, match="held by other@mb, not worker@ma"):
+        RemoteMemory(pa, agent="worker", **expiry).task_op("task_heartbeat", "T1-ma")

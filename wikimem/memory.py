@@ -333,6 +333,14 @@ class Memory:
         self.project.ensure_dirs()
         return rawlog.transaction(self.project.raw_dir, MEMORY_SESSION, internal=True)
 
+    # Whether this Memory's folds follow a fetch of the other machines' logs (team memory's
+    # claims, `sync.claims.RemoteMemory`): only then may it expire another machine's claim.
+    fresh = False
+
+    def _task_lock(self):
+        """The lock task operations hold (team memory makes it a compare-and-swap)."""
+        return self._locked()
+
     def add(self, kind: str, title: str, fields: dict | None = None, *,
             supersedes: list[str] = (), sources: list[str] = (), status: str | None = None,
             page: str | None = None, item_id: str | None = None) -> Item:
@@ -393,6 +401,8 @@ class Memory:
         # A holder on another machine stamped its heartbeat with its own clock: give it the
         # clock-skew tolerance too.
         other = self.tag is not None and not str(task.holder).endswith(f"@{self.tag}")
+        if other and not self.fresh:
+            return False  # (what this machine knows of it may be old: only a fetch decides)
         return self.now() - seen > self.expiry + (self.skew if other else timedelta())
 
     def _expire(self, log, state: MemoryState) -> list[Item]:
@@ -408,12 +418,12 @@ class Memory:
 
     def expire_stale(self) -> list[Item]:
         """Return stale claims to todo; returns the tasks that expired."""
-        with self._locked() as log:
+        with self._task_lock() as log:
             return self._expire(log, fold(self.read(log)))
 
     def claim(self, ref: str | None = None, *, goal: str | None = None) -> Item:
         """Claim a task (the given one, or the first open one); atomic across processes."""
-        with self._locked() as log:
+        with self._task_lock() as log:
             state = fold(self.read(log))
             if self._expire(log, state):
                 state = fold(self.read(log))
@@ -453,7 +463,7 @@ class Memory:
 
     def task_op(self, op: str, ref: str | None, note: str = "") -> Item:
         """heartbeat / release / done / fail a task; returns its new state."""
-        with self._locked() as log:
+        with self._task_lock() as log:
             state = fold(self.read(log))
             task = self._held(state, ref)
             if op in ("task_heartbeat", "task_release") and task.status != "in_progress":
