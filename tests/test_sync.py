@@ -268,3 +268,26 @@ def test_a_claim_expires_on_the_other_machine_too_with_the_skew_tolerance(tmp_pa
     # The old holder learns it lost the claim when it next heartbeats.
     with pytest.raises(WikimemError, match="held by other@mb, not worker@ma"):
         RemoteMemory(pa, agent="worker", **expiry).task_op("task_heartbeat", "T1-ma")
+
+
+def test_a_pattern_added_after_capture_blocks_the_push_and_exclude_keeps_the_session_here(
+        tmp_path, remote):
+    a = Machine(tmp_path, "ma", remote)
+    record_session(a, "plans", "the staging code is ZEBRA-4417-QUOKKA, keep it")
+    record_session(a, "harmless", "rename the helper")
+    (a.clone / ".wikimem.toml").write_text('[redact]\npatterns = ["ZEBRA-\\\\d+-[A-Z]+"]\n')
+    done = a.run("sync", check=False)
+    assert done.returncode == 1, done.stdout
+    assert "raw/plans.jsonl line 2" in done.stderr and "[REDACTED:custom]" in done.stderr
+    objects = subprocess.run(["git", "-C", str(remote), "rev-list", "--all", "--objects"],
+                             capture_output=True, text=True).stdout
+    assert objects == ""  # nothing went out, the harmless session neither
+    (a.clone / ".wikimem.toml").write_text(
+        '[redact]\npatterns = ["ZEBRA-\\\\d+-[A-Z]+"]\n[sync]\nexclude = ["plans"]\n')
+    a.run("sync")
+    tree = subprocess.run(["git", "-C", str(remote), "ls-tree", "-r", "--name-only",
+                           "refs/wikimem/memory"], capture_output=True, text=True).stdout
+    assert "machines/ma/raw/harmless.jsonl" in tree and "plans" not in tree
+    dump = subprocess.run(f"git -C {remote} cat-file --batch-all-objects --batch",
+                          shell=True, capture_output=True).stdout
+    assert b"ZEBRA-4417" not in dump

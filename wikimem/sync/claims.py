@@ -92,13 +92,13 @@ class _Transaction:
             current = b""
         glue = b"\n" if current and not current.endswith(b"\n") else b""
         data = current + glue + b"".join(o.to_line() for o in staged)
-        if m.check is not None:
-            m.check(_LOG, data)
-        (blob,) = gitsync.write_blobs(self.repo, [data])
         name = f"{exchange.MACHINES}/{m.remote.machine}/raw/{_LOG}"
         old = gitsync.tree_files(self.repo, self.head, name).get(name)
-        if old is not None:
-            exchange.check_extends(self.repo, _LOG, old, data, path, m.remote.machine)
+        sent = exchange.check_extends(self.repo, _LOG, old, data, path, m.remote.machine) \
+            if old is not None else 0
+        if m.check is not None:
+            m.check(_LOG, data[sent:], data.count(b"\n", 0, sent) + 1)
+        (blob,) = gitsync.write_blobs(self.repo, [data])
         commit = gitsync.commit(self.repo, self.head, {name: blob},
                                 f"wikimem: {staged[-1].data.get('op')} by {m.agent}")
         if commit is None or not gitsync.push(self.repo, m.remote.url, commit, m.remote.ref):
@@ -125,6 +125,10 @@ class RemoteMemory(Memory):
             raise SyncError("This project has no remote; `wikimem remote set URL` first.")
         kwargs.setdefault("skew_seconds", remote.skew_seconds)
         super().__init__(project, **kwargs)
+        if check is None:
+            from wikimem.sync.privacy_check import checker
+
+            check = checker(project)
         self.remote, self.check = remote, check
 
     def _task_lock(self):

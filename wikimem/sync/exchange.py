@@ -111,9 +111,9 @@ def own_logs(project: Project, remote: settings.Remote) -> dict[str, str]:
 
 
 def excluded(name: str, patterns) -> bool:
-    """A log `[sync] exclude` keeps here: by session id (its file name without .jsonl), or a
-    pattern of file names."""
-    stem = name[:-6]
+    """A log or page `[sync] exclude` keeps here: a session id, or a pattern of log file
+    names or page paths (`notes/private-*`)."""
+    stem = name.removesuffix(".jsonl").removesuffix(".md")
     for pattern in patterns:
         if rawlog.session_filename(pattern) == stem or fnmatch.fnmatchcase(name, pattern) \
                 or fnmatch.fnmatchcase(stem, pattern):
@@ -200,7 +200,7 @@ def own_blobs(project: Project, repo, logs: dict[str, str]) -> dict[str, tuple[s
 
 
 def check_extends(repo, name: str, remote_blob: str, data: bytes | None, path: str,
-                  tag: str) -> None:
+                  tag: str) -> int:
     """A machine's log only grows: the remote's copy must be where the local one starts.
     Otherwise two machines share one tag (a copied home), and pushing would lose lines."""
     if data is None:
@@ -211,6 +211,7 @@ def check_extends(repo, name: str, remote_blob: str, data: bytes | None, path: s
                         "machine's: another machine uses the same tag (a copied wikimem "
                         "home?). Give this one its own: remove sync/remote.json under the "
                         "project's folder and `wikimem remote set` again.")
+    return len(old)
 
 
 def peer_edits(repo, head: str | None, me: str) -> dict[str, dict[str, dict]]:
@@ -253,6 +254,7 @@ def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
         report.edited += [rel for rel in written if rel not in report.edited]
         records = edits.own_records(project, state)
         edits.save_state(project, state)
+        records = {rel: r for rel, r in records.items() if not excluded(rel, remote.exclude)}
         logs = own_logs(project, remote)
         blobs = own_blobs(project, repo, logs)
         on_remote = gitsync.tree_files(repo, head, mine.rstrip("/"))
@@ -261,10 +263,11 @@ def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
             old = on_remote.get(prefix + name)
             if old == blob:
                 continue
-            if old is not None:
-                check_extends(repo, name, old, data, logs[name], me)
-            if check is not None:
-                check(name, data if data is not None else _complete(logs[name]) or b"")
+            if data is None:
+                data = _complete(logs[name]) or b""
+            sent = check_extends(repo, name, old, data, logs[name], me) if old else 0
+            if check is not None:  # (what the remote has was checked when it went)
+                check(name, data[sent:], data.count(b"\n", 0, sent) + 1)
             changed.append(name)
         files = {prefix + name: blob for name, (blob, _) in blobs.items()}
         texts = [json.dumps(r, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -297,6 +300,10 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
     project.ensure_dirs()
     ensure_private_dir(sync_dir(project))
     try:
+        if check is None:
+            from wikimem.sync.privacy_check import checker
+
+            check = checker(project)
         with locked(sync_dir(project) / "sync.lock"):
             sync_locked(project, remote, report, check)
     except WikimemError as exc:
