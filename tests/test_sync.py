@@ -291,3 +291,42 @@ def test_a_pattern_added_after_capture_blocks_the_push_and_exclude_keeps_the_ses
     dump = subprocess.run(f"git -C {remote} cat-file --batch-all-objects --batch",
                           shell=True, capture_output=True).stdout
     assert b"ZEBRA-4417" not in dump
+
+
+def _all_bytes(folder: Path) -> bytes:
+    """Every file under a folder, and every git object of the repositories in it, decoded."""
+    out = []
+    for p in [folder, *folder.rglob("*")]:
+        if p.is_file():
+            out.append(p.read_bytes())
+        if p.is_dir() and (p / "objects").is_dir() and (p / "HEAD").is_file():
+            out.append(subprocess.run(["git", "--git-dir", str(p), "cat-file",
+                                       "--batch-all-objects", "--batch"],
+                                      capture_output=True).stdout)
+    return b"".join(out)
+
+
+def test_purge_rewrites_the_remote_and_every_machine_follows_on_its_next_sync(
+        tmp_path, remote):
+    secret = "plum-" + "harbour-lantern-" + "9921"
+    a, b = Machine(tmp_path, "ma", remote), Machine(tmp_path, "mb", remote)
+    record_session(a, "leaky", f"deploy with {secret} please")
+    a.run("sync")
+    b.run("note", f"the deploy host {secret} is temporary")
+    b.run("sync")
+    a.run("sync")
+    assert secret.encode() in _all_bytes(b.home) and secret.encode() in _all_bytes(remote)
+    done = subprocess.run([sys.executable, "-m", "wikimem", "purge", "--secret", "-", "--yes"],
+                          cwd=a.clone, env=a.env, input=secret + "\n", capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "remote: rewritten" in done.stdout
+    assert secret.encode() not in _all_bytes(remote)
+    assert secret.encode() not in _all_bytes(a.home)
+    out = b.run("sync").stdout
+    assert "Purged a secret value here" in out
+    assert secret.encode() not in _all_bytes(b.home)
+    a.run("sync")
+    b.run("sync")
+    assert diff_r(a.wiki, b.wiki) == ""
+    assert "[REDACTED:purged]" in (b.folder / "raw" / "leaky.jsonl").read_text()

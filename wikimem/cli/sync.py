@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from wikimem.cli import cli, compile_settings, echo_json, json_option, project_from
+from wikimem.errors import WikimemError
 
 
 @cli.group()
@@ -68,13 +69,30 @@ def sync(ctx, no_compile: bool, json_: bool) -> None:
     from wikimem.sync import exchange
 
     project = project_from(ctx)
-    report = exchange.sync_project(project, compile_settings=compile_settings(),
-                                   recompile=not no_compile)
+    settings = compile_settings()
+
+    def apply_purge(kind: str, what: str) -> None:
+        """A purge another machine made, applied here (its tombstone)."""
+        from wikimem import purge
+
+        if kind == "session":
+            try:
+                purge.find_session(project, what)
+            except WikimemError:
+                return  # (never here)
+            purge.purge_session(project, what, compile_settings=settings, share=False)
+        else:
+            purge.purge_secret(project, what, compile_settings=settings, share=False)
+
+    report = exchange.sync_project(project, compile_settings=settings,
+                                   recompile=not no_compile, apply_purge=apply_purge)
     if json_:
         echo_json(report.to_dict())
         return
     click.echo(f"Synced with {report.remote} as {report.machine!r}: "
                f"{len(report.received)} log(s) received, {len(report.sent)} sent.")
+    for what in report.purged:
+        click.echo(f"Purged {what} here, as another machine did.")
     for name in report.clashes:
         click.echo(f"Not adopted: raw/{name} (this session id exists on two machines; this "
                    "machine keeps its own).", err=True)

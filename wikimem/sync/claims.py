@@ -22,7 +22,7 @@ from wikimem.capture import rawlog
 from wikimem.locks import locked
 from wikimem.memory import MEMORY_SESSION, Memory
 from wikimem.project import Project, ensure_private_dir
-from wikimem.sync import exchange, gitsync, settings
+from wikimem.sync import exchange, gitsync, settings, tombstones
 from wikimem.sync.gitsync import SyncError
 
 MAX_ROUNDS = 200
@@ -67,6 +67,9 @@ class _Transaction:
             log = self._tx.__enter__()
             self.repo = gitsync.open_repo(exchange.repo_path(m.project))
             self.head = gitsync.fetch(self.repo, m.remote.url, m.remote.ref)
+            if tombstones.pending(m.project, self.repo, self.head):
+                raise SyncError("Another machine purged data from the team memory: run "
+                                "`wikimem sync` (which applies it here) first.")
             exchange.adopt_peers(m.project, self.repo, self.head, m.remote.machine,
                                  exchange.SyncReport())
             self.staged = _Staged(log)

@@ -27,7 +27,7 @@ from wikimem.fsio import replace_file
 from wikimem.locks import locked
 from wikimem.memory import MEMORY_SESSION
 from wikimem.project import Project, ensure_private_dir
-from wikimem.sync import edits, gitsync, settings
+from wikimem.sync import edits, gitsync, settings, tombstones
 from wikimem.sync.gitsync import SyncError
 
 MACHINES = "machines"
@@ -50,6 +50,7 @@ class SyncReport:
     clashes: list[str] = field(default_factory=list)  # another machine's log not adopted
     edited: list[str] = field(default_factory=list)  # pages a person edited elsewhere, written
     conflicts: list[str] = field(default_factory=list)  # pages edited on two machines
+    purged: list[str] = field(default_factory=list)  # other machines' purges applied here
     attempts: int = 0  # fetch-push rounds (more than one: another machine pushed meanwhile)
     compiled: dict | None = None
 
@@ -236,8 +237,52 @@ def peer_edits(repo, head: str | None, me: str) -> dict[str, dict[str, dict]]:
     return records
 
 
+def follow_purges(project: Project, repo, head: str | None, me: str, report: SyncReport,
+                  apply_purge) -> None:
+    """Apply here the purges other machines made (their tombstones), before adopting their
+    rewritten logs: `apply_purge("session", id)` / `apply_purge("secret", value)`."""
+    waiting = tombstones.pending(project, repo, head)
+    if not waiting:
+        return
+    if apply_purge is None:
+        raise SyncError(f"{len(waiting)} purge(s) made on another machine must be applied "
+                        "here first: run `wikimem sync`.")
+    for name, stone in waiting:
+        if stone.get("kind") == "session" and isinstance(stone.get("session"), str):
+            apply_purge("session", stone["session"])
+            report.purged.append(f"session {stone['session']}")
+        elif stone.get("kind") == "secret":
+            value = tombstones.recover_value(stone, _changed_logs(project, repo, head, me))
+            if value is not None:  # (None: this machine never held it)
+                apply_purge("secret", value)
+                report.purged.append("a secret value")
+        tombstones.mark_applied(project, [name])
+    manifest = adopted(project)
+    for local in list(manifest):
+        if not os.path.exists(os.path.join(project.raw_dir, local)):
+            del manifest[local]
+    _write_json(sync_dir(project) / "adopted.json", manifest)
+    gitsync.forget_old_objects(repo)
+
+
+def _changed_logs(project: Project, repo, head: str | None, me: str):
+    """(local bytes, the remote's bytes) of every log the remote no longer extends."""
+    files = {}
+    for path, blob in gitsync.tree_files(repo, head, MACHINES).items():
+        parts = path.split("/")
+        if len(parts) == 4 and parts[2] == "raw":
+            local = parts[3] if parts[1] == me else peer_local_name(parts[1], parts[3])
+            if local:
+                files[local] = blob
+    blobs = gitsync.read_blobs(repo, list(files.values()))
+    for local, blob in sorted(files.items()):
+        old = _complete(os.path.join(project.raw_dir, local))
+        if old and not blobs[blob].startswith(old):
+            yield old, blobs[blob]
+
+
 def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
-                check=None) -> None:
+                check=None, apply_purge=None) -> None:
     """Fetch, adopt, push this machine's logs and edits; again while another machine wins
     the race. `check(name, data)` may refuse a log before it leaves (privacy)."""
     repo = gitsync.open_repo(repo_path(project))
@@ -247,6 +292,7 @@ def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
     while True:
         report.attempts += 1
         head = gitsync.fetch(repo, remote.url, remote.ref)
+        follow_purges(project, repo, head, me, report, apply_purge)
         adopt_peers(project, repo, head, me, report)
         state = edits.load_state(project)
         written, report.conflicts = edits.exchange(project, me, peer_edits(repo, head, me),
@@ -289,7 +335,7 @@ def sync_locked(project: Project, remote: settings.Remote, report: SyncReport,
 
 
 def sync_project(project: Project, *, compile_settings: dict | None = None,
-                 check=None, recompile: bool = True) -> SyncReport:
+                 check=None, recompile: bool = True, apply_purge=None) -> SyncReport:
     """`wikimem sync`. Raises WikimemError (the remote unreachable, a push refused for
     privacy...), recorded in the project's error log and `sync/status.json` for doctor."""
     remote = settings.load(project)
@@ -305,7 +351,7 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
 
             check = checker(project)
         with locked(sync_dir(project) / "sync.lock"):
-            sync_locked(project, remote, report, check)
+            sync_locked(project, remote, report, check, apply_purge)
     except WikimemError as exc:
         record_failure(project, str(exc))
         raise
@@ -313,7 +359,7 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
         record_failure(project, f"sync failed: {exc}")
         raise WikimemError(f"sync failed: {exc}") from exc
     record_success(project, report)
-    if recompile and (report.received or report.edited
+    if recompile and (report.received or report.edited or report.purged
                       or not (project.state_dir / "compile.json").exists()):
         from wikimem.compile.build import compile_project
 
@@ -342,3 +388,21 @@ def record_success(project: Project, report: SyncReport) -> None:
     data = {"ok": utc_now(), "commit": report.commit, "clashes": report.clashes,
             "conflicts": report.conflicts, "at": time.time()}
     _write_json(sync_dir(project) / "status.json", data)
+
+
+
+def purge_remote(project: Project, tombstone: dict, scrub) -> str | None:
+    """After a purge here (`wikimem.purge`): rewrite the remote the same way - `scrub(path,
+    bytes) -> bytes | None` over every file - with `tombstone`, which every other machine
+    follows on its next sync (`tombstones`). The new head, or None without a remote."""
+    remote = settings.load(project)
+    if remote is None:
+        return None
+    ensure_private_dir(sync_dir(project))
+    try:
+        with locked(sync_dir(project) / "sync.lock"):
+            repo = gitsync.open_repo(repo_path(project))
+            return tombstones.rewrite_remote(project, remote, repo, tombstone, scrub)
+    except WikimemError as exc:
+        record_failure(project, f"purge on the remote: {exc}")
+        raise

@@ -200,3 +200,10 @@ def push(repo: Path, url: str, commit_id: str, ref: str, *,
 def pack(repo: Path) -> None:
     """Pack the sync repository's loose objects (after many syncs)."""
     _git(repo, "gc", "--quiet", "--prune=now", check=False)
+
+
+def forget_old_objects(repo) -> None:
+    """Delete what no ref reaches any more (after a purge rewrote the history): expire the
+    reflogs, then prune every unreachable object."""
+    _git(Path(repo), "reflog", "expire", "--expire=now", "--all", check=False)
+    _git(Path(repo), "gc", "--quiet", "--prune=now", check=False)
