@@ -413,6 +413,7 @@ from wikimem.cli import (  # noqa: E402, F401
     imports,
     install,
     memory,
+    orchestrate,
     purge,
     serve,
     sync,
