@@ -86,11 +86,28 @@ def resolve(repo: Path, rev: str) -> str | None:
 
 
 def tree_files(repo: Path, commit: str | None, under: str = "") -> dict[str, str]:
-    """{path: blob id} of every file in the commit (under a folder)."""
+    """{path: blob id} of every file in the commit (under a folder). A commit's listing is
+    remembered (commits never change): a sync asks for several folders of one commit."""
     if commit is None:
         return {}
-    args = ["ls-tree", "-r", "-z", commit] + ([under] if under else [])
-    out = _git(repo, *args).stdout
+    key = (str(repo), commit)
+    files = _listings.get(key)
+    if files is None:
+        files = _list_tree(repo, commit)
+        if len(_listings) > 8:
+            _listings.clear()
+        _listings[key] = files
+    if not under:
+        return dict(files)
+    prefix = under.rstrip("/") + "/"
+    return {p: b for p, b in files.items() if p.startswith(prefix) or p == under}
+
+
+_listings: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _list_tree(repo: Path, commit: str) -> dict[str, str]:
+    out = _git(repo, "ls-tree", "-r", "-z", commit).stdout
     files = {}
     for entry in out.split(b"\0"):
         if not entry:
