@@ -23,8 +23,8 @@ LAYERS = [
     ("search", {"search"}),
     ("repo", {"repo"}),
     ("compile", {"compile"}),
-    ("serve", {"serve"}),
     ("sync", {"sync"}),
+    ("serve", {"serve"}),
     ("roots", {"config", "doctor", "demo", "purge", "hook", "entry", "__main__", "cli"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}

@@ -330,3 +330,22 @@ def test_purge_rewrites_the_remote_and_every_machine_follows_on_its_next_sync(
     b.run("sync")
     assert diff_r(a.wiki, b.wiki) == ""
     assert "[REDACTED:purged]" in (b.folder / "raw" / "leaky.jsonl").read_text()
+
+
+def test_auto_sync_after_a_compile_runs_in_the_background(tmp_path, remote):
+    import time
+
+    a = Machine(tmp_path, "ma", remote)
+    (a.clone / ".wikimem.toml").write_text("[sync]\nauto = true\n")
+    a.run("note", "pushed without asking")
+    a.run("compile")
+    end = time.time() + 120
+    while time.time() < end:
+        head = subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "-q", "--verify",
+                               "refs/wikimem/memory"], capture_output=True, text=True).stdout
+        if head.strip():
+            break
+        time.sleep(0.3)
+    tree = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only",
+                           "refs/wikimem/memory"], capture_output=True, text=True).stdout
+    assert "machines/ma/raw/wikimem-memory.jsonl" in tree

@@ -264,6 +264,10 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
     say = None if (quiet or json_) else (lambda msg: click.echo(msg, err=True))
     result = compile_project(project, rebuild=rebuild, wait=not no_wait, progress=say,
                              **settings)
+    if not result.busy:
+        from wikimem.sync.exchange import start_background_sync
+
+        start_background_sync(project)  # (`[sync] auto`; never fatal, never in the hook)
     if json_:
         echo_json(result.to_dict())
         return

@@ -34,6 +34,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
     from wikimem.compile.read import build_project_context, load_catalog, load_memory
     from wikimem.memory import Memory
     from wikimem.search.index import SearchIndex, check_query
+    from wikimem.sync import settings as sync_settings
     from wikimem.wiki import timetravel as history
 
     server = FastMCP("wikimem", instructions=INSTRUCTIONS)
@@ -42,7 +43,12 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
     index = SearchIndex(project.index_dir, project.wiki_dir)
     index_lock = threading.Lock()
 
-    def memory(agent: str) -> Memory:
+    def memory(agent: str, *, task: bool = False) -> Memory:
+        if task and sync_settings.load(project) is not None:  # atomic across machines
+            from wikimem.sync.claims import RemoteMemory
+
+            return RemoteMemory(project, agent=agent or "mcp",
+                                claim_expiry_minutes=claim_expiry_minutes)
         return Memory(project, agent=agent or "mcp", claim_expiry_minutes=claim_expiry_minutes)
 
     def compiled(item) -> dict[str, Any]:
@@ -157,18 +163,18 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         Claims are exclusive across agents; send task_heartbeat at least every 30 minutes or
         the claim lapses.
         """
-        return compiled(memory(agent).claim(task_id))
+        return compiled(memory(agent, task=True).claim(task_id))
 
     @server.tool()
     def task_heartbeat(agent: str, note: str | None = None,
                        task_id: str | None = None) -> dict[str, Any]:
         """Keep your claim alive; `note` records where the work stands (a checkpoint)."""
-        return compiled(memory(agent).task_op("task_heartbeat", task_id, note or ""))
+        return compiled(memory(agent, task=True).task_op("task_heartbeat", task_id, note or ""))
 
     @server.tool()
     def task_done(task_id: str, summary: str, agent: str) -> dict[str, Any]:
         """Finish a task with a summary of what was built and what was learned."""
-        return compiled(memory(agent).task_op("task_done", task_id, summary))
+        return compiled(memory(agent, task=True).task_op("task_done", task_id, summary))
 
     return server
 

@@ -367,6 +367,30 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
     return report
 
 
+def start_background_sync(project: Project) -> bool:
+    """`[sync] auto`: after a compile, a detached `wikimem sync` (its output in
+    `state/sync.log`; a failure is recorded like any sync's and retried by the next compile).
+    Never from the hook process itself. False when auto-sync is off or this is that sync."""
+    import subprocess
+    import sys
+
+    try:
+        remote = settings.load(project)
+    except WikimemError:
+        return False
+    if remote is None or not remote.auto or os.environ.get("WIKIMEM_SYNCING"):
+        return False
+    log = os.open(project.state_dir / "sync.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        subprocess.Popen([sys.executable, "-m", "wikimem", "--project", project.project_id,
+                          "sync"], cwd=project.root, stdin=subprocess.DEVNULL, stdout=log,
+                         stderr=log, env={**os.environ, "WIKIMEM_SYNCING": "1"},
+                         start_new_session=True)
+    finally:
+        os.close(log)
+    return True
+
+
 def status(project: Project) -> dict:
     """What the last syncs did: {"ok": time, "error": message, "error_ts": time,
     "failures": failed syncs since the last success, "clashes": [...]}."""
