@@ -129,6 +129,7 @@ def adopt_peers(project: Project, repo, head: str | None, me: str, report: SyncR
     """Bring the other machines' logs in the fetched commit into the raw folder."""
     manifest = adopted(project)
     wanted: dict[str, tuple[str, str]] = {}
+    unknown: set[str] = set()  # here already, but not adopted: ours, or an adoption cut short
     local_names = {name for name, _ in rawlog.session_file_sizes(project.raw_dir)}
     for path, blob in gitsync.tree_files(repo, head, MACHINES).items():
         parts = path.split("/")
@@ -141,21 +142,36 @@ def adopt_peers(project: Project, repo, head: str | None, me: str, report: SyncR
         prev = manifest.get(local)
         if prev == [tag, blob]:
             continue
-        if (prev and prev[0] != tag) or (prev is None and local in local_names):
-            # Trigger: the same session id was recorded on two machines. Why: each machine
-            # writes only its own logs. Outcome: this one keeps its own; doctor says so.
-            if local not in report.clashes:
-                report.clashes.append(local)
+        if (prev and prev[0] != tag) or local in wanted:
+            _clash(report, local)
             continue
+        if prev is None and local in local_names:
+            unknown.add(local)
         wanted[local] = (tag, blob)
     if not wanted:
         return
     blobs = gitsync.read_blobs(repo, [blob for _, blob in wanted.values()])
-    for local, (tag, blob) in sorted(wanted.items()):
-        if rawlog.adopt(project.raw_dir, local[:-6], blobs[blob]) != "same":
-            report.received.append(local)
-        manifest[local] = [tag, blob]
+    try:
+        for local, (tag, blob) in sorted(wanted.items()):
+            data = blobs[blob]
+            if local in unknown and not data.startswith(
+                    _complete(os.path.join(project.raw_dir, local)) or b"\0"):
+                # Trigger: the same session id was recorded on two machines. Why: each
+                # machine writes only its own logs. Outcome: this one keeps its own; doctor
+                # says so. (A log that is the start of the other machine's is one whose
+                # adoption a crash cut short: adopted now.)
+                _clash(report, local)
+                continue
+            if rawlog.adopt(project.raw_dir, local[:-6], data) != "same":
+                report.received.append(local)
+            manifest[local] = [tag, blob]
+    finally:
         _write_json(sync_dir(project) / "adopted.json", manifest)
+
+
+def _clash(report: SyncReport, local: str) -> None:
+    if local not in report.clashes:
+        report.clashes.append(local)
 
 
 def _complete(path: str) -> bytes | None:
