@@ -351,3 +351,32 @@ def test_auto_sync_after_a_compile_runs_in_the_background(tmp_path, remote):
     tree = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only",
                            "refs/wikimem/memory"], capture_output=True, text=True).stdout
     assert "machines/ma/raw/wikimem-memory.jsonl" in tree
+
+
+def test_adopt_appends_what_grew_and_replaces_what_was_rewritten(tmp_path):
+    from wikimem.capture import rawlog
+
+    raw = tmp_path / "raw"
+    line = b'{"key":"u-1","v":1}\n'
+    assert rawlog.adopt(raw, "peer-log", line) == "appended"
+    before = os.stat(raw / "peer-log.jsonl").st_ino
+    assert rawlog.adopt(raw, "peer-log", line) == "same"
+    assert rawlog.adopt(raw, "peer-log", line + b'{"key":"u-2","v":1}\n') == "appended"
+    assert os.stat(raw / "peer-log.jsonl").st_ino == before  # appended in place
+    assert (raw / "peer-log.keys").read_text().split() == ["u-1", "u-2"]
+    assert rawlog.adopt(raw, "peer-log", b'{"key":"u-9","v":1}\n') == "replaced"
+    assert (raw / "peer-log.jsonl").read_bytes() == b'{"key":"u-9","v":1}\n'
+    with pytest.raises(ValueError):
+        rawlog.adopt(raw, "../escape", line)
+
+
+def test_a_session_id_recorded_on_two_machines_is_kept_by_each_and_reported(tmp_path, remote):
+    a, b = Machine(tmp_path, "ma", remote), Machine(tmp_path, "mb", remote)
+    record_session(a, "same-id", "work on machine a")
+    record_session(b, "same-id", "work on machine b")
+    a.run("sync")
+    done = b.run("sync")
+    assert "Not adopted: raw/same-id.jsonl" in done.stderr
+    assert "machine b" in (b.folder / "raw" / "same-id.jsonl").read_text()
+    doctor = json.loads(b.run("doctor", "--json", check=False).stdout)
+    assert any(c["name"] == "sync:clashes" and "same-id.jsonl" in c["detail"] for c in doctor)

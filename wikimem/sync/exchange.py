@@ -368,6 +368,7 @@ def sync_project(project: Project, *, compile_settings: dict | None = None,
             check = checker(project)
         with locked(sync_dir(project) / "sync.lock"):
             sync_locked(project, remote, report, check, apply_purge)
+            gitsync.pack_if_needed(repo_path(project))
     except WikimemError as exc:
         record_failure(project, str(exc))
         raise

@@ -214,9 +214,24 @@ def push(repo: Path, url: str, commit_id: str, ref: str, *,
     raise SyncError(f"cannot push to {url}: {lines[-1] if lines else 'git push failed'}")
 
 
-def pack(repo: Path) -> None:
-    """Pack the sync repository's loose objects (after many syncs)."""
-    _git(repo, "gc", "--quiet", "--prune=now", check=False)
+# Loose objects past which a sync packs the sync repository (every sync writes a new whole
+# blob of each log that grew; packing stores them as deltas of each other).
+PACK_LOOSE_COUNT = 2000
+PACK_LOOSE_KIB = 64 * 1024
+
+
+def pack_if_needed(repo: Path) -> bool:
+    """Pack the sync repository when its loose objects passed a count or a size."""
+    out = _git(repo, "count-objects", "-v", check=False).stdout.decode()
+    counts = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    try:
+        count, kib = int(counts.get("count", 0)), int(counts.get("size", 0))
+    except ValueError:
+        return False
+    if count < PACK_LOOSE_COUNT and kib < PACK_LOOSE_KIB:
+        return False
+    _git(repo, "gc", "--quiet", check=False)
+    return True
 
 
 def forget_old_objects(repo) -> None:
