@@ -23,6 +23,7 @@ LAYERS = [
     ("search", {"search"}),
     ("repo", {"repo"}),
     ("compile", {"compile"}),
+    ("sync", {"sync"}),
     ("serve", {"serve"}),
     ("roots", {"config", "doctor", "demo", "purge", "hook", "entry", "__main__", "cli"}),
 ]
@@ -123,7 +124,7 @@ def test_top_level_holds_a_handful_of_modules_and_the_stage_packages():
     top = sorted(p.stem for p in ROOT.glob("*.py"))
     packages = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
     assert packages == ["agents", "capture", "cli", "compile", "demo_data", "purge", "repo",
-                        "search", "serve", "wiki"]
+                        "search", "serve", "sync", "wiki"]
     assert len(top) <= 14, top
 
 

@@ -26,6 +26,10 @@ PROCESS_STARTERS = {
     "repo/collect.py": "runs git on the USER's project repository (bootstrap's collector)",
     "demo.py": "`git init` of the demo's stand-in project repository; replays the hook",
     "hook.py": "starts `wikimem compile` in the background (no git)",
+    "sync/exchange.py": "`[sync] auto`: a detached `wikimem sync` after a compile (no git)",
+    "sync/orchestrate.py": "runs the user's agent command once per task (no git)",
+    "sync/gitsync.py": "the SYNC repository's git owner (team memory: fetch, push, plumbing "
+                       "on sync/repo.git, never on the wiki)",
 }
 # Writes inside the wiki folder outside the page gate, and why.
 WIKI_WRITERS_ALLOWED = {

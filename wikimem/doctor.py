@@ -46,6 +46,41 @@ def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[C
         checks += [check_last_event(project), check_pending(project), check_errors(project),
                    check_raw(project), check_privacy(project)]
         checks += check_llm(project)
+        checks += check_sync(project)
+    return checks
+
+
+def check_sync(project: Project) -> list[Check]:
+    """Team memory: the last sync's outcome (a failed one is retried by the next, never
+    fatal), and sessions not adopted because two machines recorded the same id."""
+    from wikimem.sync import exchange, settings
+
+    try:
+        remote = settings.load(project)
+    except WikimemError as exc:
+        return [Check("sync", "FAIL", str(exc), "Fix [sync] or `wikimem remote set URL`.")]
+    if remote is None:
+        return []
+    state = exchange.status(project)
+    checks = []
+    if state.get("error"):
+        checks.append(Check("sync", "WARN", f"the last sync failed ({state.get('error_ts')}, "
+                            f"{state.get('failures', 1)} in a row): {state['error']}",
+                            "Check the remote (`wikimem remote show`) and run `wikimem sync`."))
+    elif state.get("ok"):
+        checks.append(Check("sync", "PASS", f"{remote.url} as {remote.machine!r}; last sync "
+                            f"{state['ok']}"))
+    else:
+        checks.append(Check("sync", "WARN", f"{remote.url}: never synced",
+                            "Run `wikimem sync`."))
+    if state.get("clashes"):
+        checks.append(Check("sync:clashes", "WARN", "recorded on two machines, kept this "
+                            f"machine's: {', '.join(state['clashes'][:5])}",
+                            "Nothing is lost; each machine keeps its own copy."))
+    for page in state.get("conflicts", []):
+        checks.append(Check("sync:conflict", "WARN", f"{page} was edited on two machines; "
+                            "both versions are on the page",
+                            f"Merge them by hand in {page} and sync."))
     return checks
 
 

@@ -13,6 +13,8 @@ the memory log's lock, so two processes claiming at once never get the same task
 from __future__ import annotations
 
 import hashlib
+import heapq
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,8 +135,10 @@ class MemoryState:
 
 
 def _id_order(item: Item) -> tuple:
-    match = re.fullmatch(r"([A-Z])(\d+)", item.id)
-    return (0, item.id[0], int(match.group(2))) if match else (1, item.created, item.id)
+    match = re.fullmatch(r"([A-Z])(\d+)(?:-([a-z][a-z0-9]*))?", item.id)
+    if match:
+        return (0, item.id[0], match.group(3) or "", int(match.group(2)))
+    return (1, item.created, item.id)
 
 
 def slugify(text: str, limit: int = 50) -> str:
@@ -155,13 +159,55 @@ def one_line(text: str, limit: int = 100) -> str:
 # --- reading -----------------------------------------------------------------------------
 
 
+# Team memory (wikimem.sync): another machine's memory log, as `wikimem sync` adopted it, is
+# `raw/wikimem-memory.<its machine tag>.jsonl`; this machine writes only its own log.
+MACHINE_TAG = re.compile(r"[a-z][a-z0-9]{0,15}")
+_PEER_MEMORY_LOG = re.compile(rf"{MEMORY_SESSION}\.({MACHINE_TAG.pattern})\.jsonl")
+
+
+def machine_tag(project: Project) -> str | None:
+    """This machine's tag in the project's team memory (`wikimem remote set`), or None when
+    the project has no remote: `sync/remote.json`'s `machine`."""
+    try:
+        data = json.loads((project.dir / "sync" / "remote.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    tag = data.get("machine") if isinstance(data, dict) else None
+    return tag if isinstance(tag, str) and MACHINE_TAG.fullmatch(tag) else None
+
+
 def memory_observations(project: Project) -> list[Observation]:
-    return rawlog.read(project.raw_dir / f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl"
-                       ).observations
+    """Every machine's memory observations, merged (`merge_logs`)."""
+    own = rawlog.read(project.raw_dir / f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl"
+                      ).observations
+    return merge_logs([own, *peer_memory_observations(project)])
+
+
+def peer_memory_observations(project: Project) -> list[list[Observation]]:
+    """The memory logs other machines wrote, as `wikimem sync` adopted them."""
+    return [rawlog.read(project.raw_dir / name).observations
+            for name, _ in rawlog.session_file_sizes(project.raw_dir)
+            if _PEER_MEMORY_LOG.fullmatch(name)]
+
+
+def merge_logs(logs: list[list[Observation]]) -> list[Observation]:
+    """One order for the memory logs of several machines, the same on every machine.
+
+    Each log keeps its own order; the logs are interleaved by (timestamp, id), so the result
+    depends only on the logs' contents, not on which one is this machine's. A log alone comes
+    back as it is (a project without a remote folds its log in file order, as always). With a
+    remote, a machine stamps each memory observation later than every one it has seen
+    (`Memory._stamp`), so what it did after seeing another machine's act sorts after it.
+    """
+    logs = [log for log in logs if log]
+    if len(logs) <= 1:
+        return logs[0] if logs else []
+    return list(heapq.merge(*logs, key=lambda o: (o.ts, o.id)))
 
 
 def is_memory_log(name: str) -> bool:
-    return name == f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl"
+    return name == f"{rawlog.internal_filename(MEMORY_SESSION)}.jsonl" or \
+        _PEER_MEMORY_LOG.fullmatch(name) is not None
 
 
 def candidate_items(candidates: list[dict]) -> dict[str, Item]:
@@ -300,11 +346,17 @@ class Memory:
     """Writes structured memory for one project (each call is one locked append)."""
 
     def __init__(self, project: Project, *, agent: str = "cli", now: datetime | None = None,
-                 claim_expiry_minutes: float = 30.0):
+                 claim_expiry_minutes: float = 30.0, skew_seconds: float = 120.0):
         self.project = project
-        self.agent = agent or "cli"
+        # With a remote (team memory), who acted names the machine too: two machines' "cli"
+        # are two holders, and the ids this machine allocates carry its tag (see `add`).
+        self.tag = machine_tag(project)
+        agent = agent or "cli"
+        self.agent = f"{agent}@{self.tag}" if self.tag and "@" not in agent else agent
         self._now = now
         self.expiry = timedelta(minutes=claim_expiry_minutes)
+        self.skew = timedelta(seconds=skew_seconds)
+        self._floor = ""  # the latest timestamp of what was read (team memory only)
 
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
@@ -312,16 +364,45 @@ class Memory:
     def state(self, candidates: list[dict] = ()) -> MemoryState:
         return fold(memory_observations(self.project), candidates)
 
+    def read(self, log) -> list[Observation]:
+        """The memory as this machine knows it (its own log, read under its lock, merged with
+        the other machines'); remembers the latest timestamp for `_stamp`."""
+        own = log.read()
+        if self.tag is None:
+            return own
+        merged = merge_logs([own, *peer_memory_observations(self.project)])
+        self._floor = max(self._floor, merged[-1].ts if merged else "")
+        return merged
+
+    def _stamp(self) -> str:
+        """Now; with team memory, never earlier than anything read (a hybrid logical clock:
+        a claim made after seeing another machine's release sorts after it, skewed clocks
+        or not)."""
+        ts = format_ts(self.now())
+        if self.tag is not None and ts <= self._floor:
+            floor = datetime.fromisoformat(self._floor.replace("Z", "+00:00"))
+            ts = format_ts(floor + timedelta(milliseconds=1))
+        self._floor = ts if self.tag is not None else self._floor
+        return ts
+
     def _append(self, log, data: dict) -> Observation:
         event = Event(session=MEMORY_SESSION, kind="memory", cwd=self.project.root,
                       data=data, uid=new_id())
-        obs = make_observation(self.agent, event, data, ts=format_ts(self.now()))
+        obs = make_observation(self.agent, event, data, ts=self._stamp())
         log.append(obs)
         return obs
 
     def _locked(self):
         self.project.ensure_dirs()
         return rawlog.transaction(self.project.raw_dir, MEMORY_SESSION, internal=True)
+
+    # Whether this Memory's folds follow a fetch of the other machines' logs (team memory's
+    # claims, `sync.claims.RemoteMemory`): only then may it expire another machine's claim.
+    fresh = False
+
+    def _task_lock(self):
+        """The lock task operations hold (team memory makes it a compare-and-swap)."""
+        return self._locked()
 
     def add(self, kind: str, title: str, fields: dict | None = None, *,
             supersedes: list[str] = (), sources: list[str] = (), status: str | None = None,
@@ -333,11 +414,15 @@ class Memory:
             raise WikimemError(f"Say what the {kind} is: the text must not be empty.")
         prefix, folder, _ = KINDS[kind]
         with self._locked() as log:
-            state = fold(log.read())
+            state = fold(self.read(log))
             if item_id is None:
-                numbers = [int(i.id[1:]) for i in state.items.values()
-                           if i.kind == kind and re.fullmatch(rf"{prefix}\d+", i.id)]
-                item_id = f"{prefix}{max(numbers, default=0) + 1}"
+                # Alone, `D7`; with a remote, `D7-<machine tag>`: numbered per machine, so two
+                # machines adding offline never take the same id, and no sync renames one.
+                suffix = f"-{self.tag}" if self.tag else ""
+                pattern = re.compile(rf"{prefix}(\d+){re.escape(suffix)}")
+                numbers = [int(m.group(1)) for i in state.items.values()
+                           if i.kind == kind and (m := pattern.fullmatch(i.id))]
+                item_id = f"{prefix}{max(numbers, default=0) + 1}{suffix}"
             if page is None:
                 page = f"{folder}/{item_id}-{slugify(title)}.md"
             data = {
@@ -389,7 +474,7 @@ class Memory:
 
     def goal_done(self, ref: str) -> Item:
         with self._locked() as log:
-            goal = fold(log.read()).find(ref, "goal")
+            goal = fold(self.read(log)).find(ref, "goal")
             self._append(log, {"op": "goal_done", "page": goal.page})
             goal.status = "done"
         return goal
@@ -400,7 +485,12 @@ class Memory:
         if task.status != "in_progress" or not task.last_seen:
             return False
         seen = datetime.fromisoformat(task.last_seen.replace("Z", "+00:00"))
-        return self.now() - seen > self.expiry
+        # A holder on another machine stamped its heartbeat with its own clock: give it the
+        # clock-skew tolerance too.
+        other = self.tag is not None and not str(task.holder).endswith(f"@{self.tag}")
+        if other and not self.fresh:
+            return False  # (what this machine knows of it may be old: only a fetch decides)
+        return self.now() - seen > self.expiry + (self.skew if other else timedelta())
 
     def _expire(self, log, state: MemoryState) -> list[Item]:
         expired = []
@@ -415,15 +505,15 @@ class Memory:
 
     def expire_stale(self) -> list[Item]:
         """Return stale claims to todo; returns the tasks that expired."""
-        with self._locked() as log:
-            return self._expire(log, fold(log.read()))
+        with self._task_lock() as log:
+            return self._expire(log, fold(self.read(log)))
 
     def claim(self, ref: str | None = None, *, goal: str | None = None) -> Item:
         """Claim a task (the given one, or the first open one); atomic across processes."""
-        with self._locked() as log:
-            state = fold(log.read())
+        with self._task_lock() as log:
+            state = fold(self.read(log))
             if self._expire(log, state):
-                state = fold(log.read())
+                state = fold(self.read(log))
             if ref:
                 task = state.find(ref, "task")
                 if task.status == "in_progress" and task.holder != self.agent:
@@ -442,7 +532,7 @@ class Memory:
                                        "`wikimem task add \"...\"`.")
                 task = todo[0]
             self._append(log, {"op": "task_claim", "page": task.page, "agent": self.agent})
-            return fold(log.read()).items[task.page]
+            return fold(self.read(log)).items[task.page]
 
     def _held(self, state: MemoryState, ref: str | None, *, must_hold: bool = True) -> Item:
         if ref:
@@ -460,8 +550,8 @@ class Memory:
 
     def task_op(self, op: str, ref: str | None, note: str = "") -> Item:
         """heartbeat / release / done / fail a task; returns its new state."""
-        with self._locked() as log:
-            state = fold(log.read())
+        with self._task_lock() as log:
+            state = fold(self.read(log))
             task = self._held(state, ref)
             if op in ("task_heartbeat", "task_release") and task.status != "in_progress":
                 raise WikimemError(f"{task.id} is {task.status}, not claimed; nothing to "
@@ -470,7 +560,7 @@ class Memory:
                 raise WikimemError(f"{task.id} is already {task.status}.")
             key = {"task_done": "summary", "task_fail": "why"}.get(op, "note")
             self._append(log, {"op": op, "page": task.page, "agent": self.agent, key: note})
-            return fold(log.read()).items[task.page]
+            return fold(self.read(log)).items[task.page]
 
 
 def candidate_id(kind: str, session: str, text: str) -> str:

@@ -197,6 +197,53 @@ def remove_session(raw_dir: str | os.PathLike, session: str) -> list[str]:
     return removed
 
 
+def adopt(raw_dir: str | os.PathLike, stem: str, data: bytes) -> str:
+    """Team memory (`wikimem sync`): make `raw/<stem>.jsonl` hold `data`, another machine's
+    log as it pushed it, under that log's lock. Logs only grow, so what arrives usually
+    extends what is here: the new lines are appended (and their keys), and a compile reads
+    only them. Anything else (the other machine purged its log) replaces the file whole.
+    Returns "same", "appended" or "replaced"."""
+    if not _SAFE_SESSION.fullmatch(stem) or ".." in stem:
+        raise ValueError(f"not a log name: {stem!r}")
+    files = _Files(raw_dir, os.path.join(raw_dir, stem))
+    try:
+        files.lock()
+        path = files.base + ".jsonl"
+        try:
+            with open(open_nofollow(path, os.O_RDONLY), "rb") as f:
+                current = f.read()
+        except FileNotFoundError:
+            current = b""
+        if current == data:
+            return "same"
+        if data.startswith(current) and current.endswith(b"\n") or not current:
+            added = data[len(current):]
+            fd = open_nofollow(path, _FLAGS)
+            try:
+                _write_all(fd, added)
+            finally:
+                os.close(fd)
+            keys = "".join(k + "\n" for k in _line_keys(added)).encode("ascii", "replace")
+            _write_all(files.keys_fd, keys)
+            return "appended"
+        _replace(path, data)
+        return "replaced"
+    finally:
+        files.close()
+
+
+def _line_keys(data: bytes) -> list[str]:
+    keys = []
+    for line in data.splitlines():
+        try:
+            key = json.loads(line).get("key")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(key, str) and key.isascii() and key.strip() == key and key:
+            keys.append(key)
+    return keys
+
+
 def _replace(path: str, data: bytes) -> None:
     """Replace a log with `data` atomically (fsio.replace_file: 0600, never through a link)."""
     check_no_links(path, inclusive=False)

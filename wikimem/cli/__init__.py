@@ -276,6 +276,10 @@ def compile_cmd(ctx, rebuild, quiet, no_wait, use_llm, dry_run, json_) -> None:
                       stage="compile")
         raise
     steps.close()
+    if not result.busy:
+        from wikimem.sync.exchange import start_background_sync
+
+        start_background_sync(project)  # (`[sync] auto`; never fatal, never in the hook)
     if json_:
         echo_json(result.to_dict())
         return
@@ -455,9 +459,11 @@ from wikimem.cli import (  # noqa: E402, F401
     instructions,
     lint,
     memory,
+    orchestrate,
     purge,
     serve,
     status,
+    sync,
     timetravel,
     watch,
     web,

@@ -30,18 +30,26 @@ holder_option = click.option(
 )
 
 
-def _memory(ctx, agent: str | None, *, required: bool = False, create: bool = False):
+def _memory(ctx, agent: str | None, *, required: bool = False, create: bool = False,
+            task: bool = False):
     """The project and its Memory. `create`: the command records something new, so an
     unregistered folder becomes a project (said aloud); the other commands change what is
-    there and need a registered project."""
+    there and need a registered project. `task`: a claim operation, atomic across machines
+    when the project has a remote (wikimem.sync.claims)."""
     from wikimem.config import load
     from wikimem.memory import Memory
 
     if required and not agent:
         raise click.UsageError("Say who is working: --agent NAME (or set WIKIMEM_AGENT).")
     project = project_from(ctx, create=create)
-    return project, Memory(project, agent=agent or "human",
-                           claim_expiry_minutes=load().claim_expiry_minutes)
+    kind = Memory
+    if task:
+        from wikimem.sync import settings
+
+        if settings.load(project) is not None:
+            from wikimem.sync.claims import RemoteMemory as kind
+    return project, kind(project, agent=agent or "human",
+                         claim_expiry_minutes=load().claim_expiry_minutes)
 
 
 def _compile(project) -> None:
@@ -333,7 +341,7 @@ def _task_command(op: str, verb: str, *, text_arg: str | None = None, note_opt: 
     """Build `task heartbeat/release/done/fail`, which share their shape."""
 
     def command(ctx, agent, json_, task_id=None, text=None, note=None):
-        project, memory = _memory(ctx, agent, required=True)
+        project, memory = _memory(ctx, agent, required=True, task=True)
         item = memory.task_op(op, task_id, text or note or "")
         _compile(project)
         if json_:
@@ -360,8 +368,9 @@ def _task_command(op: str, verb: str, *, text_arg: str | None = None, note_opt: 
 @json_option
 @click.pass_context
 def task_claim(ctx, task_id, goal_ref, agent, json_) -> None:
-    """Claim a task (the given one, or the first todo); atomic across processes."""
-    project, memory = _memory(ctx, agent, required=True)
+    """Claim a task (the given one, or the first todo); atomic across processes, and across
+    machines when the project has a remote."""
+    project, memory = _memory(ctx, agent, required=True, task=True)
     item = memory.claim(task_id, goal=goal_ref)
     _compile(project)
     if json_:

@@ -94,6 +94,10 @@ def purge(ctx, session: str | None, secret: str | None, whole: bool, yes: bool,
                    + ", ".join(f"{k} {v}" for k, v in partial.items()) + "), not removed: "
                    "maybe the value cut where nothing marks the cut, maybe other text. Purge "
                    "such a piece with --secret if it is the value's.")
+    if report.remote:
+        click.echo(f"  remote: {report.remote}" + (
+            "; every other machine purges it on its next sync" if report.remote.startswith(
+                "rewritten") else "; run the purge again to rewrite it"))
     if report.not_searched:
         click.echo("  not looked for (too short to tell from other text): "
                    + "; ".join(report.not_searched) + ".")

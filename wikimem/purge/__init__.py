@@ -67,6 +67,7 @@ class PurgeReport:
     remaining: dict[str, int] = field(default_factory=dict)
     partial: dict[str, int] = field(default_factory=dict)
     not_searched: list[str] = field(default_factory=list)
+    remote: str | None = None  # team memory: "rewritten <commit>", or why it was not
 
     @property
     def removed(self) -> dict[str, int]:
@@ -78,7 +79,8 @@ class PurgeReport:
                 "pages_removed": self.pages_removed, "files_moved": self.files_moved,
                 "commits_rewritten": self.commits_rewritten, "found": self.found,
                 "removed": self.removed, "remaining": self.remaining,
-                "partial": self.partial, "not_searched": self.not_searched}
+                "partial": self.partial, "not_searched": self.not_searched,
+                "remote": self.remote}
 
 
 def occurrences(project: Project, forms: Forms) -> tuple[dict[str, int], dict[str, int]]:
@@ -136,8 +138,8 @@ def _files(folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def purge_secret(project: Project, value: str, *, compile_settings: dict | None = None
-                 ) -> PurgeReport:
+def purge_secret(project: Project, value: str, *, compile_settings: dict | None = None,
+                 share: bool = True) -> PurgeReport:
     """Replace every occurrence of `value`, and of every form the pipeline derives from it,
     in every store by `[REDACTED:purged]` (`purged` in a name)."""
     if len(value) < MIN_VALUE or not value.strip():
@@ -179,6 +181,9 @@ def purge_secret(project: Project, value: str, *, compile_settings: dict | None 
         gitrepo.drop_unreachable(repo)
         _reindex(project)
         report.remaining, report.partial = occurrences(project, forms)
+    if share:  # (team memory: not when applying another machine's purge)
+        _purge_remote(project, report, "secret", value,
+                      lambda path, data: forms.scrub_file(path.rsplit("/", 1)[-1], data))
     return report
 
 
@@ -230,8 +235,8 @@ def find_session(project: Project, ref: str) -> tuple[str, str | None, dict]:
         "(sessions/<date>-<id>.md) or the page's name; `wikimem search` finds it.")
 
 
-def purge_session(project: Project, ref: str, *, compile_settings: dict | None = None
-                  ) -> PurgeReport:
+def purge_session(project: Project, ref: str, *, compile_settings: dict | None = None,
+                  share: bool = True) -> PurgeReport:
     """Remove one session from the raw log, the pages, the index and the git history."""
     session, name, entry = find_session(project, ref)
     if name and rawlog.session_filename(session) != name.removesuffix(".jsonl"):
@@ -319,7 +324,37 @@ def purge_session(project: Project, ref: str, *, compile_settings: dict | None =
         gitrepo.drop_unreachable(repo)
         _reindex(project)
         report.remaining, report.partial = occurrences(project, left_of_it)
+    dropped = f"/raw/{rawlog.session_filename(session)}.jsonl"
+
+    def scrub(path: str, data: bytes) -> bytes | None:
+        if path.endswith(dropped):
+            return None
+        if path.endswith(".jsonl"):
+            return b"".join(line for line in data.splitlines(keepends=True)
+                            if not any(n in line for n in ids))
+        return data
+
+    if share:
+        _purge_remote(project, report, "session", session, scrub)
     return report
+
+
+def _purge_remote(project: Project, report: PurgeReport, kind: str, what: str, scrub) -> None:
+    """Team memory: the remote rewritten the same way, with a tombstone the other machines
+    follow on their next sync (wikimem.sync.tombstones). The purge here stands either way;
+    a failure is reported (and in doctor), never raised."""
+    from wikimem.sync import exchange, settings, tombstones
+
+    try:
+        remote = settings.load(project)
+        if remote is None:
+            return
+        stone = (tombstones.secret_tombstone if kind == "secret"
+                 else tombstones.session_tombstone)(what, remote.machine)
+        head = exchange.purge_remote(project, stone, scrub)
+        report.remote = f"rewritten ({head[:10]})" if head else None
+    except WikimemError as exc:
+        report.remote = f"not rewritten: {exc}"
 
 
 # --------------------------------------------------------------------------------------------

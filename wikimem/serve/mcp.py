@@ -41,6 +41,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
     from wikimem.compile.staleness import anchors_for
     from wikimem.memory import Memory
     from wikimem.search.index import SearchIndex, check_query
+    from wikimem.sync import settings as sync_settings
     from wikimem.wiki import timetravel as history
 
     server = FastMCP("wikimem", instructions=INSTRUCTIONS)
@@ -54,7 +55,12 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         model reads it as it is sent)."""
         return server.tool(description=inspect.cleandoc(function.__doc__ or ""))(function)
 
-    def memory(agent: str) -> Memory:
+    def memory(agent: str, *, task: bool = False) -> Memory:
+        if task and sync_settings.load(project) is not None:  # atomic across machines
+            from wikimem.sync.claims import RemoteMemory
+
+            return RemoteMemory(project, agent=agent or "mcp",
+                                claim_expiry_minutes=claim_expiry_minutes)
         return Memory(project, agent=agent or "mcp", claim_expiry_minutes=claim_expiry_minutes)
 
     def compiled(item) -> dict[str, Any]:
@@ -224,7 +230,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         are exclusive across agents; `agent` is your name (keep it for heartbeat and done).
         Send task_heartbeat at least every 30 minutes or the claim lapses.
         """
-        return compiled(memory(agent).claim(task_id))
+        return compiled(memory(agent, task=True).claim(task_id))
 
     @tool
     def task_heartbeat(agent: str, note: str | None = None,
@@ -234,7 +240,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         Use at each milestone, at least every 30 minutes, and before you stop with the task
         unfinished: the next agent starts from your last checkpoint.
         """
-        return compiled(memory(agent).task_op("task_heartbeat", task_id, note or ""))
+        return compiled(memory(agent, task=True).task_op("task_heartbeat", task_id, note or ""))
 
     @tool
     def task_done(task_id: str, summary: str, agent: str) -> dict[str, Any]:
@@ -246,7 +252,7 @@ def build_server(project: Project, *, claim_expiry_minutes: float = 30.0, budget
         agent needs to know (follow-ups, caveats). It is the task's memory: later sessions
         read it instead of the code.
         """
-        return compiled(memory(agent).task_op("task_done", task_id, summary))
+        return compiled(memory(agent, task=True).task_op("task_done", task_id, summary))
 
     return server
 

@@ -455,6 +455,24 @@ def parse_page(text: str) -> tuple[dict, str]:
     return meta, post.content
 
 
+def put_person_pages(wiki_dir: Path, texts: dict[str, str]) -> list[str]:
+    """Team memory: write pages as a person wrote them on another machine (`wikimem sync`
+    brings their edits; the next compile commits them as a person's, and never overwrites
+    them). Returns the paths written; a path behind a symbolic link is left alone."""
+    written = []
+    check_no_links(wiki_dir)
+    seen: dict[str, bool] = {}
+    for rel, text in sorted(texts.items()):
+        check_page_path(rel)
+        if linked_part(wiki_dir, rel, seen):
+            continue
+        target = wiki_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(target, text.encode("utf-8"))
+        written.append(rel)
+    return written
+
+
 def wiki_pages(wiki_dir: Path) -> list[str]:
     """Every markdown page in the wiki, as sorted relative POSIX paths (skipping dot-folders,
     and symbolic links: what one leads to is not the wiki's)."""
