@@ -109,7 +109,8 @@ def wikimem_ranking(question: dict, workdir: Path) -> list[str]:
 def _ranked_sessions(question: dict, project, index) -> list[str]:
     from wikimem.wiki.pages import read_page
 
-    hits = index.search(question["question"], limit=SEARCH_DEPTH)
+    hits = index.search(question["question"], limit=SEARCH_DEPTH,
+                        now=parse_date(question["question_date"]))
     ranked: list[str] = []
     for hit in hits:
         meta, _ = read_page(project.wiki_dir / hit.path)
