@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wikimem.wiki.markdown import link_key, parse
-from wikimem.wiki.pages import FRONTMATTER_ORDER, Page, read_page
+from wikimem.wiki.markdown import link_key
+
+if TYPE_CHECKING:
+    from wikimem.wiki.pages import Page
 
 # A frontmatter block at the start of a page file, as text.
 _FRONTMATTER_BLOCK = re.compile(r"\A\ufeff?---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
@@ -40,6 +42,8 @@ def _page_source(page: Page) -> tuple[dict, str]:
     (which YAML reads back as themselves), and the body right-stripped with NULs replaced.
     tests/test_index.py compares both ways over a compiled wiki.
     """
+    from wikimem.wiki.pages import FRONTMATTER_ORDER
+
     meta = {k: page.meta[k] for k in FRONTMATTER_ORDER if k in page.meta}
     return meta, page.body.rstrip().replace("\0", "\ufffd")
 
@@ -131,6 +135,10 @@ def _normalize_rel(rel: str | os.PathLike[str]) -> str | None:
 
 
 def _read(wiki_dir: Path, rel: str) -> tuple[dict, str] | None:
+    # Indexing needs the YAML and markdown readers; searching never does (a one-shot
+    # `wikimem search` does not load them).
+    from wikimem.wiki.pages import read_page
+
     path = wiki_dir / rel
     if not path.is_file():
         return None
@@ -151,6 +159,8 @@ def page_document(wiki_dir: Path, rel: str, page: Page | None = None) -> dict | 
     With `page` (the compiler's page whose rendering the file holds) nothing is read:
     its frontmatter and body are what reading the file back would give.
     """
+    from wikimem.wiki.markdown import parse
+
     found = _page_source(page) if page is not None else _read(wiki_dir, rel)
     if found is None:
         return None
