@@ -137,3 +137,17 @@ def test_dotted_names_paths_and_acronyms(tmp_path: Path, question: str, page: st
     ])
     assert _paths(si, question)[0] == page
     si.close()
+
+
+def test_the_words_of_a_relative_time_are_not_searched_for(tmp_path: Path):
+    """"Two weeks ago" is a cue, not words to match: a page saying "weeks ago" is not the
+    better answer to "the tournament two weeks ago"."""
+    si = _index(tmp_path, [
+        _note("notes/a-ago.md", "Weeks ago, and days ago, the tournament was planned.",
+              "2025-01-01T10:00:00Z"),
+        _note("notes/b-plain.md", "The tournament went well for the whole team.",
+              "2025-01-01T10:00:00Z"),
+    ])
+    assert _paths(si, "the tournament two weeks ago")[0] == "notes/b-plain.md"
+    assert _paths(si, "weeks ago")[0] == "notes/a-ago.md"  # nothing else asked: searched
+    si.close()

@@ -22,7 +22,7 @@ from whoosh import query as wq
 
 from wikimem.errors import WikimemError
 from wikimem.search.documents import _as_text, _normalize_rel, _split_keyword
-from wikimem.search.rerank import cues, rerank
+from wikimem.search.rerank import cues, rerank, without_times
 from wikimem.search.schema import _ANALYZER
 from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, rank
 from wikimem.search.snippets import make_snippet, page_text
@@ -162,7 +162,9 @@ class SearchIndex(IndexStore):
         kinds = self.check_kinds(kinds)
         if limit <= 0:
             return []
-        q = self.parse_query(query)
+        # "Two weeks ago" says when (a cue, see rerank.py), not what: not searched for as words,
+        # unless the question is nothing else.
+        q = self.parse_query(without_times(query)) or self.parse_query(query)
         if q is None:
             return []
         flt, mask = filters(kinds, since, until, include_all)

@@ -38,10 +38,11 @@ _WEEKDAYS = {d: i for i, d in enumerate(
 
 _COUNT = r"(\d{1,3}|a couple of|a couple|couple of|a few|few|several|an?|one|two|three|four|" \
          r"five|six|seven|eight|nine|ten|eleven|twelve)"
-_AGO = re.compile(_COUNT + r"\s+(day|week|month|year)s?\s+(?:ago|back|earlier)\b")
+_AGO = re.compile(r"\b" + _COUNT + r"\s+(day|week|month|year)s?\s+(?:ago|back|earlier)\b",
+                  re.I)
 _LAST = re.compile(r"\b(last|past|previous|this)\s+(day|week|weekend|month|year|" +
-                   "|".join(_WEEKDAYS) + r")\b")
-_SIMPLE = re.compile(r"\b(yesterday|today|tonight|the other day|day before yesterday)\b")
+                   "|".join(_WEEKDAYS) + r")\b", re.I)
+_SIMPLE = re.compile(r"\b(yesterday|today|tonight|the other day|day before yesterday)\b", re.I)
 _MONTH_DAY = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) +
                         r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" +
@@ -67,6 +68,16 @@ class Cues:
 
     def __bool__(self) -> bool:
         return bool(self.when or self.recent or self.phrases)
+
+
+def without_times(question: str) -> str:
+    """The question without the relative times it names ("two weeks ago", "yesterday", "last
+    month"): their words say when, not what, and would match pages by the word "ago". A
+    weekday or a month name stays: a page may name it."""
+    text = _AGO.sub(" ", question)
+    text = _SIMPLE.sub(" ", text)
+    return _LAST.sub(lambda m: " " if m.group(2).lower() in _UNITS or
+                     m.group(2).lower() == "weekend" else m.group(0), text)
 
 
 def _count(text: str) -> int:
