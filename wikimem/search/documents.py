@@ -20,6 +20,25 @@ from wikimem.wiki.markdown import link_key
 if TYPE_CHECKING:
     from wikimem.wiki.pages import Page
 
+# Indexing needs the YAML and markdown readers; searching never does, so they are imported on
+# first use (a one-shot `wikimem search` does not load them): module attributes all the same.
+_LAZY = {"read_page": "wikimem.wiki.pages", "FRONTMATTER_ORDER": "wikimem.wiki.pages",
+         "parse": "wikimem.wiki.markdown"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
+
+
+def _lazy(name: str) -> Any:
+    return globals()[name] if name in globals() else __getattr__(name)
+
+
 # A frontmatter block at the start of a page file, as text.
 _FRONTMATTER_BLOCK = re.compile(r"\A\ufeff?---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 
@@ -42,9 +61,7 @@ def _page_source(page: Page) -> tuple[dict, str]:
     (which YAML reads back as themselves), and the body right-stripped with NULs replaced.
     tests/test_index.py compares both ways over a compiled wiki.
     """
-    from wikimem.wiki.pages import FRONTMATTER_ORDER
-
-    meta = {k: page.meta[k] for k in FRONTMATTER_ORDER if k in page.meta}
+    meta = {k: page.meta[k] for k in _lazy("FRONTMATTER_ORDER") if k in page.meta}
     return meta, page.body.rstrip().replace("\0", "\ufffd")
 
 
@@ -135,10 +152,7 @@ def _normalize_rel(rel: str | os.PathLike[str]) -> str | None:
 
 
 def _read(wiki_dir: Path, rel: str) -> tuple[dict, str] | None:
-    # Indexing needs the YAML and markdown readers; searching never does (a one-shot
-    # `wikimem search` does not load them).
-    from wikimem.wiki.pages import read_page
-
+    read_page = _lazy("read_page")
     path = wiki_dir / rel
     if not path.is_file():
         return None
@@ -159,8 +173,7 @@ def page_document(wiki_dir: Path, rel: str, page: Page | None = None) -> dict | 
     With `page` (the compiler's page whose rendering the file holds) nothing is read:
     its frontmatter and body are what reading the file back would give.
     """
-    from wikimem.wiki.markdown import parse
-
+    parse = _lazy("parse")
     found = _page_source(page) if page is not None else _read(wiki_dir, rel)
     if found is None:
         return None

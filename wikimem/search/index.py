@@ -25,7 +25,7 @@ from wikimem.search.documents import _as_text, _normalize_rel, _split_keyword
 from wikimem.search.rerank import cues, rerank, without_times
 from wikimem.search.schema import _ANALYZER
 from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, rank
-from wikimem.search.snippets import make_snippet, page_text
+from wikimem.search.snippets import make_snippet, page_source, page_text
 from wikimem.search.store import IndexStore
 from wikimem.wiki.markdown import link_key
 
@@ -177,18 +177,22 @@ class SearchIndex(IndexStore):
 
         ranked = self._with_searcher(run) or []
         ranked.sort(key=lambda item: (-item[0], item[1].get("path", "")))
-        texts: dict[str, str | None] = {}
+        sources: dict[str, str | None] = {}
 
-        def text_of(stored: dict) -> str | None:
+        def source_of(stored: dict) -> str | None:
+            # The phrase cue reads the markdown as written (its pattern allows the odd `**`
+            # or `>` between words): stripping it for every candidate cost more than the
+            # search (docs/BENCHMARKS.md); only the hits shown get their plain text.
             path = stored.get("path", "")
-            if path not in texts:
-                texts[path] = page_text(self.wiki_dir, path)
-            return texts[path]
+            if path not in sources:
+                sources[path] = page_source(self.wiki_dir, path)
+            return sources[path]
 
-        ranked = rerank(ranked, cues(query, now, _is_word), text_of)
+        ranked = rerank(ranked, cues(query, now, _is_word), source_of)
         hits: list[Hit] = []
         for score, stored in ranked:
-            text = text_of(stored)
+            source = source_of(stored)
+            text = None if source is None else page_text(self.wiki_dir, "", source)
             if text is None:  # deleted since it was indexed
                 continue
             hits.append(_make_hit(stored, score, make_snippet(text, highlight)))

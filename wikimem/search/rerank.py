@@ -158,7 +158,7 @@ def cues(question: str, now: datetime | None, is_word: Callable[[str], bool]) ->
             continue
         seen.add((first, second))
         found.phrases.append(re.compile(
-            rf"\b{re.escape(first)}\w{{0,3}}[\W_]{{1,3}}{re.escape(second)}", re.I))
+            rf"{re.escape(first)}\w{{0,3}}[\W_]{{1,3}}{re.escape(second)}"))
     return found
 
 
@@ -169,6 +169,17 @@ def _pairs(text: str) -> list[tuple[str, str]]:
         words = _WORD.findall(clause)
         pairs += zip(words, words[1:], strict=False)
     return pairs
+
+
+def _has_phrase(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether `pattern` (a phrase's, led by its first word's letters) matches at the start
+    of a word. The word start is checked here, not with a leading `\\b`: a pattern that starts
+    with letters is searched for by its literal prefix, several times faster."""
+    for m in pattern.finditer(text):
+        start = m.start()
+        if not start or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+            return True
+    return False
 
 
 def _closeness(when: datetime, center: datetime, tolerance: timedelta) -> float:
@@ -207,7 +218,8 @@ def rerank(
         if found.phrases:
             text = text_of(stored)
             if text:
-                hits = sum(1 for p in found.phrases if p.search(text))
+                text = text.lower()  # (the patterns are: a case-blind search is far slower)
+                hits = sum(1 for p in found.phrases if _has_phrase(p, text))
                 factor += PHRASE_BOOST * hits / len(found.phrases)
         out.append((score * factor, stored))
     out.sort(key=lambda item: (-item[0], item[1].get("path", "")))
