@@ -61,6 +61,7 @@ def test_cues_read_the_times_a_question_names():
     assert centers("the incident on the 5th of November") == ["2026-11-05"]
     assert centers("what we planned in December") == ["2025-12-16"]
     assert centers("fix the login test") == []
+    assert centers("the bug on February 30th") == []  # no such day: no cue, no error
     pairs = [p.pattern for p in cues("a few days ago. What was it?", NOW, _is_word).phrases]
     assert not any("ago" in p and "what" in p for p in pairs)
     assert cues("what do we use now for caching?", NOW, _is_word).recent

@@ -11,6 +11,7 @@ that has them by date alone; it only reorders pages BM25F found close.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ def without_times(question: str) -> str:
                      m.group(2).lower() == "weekend" else m.group(0), text)
 
 
-def _count(text: str) -> int:
+def _number(text: str) -> int:
     return int(text) if text.isdigit() else _NUMBERS.get(text, 1)
 
 
@@ -96,7 +97,7 @@ def _times(text: str, now: datetime) -> list[tuple[datetime, timedelta]]:
     day = timedelta(days=1)
     found: list[tuple[datetime, timedelta]] = []
     for m in _AGO.finditer(text):
-        span = _count(m.group(1)) * _UNITS[m.group(2)] * day
+        span = _number(m.group(1)) * _UNITS[m.group(2)] * day
         found.append((now - span, max(day * 1.5, span * 0.3)))
     for m in _SIMPLE.finditer(text):
         back = {"yesterday": 1, "today": 0, "tonight": 0, "the other day": 3,
@@ -118,27 +119,17 @@ def _times(text: str, now: datetime) -> list[tuple[datetime, timedelta]]:
             found.append((center, span * 0.6))
     for m in _MONTH_DAY.finditer(text):
         start = _month_start(now, _MONTHS[m.group(1)])
-        with _suppress_bad_day():
+        with contextlib.suppress(ValueError):  # a day the month does not have
             found.append((start.replace(day=int(m.group(2))), day * 1.5))
     for m in _DAY_MONTH.finditer(text):
         start = _month_start(now, _MONTHS[m.group(2)])
-        with _suppress_bad_day():
+        with contextlib.suppress(ValueError):
             found.append((start.replace(day=int(m.group(1))), day * 1.5))
     if not found:
         for m in _IN_MONTH.finditer(text):
             start = _month_start(now, _MONTHS[m.group(1)])
             found.append((start + timedelta(days=15), timedelta(days=16)))
     return found
-
-
-class _suppress_bad_day:
-    """`with _suppress_bad_day():` ignores a day the month does not have (February 30th)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, tb) -> bool:
-        return kind is not None and issubclass(kind, ValueError)
 
 
 def cues(question: str, now: datetime | None, is_word: Callable[[str], bool]) -> Cues:
