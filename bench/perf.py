@@ -24,6 +24,8 @@ slow them down):
 * search_p50_ms / search_p95_ms: 200 queries (1-6 words drawn from the generated text, a
   quarter of them questions) through `SearchIndex.search`, in process after one warm-up query;
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
+* (in the parent, on the largest wiki) `wikimem search WORD` as a fresh process, beside
+  `grep -rli WORD` over the same pages, alternating, medians (`--cli-search --home H` alone);
 * index_bytes, pages, context_ms (`wikimem context`'s library call: it reads the precomputed
   block), context_hook_read_ms (the hook's read), context_build_ms (`wikimem context
   --budget N`, which builds the block anew), and peak RSS (the larger of the two processes);
@@ -595,6 +597,39 @@ def pad_registry(home: Path, projects: int) -> None:
     registry._save(data)
 
 
+CLI_QUERIES = ["deadlock", "invoice", "timeout", "webhook", "parser"]
+
+
+def cli_search_bench(home: Path, runs: int) -> dict:
+    """A one-shot `wikimem search WORD` process (the console script, as a person types it)
+    beside `grep -rli WORD` over the same wiki's pages (its .git excluded), alternating, the
+    same words for both; medians. Output goes to /dev/null for both."""
+    from wikimem.project import Registry
+
+    project = Registry(home).resolve(CWD, create=False)
+    script = Path(sys.executable).parent / ("wikimem.exe" if os.name == "nt" else "wikimem")
+    env = {**_hook_env(home), "WIKIMEM_PROJECT": project.project_id}
+    times: dict[str, list[float]] = {"search": [], "grep": []}
+
+    def once(name: str, word: str) -> float:
+        cmd = ([str(script), "search", word] if name == "search" else
+               ["grep", "-rli", "--exclude-dir=.git", word, str(project.wiki_dir)])
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    for word in CLI_QUERIES[:2]:  # warm-up: bytecode written, pages in the page cache
+        once("search", word), once("grep", word)
+    for i in range(runs):
+        word = CLI_QUERIES[i % len(CLI_QUERIES)]
+        order = ("search", "grep") if i % 2 == 0 else ("grep", "search")
+        for name in order:
+            times[name].append(once(name, word))
+    search, grep = statistics.median(times["search"]), statistics.median(times["grep"])
+    return {"runs": runs, "search_median_ms": _ms(search), "grep_median_ms": _ms(grep),
+            "ratio": round(search / grep, 2), "pages": len(list(project.wiki_dir.rglob("*.md")))}
+
+
 def hook_bench(home: Path, runs: int) -> dict:
     """Median wall time of hook processes vs the bare interpreter, runs alternating."""
     script = Path(sys.executable).parent / ("wikimem.exe" if os.name == "nt" else "wikimem")
@@ -782,6 +817,9 @@ def table(result: dict) -> str:
         f"({c['sessions']} sessions); capture_many {c['capture_many_events_per_s']:,}/s",
         f"hook measured on   {h['wiki_pages']:,} pages, {h['registry_projects']:,} registered "
         f"projects",
+        f"wikimem search     {result['cli_search']['search_median_ms']} ms as a process vs "
+        f"grep -rli {result['cli_search']['grep_median_ms']} ms over the same "
+        f"{result['cli_search']['pages']:,} pages -> {result['cli_search']['ratio']}x",
         "",
         f"{'sessions':>9} {'pages':>7} {'full s':>8} {'incr s':>7} {'proc s':>6} {'git s':>6} "
         f"{'incr/git':>8} "
@@ -819,7 +857,13 @@ def main() -> None:
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--search", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cli-search", action="store_true",
+                        help="only `wikimem search` as a process vs grep, on the built --home")
     args = parser.parse_args()
+    if args.cli_search:
+        result = cli_search_bench(args.home, args.runs or 30)
+        print(json.dumps(result))
+        return
     if args.search:  # search only, on a built home (whose pages are not changed)
         print(json.dumps(search_only(args.home)))
         return
@@ -849,11 +893,13 @@ def main() -> None:
         hook = hook_bench(hook_home, runs)
         hook.update(wiki_pages=per_size[str(max(sizes))]["pages"],
                     registry_projects=HOOK_PROJECTS + 1)
+        cli_search = cli_search_bench(hook_home, runs)
         capture = capture_bench(work / "home-capture", 5_000 if args.quick else 20_000)
         largest = per_size[str(max(sizes))]
         result = {
             "hook_ratio_post": hook["post"]["ratio_script"],
             "hook_ratio_start": hook["start"]["ratio_script"],
+            "cli_search_ratio_to_grep": cli_search["ratio"],
             "capture_events_per_s": capture["capture_events_per_s"],
             "full_compile_s": largest["full_compile_s"],
             "full_compile_sessions": max(sizes),
@@ -862,6 +908,7 @@ def main() -> None:
             "context_ms": largest["context_ms"],
             "peak_rss_mb": max(s["peak_rss_mb"] for s in per_size.values()),
             "hook": hook,
+            "cli_search": cli_search,
             "capture": capture,
             "machine": machine(),
             "command": " ".join(["python", "bench/perf.py", *sys.argv[1:]]),

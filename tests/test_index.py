@@ -619,12 +619,16 @@ def test_parse_query_is_what_the_multifield_parser_makes(idx: SearchIndex, quest
     ]
 
 
-def test_search_ranks_like_whoosh(tmp_path: Path):
-    """Without backlinks, the top hits are Whoosh's own top hits, in its order."""
+def test_search_ranks_like_whoosh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Without backlinks (and without the question's cues, rerank.py), the top hits are
+    Whoosh's own top hits, in its order."""
     from whoosh import index as windex
 
+    from wikimem.search import rerank
     from wikimem.search.schema import WEIGHTING
 
+    for boost in ("DATE_BOOST", "RECENCY_BOOST", "PHRASE_BOOST"):
+        monkeypatch.setattr(rerank, boost, 0.0)
     si = _random_wiki(tmp_path)
     for question in QUESTIONS:
         hits = si.search(question, limit=10)

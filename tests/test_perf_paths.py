@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import fixture_payload
 
 from wikimem.capture import rawlog
@@ -700,3 +701,79 @@ def test_a_failed_batch_leaves_no_temporary_files(tmp_path):
     remove_temporaries(tmp_path, ["sessions/s.md", "index.md", "gone/page.md"])
     assert not any(tmp.exists() for tmp in left)
     assert (tmp_path / "sessions" / ".other.md.4242.tmp").exists()
+
+
+# -- the one-shot search process ----------------------------------------------------------------
+
+
+def _search_wiki(repo) -> None:
+    from wikimem.search.index import SearchIndex
+
+    project = Registry().resolve(repo)
+    write_pages(project.wiki_dir, [
+        Page("notes/cache.md", {"title": "Cache layout", "kind": "note", "status": "active",
+                                "created": "2026-11-15"},
+             "The cache lives in the index folder; parseConfig reads it.\n"),
+        Page("notes/retry.md", {"title": "Retry policy", "kind": "lesson", "status": "active",
+                                "created": "2026-10-01"},
+             "Retry the cache fill twice, then give up.\n"),
+    ])
+    SearchIndex(project.index_dir, project.wiki_dir).rebuild()
+
+
+def test_search_process_loads_only_what_search_needs(repo):
+    """`wikimem search` answers without click, the command tree, the compiler, YAML or the
+    markdown parser: importing them cost more than the search (docs/BENCHMARKS.md)."""
+    _search_wiki(repo)
+    probe = (
+        "import sys, json\n"
+        "from wikimem.entry import main\n"
+        "try:\n    main(['search', 'cache', 'layout'])\nexcept SystemExit as e:\n"
+        "    code = e.code\n"
+        "print(json.dumps({'modules': sorted(sys.modules), 'code': code}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("notes/cache.md")
+    found = json.loads(out.splitlines()[-1])
+    assert found["code"] == 0
+    heavy = {"click", "mistune", "yaml", "frontmatter", "git", "wikimem.cli", "wikimem.compile",
+             "wikimem.config", "wikimem.memory", "wikimem.wiki.pages"}
+    assert not heavy & {m.split(".")[0] if m.split(".")[0] != "wikimem" else
+                        ".".join(m.split(".")[:2]) for m in found["modules"]}
+
+
+@pytest.mark.parametrize("args", [
+    ["cache"], ["--json", "cache"], ["-n", "1", "cache"], ["--limit=1", "cache", "retry"],
+    ["--kind", "lessons", "cache"], ["--since", "2026-11-01", "cache"], ["--all", "cache"],
+    ["nothing-matches-this"], ["--", "--json"],
+])
+def test_search_process_prints_what_the_click_command_prints(repo, args):
+    from click.testing import CliRunner
+
+    from wikimem.cli import cli
+
+    _search_wiki(repo)
+    fast = subprocess.run([sys.executable, "-m", "wikimem", "search", *args], cwd=repo,
+                          capture_output=True, text=True)
+    old = os.getcwd()
+    os.chdir(repo)
+    try:
+        slow = CliRunner().invoke(cli, ["search", *args])
+    finally:
+        os.chdir(old)
+    assert (fast.returncode, fast.stdout) == (slow.exit_code, slow.output)
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--project", "no-such-project", "search", "cache"], 1, "Error: No project named"),
+    (["search", "--kind", "recipes", "cache"], 2, "is not a page kind"),
+    (["search", "   "], 2, "The query is empty"),
+    (["search", "-n", "0", "cache"], 2, "Invalid value for '--limit'"),
+])
+def test_search_process_errors_as_every_command_does(repo, args, code, says):
+    _search_wiki(repo)
+    done = subprocess.run([sys.executable, "-m", "wikimem", *args], cwd=repo,
+                          capture_output=True, text=True)
+    assert done.returncode == code
+    assert says in done.stderr and "Traceback" not in done.stderr

@@ -380,7 +380,7 @@ def parse_date(ctx, param, value: str | None):
 @click.pass_context
 def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
     """Search the project's wiki (ranked, with snippets)."""
-    from wikimem.search.index import SearchIndex, SearchInputError, check_query
+    from wikimem.search.index import SearchIndex, SearchInputError, check_query, format_hits
 
     try:
         text = check_query(" ".join(query))
@@ -393,19 +393,11 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
                             include_all=include_all, limit=limit)
     except SearchInputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--kind'") from exc
-    from wikimem.compile.decay import record_use
+    from wikimem.compile.uses import record_use
 
     record_use(project, [h.path for h in hits], "search")  # decay: these memories were used
-    if json_:
-        echo_json([h.to_dict() for h in hits])
-        return
-    if not hits:
-        click.echo("No matches.")
-        return
-    for h in hits:
-        click.echo(f"{h.path}  [{h.kind}, {str(h.updated)[:10]}]  {h.title}")
-        if h.snippet:
-            click.echo(f"    {h.snippet}")
+    # (entry.py answers a plain `wikimem search` without loading click: keep the two alike.)
+    click.echo(format_hits(hits, json_))
 
 
 @cli.command()

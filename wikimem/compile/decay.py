@@ -19,39 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
 
 from wikimem.compile.context import DEFAULT_UNUSED_DAYS, SECTION_NAMES, project_now, unused
+from wikimem.compile.uses import USES, record_use  # noqa: F401 - (decay's writer)
 from wikimem.fsio import replace_file
 from wikimem.memory import MemoryState
-from wikimem.project import Project, open_private
+from wikimem.project import Project
 
-USES = "uses.jsonl"
 FOLDED = "uses.json"
 DECAYING = ("decision", "lesson", "note")  # tasks and goals end by being done, not unused
-MAX_PAGES_PER_LINE = 50
 MARKER = ".wikimem.toml"
-
-
-def record_use(project: Project, pages, how: str, ts: str | None = None) -> None:
-    """Note that `pages` were used now (a hint: a failure to note it is ignored)."""
-    pages = sorted({p for p in pages if isinstance(p, str) and p.endswith(".md")})
-    if not pages:
-        return
-    stamp = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for start in range(0, len(pages), MAX_PAGES_PER_LINE):
-        line = json.dumps({"ts": stamp, "how": how,
-                           "pages": pages[start:start + MAX_PAGES_PER_LINE]}) + "\n"
-        try:
-            fd = open_private(project.state_dir / USES, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        except OSError:
-            return
-        try:
-            os.write(fd, line.encode("utf-8"))
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
 
 def last_uses(project: Project, *, save: bool = False) -> dict[str, str]:

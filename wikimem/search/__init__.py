@@ -2,5 +2,5 @@
 
 Kept empty so importing one module of the package loads only what that module needs; callers
 import `SearchIndex` from `wikimem.search.index`. Modules, in import order: `schema`,
-`documents`, `snippets`, `whoosh_internals`, `scoring`, `store`, `index`.
+`documents`, `rerank`, `snippets`, `whoosh_internals`, `scoring`, `store`, `index`.
 """

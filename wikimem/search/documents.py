@@ -13,11 +13,31 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wikimem.wiki.markdown import link_key, parse
-from wikimem.wiki.pages import FRONTMATTER_ORDER, Page, read_page
-from wikimem.wiki.text import strip_controls
+from wikimem.wiki.markdown import link_key
+
+if TYPE_CHECKING:
+    from wikimem.wiki.pages import Page
+
+# Indexing needs the YAML and markdown readers; searching never does, so they are imported on
+# first use (a one-shot `wikimem search` does not load them): module attributes all the same.
+_LAZY = {"read_page": "wikimem.wiki.pages", "FRONTMATTER_ORDER": "wikimem.wiki.pages",
+         "parse": "wikimem.wiki.markdown", "strip_controls": "wikimem.wiki.text"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
+
+
+def _lazy(name: str) -> Any:
+    return globals()[name] if name in globals() else __getattr__(name)
+
 
 # A frontmatter block at the start of a page file, as text.
 _FRONTMATTER_BLOCK = re.compile(r"\A\ufeff?---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
@@ -41,7 +61,8 @@ def _page_source(page: Page) -> tuple[dict, str]:
     (which YAML reads back as themselves), and the body right-stripped with NULs replaced.
     tests/test_index.py compares both ways over a compiled wiki.
     """
-    meta = {k: page.meta[k] for k in FRONTMATTER_ORDER if k in page.meta}
+    meta = {k: page.meta[k] for k in _lazy("FRONTMATTER_ORDER") if k in page.meta}
+    strip_controls = _lazy("strip_controls")
     meta = {k: strip_controls(v) if isinstance(v, str) else
             [strip_controls(x) if isinstance(x, str) else x for x in v]
             if isinstance(v, list) else v for k, v in meta.items()}
@@ -135,6 +156,7 @@ def _normalize_rel(rel: str | os.PathLike[str]) -> str | None:
 
 
 def _read(wiki_dir: Path, rel: str) -> tuple[dict, str] | None:
+    read_page = _lazy("read_page")
     path = wiki_dir / rel
     if not path.is_file():
         return None
@@ -155,7 +177,7 @@ def _companion_text(wiki_dir: Path, rel: Any, pages: Mapping[str, Page]) -> str:
     if rel is None:
         return ""
     found = _page_source(pages[rel]) if rel in pages else _read(wiki_dir, rel)
-    return "\n\n" + parse(found[1]).text if found is not None else ""
+    return "\n\n" + _lazy("parse")(found[1]).text if found is not None else ""
 
 
 def page_document(wiki_dir: Path, rel: str, page: Page | None = None,
@@ -170,6 +192,7 @@ def page_document(wiki_dir: Path, rel: str, page: Page | None = None,
     of its transcript too: a session is ranked on its whole conversation, and the hit shown
     is the page a person reads first.
     """
+    parse = _lazy("parse")
     found = _page_source(page) if page is not None else _read(wiki_dir, rel)
     if found is None:
         return None

@@ -10,6 +10,7 @@ Whoosh's private names). Whoosh is imported in this package and nowhere else.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,9 +22,10 @@ from whoosh import query as wq
 
 from wikimem.errors import WikimemError
 from wikimem.search.documents import _as_text, _normalize_rel, _split_keyword
+from wikimem.search.rerank import cues, rerank, without_times
 from wikimem.search.schema import _ANALYZER
 from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, rank
-from wikimem.search.snippets import make_snippet, page_text
+from wikimem.search.snippets import make_snippet, page_source, page_text
 from wikimem.search.store import IndexStore
 from wikimem.wiki.markdown import link_key
 
@@ -125,8 +127,9 @@ class SearchIndex(IndexStore):
             word = m.group(0).lower()
             if word in words:
                 continue
-            # Stop words and one-letter words would only ever match a tag of that name.
-            stems = [t.text for t in _ANALYZER(word)]
+            # Stop words and one-letter words would only ever match a tag of that name. The
+            # word as typed: its case tells the analyzer a code word's parts (parseConfig).
+            stems = [t.text for t in _ANALYZER(m.group(0))]
             if not stems:
                 continue
             words.append(word)
@@ -149,12 +152,19 @@ class SearchIndex(IndexStore):
         until: datetime | date | None = None,
         include_all: bool = False,
         limit: int = 10,
+        now: datetime | None = None,
     ) -> list[Hit]:
-        """The best pages for a plain-text question, best first."""
+        """The best pages for a plain-text question, best first.
+
+        `now` is when the question is asked (default: the clock): "two weeks ago" in it means
+        two weeks before `now` (see rerank.py).
+        """
         kinds = self.check_kinds(kinds)
         if limit <= 0:
             return []
-        q = self.parse_query(query)
+        # "Two weeks ago" says when (a cue, see rerank.py), not what: not searched for as words,
+        # unless the question is nothing else.
+        q = self.parse_query(without_times(query)) or self.parse_query(query)
         if q is None:
             return []
         flt, mask = filters(kinds, since, until, include_all)
@@ -167,9 +177,22 @@ class SearchIndex(IndexStore):
 
         ranked = self._with_searcher(run) or []
         ranked.sort(key=lambda item: (-item[0], item[1].get("path", "")))
+        sources: dict[str, str | None] = {}
+
+        def source_of(stored: dict) -> str | None:
+            # The phrase cue reads the markdown as written (its pattern allows the odd `**`
+            # or `>` between words): stripping it for every candidate cost more than the
+            # search (docs/BENCHMARKS.md); only the hits shown get their plain text.
+            path = stored.get("path", "")
+            if path not in sources:
+                sources[path] = page_source(self.wiki_dir, path)
+            return sources[path]
+
+        ranked = rerank(ranked, cues(query, now, _is_word), source_of)
         hits: list[Hit] = []
         for score, stored in ranked:
-            text = page_text(self.wiki_dir, stored.get("path", ""))
+            source = source_of(stored)
+            text = None if source is None else page_text(self.wiki_dir, "", source)
             if text is None:  # deleted since it was indexed
                 continue
             hits.append(_make_hit(stored, score, make_snippet(text, highlight)))
@@ -200,6 +223,11 @@ class SearchIndex(IndexStore):
         return self._with_searcher(run) or []
 
 
+def _is_word(word: str) -> bool:
+    """Whether the index keeps `word` (not a stop word, not a single letter)."""
+    return any(True for _ in _ANALYZER(word))
+
+
 def _indexed_kinds(searcher: Any) -> set[str]:
     """Every kind some indexed page has."""
     return {k if isinstance(k, str) else k.decode("utf-8", "replace")
@@ -220,3 +248,18 @@ def _make_hit(stored: dict, score: float, snippet: str) -> Hit:
         tags=_split_keyword(stored.get("tags")),
         sources=_split_keyword(stored.get("sources")),
     )
+
+
+def format_hits(hits: list[Hit], as_json: bool) -> str:
+    """What `wikimem search` prints for `hits` (the click command and the one-shot path in
+    entry.py share it)."""
+    if as_json:
+        return json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False, default=str)
+    if not hits:
+        return "No matches."
+    lines = []
+    for h in hits:
+        lines.append(f"{h.path}  [{h.kind}, {str(h.updated)[:10]}]  {h.title}")
+        if h.snippet:
+            lines.append(f"    {h.snippet}")
+    return "\n".join(lines)

@@ -170,9 +170,16 @@ def make_snippet(text: str, terms: Iterable[str]) -> str:
     return _shorten(snippet + (" …" if end < len(flat) else ""), SNIPPET_MAX)
 
 
-def page_text(wiki_dir: Path, rel: str) -> str | None:
-    """A page's plain text for its snippet, or None when it cannot be read."""
+def page_source(wiki_dir: Path, rel: str) -> str | None:
+    """A page file's text as written (markdown), or None when it cannot be read."""
     try:
-        return plain_text((wiki_dir / rel).read_text(encoding="utf-8"))
+        return (wiki_dir / rel).read_text(encoding="utf-8")
     except (OSError, UnicodeError):
         return None
+
+
+def page_text(wiki_dir: Path, rel: str, source: str | None = None) -> str | None:
+    """A page's plain text for its snippet (from `source` when read already), or None when
+    it cannot be read."""
+    source = page_source(wiki_dir, rel) if source is None else source
+    return None if source is None else plain_text(source)

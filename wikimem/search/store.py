@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from whoosh import index
 from whoosh.codec.whoosh3 import W3Codec
@@ -33,7 +33,9 @@ from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.search.documents import _normalize_rel, page_document
 from wikimem.search.schema import SCHEMA, SCHEMA_VERSION, WEIGHTING
-from wikimem.wiki.pages import Page, linked_part, wiki_pages
+
+if TYPE_CHECKING:
+    from wikimem.wiki.pages import Page
 
 MARKER = "wikimem-index.json"
 STALE_BUILD_SECONDS = 3600  # leftovers of a crashed rebuild older than this are removed
@@ -255,6 +257,8 @@ class IndexStore:
 
     def _rebuild_locked(self, pages: Mapping[str, Page],
                         steps: Callable[[int, int], None] | None = None) -> int:
+        from wikimem.wiki.pages import wiki_pages
+
         parent = self.index_dir.parent
         self._remove_leftovers()
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.index_dir.name}.build-", dir=parent))
@@ -336,6 +340,8 @@ class IndexStore:
         `pages` (by path) are the compiler's pages whose files hold exactly their rendering:
         those are indexed from memory, not read back and parsed as YAML again.
         """
+        from wikimem.wiki.pages import linked_part
+
         pages = pages or {}
         changed_rels = [r for r in (_normalize_rel(p) for p in changed) if r]
         removed_rels = [r for r in (_normalize_rel(p) for p in removed) if r]

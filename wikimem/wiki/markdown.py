@@ -13,9 +13,10 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mistune
+if TYPE_CHECKING:
+    import mistune
 
 # `[[target]]`, `[[target|label]]`, `[[target#heading]]`, `[[target#heading|label]]`, and the
 # embed form `![[target]]`. One line at most; no brackets inside.
@@ -66,8 +67,11 @@ def _parse_wikilink(inline: Any, m: re.Match, state: Any) -> int:
 
 
 def _markdown() -> mistune.Markdown:
-    """The process-wide AST parser, built on first use."""
+    """The process-wide AST parser, built on first use (mistune is imported then: a search
+    process, which only needs `link_key`, never loads it)."""
     global _md
+    import mistune
+
     if _md is None:
         with _md_lock:
             if _md is None:
