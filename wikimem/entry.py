@@ -129,7 +129,7 @@ def _search(request: dict) -> int | None:
         except SearchInputError:
             return None
         out = format_hits(hits, request["json"])
-        from wikimem.compile.uses import record_use
+        from wikimem.search.uses import record_use
 
         record_use(project, [h.path for h in hits], "search")  # (as the click command does)
     except WikimemError as exc:

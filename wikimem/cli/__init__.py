@@ -393,7 +393,7 @@ def search(ctx, query, kinds, since, until, include_all, limit, json_) -> None:
                             include_all=include_all, limit=limit)
     except SearchInputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--kind'") from exc
-    from wikimem.compile.uses import record_use
+    from wikimem.search.uses import record_use
 
     record_use(project, [h.path for h in hits], "search")  # decay: these memories were used
     # (entry.py answers a plain `wikimem search` without loading click: keep the two alike.)

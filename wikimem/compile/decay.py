@@ -21,10 +21,10 @@ import os
 import re
 
 from wikimem.compile.context import DEFAULT_UNUSED_DAYS, SECTION_NAMES, project_now, unused
-from wikimem.compile.uses import USES, record_use  # noqa: F401 - (decay's writer)
 from wikimem.fsio import replace_file
 from wikimem.memory import MemoryState
 from wikimem.project import Project
+from wikimem.search.uses import USES, record_use  # noqa: F401 - (decay's writer)
 
 FOLDED = "uses.json"
 DECAYING = ("decision", "lesson", "note")  # tasks and goals end by being done, not unused
