@@ -124,3 +124,19 @@ def test_a_failed_compile_is_the_last_compile(repo, monkeypatch):
     result = CliRunner().invoke(cli, ["--project", project.project_id, "status"])
     assert "Last compile: " in result.output
     assert "failed after " in result.output and "No space left on device" in result.output
+
+
+def test_status_reports_the_sync_remote_and_the_last_sync(repo, tmp_path):
+    wikimem("init", cwd=repo)
+    assert json.loads(wikimem("status", "--json", cwd=repo).stdout)["sync"] is None
+    remote = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    wikimem("remote", "set", str(remote), "--machine", "lap", cwd=repo)
+    found = json.loads(wikimem("status", "--json", cwd=repo).stdout)["sync"]
+    assert (found["url"], found["machine"], found["last_ok"], found["error"]) == \
+        (str(remote), "lap", None, None)
+    wikimem("sync", cwd=repo)
+    found = json.loads(wikimem("status", "--json", cwd=repo).stdout)["sync"]
+    assert found["last_ok"] and found["error"] is None and found["failures"] == 0
+    text = wikimem("status", cwd=repo).stdout
+    assert f"Sync: {remote} (refs/wikimem/memory) as 'lap'; last sync 20" in text

@@ -86,7 +86,33 @@ def show(s: dict) -> None:
                    + (f"; last error: {llm['last_error']}" if llm["last_error"] else ""))
     else:
         click.echo("LLM: off")
-    click.echo("Sync: not set up" if s["sync"] is None else f"Sync: {s['sync']}")
+    sync = s["sync"]
+    if sync is None:
+        click.echo("Sync: not set up (`wikimem remote set URL`)")
+    else:
+        click.echo(f"Sync: {sync['url']} ({sync['ref']}) as {sync['machine']!r}; "
+                   + (f"last sync failed ({sync['failures']} in a row): {sync['error']}"
+                      if sync["error"] else f"last sync {sync['last_ok'] or 'never'}")
+                   + (f"; {len(sync['conflicts'])} page(s) edited on two machines"
+                      if sync["conflicts"] else ""))
+
+
+def sync_status(project) -> dict | None:
+    """The team-memory remote and the last syncs' outcome (None without a remote)."""
+    from wikimem.errors import WikimemError
+    from wikimem.sync import exchange, settings
+
+    try:
+        remote = settings.load(project)
+    except WikimemError as exc:
+        return {"url": None, "ref": None, "machine": None, "last_ok": None, "error": str(exc),
+                "failures": 0, "conflicts": []}
+    if remote is None:
+        return None
+    done = exchange.status(project)
+    return {"url": remote.url, "ref": remote.ref, "machine": remote.machine,
+            "last_ok": done.get("ok"), "error": done.get("error"),
+            "failures": int(done.get("failures", 0)), "conflicts": done.get("conflicts", [])}
 
 
 @cli.command()
@@ -102,10 +128,12 @@ def status(ctx, all_: bool, json_: bool) -> None:
 
     llm = compile_settings()["llm"]
     if not all_:
-        found = project_status(project_from(ctx), llm)
+        project = project_from(ctx)
+        found = {**project_status(project, llm), "sync": sync_status(project)}
         echo_json(found) if json_ else show(found)
         return
-    everything = [project_status(p, llm) for p in registry().projects()]
+    everything = [{**project_status(p, llm), "sync": sync_status(p)}
+                  for p in registry().projects()]
     if json_:
         echo_json({"projects": everything})
         return

@@ -214,5 +214,5 @@ def project_status(project: Project, llm=None) -> dict:
         "tasks": tasks,
         "memory": memory,
         "llm": _llm(project, llm, last_compile),
-        "sync": None,  # no sync remote in this version
+        "sync": None,  # filled by the command (wikimem.sync sits above compile)
     }
