@@ -37,6 +37,19 @@ def wikimem_home(tmp_path, monkeypatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def wikimem_on_path(tmp_path, monkeypatch) -> Path:
+    """A `wikimem` on PATH that is this installation (what an agent's shell, or a command a
+    settings file names, finds); returns its folder."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "wikimem"
+    script.write_text(f"#!{sys.executable}\nfrom wikimem.entry import main\nmain()\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return bin_dir
+
+
+@pytest.fixture
 def repo(tmp_path) -> Path:
     """An empty git repository to act as the user's project."""
     path = tmp_path / "myproject"

@@ -11,7 +11,6 @@ over its stdio, as an MCP client does.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,14 +25,9 @@ from wikimem.project import Registry
 
 
 @pytest.fixture
-def shell(tmp_path, monkeypatch):
+def shell(wikimem_on_path):
     """A `wikimem` on PATH that is this installation (what the agent's shell finds)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "wikimem"
-    script.write_text(f"#!{sys.executable}\nfrom wikimem.entry import main\nmain()\n")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return wikimem_on_path
 
 
 class Agent:

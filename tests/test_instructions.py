@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,18 +37,12 @@ CASES = [(agent, scope) for agent, (_, _, user) in FILES.items()
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch, wikimem_on_path) -> Path:
     """A fresh $HOME, and a `wikimem` on PATH that is this installation."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("CODEX_HOME", raising=False)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "wikimem"
-    script.write_text(f"#!{sys.executable}\nfrom wikimem.entry import main\nmain()\n")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     return home
 
 
