@@ -176,3 +176,10 @@ def test_bootstrap_and_import_show_their_stages(repo, tmp_path):
     events = [json.loads(line) for line in piped(["import", str(log), "--agent", "hooks",
                                                   "--json"], repo).stderr.splitlines()]
     assert events[-1]["stage"] == "reading transcripts" and events[-1]["finished"]
+
+
+def test_export_shows_its_stage(project, repo, tmp_path):
+    done = piped(["export", "--html", str(tmp_path / "site")], repo)
+    assert re.search(r"^exporting: [\d,]+ in \d+\.\d s", done.stderr, re.M), done.stderr
+    assert done.stdout.startswith("Exported ")
+    assert piped(["export", "--html", str(tmp_path / "again"), "--quiet"], repo).stderr == ""

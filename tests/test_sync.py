@@ -380,3 +380,17 @@ def test_a_session_id_recorded_on_two_machines_is_kept_by_each_and_reported(tmp_
     assert "machine b" in (b.folder / "raw" / "same-id.jsonl").read_text()
     doctor = json.loads(b.run("doctor", "--json", check=False).stdout)
     assert any(c["name"] == "sync:clashes" and "same-id.jsonl" in c["detail"] for c in doctor)
+
+
+def test_the_compile_after_a_sync_shows_its_stages(tmp_path):
+    remote = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    a, b = Machine(tmp_path, "a", remote), Machine(tmp_path, "b", remote)
+    record_session(a, "progress-1", "Make the sync show its progress.")
+    a.run("sync")
+    done = b.run("sync")  # (piped: plain lines on stderr, as `wikimem compile` prints them)
+    finished = [ln.split(":")[0] for ln in done.stderr.splitlines()
+                if re.fullmatch(r"[a-z ]+: [\d,]+ in \d+\.\d s \(([\d,]+|-)/s\)", ln)]
+    assert finished[:1] == ["reading logs"] and finished[-1:] == ["indexing"], done.stderr
+    assert done.stdout.startswith("Synced with ")
+

@@ -84,8 +84,12 @@ def sync(ctx, no_compile: bool, json_: bool) -> None:
         else:
             purge.purge_secret(project, what, compile_settings=settings, share=False)
 
-    report = exchange.sync_project(project, compile_settings=settings,
+    from wikimem.cli.progress import meter
+
+    steps = meter(False, json_)  # (the recompile's stages, as `wikimem compile` shows them)
+    report = exchange.sync_project(project, compile_settings={**settings, "steps": steps},
                                    recompile=not no_compile, apply_purge=apply_purge)
+    steps.close()
     if json_:
         echo_json(report.to_dict())
         return

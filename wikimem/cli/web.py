@@ -46,12 +46,16 @@ def web(ctx, host, port, token, allow_hosts, open_browser) -> None:
 @cli.command()
 @click.option("--html", "html_dir", required=True, type=click.Path(file_okay=False),
               metavar="DIR", help="Write the wiki as a static HTML site into DIR.")
+@click.option("--quiet", is_flag=True, help="No progress.")
 @click.pass_context
-def export(ctx, html_dir) -> None:
+def export(ctx, html_dir, quiet: bool) -> None:
     """Export the project's wiki as a static site (relative links, client-side search)."""
+    from wikimem.cli.progress import meter
     from wikimem.serve.webexport import export_html
 
     project = project_from(ctx)
-    count = export_html(project, html_dir)
+    steps = meter(quiet)
+    count = export_html(project, html_dir, steps=steps)
+    steps.close()
     click.echo(f"Exported {count} page{'' if count == 1 else 's'} to {html_dir}; open "
                f"{html_dir}/index.html.")

@@ -108,18 +108,23 @@ def _entry(site: ProjectSite, path: str) -> dict:
             "x": summary, "w": " ".join(list(words)[:WORDS_PER_PAGE])}
 
 
-def export_html(project: Project, folder: str | os.PathLike) -> int:
-    """Write the static site; returns the number of pages."""
+def export_html(project: Project, folder: str | os.PathLike, steps=None) -> int:
+    """Write the static site; returns the number of pages. `steps(stage, done, total)`: the
+    progress callback of long commands (cli/progress.py)."""
     out = Path(folder)
     _prepare(out)
     site = ProjectSite(project, RelativeUrls("index.html"))
     pages, _ = site.listing()
     entries = []
-    for path in pages:
+    for done, path in enumerate(pages):
+        if steps is not None:
+            steps("exporting", done, len(pages))
         here = page_file(path)
         site.urls = RelativeUrls(here)
         _write(out, here, _document(site.page(path), site.urls, project))
         entries.append(_entry(site, path))
+    if steps is not None:
+        steps("exporting", len(pages), len(pages))
     site.urls = RelativeUrls("index.html")
     _write(out, "index.html", _document(site.home(), site.urls, project))
     view, _block = site.context()
