@@ -171,6 +171,8 @@ def test_the_same_page_edited_on_two_machines_keeps_both_edits_and_shows_the_con
         assert "<<<<<<< ma" in text and "<<<<<<< mb" in text
         doctor = json.loads(m.run("doctor", "--json", check=False).stdout)
         assert any(c["name"] == "sync:conflict" and page in c["detail"] for c in doctor)
+        lint = json.loads(m.run("lint", "--json", check=False).stdout)["findings"]
+        assert [f["pages"] for f in lint if f["code"] == "sync-conflict"] == [[page]]
     assert diff_r(a.wiki, b.wiki) == ""
     # A person merges it on one machine: that version wins everywhere, the conflict is gone.
     (b.wiki / page).write_text("---\ntitle: Use SQLite\n---\nMerged: read and write path.\n")
@@ -180,6 +182,8 @@ def test_the_same_page_edited_on_two_machines_keeps_both_edits_and_shows_the_con
     assert (a.wiki / page).read_text() == merged
     doctor = json.loads(a.run("doctor", "--json", check=False).stdout)
     assert not any(c["name"] == "sync:conflict" for c in doctor)
+    lint = json.loads(a.run("lint", "--json", check=False).stdout)["findings"]
+    assert not any(f["code"] == "sync-conflict" for f in lint)
     # Both edits stay in the wiki's history.
     log = subprocess.run(["git", "-C", str(a.wiki), "log", "-p", "--", page],
                          capture_output=True, text=True).stdout

@@ -27,7 +27,7 @@ from wikimem.compile.links import _link_targets, broken_links
 from wikimem.compile.staleness import describe
 from wikimem.memory import MemoryState
 from wikimem.wiki.markdown import link_key
-from wikimem.wiki.pages import read_page, rewrite_files, wiki_pages
+from wikimem.wiki.pages import CONFLICT_MARK, read_page, rewrite_files, wiki_pages
 
 ERROR, WARNING = "error", "warning"
 
@@ -56,6 +56,7 @@ def lint(wiki_dir: Path, memory: MemoryState, *, now: datetime | None = None,
     found += _broken(wiki_dir, listed)
     found += _orphans(wiki_dir, listed)
     found += _machine_pages(listed)
+    found += _sync_conflicts(wiki_dir, listed)
     found += _stale(memory)
     found += _contradictions(memory)
     found += _duplicates(memory)
@@ -90,6 +91,23 @@ def _machine_pages(listed: list[str]) -> list[Finding]:
                     f"Merge what you want into {rel.removesuffix('.machine.md')}.md, then "
                     "delete the .machine.md file.")
             for rel in listed if rel.endswith(".machine.md")]
+
+
+def _sync_conflicts(wiki_dir: Path, listed: list[str]) -> list[Finding]:
+    """Pages edited on two machines (team memory): every version is on the page."""
+    found = []
+    for rel in listed:
+        try:
+            with open(wiki_dir / rel, encoding="utf-8", errors="replace") as f:
+                first = f.read(len(CONFLICT_MARK))
+        except OSError:
+            continue
+        if first == CONFLICT_MARK:
+            found.append(Finding(ERROR, "sync-conflict", [rel], f"{rel} was edited on more "
+                                 "than one machine; every version is kept on the page between "
+                                 "`<<<<<<<` and `>>>>>>> end` markers.",
+                                 "Merge them by hand, delete the markers, then `wikimem sync`."))
+    return found
 
 
 def _stale(memory: MemoryState) -> list[Finding]:

@@ -19,10 +19,10 @@ import hashlib
 import json
 
 from wikimem.project import Project
+from wikimem.wiki.pages import CONFLICT_MARK as CONFLICT
 from wikimem.wiki.pages import is_machine_page, put_person_pages, wiki_pages
 
 EDITS = "edits"
-CONFLICT = "<!-- wikimem: conflict -->"
 
 
 def sha(text: str) -> str:

@@ -32,6 +32,9 @@ from wikimem.fsio import open_nofollow, replace_file, replace_many
 from wikimem.project import check_no_links
 from wikimem.wiki.text import strip_controls
 
+# The first line of a page two machines edited (sync/edits.py writes it, with every version
+# between `<<<<<<< TAG` and `>>>>>>> end`); `wikimem lint` and doctor report such pages.
+CONFLICT_MARK = "<!-- wikimem: conflict -->"
 FRONTMATTER_ORDER = (
     "title",
     "id",
