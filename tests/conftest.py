@@ -50,6 +50,17 @@ def wikimem_on_path(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def fresh_home(tmp_path, monkeypatch, wikimem_on_path) -> Path:
+    """A fresh $HOME (no agent settings of the machine's), and a `wikimem` on PATH that is
+    this installation: what install and uninstall tests write into."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    return home
+
+
+@pytest.fixture
 def repo(tmp_path) -> Path:
     """An empty git repository to act as the user's project."""
     path = tmp_path / "myproject"

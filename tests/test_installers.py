@@ -32,13 +32,8 @@ SETTINGS = Path(__file__).parent / "fixtures" / "settings"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch, wikimem_on_path) -> Path:
-    """A fresh $HOME, and a `wikimem` on PATH that is this installation."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CODEX_HOME", raising=False)
-    return home
+def home(fresh_home) -> Path:
+    return fresh_home
 
 
 def put(fixture: str, dest: Path) -> bytes:

@@ -37,13 +37,8 @@ CASES = [(agent, scope) for agent, (_, _, user) in FILES.items()
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch, wikimem_on_path) -> Path:
-    """A fresh $HOME, and a `wikimem` on PATH that is this installation."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CODEX_HOME", raising=False)
-    return home
+def home(fresh_home) -> Path:
+    return fresh_home
 
 
 def wm(*args: str, cwd: Path):
