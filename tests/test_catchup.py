@@ -189,3 +189,13 @@ def catchup_screen(project, until):
     from wikimem.compile.catchup import render_text
 
     return render_text(catchup(project, until - timedelta(days=7), until))
+
+
+def test_a_session_that_ended_within_the_current_second_is_caught_up():
+    # Records keep whole seconds; a window ending a fraction of a second later holds them.
+    events = session_events(FAKE_CWD, "01-node-bump.jsonl")
+    project = feed(events, T0)
+    compile_project(project)
+    # (its first event is at T0: a window ending 0.3 s into that second holds it)
+    found = catchup(project, T0 - timedelta(days=1), T0 + timedelta(microseconds=300_000))
+    assert len(found.sessions) == 1

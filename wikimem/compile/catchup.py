@@ -96,6 +96,10 @@ def catchup(project: Project, since: datetime, until: datetime) -> Catchup:
     from wikimem.compile.read import is_system_log
     from wikimem.compile.structured import structured_memory
 
+    # Records keep whole seconds: a window ending inside a second holds what was recorded in
+    # it (a session that ended a moment ago is part of "since 7d").
+    if until.microsecond:
+        until = until.replace(microsecond=0) + timedelta(seconds=1)
     state = State(project).load()
     log_of = {d["session_id"]: name for name, d in state.catalog.items()}
     found = gather(project.name, ordered(state.catalog),
