@@ -125,16 +125,8 @@ def test_frontmatter_values_are_escaped_and_links_resolved():
 @pytest.fixture(scope="module")
 def wiki(tmp_path_factory):
     base = tmp_path_factory.mktemp("web")
-    old = os.environ.get("WIKIMEM_HOME")
-    os.environ["WIKIMEM_HOME"] = str(base / "home")
-    try:
-        project = web_wiki.build(base)
-    finally:
-        if old is None:
-            os.environ.pop("WIKIMEM_HOME", None)
-        else:
-            os.environ["WIKIMEM_HOME"] = old
-    return project
+    with web_wiki.home_at(base):
+        return web_wiki.build(base)
 
 
 @pytest.fixture

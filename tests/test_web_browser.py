@@ -50,15 +50,8 @@ def wait_url(browser, ending: str) -> str:
 @pytest.fixture(scope="module")
 def wiki(tmp_path_factory):
     base = tmp_path_factory.mktemp("webb")
-    old = os.environ.get("WIKIMEM_HOME")
-    os.environ["WIKIMEM_HOME"] = str(base / "home")
-    try:
+    with web_wiki.home_at(base):
         yield web_wiki.build(base)
-    finally:
-        if old is None:
-            os.environ.pop("WIKIMEM_HOME", None)
-        else:
-            os.environ["WIKIMEM_HOME"] = old
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def _compile_at(project, when: str) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def home_at(base: Path):
+    """WIKIMEM_HOME set to `base/home` inside the block, as it was after (module fixtures
+    cannot use monkeypatch)."""
+    old = os.environ.get("WIKIMEM_HOME")
+    os.environ["WIKIMEM_HOME"] = str(base / "home")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("WIKIMEM_HOME", None)
+        else:
+            os.environ["WIKIMEM_HOME"] = old
 
 
 def build(base: Path):

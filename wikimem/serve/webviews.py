@@ -423,16 +423,17 @@ class ProjectSite:
         from wikimem.compile.catchup import catchup as gather_catchup
         from wikimem.compile.catchup import parse_since, render_text
 
+        since = since or "7d"
         until = datetime.now(UTC)
         try:
-            start = parse_since(since or "7d", until)
+            start = parse_since(since, until)
         except ValueError as exc:
             raise WikimemError(str(exc)) from None
         found = gather_catchup(self.project, start, until)
         form = (f'<form class="catchup" action="{self.urls.catchup()}" method="get">'
-                f'<label>Since <input name="since" value="{esc(since or "7d")}"></label> '
+                f'<label>Since <input name="since" value="{esc(since)}"></label> '
                 "<button>Show</button></form>")
-        screen = render_text(found, f"since {since or '7d'}")
+        screen = render_text(found, f"since {since}")
         return Rendered("Catch-up", f"<h1>Catch-up</h1>{form}"
                                     f'<pre class="context">{esc(screen)}</pre>'), found.to_dict()
 
