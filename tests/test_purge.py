@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,14 @@ PLANTED = "zebra-" + "orchid-violin-" + "4417"
 SESSION_A = "5a5a5a5a-0000-4000-8000-00000000000a"
 SESSION_B = "5b5b5b5b-0000-4000-8000-00000000000b"
 
+
+
+def page_b(project) -> Path:
+    """Session B's page: not the machine's version offered beside a person's edit of it
+    (`*.machine.md` matches the same glob, in the file system's order)."""
+    [page] = [p for p in project.wiki_dir.glob("sessions/*-0000000b-*.md")
+              if not p.name.endswith(".machine.md")]
+    return page
 
 def send(repo, session: str, event: str, **fields) -> None:
     payload = {"session_id": session, "cwd": str(repo), "hook_event_name": event, **fields}
@@ -92,7 +101,7 @@ def planted(repo, monkeypatch):
     result = CliRunner().invoke(cli, ["note", f"Rotate {PLANTED} every quarter"])
     assert result.exit_code == 0, result.output  # (recording a note compiles)
     # A person edits B's page and mentions the value there too.
-    page = next(project.wiki_dir.glob("sessions/*-0000000b-*.md"))
+    page = page_b(project)
     page.write_text(page.read_text() + f"\nHuman note: not {PLANTED}.\n")
     compile_project(project)
     assert set(found_in(project, PLANTED)) >= {"raw", "pages", "git objects", "git log",
@@ -125,7 +134,7 @@ def test_purge_secret_removes_it_from_every_store(planted):
     commits_after = int(git(project.wiki_dir, "rev-list", "--count", "HEAD"))
     assert commits_after == commits_before + 2
     assert "[REDACTED:purged]" in (project.raw_dir / f"{SESSION_A}.jsonl").read_text()
-    human = next(project.wiki_dir.glob("sessions/*-0000000b-*.md"))
+    human = page_b(project)
     assert "Human note: not [REDACTED:purged]." in human.read_text()
     # In a file name (the note's slug) it became a word that keeps the path valid.
     note = next(project.wiki_dir.glob("notes/N1-*.md"))
@@ -153,7 +162,7 @@ def test_purge_session_removes_it_from_every_store(planted):
         "raw log": 0, "state": 0, "pages": 0, "git objects": 0, "git files": 0, "index": 0}
     assert found_in(project, PLANTED) == []
     assert_still_works(project)
-    meta, _ = read_page(next(project.wiki_dir.glob("sessions/*-0000000b-*.md")))
+    meta, _ = read_page(page_b(project))
     assert meta["session_id"] == SESSION_B
 
 
@@ -228,5 +237,5 @@ def test_purge_session_removes_the_copy_a_person_edited(planted):
     assert not page.exists()
     assert git(project.wiki_dir, "log", "--all", "--format=%H", "--", rel) == ""
     assert found_in(project, "keep this session in mind") == []
-    assert "Human note: not" in next(project.wiki_dir.glob("sessions/*-0000000b-*.md")).read_text()
+    assert "Human note: not" in page_b(project).read_text()
     assert git(project.wiki_dir, "status", "--porcelain") == ""
