@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -857,14 +858,119 @@ def test_update_segments_score_as_compressed_ones(tmp_path: Path, monkeypatch):
 
 
 @pytest.fixture
-def internals_checked_again():
-    """`_internals()` is checked once per process: again in this test, and after it."""
+def internals_checked_again(tmp_path: Path, monkeypatch):
+    """`_internals()` is checked once per process: again in this test, and after it, with
+    its verdict kept in this test's folder (none there at first)."""
     from wikimem.search import whoosh_internals as wikimem_index
 
+    verdict = tmp_path / "kept" / "whoosh_internals.verdict"
+    monkeypatch.setattr(wikimem_index, "_verdict_path", lambda: str(verdict))
+    monkeypatch.setattr(wikimem_index.sys, "dont_write_bytecode", False)
     check = wikimem_index._internals
     check.cache_clear()
+    monkeypatch.setattr(wikimem_index, "_distrusted", False)
+    wikimem_index.verdict_file = verdict  # (for the tests below)
     yield wikimem_index
     check.cache_clear()
+
+
+def _probes_counted(monkeypatch, internals) -> list:
+    calls: list = []
+    probe = internals._probe_internals
+
+    def counted():
+        calls.append(1)
+        return probe()
+
+    monkeypatch.setattr(internals, "_probe_internals", counted)
+    return calls
+
+
+def test_internals_verdict_is_kept_and_read_by_the_next_process(monkeypatch,
+                                                                 internals_checked_again):
+    internals = internals_checked_again
+    calls = _probes_counted(monkeypatch, internals)
+    found = internals._internals()
+    assert found is not None and calls == [1]
+    assert internals.verdict_file.is_file()
+    internals._internals.cache_clear()  # as a new process would start
+    assert internals._internals() == found
+    assert calls == [1]  # read from the file, not checked again
+
+
+def test_internals_verdict_is_checked_again_when_whoosh_or_the_check_changes(
+        tmp_path: Path, monkeypatch, internals_checked_again):
+    import whoosh
+
+    internals = internals_checked_again
+    source = tmp_path / "whoosh_internals.py"  # the check's own source, as if edited
+    source.write_text("v1")
+    monkeypatch.setattr(internals, "__file__", str(source))
+    calls = _probes_counted(monkeypatch, internals)
+    assert internals._internals() is not None
+    internals._internals.cache_clear()
+    assert internals._internals() is not None and calls == [1]
+    internals._internals.cache_clear()
+    monkeypatch.setattr(whoosh, "versionstring", lambda: "9.9.9")
+    assert internals._internals() is not None
+    assert calls == [1, 1]
+    internals._internals.cache_clear()
+    source.write_text("v2 longer")
+    assert internals._internals() is not None
+    assert calls == [1, 1, 1]
+
+
+def test_a_kept_verdict_of_no_is_kept_too_and_a_damaged_one_ignored(monkeypatch,
+                                                                   internals_checked_again):
+    internals = internals_checked_again
+    monkeypatch.setattr(internals, "_probe_internals", lambda: None)
+    assert internals._internals() is None
+    internals._internals.cache_clear()
+    calls = _probes_counted(monkeypatch, internals)
+    assert internals._internals() is None and calls == []
+    internals.verdict_file.write_bytes(b"not a verdict")
+    internals._internals.cache_clear()
+    assert internals._internals() is None and calls == [1]
+
+
+@pytest.mark.parametrize("failing", ["postings", "lengths"])
+def test_a_kept_verdict_is_not_trusted_when_a_private_read_fails(tmp_path: Path, monkeypatch,
+                                                                 internals_checked_again,
+                                                                 failing: str):
+    """Whoosh changed without its files' sizes and times changing: the kept verdict says the
+    private reads work, one fails, and the search reads the public way with the same results."""
+    from whoosh.codec import whoosh3
+
+    internals = internals_checked_again
+    si = _random_wiki(tmp_path)
+    expected = _ranked(si)
+    si.close()
+    assert internals.verdict_file.is_file()
+    internals._internals.cache_clear()  # a new process, with the verdict kept
+    seen: list = []
+    if failing == "postings":
+        # A term's second block fails: the rest of its postings are read the public way.
+        read_ids = whoosh3.W3LeafMatcher._read_ids
+
+        def later_fails(self):  # (Whoosh's own calls still work)
+            if sys._getframe(1).f_globals["__name__"] == internals.__name__:
+                seen.append(1)
+                if len(seen) > 1:
+                    raise AttributeError("gone")
+            return read_ids(self)
+
+        monkeypatch.setattr(whoosh3.W3LeafMatcher, "_read_ids", later_fails)
+    else:
+        def length_read_fails(reader, fieldname):
+            seen.append(1)
+            raise AttributeError("gone")
+
+        monkeypatch.setattr(internals, "_fast_length_bytes", length_read_fails)
+    fresh = SearchIndex(si.index_dir, si.wiki_dir)
+    assert _ranked(fresh) == expected
+    assert len(seen) == (2 if failing == "postings" else 1) and internals._distrusted
+    assert not internals.verdict_file.exists()  # the next process checks again
+    assert fresh.rebuilt is False
 
 
 def _index_files(si: SearchIndex) -> tuple:

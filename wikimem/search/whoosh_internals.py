@@ -9,12 +9,22 @@ with the same results, more slowly. A Whoosh without them is not a damaged index
 
 Callers use `_posting_blocks`, `_length_bytes` and `_field_b`, which make that choice;
 tests/test_search_owners.py checks no other module uses a private Whoosh name.
+
+The check costs more than a one-shot `wikimem search` spends searching, so its verdict is kept
+beside this module's bytecode (`__pycache__/whoosh_internals.<cache tag>.verdict`, as
+redact.py keeps its compiled patterns), keyed by the interpreter, Whoosh's version and the
+files of Whoosh and of this module: any change, and the check runs again. A kept verdict is
+not trusted blindly: a private read that fails is read again through the public API, and the
+verdict is dropped for this process and on disk.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import marshal
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +34,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import length_to_byte
 
+from wikimem.fsio import replace_file
 from wikimem.search.schema import SCHEMA, WEIGHTING
 
 _LENGTH_COLUMN = "_%s_len"
@@ -42,12 +53,115 @@ def _internals() -> _Internals | None:
     """Whoosh's internals the fast paths read, or None when the public API must be used.
 
     Checked on a two-document index in memory: every private read must be there and give
-    what Whoosh's public API gives.
+    what Whoosh's public API gives. The verdict is kept on disk (see the module's docstring).
     """
-    try:
-        return _probe_internals()
-    except Exception:  # whatever a changed Whoosh raises here means: do not use them
+    if not isinstance(getattr(WEIGHTING, "_field_B", None), dict):
         return None
+    key = _verdict_key()
+    kept = _read_verdict(key)
+    if kept is not None:
+        return kept or None
+    try:
+        found = _probe_internals()
+    except Exception:  # whatever a changed Whoosh raises here means: do not use them
+        found = None
+    _write_verdict(key, found)
+    return found
+
+
+# Whoosh's modules whose private names are read, and this one (its check may change).
+_VERDICT_SOURCES = ("codec/whoosh3.py", "columns.py", "scoring.py", "reading.py",
+                    "matching/wrappers.py", "filedb/structfile.py")
+
+
+def _verdict_path() -> str | None:
+    tag = sys.implementation.cache_tag
+    if not tag:
+        return None
+    return os.path.join(os.path.dirname(__file__), "__pycache__",
+                        f"whoosh_internals.{tag}.verdict")
+
+
+def _verdict_key() -> tuple | None:
+    """What the kept verdict was found for: the interpreter, Whoosh's version and where it
+    is, and the size and time of each source file the check depends on; None when one of
+    them cannot be read (the check then runs, and nothing is kept)."""
+    import whoosh
+
+    try:
+        root = os.path.dirname(os.path.abspath(whoosh.__file__))
+        files = [os.path.join(root, name) for name in _VERDICT_SOURCES]
+        files.append(os.path.abspath(__file__))
+        stamps = []
+        for path in files:
+            st = os.stat(path)
+            stamps.append((path, st.st_size, st.st_mtime_ns))
+        return (sys.version, whoosh.versionstring(), tuple(stamps))
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def _read_verdict(key: tuple | None) -> _Internals | bool | None:
+    """The kept verdict for `key`: the internals, False (the public API), or None when there
+    is none for this key (missing, stale, damaged, or naming a class that is gone)."""
+    path = _verdict_path()
+    if key is None or path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            kept_key, verdict = marshal.loads(f.read())
+        if kept_key != key:
+            return None
+        if verdict is False:
+            return False
+        return _Internals(*(_class_named(*name) for name in verdict))
+    except Exception:  # noqa: BLE001 - unreadable or not what was written: check again
+        return None
+
+
+def _class_named(module: str, qualname: str) -> type:
+    import importlib
+
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    if not isinstance(found, type) or not module.startswith("whoosh."):
+        raise TypeError(f"{module}.{qualname} is not a Whoosh class")
+    return found
+
+
+def _write_verdict(key: tuple | None, found: _Internals | None) -> None:
+    path = _verdict_path()
+    if key is None or path is None or sys.dont_write_bytecode:
+        return
+    verdict: Any = False if found is None else tuple(
+        (cls.__module__, cls.__qualname__) for cls in (found.block_matcher, found.segment_reader))
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # (beside the bytecode, readable like it: every user of this install shares it)
+        replace_file(path, marshal.dumps((key, verdict)), mode=0o644)
+    except (OSError, ValueError):  # a read-only install: check once per process
+        pass
+
+
+def _distrust_verdict() -> None:
+    """A private read failed although the verdict said it works: the public API from now on
+    in this process, and the kept verdict dropped so the next process checks again."""
+    global _distrusted
+    _distrusted = True
+    path = _verdict_path()
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+_distrusted = False
+
+
+def _usable() -> _Internals | None:
+    return None if _distrusted else _internals()
 
 
 def _probe_internals() -> _Internals | None:
@@ -126,19 +240,33 @@ def _posting_blocks(
     other matcher (a short list inlined in the term table) is read one posting at a time.
     """
     m = _unwrap(reader.postings(fieldname, text))
-    internals = _internals()
+    internals = _usable()
     if internals is not None and isinstance(m, internals.block_matcher):
-        yield from _block_postings(m, wanted)
-        return
+        last = -1
+        try:
+            for ids, weights in _block_postings(m, wanted):
+                if len(ids):
+                    last = int(ids[-1])
+                yield ids, weights
+            return
+        except Exception:  # noqa: BLE001 - a private read failed: the rest the public way
+            _distrust_verdict()
+        m = _unwrap(reader.postings(fieldname, text))
+        if m.is_active() and m.id() <= last:
+            m.skip_to(last + 1)
     postings = _public_postings(m)
     yield [d for d, _ in postings], [w for _, w in postings]
 
 
 def _length_bytes(reader: Any, fieldname: str) -> Sequence[int]:
     """Each document's length in `fieldname` as Whoosh stores it: one byte per document."""
-    internals = _internals()
+    internals = _usable()
     if internals is not None and isinstance(reader, internals.segment_reader):
-        raw = _fast_length_bytes(reader, fieldname)
+        try:
+            raw = _fast_length_bytes(reader, fieldname)
+        except Exception:  # noqa: BLE001 - a private read failed: the public way
+            _distrust_verdict()
+            raw = None
         if raw is not None:
             return raw
     return _public_length_bytes(reader, fieldname)
@@ -169,6 +297,6 @@ def _public_length_bytes(reader: Any, fieldname: str) -> bytes:
 def _field_b(weighting: scoring.BM25F, fieldname: str) -> float:
     """BM25F's B for a field: its own when set (private: see `_internals`), else the
     weighting's (the public API has no per-field B; WEIGHTING sets none)."""
-    if _internals() is not None:
+    if _usable() is not None:
         return weighting._field_B.get(fieldname, weighting.B)
     return weighting.B
