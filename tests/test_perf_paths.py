@@ -738,9 +738,103 @@ def test_search_process_loads_only_what_search_needs(repo):
     found = json.loads(out.splitlines()[-1])
     assert found["code"] == 0
     heavy = {"click", "mistune", "yaml", "frontmatter", "git", "wikimem.cli", "wikimem.compile",
-             "wikimem.config", "wikimem.memory", "wikimem.wiki.pages"}
+             "wikimem.config", "wikimem.memory", "wikimem.wiki.pages",
+             # what Whoosh imports and a search never uses (search/whoosh_load.py)
+             "asyncio", "cached_property", "http", "email", "ssl"}
     assert not heavy & {m.split(".")[0] if m.split(".")[0] != "wikimem" else
                         ".".join(m.split(".")[:2]) for m in found["modules"]}
+    assert "urllib.request" not in found["modules"]
+    assert {"whoosh.reading", "whoosh.compat"} <= set(found["modules"])
+
+
+def test_search_process_leaves_what_whoosh_did_not_load_working(repo, tmp_path):
+    """After the one-shot search (Whoosh loaded with stand-ins), `urllib.request` and the
+    `cached_property` package are the real ones, and what Whoosh took from the stand-ins works."""
+    _search_wiki(repo)
+    page = tmp_path / "page.txt"
+    page.write_text("fetched")
+    probe = (
+        "import sys, json, io\n"
+        "from wikimem.entry import main\n"
+        "sys.stdout = io.StringIO()\n"
+        "try:\n    main(['search', 'cache'])\nexcept SystemExit as e:\n    code = e.code\n"
+        "out, sys.stdout = sys.stdout.getvalue(), sys.__stdout__\n"
+        "import urllib.request, cached_property, whoosh.compat, whoosh.reading\n"
+        "from urllib.request import Request, urlopen\n"
+        "copy, _ = whoosh.compat.urlretrieve(sys.argv[1], sys.argv[2])\n"
+        "with urllib.request.urlopen(sys.argv[1]) as f:\n    read = f.read().decode()\n"
+        "prop = whoosh.reading.SegmentReader.__dict__['deleted_docs_set']\n"
+        "print(json.dumps({'code': code, 'out': out, 'copied': open(copy).read(),\n"
+        "    'read': read, 'request': Request('http://example.invalid/').host,\n"
+        "    'real': type(urllib.request).__name__ == 'module'\n"
+        "            and urllib.request.__file__ is not None,\n"
+        "    'package': cached_property.__file__ is not None\n"
+        "               and hasattr(cached_property, 'threaded_cached_property'),\n"
+        "    'prop': type(prop).__module__}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, page.as_uri(), str(tmp_path / "copy")],
+                          cwd=repo, capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["code"] == 0 and found["out"].startswith("notes/cache.md")
+    assert found["copied"] == found["read"] == "fetched"
+    assert found["request"] == "example.invalid" and found["real"] and found["package"]
+    assert found["prop"] == "wikimem.search.whoosh_load"  # (so the stand-in was used)
+
+
+def test_whoosh_stand_ins_load_the_real_module_for_any_other_name(monkeypatch):
+    from wikimem.search import whoosh_load
+
+    for name in whoosh_load.STAND_INS:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delattr(sys.modules["urllib"], "request", raising=False)
+    with whoosh_load._standing_in() as placed:
+        assert placed == ["urllib.request", "cached_property"]
+        assert type(sys.modules["urllib.request"]).__name__ == "_StandIn"
+        from urllib.request import pathname2url  # not one Whoosh takes: the real module
+
+        assert pathname2url("/a b") == "/a%20b"
+        assert type(sys.modules["urllib.request"]).__name__ == "module"
+    assert "cached_property" not in sys.modules  # removed: never asked for anything else
+    import urllib.request
+
+    assert urllib.request.pathname2url is pathname2url
+
+
+def test_whoosh_stand_ins_are_not_put_over_a_loaded_module():
+    import urllib.request
+
+    from wikimem.search import whoosh_load
+
+    with whoosh_load._standing_in() as placed:
+        assert "urllib.request" not in placed
+        assert sys.modules["urllib.request"] is urllib.request
+    assert sys.modules["urllib.request"] is urllib.request
+
+
+def test_cached_property_stand_in_caches_as_the_package_does():
+    from cached_property import cached_property
+
+    from wikimem.search.whoosh_load import _CachedProperty
+
+    def thing_class(kind):
+        class Thing:
+            calls = 0
+
+            @kind
+            def value(self):
+                """The value."""
+                Thing.calls += 1
+                return Thing.calls
+
+        return Thing
+
+    for kind in (cached_property, _CachedProperty):
+        thing_type = thing_class(kind)
+        thing = thing_type()
+        assert (thing.value, thing.value, thing_type.calls) == (1, 1, 1)
+        del thing.value
+        assert thing.value == 2 and thing_type().value == 3
+        assert thing_type.__dict__["value"].__doc__ == "The value."
 
 
 @pytest.mark.parametrize("args", [

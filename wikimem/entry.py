@@ -107,6 +107,9 @@ def _search(request: dict) -> int | None:
     try:
         from wikimem.capture import privacy
         from wikimem.project import Registry
+        from wikimem.search import whoosh_load
+
+        whoosh_load.lightly()  # (without what Whoosh imports and a search never uses)
         from wikimem.search.index import SearchIndex, SearchInputError, format_hits
 
         text = " ".join(request["words"])
