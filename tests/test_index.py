@@ -1069,3 +1069,27 @@ def test_an_error_that_is_not_damage_is_raised_and_the_index_kept(tmp_path: Path
         assert fresh.rebuilt is False
         fresh.close()
     assert _index_files(si) == before
+
+
+def test_filter_documents_read_from_postings_are_whoosh_s(tmp_path: Path):
+    """The filters' documents read term by term from the postings (segments, deletions) are
+    the documents Whoosh's docs_for_query finds."""
+    from whoosh import query as wq
+
+    from wikimem.search import scoring
+
+    si = _random_wiki(tmp_path)
+    queries = [wq.Term("kind", "note"), wq.Term("tags", WORDS[0]),
+               wq.Or([wq.Term("tags", w) for w in WORDS[:5]]),
+               wq.Or([wq.Term("tags", WORDS[1]), wq.Term("kind", "nothing-of-this-kind")]),
+               *scoring.filters(["note"], None, None, include_all=False)]
+
+    def check(searcher):
+        assert searcher.reader().has_deletions() and len(searcher.reader().leaf_readers()) > 1
+        for q in queries:
+            assert scoring._plain_terms(q) is not None
+            expected = frozenset(searcher.docs_for_query(q))
+            assert scoring._docs(searcher, q, {}) == expected
+        return True
+
+    assert si._with_searcher(check)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any
@@ -239,9 +239,35 @@ def _docs(searcher: Any, q: wq.Query, memo: dict) -> frozenset[int]:
     key = ("docs", repr(q))
     found = memo.get(key)
     if found is None:
-        found = frozenset(searcher.docs_for_query(q))
+        terms = _plain_terms(q)
+        if terms is None:
+            found = frozenset(searcher.docs_for_query(q))
+        else:  # what docs_for_query finds, read block by block (the mask matches half a wiki)
+            found = frozenset(_term_docs(searcher, terms))
         _remember(memo, key, found)
     return found
+
+
+def _plain_terms(q: wq.Query) -> list[tuple[str, str]] | None:
+    """The (field, text) of a Term, or of an Or of nothing but Terms; None for anything else."""
+    leaves = q.subqueries if type(q) is wq.Or else [q]
+    if not all(type(leaf) is wq.Term for leaf in leaves):
+        return None
+    return [(leaf.fieldname, leaf.text) for leaf in leaves]
+
+
+def _term_docs(searcher: Any, terms: Sequence[tuple[str, str]]) -> Iterator[int]:
+    """The live documents holding any of `terms` (some more than once)."""
+    for reader, base in searcher.reader().leaf_readers():
+        deletions = reader.has_deletions()
+        for fieldname, text in terms:
+            if (fieldname, text) not in reader:
+                continue
+            for ids, _ in _posting_blocks(reader, fieldname, text):
+                if deletions:
+                    yield from (base + d for d in ids if not reader.is_deleted(d))
+                else:
+                    yield from (base + d for d in ids)
 
 
 def _count_backlinks(searcher: Any, path: str, docnum: int, memo: dict | None = None) -> int:
