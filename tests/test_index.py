@@ -1093,3 +1093,82 @@ def test_filter_documents_read_from_postings_are_whoosh_s(tmp_path: Path):
         return True
 
     assert si._with_searcher(check)
+
+
+def test_segment_parts_read_in_place_read_what_whoosh_reads(tmp_path: Path):
+    """A compound segment's parts read in place (search/segments.py) give the bytes, arrays
+    and stream reads Whoosh's own mapped copies give, and searches the same results."""
+    import random
+
+    from whoosh.filedb.compound import CompoundStorage
+    from whoosh.filedb.filestore import FileStorage
+
+    from wikimem.search.segments import _MappedCompound, _MappedPart
+    from wikimem.search.store import _TrackingStorage
+
+    si = _random_wiki(tmp_path)
+    expected = _ranked(si)
+    si.close()
+    rng = random.Random(5)
+    segs = sorted(p.name for p in si.index_dir.glob("*.seg"))
+    assert len(segs) > 1
+    ours_storage, whoosh_storage = _TrackingStorage(si.index_dir), FileStorage(str(si.index_dir))
+    assert whoosh_storage.supports_mmap and not ours_storage.supports_mmap
+    for seg in segs:
+        ours = CompoundStorage(ours_storage.open_file(seg), use_mmap=ours_storage.supports_mmap)
+        theirs = CompoundStorage(whoosh_storage.open_file(seg), use_mmap=True)
+        assert isinstance(ours._file, _MappedCompound)
+        assert sorted(ours.list()) == sorted(theirs.list())
+        for name in ours.list():
+            a, b = ours.open_file(name), theirs.open_file(name)
+            assert isinstance(a, _MappedPart) and not a.is_real
+            size = ours.file_length(name)
+            assert a.get(0, size) == b.get(0, size) and len(a.get(0, size + 9)) == size
+            for _ in range(40):
+                pos = rng.randrange(size)
+                n = rng.randrange(0, 64)
+                assert a.get(pos, n) == b.get(pos, n)
+                if pos + 8 * n <= size:
+                    assert a.get_array(pos, "i", n // 4) == b.get_array(pos, "i", n // 4)
+                a.seek(pos), b.seek(pos)
+                assert a.read(n) == b.read(n) and a.tell() == b.tell()
+                assert a.read_byte() == b.read_byte() if a.tell() < size else True
+                assert a.read(5000) == b.read(5000) and a.tell() == b.tell()
+            a.seek(3, 0), b.seek(3, 0)
+            a.seek(4, 1), b.seek(4, 1)
+            assert a.read() == b.read() and a.read(3) == b.read(3) == b""
+            assert a.seek(-2, 2) == b.seek(-2, 2) and a.read(9) == b.read(9)
+            sub_a, sub_b = a.subset(1, size - 2), b.subset(1, size - 2)
+            assert sub_a.get(0, size) == sub_b.get(0, size)
+            a.close(), b.close()
+        ours.close(), theirs.close()
+    ours_storage.close_files()
+    fresh = SearchIndex(si.index_dir, si.wiki_dir)
+    assert _ranked(fresh) == expected
+    fresh.close()
+
+
+def test_searches_read_in_place_rank_as_with_whoosh_s_own_storage(tmp_path: Path, monkeypatch):
+    from whoosh.filedb.filestore import FileStorage
+
+    from wikimem.search import store
+
+    si = _random_wiki(tmp_path)
+    ours = _ranked(si)
+    si.close()
+
+    class WhooshOwn(store._TrackingStorage):  # Whoosh maps and copies each part itself
+        def __init__(self, path, files=None):
+            super().__init__(path, files)
+            self.supports_mmap = True
+
+        def open_file(self, name, **kwargs):
+            f = FileStorage.open_file(self, name, **kwargs)
+            self._files.append(f.file)
+            return f
+
+    monkeypatch.setattr(store, "_TrackingStorage", WhooshOwn)
+    plain = SearchIndex(si.index_dir, si.wiki_dir)
+    assert _ranked(plain) == ours and ours
+    assert type(plain._held[0].storage) is WhooshOwn
+    plain.close()

@@ -33,6 +33,7 @@ from wikimem.errors import WikimemError
 from wikimem.locks import locked
 from wikimem.search.documents import _normalize_rel, page_document
 from wikimem.search.schema import SCHEMA, SCHEMA_VERSION, WEIGHTING
+from wikimem.search.segments import open_mapped
 
 if TYPE_CHECKING:
     from wikimem.wiki.pages import Page
@@ -62,7 +63,9 @@ class _TrackingStorage(FileStorage):
     """A FileStorage that remembers the files it opens, so they can be closed after a failure."""
 
     def __init__(self, path: Path, files: list[Any] | None = None) -> None:
-        super().__init__(str(path))
+        # Compound segment files are mapped by `open_file` (segments.py), not by Whoosh, which
+        # would copy each segment into memory whenever a searcher opens.
+        super().__init__(str(path), supports_mmap=False)
         self._files: list[Any] = [] if files is None else files
 
     def temp_storage(self, name=None):
@@ -73,7 +76,10 @@ class _TrackingStorage(FileStorage):
     def open_file(self, name, **kwargs):
         f = super().open_file(name, **kwargs)
         self._files.append(f.file)
-        return f
+        mapped = open_mapped(f, name)
+        if mapped is not f:
+            self._files.append(mapped)  # (its map is closed with it)
+        return mapped
 
     def create_file(self, name, excl=False, mode="wb", **kwargs):
         f = super().create_file(name, excl=excl, mode=mode, **kwargs)
