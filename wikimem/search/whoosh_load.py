@@ -3,8 +3,10 @@
 Whoosh imports `urllib.request` (for `whoosh.compat.urlretrieve`, a Python 2 shim; with it come
 `http.client`, `email` and `ssl`) and the `cached_property` package (for one property of a
 segment reader; it imports `asyncio`). They were about a quarter of a one-shot `wikimem search`
-(docs/BENCHMARKS.md). `lightly()` is the only place that imports Whoosh with stand-ins for
-them; the one-shot search path in entry.py uses it, every other process imports Whoosh as usual.
+(docs/BENCHMARKS.md). Two smaller ones: `whoosh.lang.morph_en` (for a query wikimem never
+makes) and `hashlib` (for MD5, which the interpreter's `_md5` computes without loading
+OpenSSL). `lightly()` is the only place that imports Whoosh with stand-ins for them; the
+one-shot search path in entry.py uses it, every other process imports Whoosh as usual.
 
 A stand-in is put in `sys.modules` only while Whoosh's modules load, and only for a module not
 already imported; it is removed after, so an `import urllib.request` later gets the real module.
@@ -67,8 +69,27 @@ class _StandIn(types.ModuleType):
         return getattr(importlib.import_module(self.__name__), name)
 
 
-STAND_INS = {"urllib.request": {"urlretrieve": _urlretrieve},
-             "cached_property": {"cached_property": _CachedProperty}}
+def _variations(*args: Any, **kwargs: Any) -> Any:
+    from whoosh.lang.morph_en import variations
+
+    return variations(*args, **kwargs)
+
+
+STAND_INS: dict[str, dict[str, Any]] = {
+    "urllib.request": {"urlretrieve": _urlretrieve},
+    "cached_property": {"cached_property": _CachedProperty},
+    # English word variations (the Variations query, which wikimem does not use): its import
+    # compiles a few hundred patterns.
+    "whoosh.lang.morph_en": {"variations": _variations},
+}
+try:
+    # The interpreter's own MD5, the digest Whoosh's hash tables use for keys: `hashlib` would
+    # load OpenSSL for it (as fsio.py does for SHA-256).
+    from _md5 import md5 as _md5
+
+    STAND_INS["hashlib"] = {"md5": _md5}
+except ImportError:  # pragma: no cover - a build without the builtin hashes: the real one
+    pass
 
 
 @contextlib.contextmanager
