@@ -1140,8 +1140,10 @@ def test_segment_parts_read_in_place_read_what_whoosh_reads(tmp_path: Path):
             assert a.seek(-2, 2) == b.seek(-2, 2) and a.read(9) == b.read(9)
             sub_a, sub_b = a.subset(1, size - 2), b.subset(1, size - 2)
             assert sub_a.get(0, size) == sub_b.get(0, size)
-            a.close(), b.close()
+            a.close(), b.close(), sub_a.close(), sub_b.close()
+        mapped = ours._file._map
         ours.close(), theirs.close()
+        assert mapped.closed  # every part closed first: unmapped now, not when collected
     ours_storage.close_files()
     fresh = SearchIndex(si.index_dir, si.wiki_dir)
     assert _ranked(fresh) == expected
@@ -1152,10 +1154,14 @@ def test_searches_read_in_place_rank_as_with_whoosh_s_own_storage(tmp_path: Path
     from whoosh.filedb.filestore import FileStorage
 
     from wikimem.search import store
+    from wikimem.search.segments import _MappedCompound
 
     si = _random_wiki(tmp_path)
     ours = _ranked(si)
+    maps = [f._map for f in si._held[0].storage._files if isinstance(f, _MappedCompound)]
+    assert len(maps) == len(list(si.index_dir.glob("*.seg"))) > 1
     si.close()
+    assert all(m.closed for m in maps)  # closing the searcher unmapped the segments
 
     class WhooshOwn(store._TrackingStorage):  # Whoosh maps and copies each part itself
         def __init__(self, path, files=None):

@@ -91,6 +91,13 @@ class _MappedPart(StructFile):
             a.byteswap()
         return a
 
+    def close(self) -> None:
+        super().close()
+        # Let go of the map, so closing the compound file can unmap it (not at some later
+        # garbage collection: Windows keeps a mapped file from being renamed or deleted).
+        with contextlib.suppress(BufferError):
+            self._view.release()
+
 
 class _MappedCompound(StructFile):
     """A compound file opened for reading, with its memory map: Whoosh reads its directory
