@@ -905,6 +905,7 @@ def test_internals_verdict_is_checked_again_when_whoosh_or_the_check_changes(
     internals = internals_checked_again
     source = tmp_path / "whoosh_internals.py"  # the check's own source, as if edited
     source.write_text("v1")
+    (tmp_path / "schema.py").write_text("the schema it checks with")
     monkeypatch.setattr(internals, "__file__", str(source))
     calls = _probes_counted(monkeypatch, internals)
     assert internals._internals() is not None

@@ -13,9 +13,9 @@ tests/test_search_owners.py checks no other module uses a private Whoosh name.
 The check costs more than a one-shot `wikimem search` spends searching, so its verdict is kept
 beside this module's bytecode (`__pycache__/whoosh_internals.<cache tag>.verdict`, as
 redact.py keeps its compiled patterns), keyed by the interpreter, Whoosh's version and the
-files of Whoosh and of this module: any change, and the check runs again. A kept verdict is
-not trusted blindly: a private read that fails is read again through the public API, and the
-verdict is dropped for this process and on disk.
+files of Whoosh, of this module and of the schema: any change, and the check runs again. A
+kept verdict is not trusted blindly: a private read that fails is read again through the
+public API, and the verdict is dropped for this process and on disk.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _internals() -> _Internals | None:
     return found
 
 
-# Whoosh's modules whose private names are read, and this one (its check may change).
+# Whoosh's modules whose private names are read; then this module (its check may change) and
+# the schema the check indexes with.
 _VERDICT_SOURCES = ("codec/whoosh3.py", "columns.py", "scoring.py", "reading.py",
                     "matching/wrappers.py", "filedb/structfile.py")
 
@@ -91,7 +92,8 @@ def _verdict_key() -> tuple | None:
     try:
         root = os.path.dirname(os.path.abspath(whoosh.__file__))
         files = [os.path.join(root, name) for name in _VERDICT_SOURCES]
-        files.append(os.path.abspath(__file__))
+        here = os.path.dirname(os.path.abspath(__file__))
+        files += [os.path.join(here, name) for name in ("whoosh_internals.py", "schema.py")]
         stamps = []
         for path in files:
             st = os.stat(path)
