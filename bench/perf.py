@@ -600,34 +600,46 @@ def pad_registry(home: Path, projects: int) -> None:
 CLI_QUERIES = ["deadlock", "invoice", "timeout", "webhook", "parser"]
 
 
-def cli_search_bench(home: Path, runs: int) -> dict:
+def cli_search_bench(home: Path, runs: int, against: Path | None = None) -> dict:
     """A one-shot `wikimem search WORD` process (the console script, as a person types it)
     beside `grep -rli WORD` over the same wiki's pages (its .git excluded), alternating, the
-    same words for both; medians. Output goes to /dev/null for both."""
+    same words for both; medians. Output goes to /dev/null for both. With `against` (another
+    checkout's source folder), the same console script with that checkout's wikimem first on
+    PYTHONPATH joins the alternation ("against_*": a before/after in one run)."""
     from wikimem.project import Registry
 
     project = Registry(home).resolve(CWD, create=False)
     script = Path(sys.executable).parent / ("wikimem.exe" if os.name == "nt" else "wikimem")
     env = {**_hook_env(home), "WIKIMEM_PROJECT": project.project_id}
-    times: dict[str, list[float]] = {"search": [], "grep": []}
+    env.pop("PYTHONPATH", None)
+    names = ["search", "grep"] + (["against"] if against else [])
+    times: dict[str, list[float]] = {name: [] for name in names}
 
     def once(name: str, word: str) -> float:
-        cmd = ([str(script), "search", word] if name == "search" else
+        cmd = ([str(script), "search", word] if name != "grep" else
                ["grep", "-rli", "--exclude-dir=.git", word, str(project.wiki_dir)])
+        run_env = {**env, "PYTHONPATH": str(against)} if name == "against" else env
         t = time.perf_counter()
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - t
 
     for word in CLI_QUERIES[:2]:  # warm-up: bytecode written, pages in the page cache
-        once("search", word), once("grep", word)
+        for name in names:
+            once(name, word)
     for i in range(runs):
         word = CLI_QUERIES[i % len(CLI_QUERIES)]
-        order = ("search", "grep") if i % 2 == 0 else ("grep", "search")
-        for name in order:
+        order = names[i % len(names):] + names[:i % len(names)]
+        for name in (order if i % 2 == 0 else order[::-1]):
             times[name].append(once(name, word))
     search, grep = statistics.median(times["search"]), statistics.median(times["grep"])
-    return {"runs": runs, "search_median_ms": _ms(search), "grep_median_ms": _ms(grep),
-            "ratio": round(search / grep, 2), "pages": len(list(project.wiki_dir.rglob("*.md")))}
+    result = {"runs": runs, "search_median_ms": _ms(search), "grep_median_ms": _ms(grep),
+              "ratio": round(search / grep, 2),
+              "pages": len(list(project.wiki_dir.rglob("*.md")))}
+    if against:
+        other = statistics.median(times["against"])
+        result |= {"against": str(against), "against_median_ms": _ms(other),
+                   "against_ratio": round(other / grep, 2)}
+    return result
 
 
 def hook_bench(home: Path, runs: int) -> dict:
@@ -859,9 +871,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cli-search", action="store_true",
                         help="only `wikimem search` as a process vs grep, on the built --home")
+    parser.add_argument("--against", type=Path,
+                        help="with --cli-search: also another checkout's wikimem (its folder)")
     args = parser.parse_args()
     if args.cli_search:
-        result = cli_search_bench(args.home, args.runs or 30)
+        result = cli_search_bench(args.home, args.runs or 30, args.against)
         print(json.dumps(result))
         return
     if args.search:  # search only, on a built home (whose pages are not changed)
