@@ -1179,3 +1179,22 @@ def test_searches_read_in_place_rank_as_with_whoosh_s_own_storage(tmp_path: Path
     assert _ranked(plain) == ours and ours
     assert type(plain._held[0].storage) is WhooshOwn
     plain.close()
+
+
+def test_a_segment_that_cannot_be_mapped_is_read_through_the_file(tmp_path: Path, monkeypatch):
+    from wikimem.search import segments
+
+    si = _random_wiki(tmp_path)
+    expected = _ranked(si)
+    si.close()
+
+    def no_map(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(segments.mmap, "mmap", no_map)
+    fresh = SearchIndex(si.index_dir, si.wiki_dir)
+    assert _ranked(fresh) == expected
+    assert not any(isinstance(f, segments._MappedCompound)
+                   for f in fresh._held[0].storage._files)
+    assert fresh.rebuilt is False
+    fresh.close()

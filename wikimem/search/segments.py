@@ -127,6 +127,6 @@ def open_mapped(f: StructFile, name: str) -> StructFile:
         return f
     try:
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # too large to map, empty, or no mapping here
+    except (OSError, ValueError, OverflowError):  # too large to map, empty, no mmap here
         return f
     return _MappedCompound(f, mapped, name=name)
