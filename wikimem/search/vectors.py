@@ -136,7 +136,9 @@ class VectorStore:
         if data is None or data["meta"].get("fingerprint") != fingerprint or not len(
                 data["vectors"]):
             return []
-        cosines = data["vectors"] @ query_vector
+        # einsum's own loop, not BLAS: BLAS's threads cost more than this product on a busy
+        # machine (docs/BENCHMARKS.md, the hybrid search).
+        cosines = np.einsum("ij,j->i", data["vectors"], query_vector)
         best = np.maximum.reduceat(cosines, data["starts"])
         paths = data["meta"]["paths"]
         out: list[tuple[float, str]] = []
