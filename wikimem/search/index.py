@@ -196,7 +196,15 @@ class SearchIndex(IndexStore):
                 sources[path] = page_source(self.wiki_dir, path)
             return sources[path]
 
-        ranked = rerank(ranked, cues(query, now, _is_word), source_of)
+        def phrase_source(stored: dict) -> str | None:
+            # A session's words are its digest's and its transcript's (page_document indexes
+            # both): a phrase of the question is looked for in both.
+            source = source_of(stored)
+            other = _transcript_of(source) if source else None
+            more = page_source(self.wiki_dir, other) if other else None
+            return f"{source}\n\n{more}" if more else source
+
+        ranked = rerank(ranked, cues(query, now, _is_word), phrase_source)
         ranked = self._fuse(query, ranked, flt, mask, want)
         hits: list[Hit] = []
         for score, stored in ranked:
@@ -278,6 +286,16 @@ class SearchIndex(IndexStore):
         if not key:
             return []
         return self._with_searcher(run) or []
+
+
+_TRANSCRIPT = re.compile(r"^transcript:[ \t]*['\"]?([^'\"\n]+?)['\"]?[ \t]*$", re.M)
+
+
+def _transcript_of(source: str) -> str | None:
+    """The transcript page a page's frontmatter names, or None."""
+    end = source.find("\n---", 3) if source.startswith("---") else -1
+    found = _TRANSCRIPT.search(source, 0, end) if end > 0 else None
+    return _normalize_rel(found.group(1)) if found else None
 
 
 def _is_word(word: str) -> bool:
