@@ -268,3 +268,28 @@ def test_a_page_found_by_meaning_alone_must_be_near_enough(tiny, repo, monkeypat
     monkeypatch.setattr(search_index, "MIN_COSINE", 1.01)
     assert index.search("siblings.") == []
     assert [h.title for h in index.search("redis")] == ["Fix the redis cache timeout bug."]
+
+
+def _without_runtime(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The CLI in a process where onnxruntime cannot be imported (the extra not installed)."""
+    code = ("import sys; sys.modules['onnxruntime'] = None; from wikimem.entry import main; "
+            f"main({list(args)!r})")
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, text=True,
+                          capture_output=True, timeout=300)
+
+
+def test_without_the_runtime_fetch_says_what_to_install_and_search_stays_lexical(tiny, repo):
+    done = _without_runtime("semantic", "fetch", "--from", str(tiny), cwd=repo)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "pip install 'wikimem[semantic]'" in done.stderr
+    assert not semantic.model_dir().exists()
+    # A model fetched earlier, the runtime gone since: BM25 answers, doctor says why.
+    add_session(repo, "s-redis", ["Fix the redis cache timeout bug."], 3)
+    semantic.install(tiny)
+    assert wikimem("compile", cwd=repo).returncode == 0
+    found = _without_runtime("search", "--json", "redis", cwd=repo)
+    assert found.returncode == 0, found.stderr
+    assert [h["title"] for h in json.loads(found.stdout)] == ["Fix the redis cache timeout bug."]
+    doctor = _without_runtime("doctor", "--json", cwd=repo)
+    check = next(c for c in json.loads(doctor.stdout) if c["name"] == "semantic")
+    assert check["status"] == "WARN" and "onnxruntime" in check["detail"]
