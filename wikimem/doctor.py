@@ -41,7 +41,8 @@ def run_checks(cwd: str | os.PathLike, project: Project | None = None) -> list[C
         checks.append(Check("project", "PASS", f"{project.workspace}/{project.name}"))
     checks.append(check_git())
     if project is not None:
-        checks += [check_links(project), check_wiki(project), check_index(project)]
+        checks += [check_links(project), check_wiki(project), check_index(project),
+                   check_semantic(project)]
         checks += check_hooks(cwd)
         checks += [check_last_event(project), check_pending(project), check_errors(project),
                    check_raw(project), check_privacy(project)]
@@ -210,6 +211,31 @@ def check_index(project: Project) -> Check:
                      f"index differs from the pages: {len(missing)} unindexed, "
                      f"{len(extra)} stale", "Run `wikimem reindex`.")
     return Check("index", "PASS", f"{len(indexed)} pages indexed")
+
+
+def check_semantic(project: Project) -> Check:
+    """The hybrid search: off, on with the project's pages embedded, or why not."""
+    from wikimem.search import semantic
+
+    found = semantic.status()
+    if not found["installed"]:
+        return Check("semantic", "PASS", "off: search is BM25 alone (hybrid: pip install "
+                     "'wikimem[semantic]', then wikimem semantic fetch)")
+    if found["switched_off"]:
+        return Check("semantic", "PASS", "model fetched, switched off by WIKIMEM_SEMANTIC=0")
+    if found["runtime"] != "ok":
+        return Check("semantic", "WARN", f"a model is fetched but its runtime is missing: "
+                     f"{found['runtime']}; search is BM25 alone", semantic.INSTALL_HINT)
+    manifest = found.get("manifest") or {}
+    from wikimem.search.vectors import VectorStore
+
+    data = VectorStore(project.index_dir).load()
+    if data is None or data["meta"].get("fingerprint") != manifest.get("fingerprint"):
+        return Check("semantic", "WARN", f"on ({manifest.get('name')}), but this project's "
+                     "pages are not embedded yet", "Run `wikimem reindex`.")
+    return Check("semantic", "PASS", f"on: {manifest.get('name')} "
+                 f"({manifest.get('dim')} dimensions), {len(data['meta']['paths'])} pages, "
+                 f"{len(data['vectors'])} passages embedded")
 
 
 def check_hooks(cwd) -> list[Check]:

@@ -341,14 +341,16 @@ def _print_llm_plan(requests, settings, json_: bool) -> None:
 @json_option
 @click.pass_context
 def reindex(ctx: click.Context, quiet: bool, json_: bool) -> None:
-    """Rebuild the search index from the wiki pages (it is a disposable cache)."""
+    """Rebuild the search index from the wiki pages (it is a disposable cache), and with the
+    hybrid search on (`wikimem semantic`) the page embeddings beside it."""
     from wikimem.cli.progress import meter
     from wikimem.search.index import SearchIndex
 
     project = project_from(ctx)
     steps = meter(quiet, json_)
     count = SearchIndex(project.index_dir, project.wiki_dir).rebuild(
-        steps=lambda done, total: steps("indexing", done, total))
+        steps=lambda done, total: steps("indexing", done, total),
+        embedding=lambda done, total: steps("embedding", done, total))
     steps.close()
     if json_:
         echo_json({"indexed": count})
@@ -453,6 +455,7 @@ from wikimem.cli import (  # noqa: E402, F401
     memory,
     orchestrate,
     purge,
+    semantic,
     serve,
     status,
     sync,

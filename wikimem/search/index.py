@@ -24,7 +24,7 @@ from wikimem.errors import WikimemError
 from wikimem.search.documents import _as_text, _normalize_rel, _split_keyword
 from wikimem.search.rerank import cues, rerank, without_times
 from wikimem.search.schema import _ANALYZER
-from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, rank
+from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, live, rank
 from wikimem.search.snippets import make_snippet, page_source, page_text
 from wikimem.search.store import IndexStore
 from wikimem.wiki.markdown import link_key
@@ -34,6 +34,12 @@ from wikimem.wiki.markdown import link_key
 PAGE_KINDS = ("session", "decision", "lesson", "note", "goal", "task", "topic", "overview",
               "modules", "rules", "hotspots", "history", *DERIVED_KINDS)
 MAX_QUERY_WORDS = 64
+# Reciprocal rank fusion's constant: the usual 60 (Cormack et al.), not tuned on our data.
+RRF_K = 60
+# A page no word of the question finds joins the hits only this near it in meaning (cosine of
+# unit vectors), so a question about nothing in the wiki still finds nothing. For MiniLM-class
+# models unrelated sentences score below ~0.2 and paraphrases above ~0.4 (docs/ARCHITECTURE.md).
+MIN_COSINE = 0.3
 # Words as Whoosh's default tokenizer sees them ("v1.2" stays one word). Everything else in a
 # user's query (quotes, parentheses, colons, `*`, `^`, `~`...) is dropped, and the words are
 # lowercased so AND/OR/NOT are plain (stop) words, never operators.
@@ -94,6 +100,8 @@ def _kind_names(kinds: Sequence[str]) -> dict[str, str]:
 class SearchIndex(IndexStore):
     """The Whoosh index at `index_dir` over the markdown pages under `wiki_dir`: searching it,
     and (from IndexStore) keeping it current."""
+
+    _vectors: Any = None  # the hybrid search's VectorStore, once a search needed it
 
     def check_kinds(self, kinds: str | Sequence[str]) -> list[str]:
         """The page kinds asked for, as stored: singular or plural, any case. A kind no page
@@ -188,7 +196,16 @@ class SearchIndex(IndexStore):
                 sources[path] = page_source(self.wiki_dir, path)
             return sources[path]
 
-        ranked = rerank(ranked, cues(query, now, _is_word), source_of)
+        def phrase_source(stored: dict) -> str | None:
+            # A session's words are its digest's and its transcript's (page_document indexes
+            # both): a phrase of the question is looked for in both.
+            source = source_of(stored)
+            other = _transcript_of(source) if source else None
+            more = page_source(self.wiki_dir, other) if other else None
+            return f"{source}\n\n{more}" if more else source
+
+        ranked = rerank(ranked, cues(query, now, _is_word), phrase_source)
+        ranked = self._fuse(query, ranked, flt, mask, want)
         hits: list[Hit] = []
         for score, stored in ranked:
             source = source_of(stored)
@@ -199,6 +216,54 @@ class SearchIndex(IndexStore):
             if len(hits) >= limit:
                 break
         return hits
+
+    def _fuse(self, query: str, ranked: list[tuple[float, dict]], flt: Any, mask: Any,
+              want: int) -> list[tuple[float, dict]]:
+        """With the hybrid search on: `ranked` fused with the pages nearest the question in
+        meaning, by reciprocal rank fusion (each list gives a page 1 / (RRF_K + rank)).
+        Without it (or when its model cannot run), `ranked` as it is."""
+        from wikimem.search import semantic
+
+        if not semantic.enabled():
+            return ranked
+        try:
+            model = semantic.load()
+        except WikimemError:
+            return ranked
+        from wikimem.search.vectors import VectorStore
+
+        if self._vectors is None:  # kept: it keeps the loaded vectors while the file is the same
+            self._vectors = VectorStore(self.index_dir)
+        store = self._vectors
+        question = model.embed([query])[0]
+
+        def nearest(searcher: Any) -> list[dict]:
+            keep = live(searcher, flt, mask, self._memo(searcher))
+            stored: dict[str, dict] = {}
+
+            def allowed(path: str) -> bool:
+                docnum = searcher.document_number(path=path)
+                if docnum is None or not keep(docnum):
+                    return False
+                stored[path] = searcher.stored_fields(docnum)
+                return True
+
+            return [(cosine, stored[p]) for cosine, p in store.ranking(
+                question, model.fingerprint, allowed, want)]
+
+        dense = self._with_searcher(nearest) or []
+        fused: dict[str, list] = {}
+        for rank_, (_, stored) in enumerate(ranked):
+            fused[stored.get("path", "")] = [1.0 / (RRF_K + rank_ + 1), stored]
+        for rank_, (cosine, stored) in enumerate(dense):
+            path = stored.get("path", "")
+            if path in fused:
+                fused[path][0] += 1.0 / (RRF_K + rank_ + 1)
+            elif cosine >= MIN_COSINE:  # found by meaning alone: only when near enough
+                fused[path] = [1.0 / (RRF_K + rank_ + 1), stored]
+        out = [(score, stored) for score, stored in fused.values()]
+        out.sort(key=lambda item: (-item[0], item[1].get("path", "")))
+        return out
 
     def indexed_paths(self) -> set[str]:
         """The page paths the index holds (for consistency checks)."""
@@ -221,6 +286,16 @@ class SearchIndex(IndexStore):
         if not key:
             return []
         return self._with_searcher(run) or []
+
+
+_TRANSCRIPT = re.compile(r"^transcript:[ \t]*['\"]?([^'\"\n]+?)['\"]?[ \t]*$", re.M)
+
+
+def _transcript_of(source: str) -> str | None:
+    """The transcript page a page's frontmatter names, or None."""
+    end = source.find("\n---", 3) if source.startswith("---") else -1
+    found = _TRANSCRIPT.search(source, 0, end) if end > 0 else None
+    return _normalize_rel(found.group(1)) if found else None
 
 
 def _is_word(word: str) -> bool:

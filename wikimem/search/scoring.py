@@ -217,6 +217,17 @@ def rank(
 
     `memo` keeps what a search learns about this version of the index (see `_docs`).
     """
+    ranked = []
+    for score, docnum in best_documents(searcher, terms, n, live(searcher, flt, mask, memo)):
+        stored = searcher.stored_fields(docnum)
+        backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum, memo)
+        ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
+    return ranked
+
+
+def live(searcher: Any, flt: wq.Query | None, mask: wq.Query | None,
+         memo: dict) -> Callable[[int], bool]:
+    """Whether a document may be a hit: live, matched by `flt` (None: any), not by `mask`."""
     allowed = _docs(searcher, flt, memo) if flt is not None else None
     hidden = _docs(searcher, mask, memo) if mask is not None else frozenset()
     reader = searcher.reader()
@@ -226,12 +237,7 @@ def rank(
             return False
         return not reader.is_deleted(docnum)
 
-    ranked = []
-    for score, docnum in best_documents(searcher, terms, n, keep):
-        stored = searcher.stored_fields(docnum)
-        backlinks = _count_backlinks(searcher, stored.get("path", ""), docnum, memo)
-        ranked.append((score * (1 + 0.1 * math.log1p(backlinks)), stored))
-    return ranked
+    return keep
 
 
 def _docs(searcher: Any, q: wq.Query, memo: dict) -> frozenset[int]:

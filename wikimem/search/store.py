@@ -248,18 +248,23 @@ class IndexStore:
         return self._with_index(once)
 
     def rebuild(self, pages: Mapping[str, Page] | None = None,
-                steps: Callable[[int, int], None] | None = None) -> int:
+                steps: Callable[[int, int], None] | None = None,
+                embedding: Callable[[int, int], None] | None = None) -> int:
         """Recreate the index from every page; returns how many pages were indexed.
 
         The new index is built in a temporary sibling folder and renamed into place, so a
         concurrent search sees either the old index or the new one, never a half-built one.
         `pages` (by path) are pages whose files hold exactly their rendering (the compiler's,
         just written or found unchanged): they are indexed without reading their files.
-        `steps(done, total)` is told how many pages were indexed so far.
+        `steps(done, total)` is told how many pages were indexed so far. With the hybrid
+        search on, the page embeddings are brought up to date too (`embedding(done, total)`:
+        passages embedded so far; a page's vectors are reused while its passages are the same).
         """
         _release(self._held)
         with self._write_lock():
-            return self._rebuild_locked(pages or {}, steps)
+            count = self._rebuild_locked(pages or {}, steps)
+            self._embed(None, (), pages or {}, embedding)
+            return count
 
     def _rebuild_locked(self, pages: Mapping[str, Page],
                         steps: Callable[[int, int], None] | None = None) -> int:
@@ -379,6 +384,7 @@ class IndexStore:
                     # untouched.
                     self._rebuild_locked(pages)
                     self.rebuilt = True
+                    self._embed(None, (), pages)
                     return
                 # Pages are read under the lock, so a rebuild cannot overtake with older text.
                 seen: dict[str, bool] = {}
@@ -390,11 +396,42 @@ class IndexStore:
                     else:
                         docs[rel] = self._document(rel, pages.get(rel), pages)
                 self._with_index(write, after_rebuild=False)
+                self._embed([r for r, d in docs.items() if d is not None],
+                            [r for r, d in docs.items() if d is None], pages)
         except index.LockError as exc:
             raise WikimemError(
                 f"The search index at {self.index_dir} is busy (another process holds Whoosh's "
                 "write lock); try again."
             ) from exc
+
+
+    def _embed(self, changed: list[str] | None, removed: Iterable[str],
+               pages: Mapping[str, Page],
+               steps: Callable[[int, int], None] | None = None) -> None:
+        """Bring the page embeddings up to date (under the write lock), when the hybrid search
+        is on: `changed` pages (None: every page, as after a rebuild) and `removed` ones. A
+        model that cannot run leaves search lexical; doctor says why."""
+        from wikimem.search import semantic
+
+        if not semantic.enabled():
+            return
+        from wikimem.search.vectors import VectorStore, page_passages
+        from wikimem.wiki.pages import wiki_pages
+
+        try:
+            model = semantic.load()
+        except WikimemError:
+            return
+        store = VectorStore(self.index_dir)
+        if changed is not None:
+            old = store.load()
+            if old is None or old["meta"].get("fingerprint") != model.fingerprint:
+                changed = None  # no embeddings yet, or another model's: every page
+        rels = changed if changed is not None else (
+            list(wiki_pages(self.wiki_dir)) if self.wiki_dir.is_dir() else [])
+        passages = {rel: page_passages(self.wiki_dir, rel, pages.get(rel), pages)
+                    for rel in rels}
+        store.sync(model, passages, removed, complete=changed is None, steps=steps)
 
 
 # Errors that are a bug, not damage, unless Whoosh's own code raised them: a damaged file makes
