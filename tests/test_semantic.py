@@ -181,11 +181,16 @@ def test_hybrid_search_finds_what_words_do_not(tiny, repo):
     assert json.loads(wikimem("search", "--json", "siblings", cwd=repo).stdout)
 
 
-def test_embeddings_are_incremental(tiny, repo):
+def compiled_with_model(tiny: Path, repo: Path):
+    """One session, the tiny model fetched, compiled: the project."""
     add_session(repo, "s-one", ["Deploy the build after the lint."], 2)
     semantic.install(tiny)
     assert wikimem("compile", cwd=repo).returncode == 0
-    project = project_files(repo)
+    return project_files(repo)
+
+
+def test_embeddings_are_incremental(tiny, repo):
+    project = compiled_with_model(tiny, repo)
     store = VectorStore(project.index_dir)
     first = store.load()["meta"]
     add_session(repo, "s-two", ["The postgres database notes page."], 3)
@@ -240,10 +245,7 @@ def test_windows_keep_whole_sentences():
 
 
 def test_a_damaged_vectors_file_is_ignored_then_rewritten(tiny, repo):
-    add_session(repo, "s-one", ["Deploy the build after the lint."], 2)
-    semantic.install(tiny)
-    assert wikimem("compile", cwd=repo).returncode == 0
-    project = project_files(repo)
+    project = compiled_with_model(tiny, repo)
     store = vectors_path(project.index_dir)
     store.write_bytes(b"not a numpy file")
     found = wikimem("search", "deploy", cwd=repo)
