@@ -295,3 +295,30 @@ def test_without_the_runtime_fetch_says_what_to_install_and_search_stays_lexical
     doctor = _without_runtime("doctor", "--json", cwd=repo)
     check = next(c for c in json.loads(doctor.stdout) if c["name"] == "semantic")
     assert check["status"] == "WARN" and "onnxruntime" in check["detail"]
+
+
+def test_a_failed_embedding_leaves_the_compile_whole_and_doctor_says_so(tiny, repo,
+                                                                         monkeypatch):
+    """The model failing while it embeds (a bad model file, memory): the pages are indexed
+    all the same, doctor names the failure, and reindex with a working model clears it."""
+    from wikimem.search.index import SearchIndex
+
+    project = compiled_with_model(tiny, repo)
+    add_session(repo, "s-two", ["The postgres database notes page."], 3)
+
+    def broken(self, texts):
+        raise RuntimeError("the model could not run")
+
+    monkeypatch.setattr(semantic.Model, "embed", broken)
+    from wikimem.compile.build import compile_project
+
+    compile_project(project)  # in this process: the broken model is the one used
+    index = SearchIndex(project.index_dir, project.wiki_dir)
+    assert [h.title for h in index.search("postgres")] == ["The postgres database notes page."]
+    store = VectorStore(project.index_dir)
+    assert "the model could not run" in store.error()
+    doctor = wikimem("doctor", "--json", cwd=repo)
+    check = next(c for c in json.loads(doctor.stdout) if c["name"] == "semantic")
+    assert check["status"] == "WARN" and "could not run" in check["detail"]
+    assert wikimem("reindex", cwd=repo).returncode == 0
+    assert store.error() is None and len(store.load()["meta"]["paths"]) == 2

@@ -229,7 +229,12 @@ def check_semantic(project: Project) -> Check:
     manifest = found.get("manifest") or {}
     from wikimem.search.vectors import VectorStore
 
-    data = VectorStore(project.index_dir).load()
+    store = VectorStore(project.index_dir)
+    if store.error():
+        return Check("semantic", "WARN", f"the last embedding of this project's pages failed: "
+                     f"{store.error()}", "Run `wikimem reindex`; if it fails again, "
+                     "`wikimem semantic fetch --force`.")
+    data = store.load()
     if data is None or data["meta"].get("fingerprint") != manifest.get("fingerprint"):
         return Check("semantic", "WARN", f"on ({manifest.get('name')}), but this project's "
                      "pages are not embedded yet", "Run `wikimem reindex`.")

@@ -235,7 +235,10 @@ class SearchIndex(IndexStore):
         if self._vectors is None:  # kept: it keeps the loaded vectors while the file is the same
             self._vectors = VectorStore(self.index_dir)
         store = self._vectors
-        question = model.embed([query])[0]
+        try:
+            question = model.embed([query])[0]
+        except Exception:
+            return ranked  # a model that fails to run leaves search lexical, as one missing
 
         def nearest(searcher: Any) -> list[dict]:
             keep = live(searcher, flt, mask, self._memo(searcher))

@@ -431,7 +431,13 @@ class IndexStore:
             list(wiki_pages(self.wiki_dir)) if self.wiki_dir.is_dir() else [])
         passages = {rel: page_passages(self.wiki_dir, rel, pages.get(rel), pages)
                     for rel in rels}
-        store.sync(model, passages, removed, complete=changed is None, steps=steps)
+        try:
+            store.sync(model, passages, removed, complete=changed is None, steps=steps)
+        except Exception as exc:
+            # The embeddings are a cache beside the index: failing to compute them must not
+            # fail the compile that wrote and indexed the pages. Recorded for doctor; the
+            # next sync that succeeds clears it.
+            store.record_error(f"{type(exc).__name__}: {exc}")
 
 
 # Errors that are a bug, not damage, unless Whoosh's own code raised them: a damaged file makes

@@ -15,6 +15,7 @@ gives pages by their best passage's cosine to the question; index.py fuses that 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -193,9 +194,10 @@ class VectorStore:
         for path, texts in todo.items():
             table[path] = (_digest(texts), embedded[at:at + len(texts)])
             at += len(texts)
-        if not todo and old is not None and set(table) == set(kept):
-            return 0
-        self._write(model, table)
+        if not (not todo and old is not None and set(table) == set(kept)):
+            self._write(model, table)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.error_path)
         return len(todo)
 
     def _write(self, model: Model, table: Mapping[str, tuple[str, Any]]) -> None:
@@ -214,6 +216,20 @@ class VectorStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(self.path, buffer.getvalue())
         self._cache = None
+
+    @property
+    def error_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".error")
+
+    def record_error(self, message: str) -> None:
+        """Say why the last sync failed (`error()` reads it; the next good sync removes it)."""
+        replace_file(self.error_path, message[:2000] + "\n")
+
+    def error(self) -> str | None:
+        try:
+            return self.error_path.read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeError):
+            return None
 
     def remove(self) -> None:
         try:
