@@ -143,6 +143,12 @@ def test_fetch_downloads_over_http_with_progress_and_fails_clearly_offline(tiny,
     finally:
         server.shutdown()
         server.server_close()
+    # The server gone (offline): the fetched model embeds and searches on its own.
+    add_session(repo, "s-sisters", ["Sisters."], 2)
+    assert wikimem("compile", cwd=repo).returncode == 0
+    assert vectors_path(project_files(repo).index_dir).is_file()
+    hits = json.loads(wikimem("search", "--json", "siblings.", cwd=repo).stdout)
+    assert [h["title"] for h in hits] == ["Sisters."]
     semantic.remove()
     offline = wikimem("semantic", "fetch", "--url", url, cwd=repo)
     assert offline.returncode == 1
