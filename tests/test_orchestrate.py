@@ -41,11 +41,18 @@ def _setup(repo, tmp_path, n: int):
     return project, script
 
 
+def _default_sigint() -> None:
+    # Ctrl-C as a terminal delivers it: a test suite started in the background by a
+    # non-interactive shell ignores SIGINT, and its children would inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cmd(repo, script, ran, *extra, env=None, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "wikimem", "orchestrate", *extra, "--",
                              sys.executable, str(script), str(ran)], cwd=repo,
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            **kwargs)
 
 
 def _tasks(project):
