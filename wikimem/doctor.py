@@ -217,10 +217,10 @@ def check_semantic(project: Project) -> Check:
     """The hybrid search: off, on with the project's pages embedded, or why not."""
     from wikimem.search import semantic
 
-    found = semantic.status()
-    if not found["installed"]:
+    if not semantic.installed():  # (before status(), which imports the runtime to check it)
         return Check("semantic", "PASS", "off: search is BM25 alone (hybrid: pip install "
                      "'wikimem[semantic]', then wikimem semantic fetch)")
+    found = semantic.status()
     if found["switched_off"]:
         return Check("semantic", "PASS", "model fetched, switched off by WIKIMEM_SEMANTIC=0")
     if found["runtime"] != "ok":
