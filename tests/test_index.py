@@ -608,16 +608,18 @@ def test_posting_blocks_and_lengths_read_what_whoosh_reads(tmp_path: Path):
 def test_parse_query_is_what_the_multifield_parser_makes(idx: SearchIndex, question: str):
     from whoosh import qparser
 
-    from wikimem.search.schema import _ANALYZER, SCHEMA, SEARCH_FIELDS
+    from wikimem.search.schema import _ANALYZER, _PAIR_ANALYZER, SCHEMA, SEARCH_FIELDS
 
     parser = qparser.MultifieldParser(list(SEARCH_FIELDS), SCHEMA, group=qparser.OrGroup)
     words = dict.fromkeys(w.lower() for w in question.replace("?", " ").split())
     expected = parser.parse(" ".join(w for w in words if list(_ANALYZER(w))))
     got = idx.parse_query(question)
     assert got is not None
+    # The words, as the parser makes them; then the question's adjacent pairs (schema.py).
+    pairs = list(dict.fromkeys(("pairs", t.text) for t in _PAIR_ANALYZER(question)))
     assert [(t.fieldname, t.text) for t in got.leaves()] == [
         (t.fieldname, t.text) for t in expected.leaves()
-    ]
+    ] + (pairs if sum(1 for w in words if list(_ANALYZER(w))) > 1 else [])
 
 
 def test_search_ranks_like_whoosh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

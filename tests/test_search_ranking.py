@@ -156,25 +156,41 @@ def test_the_words_of_a_relative_time_are_not_searched_for(tmp_path: Path):
 
 def test_a_phrase_in_a_sessions_transcript_counts_for_its_session(tmp_path: Path, monkeypatch):
     """A session is indexed with its transcript's words, so the phrase cue reads both: the
-    session whose transcript says "high school" side by side comes before one that only has
-    both words apart (and, without the cue, after it)."""
+    text the cue is given for a session page holds its transcript's prompts."""
+    from wikimem.search import index as search_index
+
+    meta = {"title": "reunion", "kind": "session", "status": "active",
+            "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z",
+            "transcript": "transcripts/reunion.transcript.md"}
+    pages = [Page("sessions/reunion.md", meta, f"# Reunion\n\n{FILLER}"),
+             Page("transcripts/reunion.transcript.md",
+                  {"title": "Transcript: reunion", "kind": "transcript", "status": "active",
+                   "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z"},
+                  "# Transcript\n\n**Prompt 1**\n\n> Loved the high school debate team.\n")]
+    si = _index(tmp_path, pages)
+    given: list[str] = []
+    real = search_index.rerank
+
+    def spy(ranked, found, text_of):
+        given.extend(text_of(stored) or "" for _, stored in ranked)
+        return real(ranked, found, text_of)
+
+    monkeypatch.setattr(search_index, "rerank", spy)
+    assert _paths(si, "should I go to my high school reunion") == ["sessions/reunion.md"]
+    assert any("Loved the high school debate team." in text for text in given)
+    si.close()
+
+
+def test_words_side_by_side_outrank_the_same_words_apart(tmp_path: Path, monkeypatch):
+    """The pairs field: a page saying "high school" comes before one with "high" and
+    "school" apart as often, with no cue at all (the phrase cue off)."""
     from wikimem.search import rerank
 
-    def session(name: str, said: str) -> list[Page]:
-        meta = {"title": name, "kind": "session", "status": "active",
-                "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z",
-                "transcript": f"transcripts/{name}.transcript.md"}
-        return [Page(f"sessions/{name}.md", meta, f"# {name}\n\n{FILLER}"),
-                Page(f"transcripts/{name}.transcript.md",
-                     {"title": f"Transcript: {name}", "kind": "transcript", "status": "active",
-                      "created": "2026-10-01T09:00:00Z", "updated": "2026-10-01T09:00:00Z"},
-                     f"# Transcript\n\n**Prompt 1**\n\n> {said}\n")]
-
-    pages = session("apart", f"Loved school, high hill. {FILLER * 4}")
-    pages += session("together", f"Loved the high school debate team. {FILLER * 4}")
-    si = _index(tmp_path, pages)
-    question = "should I go to my high school reunion"
-    assert _paths(si, question)[0] == "sessions/together.md"
     monkeypatch.setattr(rerank, "PHRASE_BOOST", 0.0)
-    assert _paths(si, question)[0] == "sessions/apart.md"
+    pages = [_note("notes/apart.md", f"The school sits on a high hill. {FILLER}"),
+             _note("notes/together.md", f"The high school sits on a hill. {FILLER}")]
+    si = _index(tmp_path, pages)
+    assert _paths(si, "my high school friends") == ["notes/together.md", "notes/apart.md"]
+    # One word: no pair, the two pages tie on their words (path order).
+    assert _paths(si, "school") == ["notes/apart.md", "notes/together.md"]
     si.close()

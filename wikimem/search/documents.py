@@ -201,10 +201,12 @@ def page_document(wiki_dir: Path, rel: str, page: Page | None = None,
     stem = PurePosixPath(rel).stem
     title = _as_text(meta.get("title")) or parsed.title or stem
     aliases = _as_list(meta.get("aliases"))
+    body = _with_names(parsed.text + companion, [title, *aliases]) or None
     doc: dict[str, Any] = {
         "path": rel,
         "title": title,
-        "body": _with_names(parsed.text + companion, [title, *aliases]) or None,
+        "body": body,
+        "pairs": body,
         "tags": _keyword(_as_list(meta.get("tags"))),
         "kind": _as_text(meta.get("kind")).lower() or None,
         "status": _as_text(meta.get("status")).lower() or None,

@@ -23,7 +23,7 @@ from whoosh import query as wq
 from wikimem.errors import WikimemError
 from wikimem.search.documents import _as_text, _normalize_rel, _split_keyword
 from wikimem.search.rerank import cues, rerank, without_times
-from wikimem.search.schema import _ANALYZER
+from wikimem.search.schema import _ANALYZER, _PAIR_ANALYZER
 from wikimem.search.scoring import DERIVED_KINDS, _query_terms, filters, live, rank
 from wikimem.search.snippets import make_snippet, page_source, page_text
 from wikimem.search.store import IndexStore
@@ -145,6 +145,11 @@ class SearchIndex(IndexStore):
             leaves.append(wq.Term("tags", word))
             if len(words) >= MAX_QUERY_WORDS:
                 break
+        # The question's adjacent words as pairs, analyzed as the body's pairs are
+        # (schema.PAIR_WEIGHT), when it has two words or more.
+        if len(words) > 1:
+            pairs = [wq.Term("pairs", t.text) for t in _PAIR_ANALYZER(text or "")]
+            leaves += pairs[:MAX_QUERY_WORDS]
         if not leaves:
             return None
         # Like the parser's normalized query: a term two words share ("cache", "caching")

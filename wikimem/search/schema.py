@@ -11,6 +11,7 @@ import re
 from whoosh import scoring
 from whoosh.analysis import (
     STOP_WORDS,
+    BiWordFilter,
     Filter,
     LowercaseFilter,
     RegexTokenizer,
@@ -21,11 +22,16 @@ from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 
 # Bump when the schema or what goes into it changes: an index built by another version is
 # rebuilt on first use instead of being misread.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The body holds the whole page text, title (its heading) included. Separately boosted title
 # and heading fields over-weighted a page's first sentence and the section names every session
 # page shares, and cost recall on LongMemEval (see docs/BENCHMARKS.md).
 SEARCH_FIELDS = ("body", "tags")
+# Adjacent words of the body as one term each ("high_school"), searched with the question's own
+# adjacent words: a pair has its own idf, so two words a page says side by side weigh as much
+# as the pair is rare. A pair counts a quarter of a word (docs/BENCHMARKS.md, "Ranking": the
+# weights measured).
+PAIR_WEIGHT = 0.25
 
 # A code word's parts: a run of capitals before a capitalized word (HTTP|Server), a word
 # with at most one leading capital (parse|Config), a run of capitals or digits.
@@ -58,6 +64,13 @@ _ANALYZER = (RegexTokenizer() | CodeWordFilter() | LowercaseFilter()
              | StopFilter(stoplist=STOP_WORDS, minsize=2) | StemFilter(cachesize=50000))
 
 
+# The body's words lowercased, without stop words, stemmed, as adjacent pairs: "the high
+# school reunion" gives high_school and school_reunion (no code-word parts: pairs of what
+# was written).
+_PAIR_ANALYZER = (RegexTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=2)
+                  | StemFilter(cachesize=50000) | BiWordFilter(sep="_"))
+
+
 def make_schema() -> Schema:
     """The index's fields: only what search scores, filters on, or shows in a hit.
 
@@ -69,6 +82,7 @@ def make_schema() -> Schema:
         path=ID(unique=True, stored=True),
         title=STORED(),
         body=TEXT(analyzer=_ANALYZER, phrase=False),
+        pairs=TEXT(analyzer=_PAIR_ANALYZER, phrase=False, field_boost=PAIR_WEIGHT),
         tags=KEYWORD(lowercase=True, commas=True, field_boost=2.0, stored=True, scorable=True),
         kind=ID(stored=True),
         status=ID(stored=True),
