@@ -94,11 +94,7 @@ class Model:
             self._session = onnxruntime.InferenceSession(
                 str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self._tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise WikimemError(
-                f"The embedding model in {self.folder} cannot be loaded ({exc}). Fetch it "
-                "again: wikimem semantic fetch --force") from exc
-        except Exception as exc:  # onnxruntime's own errors derive from Exception
+        except Exception as exc:  # (onnxruntime's own errors derive from Exception alone)
             raise WikimemError(
                 f"The embedding model in {self.folder} cannot be loaded ({exc}). Fetch it "
                 "again: wikimem semantic fetch --force") from exc
