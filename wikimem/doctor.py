@@ -230,9 +230,10 @@ def check_semantic(project: Project) -> Check:
     from wikimem.search.vectors import VectorStore
 
     store = VectorStore(project.index_dir)
-    if store.error():
+    failure = store.error()
+    if failure:
         return Check("semantic", "WARN", f"the last embedding of this project's pages failed: "
-                     f"{store.error()}", "Run `wikimem reindex`; if it fails again, "
+                     f"{failure}", "Run `wikimem reindex`; if it fails again, "
                      "`wikimem semantic fetch --force`.")
     data = store.load()
     if data is None or data["meta"].get("fingerprint") != manifest.get("fingerprint"):

@@ -107,7 +107,9 @@ class Model:
         """The unit vectors of `texts` (a float32 array, one row each, in order)."""
         import numpy as np
 
-        out = np.zeros((len(texts), self.dim or 1), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.dim or 1), dtype=np.float32)
+        out = None
         encoded = self._tokenizer.encode_batch([t or " " for t in texts])
         # Batches of like lengths: padding is wasted work.
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
@@ -128,9 +130,9 @@ class Model:
             else:
                 vectors = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1,
                                                                             keepdims=True)
-            if out.shape[1] != vectors.shape[1]:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            if out is None:  # (the width is the model's: known from its first output)
                 self.dim = vectors.shape[1]
+                out = np.empty((len(texts), self.dim), dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             out[rows] = vectors / np.maximum(norms, 1e-12)
         return out
